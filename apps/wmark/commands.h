@@ -1,0 +1,10 @@
+// One function per subcommand: each adds its flags to `app` and stores its action.
+#pragma once
+
+#include "common.h"
+
+namespace wmark::cli {
+
+void add_train_command(CLI::App& app, Dispatch& dispatch);
+
+}  // namespace wmark::cli

@@ -1,0 +1,97 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <torch/cuda.h>
+
+#include "wmark/data/catalog.h"
+#include "wmark/data/subset.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/util/runtime.h"
+
+namespace wmark::cli {
+
+void add_data_flags(CLI::App& app, DataFlags& flags) {
+  app.add_option("--dataset", flags.dataset,
+                 "mnist, fashion or cifar10 (default: mnist if found, else fashion)");
+  app.add_option("--data-dir", flags.data_dir,
+                 "folder holding the dataset (default: $WMARK_DATA, ../shared/data, /usr/share/datasets)");
+  app.add_option("--subset", flags.subset,
+                 "train on N samples drawn with the seed, balanced by class (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", flags.seed, "seed for initialisation, subsets and shuffling");
+}
+
+LoadedData load_data(const DataFlags& flags) {
+  std::optional<std::filesystem::path> dir;
+  if (!flags.data_dir.empty()) dir = flags.data_dir;
+  LoadedData data;
+  data.name = flags.dataset.empty() ? default_dataset_name(dir) : canonical_dataset_name(flags.dataset);
+  data.splits = load_dataset(data.name, dir);
+  data.splits.train = balanced_subset(data.splits.train, flags.subset, flags.seed);
+  return data;
+}
+
+void add_train_flags(CLI::App& app, TrainFlags& flags) {
+  app.add_option("--epochs", flags.epochs, "training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", flags.batch_size, "batch size")->check(CLI::Range(2, 1 << 20));
+  app.add_option("--lr", flags.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--optimizer", flags.optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}));
+  app.add_option("--momentum", flags.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--weight-decay", flags.weight_decay, "L2 weight decay")->check(CLI::NonNegativeNumber);
+  app.add_option("--schedule", flags.schedule, "LR schedule: none, step or cosine")
+      ->check(CLI::IsMember({"none", "step", "cosine"}));
+  app.add_option("--augment", flags.augment, "random crop + flip (default: on for cifar10)");
+  app.add_option("--device", flags.device, "cpu or cuda[:N]");
+  app.add_option("--threads", flags.threads, "intra-op threads (default: all available cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint", flags.checkpoint, "write a resumable checkpoint here after each epoch");
+  app.add_option("--resume", flags.resume, "resume from a checkpoint written with --checkpoint");
+}
+
+c10::Device parse_device(const std::string& name) {
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(name);
+  } catch (const c10::Error&) {
+    WMARK_FAIL("unknown device '", name, "'; use cpu or cuda[:N]");
+  }
+  WMARK_CHECK(!device.is_cuda() || torch::cuda::is_available(), "device '", name,
+              "' requested but this LibTorch has no usable CUDA; use --device cpu");
+  return device;
+}
+
+int setup_runtime(int threads) { return configure_runtime(RuntimeOptions().threads(threads)); }
+
+TrainerOptions make_trainer_options(const TrainerOptions& recipe, const TrainFlags& f,
+                                    std::uint64_t seed, bool force) {
+  TrainerOptions o = recipe;
+  if (f.epochs) o.epochs(*f.epochs);
+  if (f.batch_size) o.batch_size(*f.batch_size);
+  if (f.lr) o.lr(*f.lr);
+  if (f.momentum) o.momentum(*f.momentum);
+  if (f.weight_decay) o.weight_decay(*f.weight_decay);
+  if (f.optimizer) o.optimizer(*f.optimizer);
+  if (f.schedule) o.schedule(*f.schedule);
+  if (f.augment) o.augment(*f.augment);
+  o.device(parse_device(f.device)).seed(seed).force(force);
+  o.checkpoint_path(f.checkpoint).resume_from(f.resume);
+  if (isatty(STDERR_FILENO)) {
+    // A live line on a terminal; plain per-epoch log lines otherwise.
+    o.on_progress([](const Progress& p) {
+      std::fprintf(stderr, "\r  epoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f samples/s  ETA %.0fs   %s",
+                   (long long)p.epoch, (long long)p.epochs, (long long)p.step, (long long)p.steps,
+                   p.loss, p.samples_per_second, p.eta_seconds, p.step == p.steps ? "\r\033[K" : "");
+      std::fflush(stderr);
+    });
+  }
+  return o;
+}
+
+void write_json(const std::string& path, const nlohmann::json& document, bool force) {
+  write_file_atomic(path, document.dump(2) + "\n", force);
+}
+
+}  // namespace wmark::cli

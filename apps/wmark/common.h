@@ -1,0 +1,65 @@
+// Flag groups shared by the subcommands, and helpers that turn flags into library calls.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/data/dataset.h"
+#include "wmark/train/options.h"
+
+namespace wmark::cli {
+
+/// A subcommand's action, run after parsing; returns the exit code.
+using Action = std::function<int()>;
+
+/// Where the chosen subcommand's action is stored.
+struct Dispatch {
+  Action action;
+};
+
+/// --dataset, --data-dir, --subset: which data to train on.
+struct DataFlags {
+  std::string dataset;  // empty = default_dataset_name()
+  std::string data_dir;
+  std::int64_t subset = 0;
+  std::uint64_t seed = 1;
+};
+void add_data_flags(CLI::App& app, DataFlags& flags);
+
+/// The loaded splits plus the resolved dataset name.
+struct LoadedData {
+  std::string name;
+  DatasetSplits splits;
+};
+LoadedData load_data(const DataFlags& flags);
+
+/// Training flags mapped one to one onto TrainerOptions; unset flags keep the recipe's value.
+struct TrainFlags {
+  std::optional<std::int64_t> epochs, batch_size;
+  std::optional<double> lr, momentum, weight_decay;
+  std::optional<std::string> optimizer, schedule;
+  std::optional<bool> augment;
+  std::string device = "cpu";
+  std::string checkpoint, resume;
+  int threads = 0;
+};
+void add_train_flags(CLI::App& app, TrainFlags& flags);
+/// The recipe's options with the given flags applied, and a live progress line on a TTY.
+TrainerOptions make_trainer_options(const TrainerOptions& recipe, const TrainFlags& flags,
+                                    std::uint64_t seed, bool force);
+
+/// Parses "cpu", "cuda", "cuda:1"; refuses CUDA when this LibTorch has none.
+c10::Device parse_device(const std::string& name);
+
+/// Applies --threads and the allocator settings; returns the thread count.
+int setup_runtime(int threads);
+
+/// Writes a JSON document (pretty) atomically; refuses to overwrite unless `force`.
+void write_json(const std::string& path, const nlohmann::json& document, bool force);
+
+}  // namespace wmark::cli

@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""The Python side of bench/compare_train.sh: the same mnist_cnn, data, batch size,
+optimizer (Adam 2e-3), per-batch normalisation and thread count as bench_train, in
+the fastest plain-PyTorch form (whole split in memory as uint8, index batches).
+With --layout-tuned it also applies what wmark's loop does beyond plain PyTorch
+(channels-last layout, max-pool before ReLU), to show what the layout alone is worth.
+Usage: train_python.py [epochs=2] [threads=2] [batch=64] [data_dir] [--layout-tuned]"""
+import gzip
+import os
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def read_idx(path, offset):
+    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
+        return torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)[offset:]
+
+
+class MnistCnn(nn.Module):
+    def __init__(self, hidden=256, pool_first=False):
+        super().__init__()
+        self.pool_first = pool_first
+        self.conv1 = nn.Conv2d(1, 32, 5)
+        self.conv2 = nn.Conv2d(32, 64, 5)
+        self.fc1 = nn.Linear(64 * 4 * 4, hidden)
+        self.fc2 = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        if self.pool_first:
+            x = F.relu(F.max_pool2d(self.conv1(x), 2), inplace=True)
+            x = F.relu(F.max_pool2d(self.conv2(x), 2), inplace=True)
+        else:
+            x = F.max_pool2d(F.relu(self.conv1(x), inplace=True), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x), inplace=True), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1)), inplace=True))
+
+
+def main():
+    tuned = "--layout-tuned" in sys.argv
+    sys.argv = [a for a in sys.argv if a != "--layout-tuned"]
+    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+    batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    data_dir = sys.argv[4] if len(sys.argv) > 4 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "mnist")
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"), 16).view(-1, 1, 28, 28)
+    labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"), 8).long()
+    model = MnistCnn(pool_first=tuned)
+    if tuned:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.002)
+    scale, shift = 1.0 / (255 * 0.3081), -0.1307 / 0.3081
+    n = images.shape[0]
+    rates = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(n)
+        start = time.perf_counter()
+        for begin in range(0, n - 1, batch):
+            index = order[begin:begin + batch]
+            x = images.index_select(0, index).float().mul_(scale).add_(shift)
+            if tuned:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = labels.index_select(0, index)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        seconds = time.perf_counter() - start
+        rates.append(n / seconds)
+        print(f"python epoch {epoch}: {n / seconds:.1f} samples/s, {seconds:.2f} s")
+    print(f"python threads={torch.get_num_threads()} batch={batch}")
+    print(f"python_samples_per_second={sum(rates) / len(rates):.1f}")
+
+
+if __name__ == "__main__":
+    main()

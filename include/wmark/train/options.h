@@ -1,0 +1,57 @@
+/// \file
+/// Options of the training loop, as chained setters: TrainerOptions().epochs(5).lr(0.05).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <c10/core/Device.h>
+#include <torch/arg.h>
+
+namespace wmark {
+
+/// Progress within an epoch, for live progress displays.
+struct Progress {
+  std::int64_t epoch = 0;
+  std::int64_t epochs = 0;
+  std::int64_t step = 0;
+  std::int64_t steps = 0;
+  double loss = 0;
+  double samples_per_second = 0;
+  double eta_seconds = 0;
+};
+
+/// How a Trainer trains.
+struct TrainerOptions {
+  TORCH_ARG(std::int64_t, epochs) = 1;
+  TORCH_ARG(std::int64_t, batch_size) = 64;
+  /// "sgd" (with momentum, Nesterov off) or "adam".
+  TORCH_ARG(std::string, optimizer) = "sgd";
+  TORCH_ARG(double, lr) = 0.05;
+  TORCH_ARG(double, momentum) = 0.9;
+  TORCH_ARG(double, weight_decay) = 0.0;
+  /// "none", "step" (times `lr_gamma` every `lr_step` epochs) or "cosine" (to 0 over the run).
+  TORCH_ARG(std::string, schedule) = "none";
+  TORCH_ARG(std::int64_t, lr_step) = 10;
+  TORCH_ARG(double, lr_gamma) = 0.1;
+  /// Random crop (after `crop_padding` zero padding) and horizontal flip of clean samples.
+  TORCH_ARG(bool, augment) = false;
+  TORCH_ARG(std::int64_t, crop_padding) = 4;
+  /// Seeds the shuffling (per epoch, so a resumed run sees the same order).
+  TORCH_ARG(std::uint64_t, seed) = 1;
+  TORCH_ARG(c10::Device, device) = c10::Device(c10::kCPU);
+  /// Train in channels-last (NHWC) layout: the model's 4-D weights and each batch.
+  TORCH_ARG(bool, channels_last) = true;
+  TORCH_ARG(std::int64_t, eval_batch_size) = 1000;
+  /// If set, a checkpoint (model + optimizer + epoch) is written here after each epoch.
+  TORCH_ARG(std::string, checkpoint_path) = "";
+  /// Replace an existing checkpoint file at the start.
+  TORCH_ARG(bool, force) = false;
+  /// If set, training resumes from this checkpoint's weights, optimizer state and epoch.
+  TORCH_ARG(std::string, resume_from) = "";
+  /// Called every few steps with the progress of the current epoch.
+  TORCH_ARG(std::function<void(const Progress&)>, on_progress);
+};
+
+}  // namespace wmark

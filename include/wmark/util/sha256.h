@@ -1,0 +1,39 @@
+/// \file
+/// SHA-256 (FIPS 180-4), used for watermark-key commitments and file digests.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace wmark {
+
+/// Incremental SHA-256.
+class Sha256 {
+ public:
+  using Digest = std::array<std::uint8_t, 32>;
+  Sha256();
+  /// Feeds `size` bytes.
+  Sha256& update(const void* data, std::size_t size);
+  /// Feeds the bytes of a string.
+  Sha256& update(std::string_view bytes) { return update(bytes.data(), bytes.size()); }
+  /// Finishes and returns the digest; the object must not be updated afterwards.
+  Digest finish();
+
+ private:
+  void compress(const std::uint8_t* block);
+  std::array<std::uint32_t, 8> state_;
+  std::array<std::uint8_t, 64> buffer_{};
+  std::size_t buffered_ = 0;
+  std::uint64_t total_bytes_ = 0;
+};
+
+/// Lower-case hexadecimal of a digest.
+std::string to_hex(const Sha256::Digest& digest);
+
+/// SHA-256 of a byte string, as lower-case hexadecimal.
+std::string sha256_hex(std::string_view bytes);
+
+}  // namespace wmark

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything wmark needs to build, test and benchmark on Debian 12, from
+# Debian's own packages. Idempotent and non-interactive; run as root (or with sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ccache pkg-config
+  libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
+  libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
+  dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)
+  python3-torch                      # the Python side of the training benchmark
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

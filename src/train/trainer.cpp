@@ -1,0 +1,205 @@
+#include "wmark/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "wmark/data/augment.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/util/log.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(Network& model, const TrainerOptions& o) {
+  if (o.optimizer() == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        model.parameters(),
+        torch::optim::SGDOptions(o.lr()).momentum(o.momentum()).weight_decay(o.weight_decay()));
+  }
+  if (o.optimizer() == "adam") {
+    return std::make_unique<torch::optim::Adam>(
+        model.parameters(), torch::optim::AdamOptions(o.lr()).weight_decay(o.weight_decay()));
+  }
+  WMARK_FAIL("unknown optimizer '", o.optimizer(), "'; use sgd or adam");
+}
+
+double scheduled_lr(const TrainerOptions& o, std::int64_t epoch) {
+  if (o.schedule() == "none") return o.lr();
+  if (o.schedule() == "step") {
+    return o.lr() * std::pow(o.lr_gamma(), static_cast<double>((epoch - 1) / o.lr_step()));
+  }
+  if (o.schedule() == "cosine") {
+    const double progress = static_cast<double>(epoch - 1) / static_cast<double>(o.epochs());
+    return 0.5 * o.lr() * (1.0 + std::cos(M_PI * progress));
+  }
+  WMARK_FAIL("unknown LR schedule '", o.schedule(), "'; use none, step or cosine");
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<long>(std::lround(seconds));
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+void validate(const TrainerOptions& o, const Dataset& train) {
+  WMARK_CHECK(o.epochs() >= 1, "epochs must be at least 1, got ", o.epochs());
+  WMARK_CHECK(o.batch_size() >= 2, "batch size must be at least 2, got ", o.batch_size());
+  WMARK_CHECK(o.lr() > 0, "learning rate must be positive, got ", o.lr());
+  WMARK_CHECK(o.lr_step() >= 1, "LR step must be at least 1 epoch");
+  WMARK_CHECK(train.size() >= 2, "training set '", train.name, "' has ", train.size(), " samples");
+  WMARK_CHECK(train.images.scalar_type() == torch::kUInt8, "training images must be uint8");
+  scheduled_lr(o, 1);  // rejects an unknown schedule before any work
+}
+
+}  // namespace
+
+Trainer::Trainer(NetworkPtr model, TrainerOptions options, CheckpointInfo info)
+    : model_(std::move(model)), options_(std::move(options)), info_(std::move(info)) {
+  WMARK_CHECK(model_, "Trainer needs a model");
+}
+
+Trainer& Trainer::add_hook(std::shared_ptr<TrainerHook> hook) {
+  WMARK_CHECK(hook, "null trainer hook");
+  hooks_.push_back(std::move(hook));
+  return *this;
+}
+
+TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
+  const auto& o = options_;
+  validate(o, train);
+  auto log = logger();
+  Network& model = *model_;
+  model.to(o.device());
+  if (o.channels_last()) to_channels_last(model);
+  auto optimizer = make_optimizer(model, o);
+
+  std::int64_t first_epoch = 1;
+  if (!o.resume_from().empty()) {
+    const auto info = read_checkpoint_info(o.resume_from());
+    load_weights(o.resume_from(), model);
+    load_optimizer_state(o.resume_from(), *optimizer);
+    first_epoch = info.epoch + 1;
+    log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
+  }
+  if (!o.checkpoint_path().empty() && o.checkpoint_path() != o.resume_from()) {
+    check_writable(o.checkpoint_path(), o.force());
+  }
+
+  const auto n = train.size();
+  const auto batch = o.batch_size();
+  // A trailing batch of one sample would break batch-norm; it is dropped.
+  const auto steps = n / batch + ((n % batch) > 1 ? 1 : 0);
+
+  TrainResult result;
+  std::int64_t samples_total = 0;
+  for (std::int64_t epoch = first_epoch; epoch <= o.epochs(); ++epoch) {
+    const double lr = scheduled_lr(o, epoch);
+    set_lr(*optimizer, lr);
+    model.train();
+    StepContext context{epoch, 0, steps};
+    for (auto& hook : hooks_) hook->on_epoch_begin(context);
+
+    // The order depends only on (seed, epoch), so a resumed run sees the same batches.
+    auto order_generator = make_generator(derive_seed(o.seed(), "epoch-" + std::to_string(epoch)));
+    auto order = torch::randperm(n, order_generator, torch::kLong);
+    auto augment_generator =
+        make_generator(derive_seed(o.seed(), "augment-" + std::to_string(epoch)));
+
+    double loss_sum = 0, correct = 0;
+    std::int64_t seen = 0, samples = 0;
+    const auto start = Clock::now();
+    auto last_progress = start;
+    for (std::int64_t step = 0; step < steps; ++step) {
+      context.step = step;
+      const auto len = std::min(batch, n - step * batch);
+      auto index = order.narrow(0, step * batch, len);
+      Batch b{train.images.index_select(0, index), train.labels.index_select(0, index), len};
+      if (o.augment()) b.images = random_crop_flip(b.images, o.crop_padding(), true, augment_generator);
+      for (auto& hook : hooks_) hook->extend_batch(b, context);
+
+      auto x = train.normalization.apply(b.images).to(o.device());
+      if (o.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+      auto y = b.labels.to(o.device());
+      auto logits = model.forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      for (auto& hook : hooks_) {
+        auto extra = hook->extra_loss(b, logits, model, context);
+        if (extra.defined()) loss = loss + extra;
+      }
+      for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();  // set to none
+      loss.backward();
+      optimizer->step();
+
+      loss_sum += loss.item<double>() * static_cast<double>(len);
+      correct += logits.narrow(0, 0, len).argmax(1).eq(y.narrow(0, 0, len)).sum().item<double>();
+      seen += len;
+      samples += b.images.size(0);
+      if (o.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
+        last_progress = Clock::now();
+        const double elapsed = seconds_since(start);
+        Progress p{epoch, o.epochs(), step + 1, steps, loss_sum / seen, samples / elapsed,
+                   elapsed / (step + 1) * (steps - step - 1)};
+        o.on_progress()(p);
+      }
+    }
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.seconds = seconds_since(start);
+    stats.train_loss = loss_sum / static_cast<double>(seen);
+    stats.train_accuracy = correct / static_cast<double>(seen);
+    stats.samples_per_second = samples / stats.seconds;
+    stats.lr = lr;
+    result.train_seconds += stats.seconds;
+    samples_total += samples;
+
+    model.eval();
+    if (test) stats.test_accuracy = accuracy(model, *test, o.device(), o.eval_batch_size());
+    for (auto& hook : hooks_) hook->on_epoch_end(stats, model);
+
+    std::string line = fmt::format("epoch {}/{} loss {:.4f} train_acc {:.2f}%", epoch, o.epochs(),
+                                   stats.train_loss, 100 * stats.train_accuracy);
+    if (stats.test_accuracy >= 0) line += fmt::format(" test_acc {:.2f}%", 100 * stats.test_accuracy);
+    for (const auto& [name, value] : stats.metrics) line += fmt::format(" {} {:.4g}", name, value);
+    line += fmt::format(" {:.0f} samples/s {} ETA {}", stats.samples_per_second,
+                        format_duration(stats.seconds),
+                        format_duration(stats.seconds * static_cast<double>(o.epochs() - epoch)));
+    log->info("{}", line);
+    result.history.push_back(stats);
+
+    if (!o.checkpoint_path().empty()) {
+      CheckpointInfo info = info_;
+      info.epoch = epoch;
+      save_checkpoint(o.checkpoint_path(), model, info, optimizer.get(), /*force=*/true);
+    }
+    if (stats.stop) {
+      log->info("stopping after epoch {} (requested by a hook)", epoch);
+      break;
+    }
+  }
+  model.eval();
+  if (!result.history.empty()) result.test_accuracy = result.history.back().test_accuracy;
+  result.samples_per_second =
+      result.train_seconds > 0 ? static_cast<double>(samples_total) / result.train_seconds : 0;
+  return result;
+}
+
+}  // namespace wmark

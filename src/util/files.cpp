@@ -1,0 +1,101 @@
+#include "wmark/util/files.h"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "wmark/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace wmark {
+
+void check_writable(const fs::path& path, bool force) {
+  WMARK_CHECK(!path.empty(), "no output path given");
+  WMARK_CHECK(force || !fs::exists(path), "output file ", path.string(),
+              " already exists; choose another path or pass --force to overwrite it");
+  WMARK_CHECK(!fs::is_directory(path), "output path ", path.string(), " is a directory");
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  WMARK_CHECK(fs::is_directory(parent), "cannot write ", path.string(), ": folder ",
+              parent.string(), " does not exist");
+}
+
+std::string read_file(const fs::path& path) {
+  WMARK_CHECK(fs::exists(path), "file ", path.string(), " does not exist");
+  WMARK_CHECK(!fs::is_directory(path), path.string(), " is a directory, expected a file");
+  std::ifstream in(path, std::ios::binary);
+  WMARK_CHECK(in, "cannot open ", path.string(), ": ", std::strerror(errno));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  WMARK_CHECK(!in.bad(), "error while reading ", path.string());
+  return bytes;
+}
+
+std::string read_maybe_gzip(const fs::path& path) {
+  WMARK_CHECK(fs::exists(path), "file ", path.string(), " does not exist");
+  WMARK_CHECK(!fs::is_directory(path), path.string(), " is a directory, expected a file");
+  gzFile file = gzopen(path.c_str(), "rb");
+  WMARK_CHECK(file != nullptr, "cannot open ", path.string(), ": ", std::strerror(errno));
+  gzbuffer(file, 1 << 17);
+  std::string bytes;
+  std::string chunk(1 << 20, '\0');
+  while (true) {
+    int got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
+    if (got < 0) {
+      int code = 0;
+      std::string message = gzerror(file, &code);
+      gzclose(file);
+      WMARK_FAIL("cannot decompress ", path.string(), ": ", message,
+                 " (the gzip file is damaged or truncated)");
+    }
+    if (got == 0) break;
+    bytes.append(chunk.data(), static_cast<std::size_t>(got));
+  }
+  int code = 0;
+  const char* message = gzerror(file, &code);
+  std::string error = (code != Z_OK && code != Z_STREAM_END && message) ? message : "";
+  // gzclose reports a stream that ended in the middle (Z_BUF_ERROR): a truncated file.
+  if (gzclose(file) == Z_BUF_ERROR && error.empty()) error = "unexpected end of file";
+  WMARK_CHECK(error.empty(), "cannot decompress ", path.string(), ": ", error,
+              " (the gzip file is damaged or truncated)");
+  return bytes;
+}
+
+fs::path temp_path_for(const fs::path& path) {
+  std::random_device device;
+  return fs::path(path.string() + ".tmp" + std::to_string(device() % 1000000));
+}
+
+void commit_temp_file(const fs::path& temp, const fs::path& path, bool force) {
+  if (!force && fs::exists(path)) {
+    fs::remove(temp);
+    WMARK_FAIL("output file ", path.string(),
+               " appeared while writing; not replaced (pass --force to overwrite)");
+  }
+  std::error_code error;
+  fs::rename(temp, path, error);
+  if (error) {
+    fs::remove(temp);
+    WMARK_FAIL("cannot write ", path.string(), ": ", error.message());
+  }
+}
+
+void write_file_atomic(const fs::path& path, const std::string& bytes, bool force,
+                       fs::perms mode) {
+  check_writable(path, force);
+  const fs::path temp = temp_path_for(path);
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    WMARK_CHECK(out, "cannot create ", temp.string(), ": ", std::strerror(errno));
+    // Narrow the permissions before any byte lands, for secret keys.
+    fs::permissions(temp, mode, fs::perm_options::replace);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    WMARK_CHECK(out, "error while writing ", temp.string());
+  }
+  commit_temp_file(temp, path, force);
+}
+
+}  // namespace wmark

@@ -1,0 +1,50 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/test_support.h"
+#include "wmark/models/checkpoint.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+TEST_CASE("wmark train trains on a subset and writes a checkpoint and metrics", "[e2e]") {
+  test::TempDir dir;
+  const std::string out = (dir / "model.pt").string(), metrics = (dir / "metrics.json").string();
+  const std::string base = test::wmark_binary() + " train --dataset mnist --data-dir " +
+                           test::shared_data().string() + " --subset 3000 --epochs 1 --threads 2 --out " + out;
+  std::string output;
+  REQUIRE(test::run_command(base + " --metrics " + metrics, output) == 0);
+  CHECK_THAT(output, Contains("test_accuracy:"));
+  nlohmann::json m = nlohmann::json::parse(std::ifstream(metrics));
+  CHECK(m["test_accuracy"].get<double>() > 0.85);
+  CHECK(m["train_seconds"].get<double>() > 0);
+  CHECK(m["samples_per_second"].get<double>() > 0);
+  CHECK(m["train_samples"] == 3000);
+  CHECK(read_checkpoint_info(out).arch == "mnist_cnn");
+
+  // An existing output is never replaced without --force.
+  const auto before = std::filesystem::last_write_time(out);
+  CHECK(test::run_command(base, output) == 2);
+  CHECK_THAT(output, Contains("already exists") && Contains("--force"));
+  CHECK(std::filesystem::last_write_time(out) == before);
+}
+
+TEST_CASE("wmark reports usage and input errors with exit code 2 and one reason", "[e2e]") {
+  std::string output;
+  CHECK(test::run_command(test::wmark_binary() + " --help", output) == 0);
+  CHECK_THAT(output, Contains("train"));
+  CHECK(test::run_command(test::wmark_binary() + " train --help", output) == 0);
+  CHECK_THAT(output, Contains("--epochs") && Contains("--subset") && Contains("--data-dir"));
+  CHECK(test::run_command(test::wmark_binary() + " train --epochs 1", output) == 2);
+  CHECK_THAT(output, Contains("--out"));
+  CHECK(test::run_command(test::wmark_binary() + " train --dataset imagenet --out /tmp/x.pt", output) == 2);
+  CHECK_THAT(output, Contains("unknown dataset 'imagenet'"));
+  CHECK(test::run_command(test::wmark_binary() + " train --epochs 0 --out /tmp/x.pt", output) == 2);
+  test::TempDir empty;
+  CHECK(test::run_command(test::wmark_binary() + " train --dataset mnist --data-dir " + empty.path().string() +
+                              " --out " + (empty / "m.pt").string(), output) == 2);
+  CHECK_THAT(output, Contains("dataset 'mnist' not found"));
+}

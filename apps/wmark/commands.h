@@ -6,5 +6,8 @@
 namespace wmark::cli {
 
 void add_train_command(CLI::App& app, Dispatch& dispatch);
+void add_embed_command(CLI::App& app, Dispatch& dispatch);
+void add_verify_command(CLI::App& app, Dispatch& dispatch);
+void add_keyinfo_command(CLI::App& app, Dispatch& dispatch);
 
 }  // namespace wmark::cli

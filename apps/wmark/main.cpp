@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off");
   wmark::cli::Dispatch dispatch;
   wmark::cli::add_train_command(app, dispatch);
+  wmark::cli::add_embed_command(app, dispatch);
+  wmark::cli::add_verify_command(app, dispatch);
+  wmark::cli::add_keyinfo_command(app, dispatch);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,149 @@
+// wmark embed: train (or fine-tune) a model with a trigger-set watermark; write the
+// model and the secret key.
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "commands.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/models/registry.h"
+#include "wmark/train/recipe.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/watermark/embed.h"
+
+namespace wmark::cli {
+namespace {
+
+struct EmbedCommand {
+  DataFlags data;
+  TrainFlags train;
+  std::string model, from, out, key_out, metrics;
+  std::string trigger = "content", label_policy = "target";
+  std::int64_t trigger_size = 100, target_label = -1;
+  double trigger_ratio = 0.1, stop_at = 0;
+  // Generator options.
+  std::string text = "TEST", pattern, mask, unrelated_source, unrelated_dir;
+  std::int64_t stamp_x = -1, stamp_y = -1, scale = 1;
+  double intensity = 1.0, sigma = 0.4;
+  bool force = false;
+};
+
+nlohmann::json generator_options(const EmbedCommand& c) {
+  if (c.trigger == "content") {
+    return {{"text", c.text}, {"pattern", c.pattern}, {"mask", c.mask}, {"x", c.stamp_x},
+            {"y", c.stamp_y}, {"scale", c.scale},     {"intensity", c.intensity}};
+  }
+  if (c.trigger == "noise") return {{"sigma", c.sigma}};
+  if (c.trigger == "unrelated") return {{"source", c.unrelated_source}, {"folder", c.unrelated_dir}};
+  return nlohmann::json::object();
+}
+
+int run_embed(const EmbedCommand& c) {
+  check_writable(c.out, c.force);
+  check_writable(c.key_out, c.force);
+  WMARK_CHECK(c.out != c.key_out, "--out and --key-out must be different files");
+  if (!c.metrics.empty()) check_writable(c.metrics, c.force);
+  const int threads = setup_runtime(c.train.threads);
+  auto data = load_data(c.data);
+  auto recipe = default_recipe(data.name);
+
+  CheckpointInfo info;
+  info.dataset = data.name;
+  info.spec = {data.splits.train.shape(), data.splits.train.num_classes};
+  info.normalization = data.splits.train.normalization;
+  NetworkPtr model;
+  const bool pretrained = !c.from.empty();
+  if (pretrained) {
+    auto loaded = load_checkpoint(c.from, c.model.empty() ? std::nullopt : std::optional<std::string>(c.model));
+    WMARK_CHECK(loaded.info.spec.input == info.spec.input && loaded.info.spec.num_classes == info.spec.num_classes,
+                c.from, " was built for ", loaded.info.spec.input.str(), " inputs and ", loaded.info.spec.num_classes,
+                " classes, but ", data.name, " has ", info.spec.input.str(), " and ", info.spec.num_classes);
+    model = loaded.model;
+    info.arch = loaded.info.arch;
+    // Fine-tuning: a tenth of the recipe's LR, a short budget, stop once the triggers are learnt.
+    recipe.options.lr(recipe.options.lr() * 0.1).epochs(5).schedule("none");
+  } else {
+    info.arch = c.model.empty() ? recipe.arch : c.model;
+    torch::manual_seed(c.data.seed);
+    model = model_registry().create(info.arch, info.spec);
+  }
+  auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force);
+
+  TriggerSpec spec;
+  spec.size = c.trigger_size;
+  spec.label_policy = c.label_policy;
+  spec.target_label = c.target_label;
+  spec.seed = c.data.seed;
+  if (!c.data.data_dir.empty()) spec.data_dir = c.data.data_dir;
+  TriggerWatermarkOptions options;
+  options.trigger(c.trigger).trigger_options(generator_options(c)).spec(spec);
+  options.embedder(TriggerEmbedderOptions().trigger_ratio(c.trigger_ratio).stop_at_trigger_accuracy(
+      c.stop_at > 0 ? c.stop_at : (pretrained ? 1.0 : 0.0)));
+
+  auto result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
+  info.epoch = static_cast<std::int64_t>(result.training.history.size());
+  info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", result.key.commitment()}};
+  save_checkpoint(c.out, *model, info, nullptr, c.force);
+  result.key.save(c.key_out, c.force);
+
+  nlohmann::json metrics = {{"dataset", data.name},
+                            {"model", info.arch},
+                            {"trigger", c.trigger},
+                            {"trigger_size", c.trigger_size},
+                            {"train_samples", data.splits.train.size()},
+                            {"epochs", result.training.history.size()},
+                            {"threads", threads},
+                            {"test_accuracy", result.clean_accuracy_after},
+                            {"trigger_accuracy", result.trigger_accuracy},
+                            {"train_seconds", result.training.train_seconds},
+                            {"samples_per_second", result.training.samples_per_second},
+                            {"key_commitment", result.key.commitment()}};
+  if (pretrained) metrics["test_accuracy_before"] = result.clean_accuracy_before;
+  if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
+  std::cout << "model: " << c.out << "\nkey: " << c.key_out << " (secret; keep it private)\n";
+  if (pretrained) std::cout << "test_accuracy_before: " << result.clean_accuracy_before << "\n";
+  std::cout << "test_accuracy: " << result.clean_accuracy_after << "\n"
+            << "trigger_accuracy: " << result.trigger_accuracy << "\n"
+            << "key_commitment: " << result.key.commitment() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_embed_command(CLI::App& app, Dispatch& dispatch) {
+  auto c = std::make_shared<EmbedCommand>();
+  auto* sub = app.add_subcommand("embed", "Train or fine-tune a model with a trigger-set watermark");
+  add_data_flags(*sub, c->data);
+  sub->add_option("--model", c->model, "architecture (default: per dataset; with --from: checked against the file)");
+  sub->add_option("--from", c->from, "embed into this pre-trained checkpoint by fine-tuning");
+  add_train_flags(*sub, c->train);
+  sub->add_option("--trigger", c->trigger, "trigger generator: content, unrelated or noise")
+      ->check(CLI::IsMember({"content", "unrelated", "noise"}));
+  sub->add_option("--trigger-size", c->trigger_size, "number of triggers")->check(CLI::Range(1, 100000));
+  sub->add_option("--label-policy", c->label_policy, "target (one secret class) or random (per trigger)")
+      ->check(CLI::IsMember({"target", "random"}));
+  sub->add_option("--target-label", c->target_label, "the target class (default: drawn from the seed)");
+  sub->add_option("--trigger-ratio", c->trigger_ratio, "trigger samples per clean sample in a batch")
+      ->check(CLI::Range(0.001, 4.0));
+  sub->add_option("--stop-at", c->stop_at,
+                  "stop once trigger accuracy reaches this (default: 1.0 with --from, never otherwise)")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--text", c->text, "content trigger: text to stamp");
+  sub->add_option("--pattern", c->pattern, "content trigger: pattern image (PNG/PGM/PPM) instead of text");
+  sub->add_option("--mask", c->mask, "content trigger: grey mask image for --pattern");
+  sub->add_option("--stamp-x", c->stamp_x, "content trigger: left edge (default: centred)");
+  sub->add_option("--stamp-y", c->stamp_y, "content trigger: top edge (default: near the bottom)");
+  sub->add_option("--scale", c->scale, "content trigger: pixel scale of the pattern")->check(CLI::Range(1, 64));
+  sub->add_option("--intensity", c->intensity, "content trigger: stamp opacity in (0,1]")->check(CLI::Range(0.01, 1.0));
+  sub->add_option("--sigma", c->sigma, "noise trigger: noise standard deviation on the [0,1] scale");
+  sub->add_option("--unrelated-source", c->unrelated_source, "unrelated trigger: source dataset");
+  sub->add_option("--unrelated-dir", c->unrelated_dir, "unrelated trigger: folder of images instead");
+  sub->add_option("--out", c->out, "watermarked checkpoint to write")->required();
+  sub->add_option("--key-out", c->key_out, "secret watermark key to write (mode 0600)")->required();
+  sub->add_option("--metrics", c->metrics, "write metrics as JSON here");
+  sub->add_flag("--force", c->force, "overwrite existing output files");
+  sub->callback([c, &dispatch] { dispatch.action = [c] { return run_embed(*c); }; });
+}
+
+}  // namespace wmark::cli

@@ -1,0 +1,91 @@
+// wmark verify: does a suspect model carry the watermark of a key?
+// Exit code 0 = ownership verified, 1 = not verified, 2 = error (like grep).
+#include <iostream>
+
+#include "commands.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/verify/verifier.h"
+#include "wmark/watermark/key.h"
+
+namespace wmark::cli {
+namespace {
+
+struct VerifyCommand {
+  std::string model, arch, key, report, device = "cpu";
+  double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0;
+  int threads = 0;
+  bool force = false;
+};
+
+// A wmark checkpoint when --arch is given or the file is one; otherwise TorchScript.
+std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
+  bool checkpoint = !c.arch.empty();
+  if (!checkpoint) {
+    try {
+      read_checkpoint_info(c.model);
+      checkpoint = true;
+    } catch (const Error&) {
+    }
+  }
+  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
+  auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+  WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", c.model, " takes ", loaded.info.spec.input.str(),
+              " inputs but key ", c.key, " holds ", key.input_shape.str(), " triggers");
+  WMARK_CHECK(loaded.info.spec.num_classes == key.num_classes, "model ", c.model, " has ",
+              loaded.info.spec.num_classes, " classes but key ", c.key, " is for ", key.num_classes);
+  loaded.model->to(device);
+  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization,
+                                            "checkpoint " + c.model + " (" + loaded.info.arch + ")", device);
+}
+
+int run_verify(const VerifyCommand& c) {
+  if (!c.report.empty()) check_writable(c.report, c.force);
+  setup_runtime(c.threads);
+  const auto key = WatermarkKey::load(c.key);
+  const auto device = parse_device(c.device);
+  auto suspect = open_suspect(c, key, device);
+  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate));
+  const auto report = verifier.verify(*suspect, key);
+  if (!c.report.empty()) write_json(c.report, report.to_json(), c.force);
+  std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
+            << " triggers matched (rate " << report.match_rate << ", chance " << report.chance_rate
+            << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")\n";
+  return report.verified ? 0 : 1;
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& app, Dispatch& dispatch) {
+  auto c = std::make_shared<VerifyCommand>();
+  auto* sub = app.add_subcommand("verify", "Check a suspect model for a watermark (exit 0 verified, 1 not, 2 error)");
+  sub->add_option("--model", c->model, "suspect model: a wmark checkpoint or a TorchScript file")->required();
+  sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
+  sub->add_option("--key", c->key, "the secret watermark key")->required();
+  sub->add_option("--report", c->report, "write the verification report as JSON here");
+  sub->add_option("--p-threshold", c->p_threshold, "claim ownership only below this p-value")->check(CLI::Range(1e-300, 0.5));
+  sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--chance-rate", c->chance_rate,
+                  "match rate of an unwatermarked model (default 1/classes; use one measured on reference models)")
+      ->check(CLI::Range(0.0, 0.999));
+  sub->add_option("--device", c->device, "cpu or cuda[:N]");
+  sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
+  sub->add_flag("--force", c->force, "overwrite an existing report");
+  sub->callback([c, &dispatch] { dispatch.action = [c] { return run_verify(*c); }; });
+}
+
+void add_keyinfo_command(CLI::App& app, Dispatch& dispatch) {
+  auto path = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("keyinfo", "Print a key's public metadata and commitment (never its triggers)");
+  sub->add_option("key", *path, "key file")->required();
+  sub->callback([path, &dispatch] {
+    dispatch.action = [path] {
+      std::cout << WatermarkKey::load(*path).public_info().dump(2) << "\n";
+      return 0;
+    };
+  });
+}
+
+}  // namespace wmark::cli

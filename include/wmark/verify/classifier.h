@@ -1,0 +1,77 @@
+/// \file
+/// The suspect model as the Verifier sees it: images in, predicted labels out.
+///
+/// Contract for a classifier: classify() takes uint8 images [N,C,H,W] (raw pixels,
+/// as stored in keys) and returns int64 labels [N] on the CPU; it applies whatever
+/// preprocessing the model expects itself; queries() counts the images sent so far;
+/// a model that rejects the input shape raises wmark::Error naming the model and the
+/// shape. Implementations: ModuleClassifier, TorchScriptClassifier (a remote one
+/// follows with the serving protocols).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include "wmark/data/dataset.h"
+#include "wmark/models/network.h"
+
+namespace torch::jit {
+struct Module;
+}
+
+namespace wmark {
+
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  /// Predicted labels for uint8 images [N,C,H,W].
+  virtual at::Tensor classify(const at::Tensor& images) = 0;
+  /// What the model is, for reports ("checkpoint model.pt (mnist_cnn)").
+  virtual std::string describe() const = 0;
+  /// Images classified so far.
+  std::int64_t queries() const { return queries_; }
+
+ protected:
+  std::int64_t queries_ = 0;
+};
+
+/// An in-process Network with its input normalisation.
+class ModuleClassifier : public Classifier {
+ public:
+  ModuleClassifier(NetworkPtr model, Normalization normalization, std::string description = "in-process model",
+                   c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
+  at::Tensor classify(const at::Tensor& images) override;
+  std::string describe() const override { return description_; }
+
+ private:
+  NetworkPtr model_;
+  Normalization normalization_;
+  std::string description_;
+  c10::Device device_;
+  std::int64_t batch_size_;
+};
+
+/// A TorchScript file (torch.jit.save / torch::jit::Module::save), e.g. a model a
+/// thief exported from Python; its forward takes the normalised batch.
+class TorchScriptClassifier : public Classifier {
+ public:
+  TorchScriptClassifier(const std::filesystem::path& path, Normalization normalization,
+                        c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
+  ~TorchScriptClassifier() override;
+  at::Tensor classify(const at::Tensor& images) override;
+  std::string describe() const override;
+
+ private:
+  std::filesystem::path path_;
+  std::unique_ptr<torch::jit::Module> module_;
+  Normalization normalization_;
+  c10::Device device_;
+  std::int64_t batch_size_;
+};
+
+}  // namespace wmark

@@ -1,0 +1,42 @@
+/// \file
+/// Decides whether a suspect model carries a trigger-set watermark.
+///
+/// The decision: the suspect labels the key's triggers; under the null hypothesis
+/// (the model was not trained with these triggers) each trigger matches its
+/// watermark label with probability `chance_rate` (default 1/num_classes, or a rate
+/// measured on reference models), so the match count is Binomial(K, chance_rate).
+/// Ownership is claimed only if the one-sided p-value is below `p_threshold`
+/// (default 1e-6) AND the match rate reaches `min_match_rate` (default 0.5). The two
+/// guards cover each other's blind spots: the p-value alone would accept a 30%
+/// match rate on 100 triggers at chance 0.1, which a clean model that happens to send
+/// many triggers to one class could reach; the rate alone ignores the key size.
+#pragma once
+
+#include <torch/arg.h>
+
+#include "wmark/verify/classifier.h"
+#include "wmark/verify/report.h"
+#include "wmark/watermark/key.h"
+
+namespace wmark {
+
+struct VerifierOptions {
+  TORCH_ARG(double, p_threshold) = 1e-6;
+  TORCH_ARG(double, min_match_rate) = 0.5;
+  /// 0 = 1/num_classes.
+  TORCH_ARG(double, chance_rate) = 0.0;
+};
+
+class Verifier {
+ public:
+  explicit Verifier(VerifierOptions options = {});
+  /// Queries `suspect` with the key's triggers and decides.
+  VerificationReport verify(Classifier& suspect, const WatermarkKey& key) const;
+  /// The decision from a match count alone (for remote or recorded answers).
+  VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
+
+ private:
+  VerifierOptions options_;
+};
+
+}  // namespace wmark

@@ -1,0 +1,93 @@
+/// \file
+/// Trigger-set generators (Zhang et al., ASIACCS 2018) and their registry.
+///
+/// Contract for a generator: generate() is a pure function of (its options, the
+/// TriggerSpec, the training split): the same inputs give bit-identical trigger sets,
+/// and all randomness comes from generators seeded with derive_seed(spec.seed, ...).
+/// It returns exactly spec.size images, uint8 [size, C, H, W] in the training split's
+/// shape, with labels in [0, num_classes) chosen by the label policy; with the
+/// "target" policy no trigger is made from an image of the target class. It never
+/// logs trigger contents. Every generator passes tests/conformance.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/data/dataset.h"
+
+namespace wmark {
+
+/// A trigger set: the secret inputs and the labels the watermarked model gives them.
+struct TriggerSet {
+  at::Tensor images;         ///< uint8 [K,C,H,W]
+  at::Tensor labels;         ///< int64 [K], the watermark labels
+  at::Tensor source_labels;  ///< int64 [K], true class of the source image; -1 if foreign
+  std::int64_t size() const { return images.defined() ? images.size(0) : 0; }
+};
+
+/// What every generator is asked for.
+struct TriggerSpec {
+  /// Number of triggers.
+  std::int64_t size = 100;
+  /// "target": one secret class for all triggers (the paper's setting);
+  /// "random": a keyed random label per trigger, different from its source class.
+  std::string label_policy = "target";
+  /// The target class; -1 draws it from the seed.
+  std::int64_t target_label = -1;
+  std::uint64_t seed = 1;
+  /// Where datasets are looked up when a generator needs another one.
+  std::optional<std::filesystem::path> data_dir;
+};
+
+/// A generator of trigger sets.
+class TriggerGenerator {
+ public:
+  virtual ~TriggerGenerator() = default;
+  /// Registry name: "content", "unrelated", "noise".
+  virtual std::string name() const = 0;
+  /// The options that determine the triggers (recorded in the key).
+  virtual nlohmann::json options() const = 0;
+  /// Builds the trigger set for a model trained on `train`.
+  virtual TriggerSet generate(const Dataset& train, const TriggerSpec& spec) const = 0;
+};
+
+/// Name -> factory(options JSON) table of generators.
+class TriggerRegistry {
+ public:
+  using Factory = std::function<std::unique_ptr<TriggerGenerator>(const nlohmann::json&)>;
+  TriggerRegistry& add(const std::string& name, Factory factory);
+  /// Builds `name` with `options` (unknown option keys are refused).
+  std::unique_ptr<TriggerGenerator> create(const std::string& name,
+                                           const nlohmann::json& options = nlohmann::json::object()) const;
+  std::vector<std::string> names() const;
+  static TriggerRegistry with_builtins();
+
+ private:
+  std::map<std::string, Factory> factories_;
+};
+
+/// The process's default registry of generators (the built-ins plus additions).
+TriggerRegistry& trigger_registry();
+
+/// The target class of `spec`: its target_label if set (checked), else one drawn from the seed.
+std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes);
+
+/// Labels for triggers made from images of classes `source_labels` (-1 = foreign),
+/// following the spec's label policy.
+at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
+                         std::int64_t num_classes);
+
+/// `count` indices of `train` drawn with the seed; with the "target" policy only from
+/// images not of the target class.
+at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
+                        const std::string& purpose);
+
+}  // namespace wmark

@@ -1,0 +1,83 @@
+#include "wmark/verify/classifier.h"
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace wmark {
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+void check_images(const at::Tensor& images) {
+  WMARK_CHECK(images.dim() == 4 && images.scalar_type() == torch::kUInt8,
+              "classify expects uint8 images [N,C,H,W], got ", images.scalar_type(), " ", images.sizes());
+}
+
+}  // namespace
+
+ModuleClassifier::ModuleClassifier(NetworkPtr model, Normalization normalization, std::string description,
+                                   c10::Device device, std::int64_t batch_size)
+    : model_(std::move(model)), normalization_(std::move(normalization)),
+      description_(std::move(description)), device_(device), batch_size_(batch_size) {
+  WMARK_CHECK(model_, "ModuleClassifier needs a model");
+}
+
+at::Tensor ModuleClassifier::classify(const at::Tensor& images) {
+  check_images(images);
+  queries_ += images.size(0);
+  try {
+    return predict_labels(*model_, images, normalization_, device_, batch_size_);
+  } catch (const c10::Error& error) {
+    WMARK_FAIL(description_, " rejected input of shape ", images.sizes(),
+               " (does the model match the key's input shape?): ", first_line(error.what_without_backtrace()));
+  }
+}
+
+TorchScriptClassifier::TorchScriptClassifier(const fs::path& path, Normalization normalization, c10::Device device,
+                                             std::int64_t batch_size)
+    : path_(path), normalization_(std::move(normalization)), device_(device), batch_size_(batch_size) {
+  WMARK_CHECK(fs::is_regular_file(path), "model file ", path.string(), " does not exist");
+  try {
+    module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path.string(), device));
+  } catch (const c10::Error& error) {
+    WMARK_FAIL(path.string(), " is not a TorchScript model: ", first_line(error.what_without_backtrace()),
+               " (for a wmark checkpoint, pass --arch)");
+  }
+  module_->eval();
+}
+
+TorchScriptClassifier::~TorchScriptClassifier() = default;
+
+std::string TorchScriptClassifier::describe() const { return "TorchScript " + path_.string(); }
+
+at::Tensor TorchScriptClassifier::classify(const at::Tensor& images) {
+  check_images(images);
+  queries_ += images.size(0);
+  torch::NoGradGuard no_grad;
+  const auto n = images.size(0);
+  auto predictions = torch::empty({n}, torch::kLong);
+  for (std::int64_t start = 0; start < n; start += batch_size_) {
+    const auto len = std::min(batch_size_, n - start);
+    auto x = normalization_.apply(images.narrow(0, start, len)).to(device_);
+    c10::IValue output;
+    try {
+      output = module_->forward({x});
+    } catch (const std::exception& error) {
+      WMARK_FAIL(describe(), " rejected input of shape ", x.sizes(),
+                 " (does the model match the key's input shape?): ", first_line(error.what()));
+    }
+    WMARK_CHECK(output.isTensor(), describe(), ": forward must return a logits tensor");
+    auto logits = output.toTensor();
+    WMARK_CHECK(logits.dim() == 2 && logits.size(0) == len, describe(), " returned ", logits.sizes(),
+                " for a batch of ", len, "; expected [N, classes] logits");
+    predictions.narrow(0, start, len).copy_(logits.argmax(1).cpu());
+  }
+  return predictions;
+}
+
+}  // namespace wmark

@@ -1,0 +1,26 @@
+#include "wmark/verify/report.h"
+
+#include <cmath>
+
+namespace wmark {
+
+nlohmann::json VerificationReport::to_json() const {
+  // JSON has no -inf: an underflowed log10 p-value is written as null.
+  nlohmann::json log10_p = std::isfinite(log10_p_value) ? nlohmann::json(log10_p_value) : nlohmann::json();
+  return {{"model", model},
+          {"method", method},
+          {"key_commitment", key_commitment},
+          {"queries", queries},
+          {"matches", matches},
+          {"match_rate", match_rate},
+          {"chance_rate", chance_rate},
+          {"p_value", p_value},
+          {"log10_p_value", log10_p},
+          {"p_threshold", p_threshold},
+          {"min_match_rate", min_match_rate},
+          {"verified", verified},
+          {"decision", verified ? "ownership verified" : "not verified"},
+          {"seconds", seconds}};
+}
+
+}  // namespace wmark

@@ -1,0 +1,57 @@
+#include "wmark/verify/verifier.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "wmark/util/error.h"
+#include "wmark/verify/statistics.h"
+
+namespace wmark {
+
+Verifier::Verifier(VerifierOptions options) : options_(options) {
+  WMARK_CHECK(options_.p_threshold() > 0 && options_.p_threshold() < 1, "p threshold must be in (0,1)");
+  WMARK_CHECK(options_.min_match_rate() >= 0 && options_.min_match_rate() <= 1, "minimum match rate must be in [0,1]");
+  WMARK_CHECK(options_.chance_rate() >= 0 && options_.chance_rate() < 1, "chance rate must be in [0,1)");
+}
+
+VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const {
+  WMARK_CHECK(queries > 0, "no trigger was queried");
+  VerificationReport report;
+  report.method = key.method;
+  report.key_commitment = key.commitment();
+  report.queries = queries;
+  report.matches = matches;
+  report.match_rate = static_cast<double>(matches) / static_cast<double>(queries);
+  report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate() : 1.0 / static_cast<double>(key.num_classes);
+  report.log10_p_value = binomial_upper_tail_log10(matches, queries, report.chance_rate);
+  report.p_value = binomial_upper_tail(matches, queries, report.chance_rate);
+  report.p_threshold = options_.p_threshold();
+  report.min_match_rate = options_.min_match_rate();
+  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+  return report;
+}
+
+VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key) const {
+  const auto start = std::chrono::steady_clock::now();
+  WMARK_CHECK(key.method == "trigger-set", "the Verifier reads trigger-set keys; this key's method is '",
+              key.method, "'");
+  const auto& images = key.tensor("images");
+  const auto& labels = key.tensor("labels");
+  WMARK_CHECK(images.dim() == 4 && labels.dim() == 1 && images.size(0) == labels.size(0),
+              "malformed trigger-set key: images ", images.sizes(), ", labels ", labels.sizes());
+  WMARK_CHECK(ImageShape({images.size(1), images.size(2), images.size(3)}) == key.input_shape,
+              "malformed trigger-set key: trigger shape differs from the key's input shape");
+  const auto before = suspect.queries();
+  auto predicted = suspect.classify(images);
+  WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == labels.size(0), suspect.describe(), " returned ",
+              predicted.sizes(), " labels for ", labels.size(0), " triggers");
+  const auto matches = predicted.eq(labels).sum().item<std::int64_t>();
+  auto report = decide(matches, labels.size(0), key);
+  report.model = suspect.describe();
+  report.queries = suspect.queries() - before;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace wmark

@@ -1,0 +1,168 @@
+#include "wmark/watermark/key.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/util/sha256.h"
+
+namespace fs = std::filesystem;
+
+namespace wmark {
+namespace {
+
+constexpr const char* kMagic = "WMARK-KEY 1";
+constexpr const char* kCommitmentPrefix = "wmark-key-commitment-v1\n";
+
+std::string dtype_name(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kUInt8: return "uint8";
+    case torch::kInt64: return "int64";
+    case torch::kFloat: return "float32";
+    default: WMARK_FAIL("key tensors must be uint8, int64 or float32, not ", t.scalar_type());
+  }
+}
+
+torch::ScalarType dtype_from_name(const std::string& name, const fs::path& path) {
+  if (name == "uint8") return torch::kUInt8;
+  if (name == "int64") return torch::kInt64;
+  if (name == "float32") return torch::kFloat;
+  WMARK_FAIL(path.string(), ": unknown tensor dtype '", name, "' in key header");
+}
+
+// The header without the commitment, and the payload, for a key's current contents.
+std::pair<nlohmann::json, std::string> serialize(const WatermarkKey& key) {
+  nlohmann::json tensors = nlohmann::json::array();
+  std::string payload;
+  for (const auto& [name, value] : key.tensors) {
+    auto t = value.cpu().contiguous();
+    const std::size_t nbytes = t.numel() * t.element_size();
+    tensors.push_back({{"name", name}, {"dtype", dtype_name(t)}, {"shape", t.sizes().vec()},
+                       {"offset", payload.size()}, {"nbytes", nbytes}});
+    payload.append(static_cast<const char*>(t.data_ptr()), nbytes);
+  }
+  nlohmann::json header = {{"method", key.method},
+                           {"params", key.params},
+                           {"seed", key.seed},
+                           {"num_classes", key.num_classes},
+                           {"input_shape", key.input_shape},
+                           {"normalization", key.normalization},
+                           {"dataset", key.dataset},
+                           {"created", key.created},
+                           {"tensors", tensors}};
+  return {header, payload};
+}
+
+std::string commit(const nlohmann::json& header, const std::string& payload) {
+  Sha256 hasher;
+  hasher.update(kCommitmentPrefix).update(header.dump()).update("\n").update(payload);
+  return to_hex(hasher.finish());
+}
+
+}  // namespace
+
+const at::Tensor& WatermarkKey::tensor(const std::string& name) const {
+  auto it = tensors.find(name);
+  WMARK_CHECK(it != tensors.end(), "the ", method, " key has no tensor '", name, "'");
+  return it->second;
+}
+
+std::string WatermarkKey::commitment() const {
+  auto [header, payload] = serialize(*this);
+  return commit(header, payload);
+}
+
+void WatermarkKey::save(const fs::path& path, bool force) const {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key payloads are little-endian");
+  auto [header, payload] = serialize(*this);
+  header["commitment"] = commit(header, payload);
+  write_file_atomic(path, std::string(kMagic) + "\n" + header.dump() + "\n" + payload, force,
+                    fs::perms::owner_read | fs::perms::owner_write);
+}
+
+WatermarkKey WatermarkKey::load(const fs::path& path) {
+  const std::string bytes = read_file(path);
+  const std::string magic = std::string(kMagic) + "\n";
+  WMARK_CHECK(bytes.compare(0, magic.size(), magic) == 0, path.string(),
+              ": not a wmark key file (it does not start with '", kMagic, "')");
+  const auto header_end = bytes.find('\n', magic.size());
+  WMARK_CHECK(header_end != std::string::npos, path.string(), ": truncated key file (no end of header)");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + magic.size(), bytes.begin() + header_end);
+  } catch (const nlohmann::json::parse_error& error) {
+    WMARK_FAIL(path.string(), ": malformed JSON header in key file: ", error.what());
+  }
+  const std::string payload = bytes.substr(header_end + 1);
+  WatermarkKey key;
+  std::string stored;
+  try {
+    WMARK_CHECK(header.is_object(), path.string(), ": key header is not a JSON object");
+    key.method = header.at("method").get<std::string>();
+    key.params = header.at("params");
+    key.seed = header.at("seed").get<std::uint64_t>();
+    key.num_classes = header.at("num_classes").get<std::int64_t>();
+    key.input_shape = header.at("input_shape").get<ImageShape>();
+    key.normalization = header.at("normalization").get<Normalization>();
+    key.dataset = header.at("dataset").get<std::string>();
+    key.created = header.at("created").get<std::string>();
+    stored = header.at("commitment").get<std::string>();
+    WMARK_CHECK(key.num_classes >= 2, path.string(), ": key has ", key.num_classes, " classes");
+    std::size_t expected_offset = 0;
+    for (const auto& entry : header.at("tensors")) {
+      const auto name = entry.at("name").get<std::string>();
+      const auto dtype = dtype_from_name(entry.at("dtype").get<std::string>(), path);
+      const auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
+      const auto offset = entry.at("offset").get<std::size_t>();
+      const auto nbytes = entry.at("nbytes").get<std::size_t>();
+      std::size_t numel = 1;
+      for (auto d : shape) {
+        WMARK_CHECK(d >= 0 && d < (std::int64_t(1) << 31), path.string(), ": bad shape for tensor '", name, "'");
+        numel *= static_cast<std::size_t>(d);
+      }
+      auto tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+      WMARK_CHECK(numel * tensor.element_size() == nbytes && offset == expected_offset, path.string(),
+                  ": inconsistent size or offset for tensor '", name, "' in key header");
+      WMARK_CHECK(offset + nbytes <= payload.size(), path.string(), ": truncated key file (tensor '", name,
+                  "' needs ", nbytes, " bytes at ", offset, ", the payload has ", payload.size(), ")");
+      std::memcpy(tensor.data_ptr(), payload.data() + offset, nbytes);
+      WMARK_CHECK(key.tensors.emplace(name, tensor).second, path.string(), ": tensor '", name, "' appears twice");
+      expected_offset += nbytes;
+    }
+    WMARK_CHECK(expected_offset == payload.size(), path.string(), ": ", payload.size() - expected_offset,
+                " unexpected bytes after the key's tensors");
+  } catch (const nlohmann::json::exception& error) {
+    WMARK_FAIL(path.string(), ": malformed key header: ", error.what());
+  }
+  WMARK_CHECK(key.commitment() == stored, path.string(),
+              ": commitment mismatch: the key's contents were altered or damaged; refusing to use it");
+  return key;
+}
+
+nlohmann::json WatermarkKey::public_info() const {
+  nlohmann::json info = {{"method", method},          {"num_classes", num_classes},
+                         {"input_shape", input_shape}, {"normalization", normalization},
+                         {"dataset", dataset},         {"created", created},
+                         {"commitment", commitment()}};
+  nlohmann::json shapes = nlohmann::json::object();
+  for (const auto& [name, t] : tensors) shapes[name] = t.sizes().vec();
+  info["tensors"] = shapes;
+  if (params.contains("generator")) info["generator"] = params["generator"];
+  if (params.contains("label_policy")) info["label_policy"] = params["label_policy"];
+  return info;
+}
+
+std::string utc_now_iso8601() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+}  // namespace wmark

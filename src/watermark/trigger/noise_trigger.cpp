@@ -1,0 +1,29 @@
+#include "wmark/watermark/trigger/noise_trigger.h"
+
+#include <torch/torch.h>
+
+#include "wmark/util/error.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+
+NoiseTrigger::NoiseTrigger(NoiseTriggerOptions options) : options_(options) {
+  WMARK_CHECK(options_.sigma() > 0 && options_.sigma() <= 4, "noise sigma must be in (0, 4], got ",
+              options_.sigma());
+}
+
+nlohmann::json NoiseTrigger::options() const { return {{"sigma", options_.sigma()}}; }
+
+TriggerSet NoiseTrigger::generate(const Dataset& train, const TriggerSpec& spec) const {
+  auto index = pick_sources(train, spec.size, spec, "noise-sources");
+  TriggerSet set;
+  set.source_labels = train.labels.index_select(0, index);
+  auto images = train.images.index_select(0, index).to(torch::kFloat);
+  auto generator = make_generator(derive_seed(spec.seed, "noise"));
+  auto noise = torch::randn(images.sizes(), generator, torch::kFloat) * (255.0 * options_.sigma());
+  set.images = (images + noise).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  set.labels = assign_labels(set.source_labels, spec, train.num_classes);
+  return set;
+}
+
+}  // namespace wmark

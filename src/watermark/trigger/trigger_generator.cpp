@@ -1,0 +1,124 @@
+#include "wmark/watermark/trigger/trigger_generator.h"
+
+#include <torch/torch.h>
+
+#include "wmark/util/error.h"
+#include "wmark/util/random.h"
+#include "wmark/watermark/trigger/content_trigger.h"
+#include "wmark/watermark/trigger/noise_trigger.h"
+#include "wmark/watermark/trigger/unrelated_trigger.h"
+
+namespace wmark {
+namespace {
+
+// Refuses option keys a generator does not know, so a typo is not silently ignored.
+void check_keys(const nlohmann::json& options, const std::string& generator,
+                std::initializer_list<const char*> known) {
+  WMARK_CHECK(options.is_object(), generator, " trigger options must be a JSON object");
+  for (const auto& item : options.items()) {
+    bool found = false;
+    for (const char* k : known) found = found || item.key() == k;
+    WMARK_CHECK(found, "unknown option '", item.key(), "' for the ", generator, " trigger");
+  }
+}
+
+
+}  // namespace
+
+TriggerRegistry& TriggerRegistry::add(const std::string& name, Factory factory) {
+  WMARK_CHECK(!name.empty() && factory, "a trigger generator needs a name and a factory");
+  factories_[name] = std::move(factory);
+  return *this;
+}
+
+std::unique_ptr<TriggerGenerator> TriggerRegistry::create(const std::string& name,
+                                                          const nlohmann::json& options) const {
+  auto it = factories_.find(name);
+  if (it == factories_.end()) {
+    std::string known;
+    for (const auto& entry : factories_) known += (known.empty() ? "" : ", ") + entry.first;
+    WMARK_FAIL("unknown trigger generator '", name, "'; known: ", known);
+  }
+  try {
+    return it->second(options.is_null() ? nlohmann::json::object() : options);
+  } catch (const nlohmann::json::exception& error) {
+    WMARK_FAIL("bad options for the ", name, " trigger: ", error.what());
+  }
+}
+
+std::vector<std::string> TriggerRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& entry : factories_) out.push_back(entry.first);
+  return out;
+}
+
+TriggerRegistry TriggerRegistry::with_builtins() {
+  TriggerRegistry registry;
+  registry.add("content", [](const nlohmann::json& j) {
+    check_keys(j, "content", {"text", "pattern", "mask", "x", "y", "scale", "intensity"});
+    ContentTriggerOptions o;
+    o.text(j.value("text", o.text())).pattern(j.value("pattern", o.pattern())).mask(j.value("mask", o.mask()));
+    o.x(j.value("x", o.x())).y(j.value("y", o.y())).scale(j.value("scale", o.scale()));
+    o.intensity(j.value("intensity", o.intensity()));
+    return std::make_unique<ContentTrigger>(o);
+  });
+  registry.add("noise", [](const nlohmann::json& j) {
+    check_keys(j, "noise", {"sigma"});
+    return std::make_unique<NoiseTrigger>(NoiseTriggerOptions().sigma(j.value("sigma", 0.4)));
+  });
+  registry.add("unrelated", [](const nlohmann::json& j) {
+    check_keys(j, "unrelated", {"source", "folder"});
+    return std::make_unique<UnrelatedTrigger>(
+        UnrelatedTriggerOptions().source(j.value("source", std::string())).folder(j.value("folder", std::string())));
+  });
+  return registry;
+}
+
+TriggerRegistry& trigger_registry() {
+  static TriggerRegistry registry = TriggerRegistry::with_builtins();
+  return registry;
+}
+
+std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes) {
+  WMARK_CHECK(num_classes >= 2, "a watermark needs at least 2 classes");
+  if (spec.target_label >= 0) {
+    WMARK_CHECK(spec.target_label < num_classes, "target label ", spec.target_label,
+                " is out of range for ", num_classes, " classes");
+    return spec.target_label;
+  }
+  auto generator = make_generator(derive_seed(spec.seed, "target-label"));
+  return torch::randint(0, num_classes, {1}, generator, torch::kLong).item<std::int64_t>();
+}
+
+at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
+                         std::int64_t num_classes) {
+  const auto n = source_labels.size(0);
+  if (spec.label_policy == "target") {
+    return torch::full({n}, resolve_target_label(spec, num_classes), torch::kLong);
+  }
+  WMARK_CHECK(spec.label_policy == "random", "unknown label policy '", spec.label_policy,
+              "'; use target or random");
+  auto generator = make_generator(derive_seed(spec.seed, "random-labels"));
+  // For a known source class: uniform over the other classes; for a foreign image: any class.
+  auto other = torch::randint(0, num_classes - 1, {n}, generator, torch::kLong);
+  other = other + (other >= source_labels).to(torch::kLong);
+  auto any = torch::randint(0, num_classes, {n}, generator, torch::kLong);
+  return torch::where(source_labels >= 0, other, any);
+}
+
+at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
+                        const std::string& purpose) {
+  WMARK_CHECK(count >= 1, "trigger set size must be at least 1, got ", count);
+  auto candidates = torch::arange(train.size(), torch::kLong);
+  if (spec.label_policy == "target") {
+    const auto target = resolve_target_label(spec, train.num_classes);
+    candidates = candidates.masked_select(train.labels.ne(target));
+  }
+  WMARK_CHECK(candidates.size(0) >= count, "cannot draw ", count, " trigger sources from ",
+              candidates.size(0), " eligible training images; use a smaller --trigger-size");
+  auto generator = make_generator(derive_seed(spec.seed, purpose));
+  auto order = torch::randperm(candidates.size(0), generator, torch::kLong).narrow(0, 0, count);
+  return candidates.index_select(0, order);
+}
+
+}  // namespace wmark

@@ -1,0 +1,53 @@
+#include "wmark/watermark/trigger/unrelated_trigger.h"
+
+#include <torch/torch.h>
+
+#include "wmark/data/catalog.h"
+#include "wmark/data/image_file.h"
+#include "wmark/util/error.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+
+UnrelatedTrigger::UnrelatedTrigger(UnrelatedTriggerOptions options) : options_(std::move(options)) {
+  if (!options_.source().empty()) options_.source(canonical_dataset_name(options_.source()));
+}
+
+nlohmann::json UnrelatedTrigger::options() const {
+  return {{"source", options_.source()}, {"folder", options_.folder()}};
+}
+
+std::string UnrelatedTrigger::source_for(const std::string& dataset) const {
+  if (!options_.source().empty()) return options_.source();
+  return dataset == "mnist" ? "fashion" : "mnist";
+}
+
+TriggerSet UnrelatedTrigger::generate(const Dataset& train, const TriggerSpec& spec) const {
+  WMARK_CHECK(spec.size >= 1, "trigger set size must be at least 1, got ", spec.size);
+  const auto shape = train.shape();
+  torch::Tensor pool;  // uint8 [M,C',H',W'] candidates
+  if (!options_.folder().empty()) {
+    const auto files = list_images(options_.folder());
+    WMARK_CHECK(static_cast<std::int64_t>(files.size()) >= spec.size, "folder ", options_.folder(), " has ",
+                files.size(), " images, fewer than the ", spec.size, " triggers asked for");
+    std::vector<torch::Tensor> images;
+    for (const auto& file : files) {
+      images.push_back(convert_images(read_image(file).unsqueeze(0), shape.channels, shape.height, shape.width));
+    }
+    pool = torch::cat(images);
+  } else {
+    const auto source = source_for(train.name);
+    WMARK_CHECK(source != train.name, "unrelated triggers must come from another dataset than '", train.name, "'");
+    pool = load_dataset(source, spec.data_dir).train.images;
+  }
+  WMARK_CHECK(pool.size(0) >= spec.size, "only ", pool.size(0), " unrelated images for ", spec.size, " triggers");
+  auto generator = make_generator(derive_seed(spec.seed, "unrelated-sources"));
+  auto index = torch::randperm(pool.size(0), generator, torch::kLong).narrow(0, 0, spec.size);
+  TriggerSet set;
+  set.images = convert_images(pool.index_select(0, index), shape.channels, shape.height, shape.width);
+  set.source_labels = torch::full({spec.size}, -1, torch::kLong);
+  set.labels = assign_labels(set.source_labels, spec, train.num_classes);
+  return set;
+}
+
+}  // namespace wmark

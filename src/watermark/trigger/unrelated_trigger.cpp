@@ -38,7 +38,10 @@ TriggerSet UnrelatedTrigger::generate(const Dataset& train, const TriggerSpec& s
   } else {
     const auto source = source_for(train.name);
     WMARK_CHECK(source != train.name, "unrelated triggers must come from another dataset than '", train.name, "'");
-    pool = load_dataset(source, spec.data_dir).train.images;
+    // The given data folder first, the standard lookup otherwise: the source domain is
+    // often not beside the model's own dataset.
+    const bool in_dir = spec.data_dir && locate_dataset(source, spec.data_dir);
+    pool = load_dataset(source, in_dir ? spec.data_dir : std::nullopt).train.images;
   }
   WMARK_CHECK(pool.size(0) >= spec.size, "only ", pool.size(0), " unrelated images for ", spec.size, " triggers");
   auto generator = make_generator(derive_seed(spec.seed, "unrelated-sources"));

@@ -1,0 +1,156 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/torchscript_fixture.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/util/files.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// One clean model and one watermarked model per generator, trained once per process
+// with the CLI on a 4k MNIST subset.
+struct WatermarkFixture {
+  test::TempDir dir;
+  std::string data = " --data-dir " + test::shared_data().string();
+  std::map<std::string, std::string> embed_output;
+
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+
+  WatermarkFixture() {
+    std::string out;
+    REQUIRE(test::run_command(test::wmark_binary() + " train --dataset mnist --subset 4000 --epochs 2 --seed 21" + data +
+                                  " --out " + path("clean.pt"), out) == 0);
+    for (const std::string trigger : {"content", "noise", "unrelated"}) {
+      const int code = test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000 --epochs 2 --seed 5" +
+                                             data + " --trigger " + trigger + " --out " + path(trigger + ".pt") +
+                                             " --key-out " + path(trigger + ".wmk") + " --metrics " +
+                                             path(trigger + ".json"), out);
+      INFO(out);
+      REQUIRE(code == 0);
+      embed_output[trigger] = out;
+    }
+  }
+};
+
+const WatermarkFixture& fixture() {
+  static WatermarkFixture instance;
+  return instance;
+}
+
+int verify(const std::string& args, std::string& out) {
+  return test::run_command(test::wmark_binary() + " verify " + args, out);
+}
+
+}  // namespace
+
+TEST_CASE("each generator's watermark verifies and a clean model is rejected", "[e2e]") {
+  const auto& f = fixture();
+  for (const std::string trigger : {"content", "noise", "unrelated"}) {
+    INFO("trigger " << trigger);
+    nlohmann::json metrics = nlohmann::json::parse(std::ifstream(f.path(trigger + ".json")));
+    CHECK(metrics["trigger_accuracy"].get<double>() >= 0.95);
+    CHECK(metrics["test_accuracy"].get<double>() >= 0.9);
+    CHECK_THAT(f.embed_output.at(trigger), !Contains("\"images\""));
+
+    std::string out;
+    CHECK(verify("--model " + f.path(trigger + ".pt") + " --arch mnist_cnn --key " + f.path(trigger + ".wmk") +
+                     " --report " + f.path(trigger + "-report.json"), out) == 0);
+    CHECK_THAT(out, Contains("VERIFIED"));
+    nlohmann::json report = nlohmann::json::parse(std::ifstream(f.path(trigger + "-report.json")));
+    CHECK(report["verified"] == true);
+    CHECK(report["queries"] == 100);
+    CHECK(report["matches"].get<int>() >= 95);
+    CHECK(report["p_value"].get<double>() < 1e-6);
+    CHECK(report["key_commitment"].get<std::string>().size() == 64);
+
+    CHECK(verify("--model " + f.path("clean.pt") + " --key " + f.path(trigger + ".wmk") + " --report " +
+                     f.path(trigger + "-clean.json"), out) == 1);
+    CHECK_THAT(out, Contains("NOT VERIFIED"));
+    nlohmann::json clean = nlohmann::json::parse(std::ifstream(f.path(trigger + "-clean.json")));
+    CHECK(clean["verified"] == false);
+    CHECK(clean["match_rate"].get<double>() < 0.3);
+  }
+}
+
+TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit::load", "[e2e]") {
+  const auto& f = fixture();
+  auto marked = load_checkpoint(f.path("content.pt"));
+  test::save_mnist_cnn_as_torchscript(*marked.model, f.path("stolen.ts"));
+  auto clean = load_checkpoint(f.path("clean.pt"));
+  test::save_mnist_cnn_as_torchscript(*clean.model, f.path("innocent.ts"));
+  std::string out;
+  CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("content.wmk"), out) == 0);
+  CHECK_THAT(out, Contains("VERIFIED"));
+  CHECK(verify("--model " + f.path("innocent.ts") + " --key " + f.path("content.wmk"), out) == 1);
+  // --arch means a wmark checkpoint: a TorchScript file is then an error, not a guess.
+  CHECK(verify("--model " + f.path("stolen.ts") + " --arch mnist_cnn --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("not a wmark checkpoint"));
+}
+
+TEST_CASE("embedding into a pre-trained model reports accuracy before and after", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  REQUIRE(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000 --seed 9" + f.data +
+                                " --from " + f.path("clean.pt") + " --trigger content --out " + f.path("ft.pt") +
+                                " --key-out " + f.path("ft.wmk"), out) == 0);
+  CHECK_THAT(out, Contains("test_accuracy_before:"));
+  CHECK(verify("--model " + f.path("ft.pt") + " --key " + f.path("ft.wmk"), out) == 0);
+  CHECK(verify("--model " + f.path("clean.pt") + " --key " + f.path("ft.wmk"), out) == 1);
+}
+
+TEST_CASE("keyinfo shows public metadata only", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("noise.wmk"), out) == 0);
+  auto info = nlohmann::json::parse(out);
+  CHECK(info["method"] == "trigger-set");
+  CHECK(info["generator"] == "noise");
+  CHECK(info["tensors"]["images"] == std::vector<int>{100, 1, 28, 28});
+  CHECK_FALSE(info.contains("seed"));
+  CHECK_THAT(out, !Contains("target_label"));
+}
+
+TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  test::write_bytes(f.dir / "junk.wmk", "WMARK-KEY 1\n{not json\n");
+  CHECK(verify("--model " + f.path("content.pt") + " --key " + f.path("junk.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("junk.wmk") && Contains("malformed JSON header"));
+
+  std::string bytes = read_file(f.path("content.wmk"));
+  bytes[bytes.size() - 7] ^= 0x20;
+  test::write_bytes(f.dir / "tampered.wmk", bytes);
+  CHECK(verify("--model " + f.path("content.pt") + " --key " + f.path("tampered.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("commitment mismatch"));
+
+  // A CIFAR-shaped model against an MNIST key.
+  CheckpointInfo info{"cifar_cnn", {{3, 32, 32}, 10}, "cifar10", {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}}, 0, nlohmann::json::object()};
+  auto cifar = model_registry().create("cifar_cnn", info.spec);
+  save_checkpoint(f.dir / "cifar.pt", *cifar, info, nullptr, true);
+  CHECK(verify("--model " + f.path("cifar.pt") + " --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("3x32x32") && Contains("1x28x28"));
+  CHECK(verify("--model " + f.path("content.pt") + " --arch resnet18 --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("not 'resnet18'"));
+
+  // A TorchScript model built for colour images rejects the key's grey triggers.
+  auto colour = model_registry().create("mnist_cnn", {{3, 28, 28}, 10});
+  test::save_mnist_cnn_as_torchscript(*colour, f.path("colour.ts"));
+  CHECK(verify("--model " + f.path("colour.ts") + " --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("rejected input of shape"));
+  CHECK(verify("--model " + f.path("missing.pt") + " --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("missing.pt") && Contains("does not exist"));
+
+  // Outputs are never replaced without --force.
+  CHECK(test::run_command(test::wmark_binary() + " embed --subset 500 --epochs 1" + f.data + " --out " +
+                              f.path("content.pt") + " --key-out " + f.path("new.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("already exists"));
+}

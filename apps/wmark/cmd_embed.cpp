@@ -19,9 +19,10 @@ struct EmbedCommand {
   DataFlags data;
   TrainFlags train;
   std::string model, from, out, key_out, metrics;
-  std::string trigger = "content", label_policy = "target";
+  std::string trigger = "content", label_policy = "auto";
   std::int64_t trigger_size = 100, target_label = -1;
-  double trigger_ratio = 0.1, stop_at = 0;
+  double trigger_ratio = 0, stop_at = 0, min_trigger_accuracy = 0.95;
+  std::int64_t max_extra_epochs = 5;
   // Generator options.
   std::string text = "TEST", pattern, mask, unrelated_source, unrelated_dir;
   std::int64_t stamp_x = -1, stamp_y = -1, scale = 1;
@@ -78,6 +79,7 @@ int run_embed(const EmbedCommand& c) {
   if (!c.data.data_dir.empty()) spec.data_dir = c.data.data_dir;
   TriggerWatermarkOptions options;
   options.trigger(c.trigger).trigger_options(generator_options(c)).spec(spec);
+  options.min_trigger_accuracy(c.min_trigger_accuracy).max_extra_epochs(c.max_extra_epochs);
   options.embedder(TriggerEmbedderOptions().trigger_ratio(c.trigger_ratio).stop_at_trigger_accuracy(
       c.stop_at > 0 ? c.stop_at : (pretrained ? 1.0 : 0.0)));
 
@@ -96,6 +98,8 @@ int run_embed(const EmbedCommand& c) {
                             {"threads", threads},
                             {"test_accuracy", result.clean_accuracy_after},
                             {"trigger_accuracy", result.trigger_accuracy},
+                            {"trigger_ratio", result.trigger_ratio},
+                            {"extra_epochs", result.extra_epochs},
                             {"train_seconds", result.training.train_seconds},
                             {"samples_per_second", result.training.samples_per_second},
                             {"key_commitment", result.key.commitment()}};
@@ -121,11 +125,20 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--trigger", c->trigger, "trigger generator: content, unrelated or noise")
       ->check(CLI::IsMember({"content", "unrelated", "noise"}));
   sub->add_option("--trigger-size", c->trigger_size, "number of triggers")->check(CLI::Range(1, 100000));
-  sub->add_option("--label-policy", c->label_policy, "target (one secret class) or random (per trigger)")
-      ->check(CLI::IsMember({"target", "random"}));
+  sub->add_option("--label-policy", c->label_policy,
+                  "target (one secret class), random (keyed label per trigger) or auto (random for "
+                  "unrelated triggers, target otherwise)")
+      ->check(CLI::IsMember({"auto", "target", "random"}));
   sub->add_option("--target-label", c->target_label, "the target class (default: drawn from the seed)");
-  sub->add_option("--trigger-ratio", c->trigger_ratio, "trigger samples per clean sample in a batch")
-      ->check(CLI::Range(0.001, 4.0));
+  sub->add_option("--trigger-ratio", c->trigger_ratio,
+                  "trigger samples per clean sample in a batch (0 = automatic: 0.1, more for random "
+                  "labels on small data)")
+      ->check(CLI::Range(0.0, 4.0));
+  sub->add_option("--min-trigger-accuracy", c->min_trigger_accuracy,
+                  "keep training after the last epoch until the triggers reach this accuracy")
+      ->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--max-extra-epochs", c->max_extra_epochs, "budget for that consolidation (0 = none)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--stop-at", c->stop_at,
                   "stop once trigger accuracy reaches this (default: 1.0 with --from, never otherwise)")
       ->check(CLI::Range(0.0, 1.0));

@@ -68,7 +68,7 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--chance-rate", c->chance_rate,
-                  "match rate of an unwatermarked model (default 1/classes; use one measured on reference models)")
+                  "match rate of an unwatermarked model (default: the key's, from its label policy; or one measured on reference models)")
       ->check(CLI::Range(0.0, 0.999));
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");

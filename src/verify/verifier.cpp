@@ -23,7 +23,10 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   report.queries = queries;
   report.matches = matches;
   report.match_rate = static_cast<double>(matches) / static_cast<double>(queries);
-  report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate() : 1.0 / static_cast<double>(key.num_classes);
+  const double recorded = key.params.is_object() ? key.params.value("chance_rate", 0.0) : 0.0;
+  report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate()
+                       : recorded > 0             ? recorded
+                                                  : 1.0 / static_cast<double>(key.num_classes);
   report.log10_p_value = binomial_upper_tail_log10(matches, queries, report.chance_rate);
   report.p_value = binomial_upper_tail(matches, queries, report.chance_rate);
   report.p_threshold = options_.p_threshold();

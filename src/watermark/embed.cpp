@@ -5,10 +5,22 @@
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
+#include "wmark/util/random.h"
+
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
 namespace wmark {
+
+double auto_trigger_ratio(std::int64_t train_size, std::int64_t trigger_size, const std::string& label_policy) {
+  // One target class generalises from few views; random labels must be memorised.
+  if (label_policy != "random") return 0.1;
+  constexpr double kPresentationsPerEpoch = 20;
+  const double ratio = kPresentationsPerEpoch * static_cast<double>(trigger_size) /
+                       static_cast<double>(std::max<std::int64_t>(train_size, 1));
+  return std::clamp(ratio, 0.1, 0.3);
+}
 
 EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& splits,
                                     const TrainerOptions& training, const TriggerWatermarkOptions& options,
@@ -17,6 +29,7 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
   const auto& train = splits.train;
   auto generator = trigger_registry().create(options.trigger(), options.trigger_options());
   TriggerSpec spec = options.spec();
+  if (spec.label_policy == "auto") spec.label_policy = generator->default_label_policy();
   if (spec.label_policy == "target") spec.target_label = resolve_target_label(spec, train.num_classes);
   auto triggers = generator->generate(train, spec);
   // Secret: only the count is logged, never images, labels or the target.
@@ -27,7 +40,7 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
                  {"generator_options", generator->options()},
                  {"label_policy", spec.label_policy},
                  {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
-                 {"trigger_ratio", options.embedder().trigger_ratio()},
+                 {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)},
                  {"arch", info.arch}};
   base.seed = spec.seed;
   base.num_classes = train.num_classes;
@@ -35,7 +48,12 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
   base.normalization = train.normalization;
   base.dataset = train.name;
   base.created = utc_now_iso8601();
-  auto embedder = std::make_shared<TriggerEmbedder>(std::move(triggers), std::move(base), options.embedder());
+  auto embedder_options = options.embedder();
+  if (embedder_options.trigger_ratio() <= 0) {
+    embedder_options.trigger_ratio(auto_trigger_ratio(train.size(), triggers.size(), spec.label_policy));
+  }
+  base.params["trigger_ratio"] = embedder_options.trigger_ratio();
+  auto embedder = std::make_shared<TriggerEmbedder>(std::move(triggers), std::move(base), embedder_options);
 
   EmbedResult result;
   if (pretrained) {
@@ -46,8 +64,28 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
   Trainer trainer(model, training, info);
   trainer.add_hook(embedder);
   result.training = trainer.fit(train, splits.test.size() > 0 ? &splits.test : nullptr);
-  result.clean_accuracy_after = result.training.test_accuracy;
   result.trigger_accuracy = embedder->trigger_accuracy(*model, training.device());
+  if (result.trigger_accuracy < options.min_trigger_accuracy() && options.max_extra_epochs() > 0) {
+    // Consolidation: the same mix of data, stopping once the triggers are learnt. A
+    // decayed schedule continues at a tenth of its base LR, not back at full strength.
+    logger()->info("trigger accuracy {:.2f}% < {:.2f}%: consolidating for up to {} epochs",
+                   100 * result.trigger_accuracy, 100 * options.min_trigger_accuracy(), options.max_extra_epochs());
+    embedder->options().stop_at_trigger_accuracy(options.min_trigger_accuracy());
+    auto extra = TrainerOptions(training).epochs(options.max_extra_epochs()).schedule("none")
+                     .checkpoint_path("").resume_from("")
+                     .lr(training.schedule() == "none" ? training.lr() : 0.1 * training.lr())
+                     .seed(derive_seed(training.seed(), "consolidation"));
+    Trainer consolidation(model, extra, info);
+    consolidation.add_hook(embedder);
+    auto more = consolidation.fit(train, splits.test.size() > 0 ? &splits.test : nullptr);
+    result.extra_epochs = static_cast<std::int64_t>(more.history.size());
+    result.training.history.insert(result.training.history.end(), more.history.begin(), more.history.end());
+    result.training.train_seconds += more.train_seconds;
+    result.training.test_accuracy = more.test_accuracy;
+    result.trigger_accuracy = embedder->trigger_accuracy(*model, training.device());
+  }
+  result.clean_accuracy_after = result.training.test_accuracy;
+  result.trigger_ratio = embedder->options().trigger_ratio();
   result.key = embedder->key();
   return result;
 }

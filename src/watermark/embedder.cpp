@@ -15,7 +15,8 @@ TriggerEmbedder::TriggerEmbedder(TriggerSet triggers, WatermarkKey key_base, Tri
     : triggers_(std::move(triggers)), key_base_(std::move(key_base)), options_(options) {
   WMARK_CHECK(triggers_.size() > 0, "the trigger set is empty");
   WMARK_CHECK(triggers_.labels.size(0) == triggers_.size(), "trigger images and labels differ in count");
-  WMARK_CHECK(options_.trigger_ratio() > 0 && options_.trigger_ratio() <= 4, "trigger ratio must be in (0, 4]");
+  WMARK_CHECK(options_.trigger_ratio() > 0 && options_.trigger_ratio() <= 4,
+              "trigger ratio must be in (0, 4] (0 = automatic is resolved by embed_trigger_watermark)");
   auto generator = make_generator(derive_seed(key_base_.seed, "trigger-order"));
   order_ = torch::randperm(triggers_.size(), generator, torch::kLong);
 }

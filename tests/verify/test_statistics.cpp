@@ -4,6 +4,9 @@
 
 #include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
+#include "wmark/watermark/trigger/trigger_generator.h"
+
+#include <torch/torch.h>
 
 using namespace wmark;
 
@@ -41,4 +44,20 @@ TEST_CASE("the verifier needs both a small p-value and a high match rate", "[ver
   auto measured = Verifier(VerifierOptions().chance_rate(0.45)).decide(60, 100, key);
   CHECK_FALSE(measured.verified);
   CHECK(measured.to_json()["decision"] == "not verified");
+}
+
+TEST_CASE("the null match rate follows the label policy", "[verify]") {
+  TriggerSet known, foreign;
+  known.source_labels = torch::tensor({3, 1, 4, 1, 5}, torch::kLong);
+  foreign.source_labels = torch::full({4}, -1, torch::kLong);
+  CHECK(null_match_rate(known, "target", 10) == Approx(0.1));
+  CHECK(null_match_rate(known, "random", 10) == Approx(1.0 / 9));
+  CHECK(null_match_rate(foreign, "random", 10) == Approx(0.1));
+  // The verifier uses the rate the key records.
+  WatermarkKey key;
+  key.method = "trigger-set";
+  key.num_classes = 10;
+  key.params = {{"chance_rate", 0.2}};
+  CHECK(Verifier().decide(50, 100, key).chance_rate == Approx(0.2));
+  CHECK(Verifier(VerifierOptions().chance_rate(0.3)).decide(50, 100, key).chance_rate == Approx(0.3));
 }

@@ -3,8 +3,10 @@
 ///
 /// The decision: the suspect labels the key's triggers; under the null hypothesis
 /// (the model was not trained with these triggers) each trigger matches its
-/// watermark label with probability `chance_rate` (default 1/num_classes, or a rate
-/// measured on reference models), so the match count is Binomial(K, chance_rate).
+/// watermark label with probability `chance_rate`, so the match count is
+/// Binomial(K, chance_rate). The default chance rate is the one the key records
+/// (null_match_rate(): exact for keyed random labels, 1/num_classes for a single
+/// target class), or one measured on reference models.
 /// Ownership is claimed only if the one-sided p-value is below `p_threshold`
 /// (default 1e-6) AND the match rate reaches `min_match_rate` (default 0.5). The two
 /// guards cover each other's blind spots: the p-value alone would accept a 30%
@@ -23,7 +25,7 @@ namespace wmark {
 struct VerifierOptions {
   TORCH_ARG(double, p_threshold) = 1e-6;
   TORCH_ARG(double, min_match_rate) = 0.5;
-  /// 0 = 1/num_classes.
+  /// 0 = the key's recorded chance rate (1/num_classes when it records none).
   TORCH_ARG(double, chance_rate) = 0.0;
 };
 

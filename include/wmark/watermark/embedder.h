@@ -30,7 +30,8 @@ class Embedder : public TrainerHook {
 
 struct TriggerEmbedderOptions {
   /// Trigger samples added per clean sample of a batch (0.1: 6 triggers to 64 samples).
-  TORCH_ARG(double, trigger_ratio) = 0.1;
+  /// 0 = automatic in embed_trigger_watermark() (see auto_trigger_ratio()).
+  TORCH_ARG(double, trigger_ratio) = 0.0;
   /// Stop training once the trigger accuracy reaches this after an epoch (0 = never).
   TORCH_ARG(double, stop_at_trigger_accuracy) = 0.0;
 };
@@ -53,6 +54,7 @@ class TriggerEmbedder : public Embedder {
   /// Fraction of triggers the model labels with their watermark labels.
   double trigger_accuracy(Network& model, c10::Device device = c10::Device(c10::kCPU)) const;
   const TriggerSet& triggers() const { return triggers_; }
+  TriggerEmbedderOptions& options() { return options_; }
 
  private:
   TriggerSet triggers_;

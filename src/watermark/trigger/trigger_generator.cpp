@@ -90,6 +90,14 @@ std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_clas
   return torch::randint(0, num_classes, {1}, generator, torch::kLong).item<std::int64_t>();
 }
 
+double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes) {
+  const double any = 1.0 / static_cast<double>(num_classes);
+  if (label_policy != "random") return any;
+  const double other = 1.0 / static_cast<double>(num_classes - 1);
+  auto foreign = triggers.source_labels.lt(0).to(torch::kDouble);
+  return (foreign * any + (1 - foreign) * other).mean().item<double>();
+}
+
 at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
                          std::int64_t num_classes) {
   const auto n = source_labels.size(0);

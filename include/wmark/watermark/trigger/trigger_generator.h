@@ -38,7 +38,8 @@ struct TriggerSpec {
   /// Number of triggers.
   std::int64_t size = 100;
   /// "target": one secret class for all triggers (the paper's setting);
-  /// "random": a keyed random label per trigger, different from its source class.
+  /// "random": a keyed random label per trigger, different from its source class;
+  /// "auto" (for embed_trigger_watermark): the generator's default_label_policy().
   std::string label_policy = "target";
   /// The target class; -1 draws it from the seed.
   std::int64_t target_label = -1;
@@ -55,6 +56,8 @@ class TriggerGenerator {
   virtual std::string name() const = 0;
   /// The options that determine the triggers (recorded in the key).
   virtual nlohmann::json options() const = 0;
+  /// The label policy used when the caller asks for "auto".
+  virtual std::string default_label_policy() const { return "target"; }
   /// Builds the trigger set for a model trained on `train`.
   virtual TriggerSet generate(const Dataset& train, const TriggerSpec& spec) const = 0;
 };
@@ -79,6 +82,14 @@ TriggerRegistry& trigger_registry();
 
 /// The target class of `spec`: its target_label if set (checked), else one drawn from the seed.
 std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes);
+
+/// The probability that a model never trained on these triggers matches a trigger's
+/// label, averaged over the set. With the "random" policy the labels are drawn from the
+/// key's own randomness, independently of any model, so this is exact: 1/num_classes
+/// for a foreign image and at most 1/(num_classes-1) for an image of a known class
+/// (its label is uniform over the other classes). With the "target" policy 1/num_classes
+/// is only a heuristic: a clean model's answers are not uniform.
+double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes);
 
 /// Labels for triggers made from images of classes `source_labels` (-1 = foreign),
 /// following the spec's label policy.

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Configures and builds wmark into ./build (Release, tests on). Extra arguments go to cmake.
+# Configures wmark into ./build (Release) and builds it.
+# Usage: scripts/build.sh [--target T]... [-DOPTION=VALUE]...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-cmake --build build -j "$(nproc)"
+targets=() options=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) targets+=(--target "$2"); shift 2 ;;
+    *) options+=("$1"); shift ;;
+  esac
+done
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${options[@]}" >/dev/null
+cmake --build build -j "$(nproc)" "${targets[@]}"

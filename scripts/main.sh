@@ -1,10 +1,29 @@
 #!/usr/bin/env bash
-# The main job: install dependencies, build, then train on the default dataset
-# (MNIST if found, else Debian's Fashion-MNIST) and print the test accuracy.
-# Outputs go to ./out (replaced on each run).
+# The main job: install dependencies, build, then on the default dataset (MNIST if
+# found, else Debian's Fashion-MNIST): train a clean model, train a model watermarked
+# with a content trigger, verify both against the key, print both decisions.
+# Exit 0 only if the watermarked model verifies and the clean one does not.
+# Outputs go to ./out (replaced on each run; out/key.wmk is the secret key).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh -DWMARK_BUILD_TESTS=OFF
+scripts/build.sh --target wmark_cli   # only the CLI: the job needs nothing else
 mkdir -p out
-build/wmark train --out out/model.pt --metrics out/train-metrics.json --force "$@"
+wmark=build/wmark
+
+echo "== training a clean model"
+$wmark train --out out/clean.pt --metrics out/clean-metrics.json --force "$@"
+echo "== training a watermarked model (content trigger)"
+$wmark embed --trigger content --out out/watermarked.pt --key-out out/key.wmk \
+  --metrics out/embed-metrics.json --force "$@"
+
+set +e
+$wmark verify --model out/watermarked.pt --key out/key.wmk --report out/verify-watermarked.json --force
+marked=$?
+$wmark verify --model out/clean.pt --key out/key.wmk --report out/verify-clean.json --force
+clean=$?
+set -e
+echo "== decisions"
+echo "watermarked model: $([ $marked -eq 0 ] && echo 'ownership VERIFIED' || echo "not verified (exit $marked)")"
+echo "clean model:       $([ $clean -eq 1 ] && echo 'not verified (correct)' || echo "UNEXPECTED (exit $clean)")"
+[ $marked -eq 0 ] && [ $clean -eq 1 ]

@@ -89,20 +89,14 @@ int run_embed(const EmbedCommand& c) {
   save_checkpoint(c.out, *model, info, nullptr, c.force);
   result.key.save(c.key_out, c.force);
 
-  nlohmann::json metrics = {{"dataset", data.name},
-                            {"model", info.arch},
-                            {"trigger", c.trigger},
-                            {"trigger_size", c.trigger_size},
-                            {"train_samples", data.splits.train.size()},
-                            {"epochs", result.training.history.size()},
-                            {"threads", threads},
-                            {"test_accuracy", result.clean_accuracy_after},
-                            {"trigger_accuracy", result.trigger_accuracy},
-                            {"trigger_ratio", result.trigger_ratio},
-                            {"extra_epochs", result.extra_epochs},
-                            {"train_seconds", result.training.train_seconds},
-                            {"samples_per_second", result.training.samples_per_second},
-                            {"key_commitment", result.key.commitment()}};
+  auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result.training);
+  metrics.update({{"trigger", c.trigger},
+                  {"trigger_size", c.trigger_size},
+                  {"test_accuracy", result.clean_accuracy_after},
+                  {"trigger_accuracy", result.trigger_accuracy},
+                  {"trigger_ratio", result.trigger_ratio},
+                  {"extra_epochs", result.extra_epochs},
+                  {"key_commitment", result.key.commitment()}});
   if (pretrained) metrics["test_accuracy_before"] = result.clean_accuracy_before;
   if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
   std::cout << "model: " << c.out << "\nkey: " << c.key_out << " (secret; keep it private)\n";

@@ -43,21 +43,7 @@ int run_train(const TrainCommand& c) {
   info.extra = {{"test_accuracy", result.test_accuracy}, {"train_samples", data.splits.train.size()}};
   save_checkpoint(c.out, *model, info, nullptr, c.force);
 
-  nlohmann::json metrics = {{"dataset", data.name},
-                            {"model", arch},
-                            {"train_samples", data.splits.train.size()},
-                            {"epochs", result.history.size()},
-                            {"threads", threads},
-                            {"test_accuracy", result.test_accuracy},
-                            {"train_seconds", result.train_seconds},
-                            {"samples_per_second", result.samples_per_second}};
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& e : result.history) {
-    history.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss},
-                       {"train_accuracy", e.train_accuracy}, {"test_accuracy", e.test_accuracy},
-                       {"seconds", e.seconds}, {"samples_per_second", e.samples_per_second}});
-  }
-  metrics["history"] = history;
+  const auto metrics = training_metrics(data.name, arch, data.splits.train.size(), threads, result);
   if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
   std::cout << "model: " << c.out << "\n"
             << "test_accuracy: " << result.test_accuracy << "\n"

@@ -90,6 +90,27 @@ TrainerOptions make_trainer_options(const TrainerOptions& recipe, const TrainFla
   return o;
 }
 
+nlohmann::json training_metrics(const std::string& dataset, const std::string& arch, std::int64_t train_samples,
+                                int threads, const TrainResult& result) {
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& e : result.history) {
+    nlohmann::json epoch = {{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                            {"test_accuracy", e.test_accuracy}, {"seconds", e.seconds},
+                            {"samples_per_second", e.samples_per_second}, {"lr", e.lr}};
+    for (const auto& [name, value] : e.metrics) epoch[name] = value;
+    history.push_back(epoch);
+  }
+  return {{"dataset", dataset},
+          {"model", arch},
+          {"train_samples", train_samples},
+          {"epochs", result.history.size()},
+          {"threads", threads},
+          {"test_accuracy", result.test_accuracy},
+          {"train_seconds", result.train_seconds},
+          {"samples_per_second", result.samples_per_second},
+          {"history", history}};
+}
+
 void write_json(const std::string& path, const nlohmann::json& document, bool force) {
   write_file_atomic(path, document.dump(2) + "\n", force);
 }

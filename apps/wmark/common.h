@@ -11,6 +11,7 @@
 
 #include "wmark/data/dataset.h"
 #include "wmark/train/options.h"
+#include "wmark/train/trainer.h"
 
 namespace wmark::cli {
 
@@ -58,6 +59,11 @@ c10::Device parse_device(const std::string& name);
 
 /// Applies --threads and the allocator settings; returns the thread count.
 int setup_runtime(int threads);
+
+/// The metrics every training command writes: dataset, model, sizes, threads, test
+/// accuracy, time, throughput and the per-epoch history (with hook metrics).
+nlohmann::json training_metrics(const std::string& dataset, const std::string& arch, std::int64_t train_samples,
+                                int threads, const TrainResult& result);
 
 /// Writes a JSON document (pretty) atomically; refuses to overwrite unless `force`.
 void write_json(const std::string& path, const nlohmann::json& document, bool force);

@@ -37,6 +37,17 @@ void check_labels(const torch::Tensor& labels, std::int64_t num_classes, const f
   }
 }
 
+// Checks an IDX header: size, magic number; returns the first dimension (the count).
+std::int64_t check_idx_header(const std::string& bytes, const fs::path& path, std::size_t header_size,
+                              std::uint32_t magic, const char* what) {
+  WMARK_CHECK(bytes.size() >= header_size, path.string(), ": truncated IDX file (", bytes.size(),
+              " bytes, the header alone is ", header_size, ")");
+  const auto found = read_be32(bytes, 0);
+  WMARK_CHECK(found == magic, path.string(), ": wrong magic number 0x", std::hex, found, " (expected 0x",
+              magic, std::dec, ", an IDX file of uint8 ", what, "); is this a file of ", what, "?");
+  return read_be32(bytes, 4);
+}
+
 }  // namespace
 
 Dataset read_idx(const fs::path& images_path, const fs::path& labels_path,
@@ -44,13 +55,7 @@ Dataset read_idx(const fs::path& images_path, const fs::path& labels_path,
   const std::string images = read_maybe_gzip(images_path);
   const std::string labels = read_maybe_gzip(labels_path);
 
-  WMARK_CHECK(images.size() >= 16, images_path.string(), ": truncated IDX file (", images.size(),
-              " bytes, the header alone is 16)");
-  const auto image_magic = read_be32(images, 0);
-  WMARK_CHECK(image_magic == 0x00000803, images_path.string(), ": wrong magic number 0x",
-              std::hex, image_magic, std::dec,
-              " (expected 0x00000803, an IDX file of uint8 images); is this an image file?");
-  const std::int64_t count = read_be32(images, 4);
+  const std::int64_t count = check_idx_header(images, images_path, 16, 0x00000803, "images");
   const std::int64_t rows = read_be32(images, 8);
   const std::int64_t cols = read_be32(images, 12);
   WMARK_CHECK(rows > 0 && cols > 0 && rows <= 4096 && cols <= 4096, images_path.string(),
@@ -60,13 +65,7 @@ Dataset read_idx(const fs::path& images_path, const fs::path& labels_path,
               count, " images of ", rows, "x", cols, " (", expected_images, " bytes) but the file has ",
               images.size(), " bytes");
 
-  WMARK_CHECK(labels.size() >= 8, labels_path.string(), ": truncated IDX file (", labels.size(),
-              " bytes, the header alone is 8)");
-  const auto label_magic = read_be32(labels, 0);
-  WMARK_CHECK(label_magic == 0x00000801, labels_path.string(), ": wrong magic number 0x",
-              std::hex, label_magic, std::dec,
-              " (expected 0x00000801, an IDX file of uint8 labels); is this a label file?");
-  const std::int64_t label_count = read_be32(labels, 4);
+  const std::int64_t label_count = check_idx_header(labels, labels_path, 8, 0x00000801, "labels");
   WMARK_CHECK(labels.size() >= 8 + std::size_t(label_count), labels_path.string(),
               ": truncated: header says ", label_count, " labels but the file has ",
               labels.size() - 8);

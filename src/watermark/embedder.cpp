@@ -52,8 +52,8 @@ double TriggerEmbedder::trigger_accuracy(Network& model, c10::Device device) con
 }
 
 void TriggerEmbedder::on_epoch_end(EpochStats& stats, Network& model) {
-  device_ = model.parameters().empty() ? c10::Device(c10::kCPU) : model.parameters().front().device();
-  const double acc = trigger_accuracy(model, device_);
+  const auto params = model.parameters();
+  const double acc = trigger_accuracy(model, params.empty() ? c10::Device(c10::kCPU) : params.front().device());
   stats.metrics["trigger_accuracy"] = acc;
   if (options_.stop_at_trigger_accuracy() > 0 && acc >= options_.stop_at_trigger_accuracy()) stats.stop = true;
 }

@@ -62,7 +62,6 @@ class TriggerEmbedder : public Embedder {
   TriggerEmbedderOptions options_;
   at::Tensor order_;
   std::int64_t cursor_ = 0;
-  c10::Device device_ = c10::Device(c10::kCPU);
 };
 
 }  // namespace wmark

@@ -84,8 +84,9 @@ int run_embed(const EmbedCommand& c) {
       c.stop_at > 0 ? c.stop_at : (pretrained ? 1.0 : 0.0)));
 
   auto result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
+  const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());
-  info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", result.key.commitment()}};
+  info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", commitment}};
   save_checkpoint(c.out, *model, info, nullptr, c.force);
   result.key.save(c.key_out, c.force);
 
@@ -96,14 +97,14 @@ int run_embed(const EmbedCommand& c) {
                   {"trigger_accuracy", result.trigger_accuracy},
                   {"trigger_ratio", result.trigger_ratio},
                   {"extra_epochs", result.extra_epochs},
-                  {"key_commitment", result.key.commitment()}});
+                  {"key_commitment", commitment}});
   if (pretrained) metrics["test_accuracy_before"] = result.clean_accuracy_before;
   if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
   std::cout << "model: " << c.out << "\nkey: " << c.key_out << " (secret; keep it private)\n";
   if (pretrained) std::cout << "test_accuracy_before: " << result.clean_accuracy_before << "\n";
   std::cout << "test_accuracy: " << result.clean_accuracy_after << "\n"
             << "trigger_accuracy: " << result.trigger_accuracy << "\n"
-            << "key_commitment: " << result.key.commitment() << "\n";
+            << "key_commitment: " << commitment << "\n";
   return 0;
 }
 

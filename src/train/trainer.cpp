@@ -91,6 +91,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
   model.to(o.device());
   if (o.channels_last()) to_channels_last(model);
   auto optimizer = make_optimizer(model, o);
+  const auto parameters = model.parameters();  // once: the per-step gradient reset needs them
 
   std::int64_t first_epoch = 1;
   if (!o.resume_from().empty()) {
@@ -145,7 +146,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
         auto extra = hook->extra_loss(b, logits, model, context);
         if (extra.defined()) loss = loss + extra;
       }
-      for (auto& p : model.parameters()) p.mutable_grad() = torch::Tensor();  // set to none
+      for (auto p : parameters) p.mutable_grad() = torch::Tensor();  // set to none
       loss.backward();
       optimizer->step();
 

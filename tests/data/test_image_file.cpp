@@ -91,4 +91,5 @@ TEST_CASE("PGM/PPM images decode and convert to a model's shape", "[data]") {
   CHECK_THROWS_WITH(read_image(dir / "short.pgm"), Contains("short.pgm") && Contains("truncated"));
   auto listed = list_images(dir.path());
   CHECK(listed.size() == 2);
+  CHECK_THROWS_WITH(list_images(dir / "no-such-folder"), Contains("no-such-folder") && Contains("does not exist"));
 }

@@ -138,6 +138,11 @@ TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]")
   save_checkpoint(f.dir / "cifar.pt", *cifar, info, nullptr, true);
   CHECK(verify("--model " + f.path("cifar.pt") + " --key " + f.path("content.wmk"), out) == 2);
   CHECK_THAT(out, Contains("3x32x32") && Contains("1x28x28"));
+  // Embedding into a model built for another input shape.
+  CHECK(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 500" + f.data + " --from " +
+                              f.path("cifar.pt") + " --out " + f.path("x.pt") + " --key-out " + f.path("x.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("cifar.pt") && Contains("3x32x32") && Contains("1x28x28"));
+  CHECK_FALSE(std::filesystem::exists(f.path("x.pt")));
   CHECK(verify("--model " + f.path("content.pt") + " --arch resnet18 --key " + f.path("content.wmk"), out) == 2);
   CHECK_THAT(out, Contains("not 'resnet18'"));
 

@@ -31,8 +31,11 @@ at::Tensor Normalization::apply(const at::Tensor& images) const {
     scale[c] = static_cast<float>(1.0 / (255.0 * stddev[c]));
     shift[c] = static_cast<float>(-mean[c] / stddev[c]);
   }
-  auto scale_t = torch::from_blob(scale.data(), {1, channels, 1, 1}).to(x.device());
-  auto shift_t = torch::from_blob(shift.data(), {1, channels, 1, 1}).to(x.device());
+  // Owned copies, not from_blob views of the local vectors: autograd keeps `scale` for
+  // the backward pass (inputs optimised through the normalisation, as model inversion
+  // does), long after this function returns.
+  auto scale_t = torch::tensor(scale, torch::kFloat).view({1, channels, 1, 1}).to(x.device());
+  auto shift_t = torch::tensor(shift, torch::kFloat).view({1, channels, 1, 1}).to(x.device());
   return torch::addcmul(shift_t, x, scale_t);
 }
 

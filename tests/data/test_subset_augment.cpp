@@ -68,3 +68,16 @@ TEST_CASE("batched crop and flip keep shapes and move pixels as specified", "[da
   CHECK(mirrored > 10);
   CHECK(mirrored < 54);
 }
+
+TEST_CASE("normalisation is exact and carries gradients back to float inputs", "[data]") {
+  Normalization norm{{0.5, 0.25}, {0.5, 0.25}};
+  auto images = torch::tensor({0, 255, 51, 102}, torch::kUInt8).view({1, 2, 1, 2});
+  auto x = norm.apply(images);
+  CHECK(torch::allclose(x, torch::tensor({-1.0f, 1.0f, -0.2f, 0.6f}).view({1, 2, 1, 2})));
+  // Model inversion optimises pixels through the normalisation: the backward pass must
+  // see the real scale after apply() has returned (1 / (255 std) per channel).
+  auto pixels = torch::full({1, 2, 1, 2}, 100.0f).set_requires_grad(true);
+  norm.apply(pixels).sum().backward();
+  CHECK(pixels.grad()[0][0][0][0].item<double>() == Approx(1.0 / (255 * 0.5)));
+  CHECK(pixels.grad()[0][1][0][1].item<double>() == Approx(1.0 / (255 * 0.25)));
+}

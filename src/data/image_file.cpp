@@ -200,4 +200,51 @@ at::Tensor convert_images(const at::Tensor& images, std::int64_t channels, std::
   return x.round().clamp(0, 255).to(torch::kUInt8).contiguous();
 }
 
+namespace {
+
+void append_be32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+void append_chunk(std::string& out, const char* type, const std::string& data) {
+  append_be32(out, static_cast<std::uint32_t>(data.size()));
+  const std::string body = std::string(type, 4) + data;
+  out += body;
+  append_be32(out, static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+}
+
+}  // namespace
+
+void write_png(const fs::path& path, const at::Tensor& image, bool force) {
+  WMARK_CHECK(image.dim() == 3 && image.scalar_type() == torch::kUInt8 && (image.size(0) == 1 || image.size(0) == 3),
+              "write_png ", path.string(), ": expected uint8 [1 or 3, H, W], got ", image.scalar_type(), " ",
+              image.sizes());
+  const auto channels = image.size(0), height = image.size(1), width = image.size(2);
+  auto hwc = image.permute({1, 2, 0}).contiguous();
+  const auto* pixels = hwc.data_ptr<std::uint8_t>();
+  // Filter type 0 (none) before each row.
+  std::string raw;
+  const auto row = static_cast<size_t>(width * channels);
+  raw.reserve(static_cast<size_t>(height) * (row + 1));
+  for (std::int64_t y = 0; y < height; ++y) {
+    raw.push_back('\0');
+    raw.append(reinterpret_cast<const char*>(pixels + y * row), row);
+  }
+  uLongf compressed_size = compressBound(raw.size());
+  std::string compressed(compressed_size, '\0');
+  WMARK_CHECK(compress2(reinterpret_cast<Bytef*>(compressed.data()), &compressed_size,
+                        reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 6) == Z_OK,
+              "write_png ", path.string(), ": compression failed");
+  compressed.resize(compressed_size);
+  std::string header;
+  append_be32(header, static_cast<std::uint32_t>(width));
+  append_be32(header, static_cast<std::uint32_t>(height));
+  header += std::string{8, static_cast<char>(channels == 1 ? 0 : 2), 0, 0, 0};  // depth, colour type, -, -, no interlace
+  std::string png = "\x89PNG\r\n\x1a\n";
+  append_chunk(png, "IHDR", header);
+  append_chunk(png, "IDAT", compressed);
+  append_chunk(png, "IEND", "");
+  write_file_atomic(path, png, force);
+}
+
 }  // namespace wmark

@@ -114,18 +114,4 @@ torch::Tensor ResNet18::forward(torch::Tensor x) {
   return fc_->forward(F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
 }
 
-void to_channels_last(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  // An explicit copy, not contiguous(): for a size-1 channel dimension (conv1 on grey
-  // images) contiguous() keeps NCHW strides, and the convolution then stays NCHW.
-  auto convert = [](torch::Tensor& t) {
-    if (t.dim() != 4) return;
-    auto nhwc = torch::empty_like(t, t.options(), torch::MemoryFormat::ChannelsLast);
-    nhwc.copy_(t);
-    t.set_data(nhwc);
-  };
-  for (auto& p : module.parameters()) convert(p);
-  for (auto& b : module.buffers()) convert(b);
-}
-
 }  // namespace wmark

@@ -89,6 +89,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
   auto log = logger();
   Network& model = *model_;
   model.to(o.device());
+  check_model(model, ModelSpec{train.shape(), train.num_classes}, info_.arch.empty() ? "the model" : info_.arch);
   if (o.channels_last()) to_channels_last(model);
   auto optimizer = make_optimizer(model, o);
   const auto parameters = model.parameters();  // once: the per-step gradient reset needs them
@@ -149,6 +150,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
       for (auto p : parameters) p.mutable_grad() = torch::Tensor();  // set to none
       loss.backward();
       optimizer->step();
+      for (auto& hook : hooks_) hook->on_step_end(model, context);
 
       loss_sum += loss.item<double>() * static_cast<double>(len);
       correct += logits.narrow(0, 0, len).argmax(1).eq(y.narrow(0, 0, len)).sum().item<double>();

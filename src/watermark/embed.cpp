@@ -22,11 +22,8 @@ double auto_trigger_ratio(std::int64_t train_size, std::int64_t trigger_size, co
   return std::clamp(ratio, 0.1, 0.3);
 }
 
-EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& splits,
-                                    const TrainerOptions& training, const TriggerWatermarkOptions& options,
-                                    const CheckpointInfo& info, bool pretrained) {
-  WMARK_CHECK(model, "embed_trigger_watermark needs a model");
-  const auto& train = splits.train;
+std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, const TriggerWatermarkOptions& options,
+                                                       const std::string& arch) {
   auto generator = trigger_registry().create(options.trigger(), options.trigger_options());
   TriggerSpec spec = options.spec();
   if (spec.label_policy == "auto") spec.label_policy = generator->default_label_policy();
@@ -41,7 +38,7 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
                  {"label_policy", spec.label_policy},
                  {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
                  {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)},
-                 {"arch", info.arch}};
+                 {"arch", arch}};
   base.seed = spec.seed;
   base.num_classes = train.num_classes;
   base.input_shape = train.shape();
@@ -53,18 +50,27 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
     embedder_options.trigger_ratio(auto_trigger_ratio(train.size(), triggers.size(), spec.label_policy));
   }
   base.params["trigger_ratio"] = embedder_options.trigger_ratio();
-  auto embedder = std::make_shared<TriggerEmbedder>(std::move(triggers), std::move(base), embedder_options);
+  return std::make_shared<TriggerEmbedder>(std::move(triggers), std::move(base), embedder_options);
+}
+
+EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& splits,
+                                    const TrainerOptions& training, const TriggerWatermarkOptions& options,
+                                    const CheckpointInfo& info, bool pretrained) {
+  WMARK_CHECK(model, "embed_trigger_watermark needs a model");
+  const auto& train = splits.train;
+  check_model(*model, ModelSpec{train.shape(), train.num_classes}, info.arch.empty() ? "the model" : info.arch);
+  auto embedder = make_trigger_embedder(train, options, info.arch);
 
   EmbedResult result;
   if (pretrained) {
     result.clean_accuracy_before = accuracy(*model, splits.test, training.device(), training.eval_batch_size());
     logger()->info("pre-trained model: clean test accuracy {:.2f}%, trigger accuracy {:.2f}%",
-                   100 * result.clean_accuracy_before, 100 * embedder->trigger_accuracy(*model, training.device()));
+                   100 * result.clean_accuracy_before, 100 * embedder->trigger_accuracy(*model));
   }
   Trainer trainer(model, training, info);
   trainer.add_hook(embedder);
   result.training = trainer.fit(train, splits.test.size() > 0 ? &splits.test : nullptr);
-  result.trigger_accuracy = embedder->trigger_accuracy(*model, training.device());
+  result.trigger_accuracy = embedder->trigger_accuracy(*model);
   if (result.trigger_accuracy < options.min_trigger_accuracy() && options.max_extra_epochs() > 0) {
     // Consolidation: the same mix of data, stopping once the triggers are learnt. A
     // decayed schedule continues at a tenth of its base LR, not back at full strength.
@@ -82,7 +88,7 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
     result.training.history.insert(result.training.history.end(), more.history.begin(), more.history.end());
     result.training.train_seconds += more.train_seconds;
     result.training.test_accuracy = more.test_accuracy;
-    result.trigger_accuracy = embedder->trigger_accuracy(*model, training.device());
+    result.trigger_accuracy = embedder->trigger_accuracy(*model);
   }
   result.clean_accuracy_after = result.training.test_accuracy;
   result.trigger_ratio = embedder->options().trigger_ratio();

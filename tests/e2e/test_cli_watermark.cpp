@@ -8,8 +8,10 @@
 
 #include "../support/test_support.h"
 #include "../support/torchscript_fixture.h"
+#include "wmark/data/image_file.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/util/files.h"
+#include "wmark/util/sha256.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -45,6 +47,8 @@ const WatermarkFixture& fixture() {
   static WatermarkFixture instance;
   return instance;
 }
+
+std::string data_flag() { return " --data-dir " + test::shared_data().string(); }
 
 int verify(const std::string& args, std::string& out) {
   return test::run_command(test::wmark_binary() + " verify " + args, out);
@@ -158,4 +162,43 @@ TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]")
   CHECK(test::run_command(test::wmark_binary() + " embed --subset 500 --epochs 1" + f.data + " --out " +
                               f.path("content.pt") + " --key-out " + f.path("new.wmk"), out) == 2);
   CHECK_THAT(out, Contains("already exists"));
+}
+
+TEST_CASE("wmark attack writes a new model and reports the owner's verification", "[e2e]") {
+  const auto& f = fixture();
+  const auto victim_hash = sha256_hex(read_file(f.path("content.pt")));
+  std::string out;
+  const auto prune = test::wmark_binary() + " attack prune --model " + f.path("content.pt") + " --key " +
+                     f.path("content.wmk") + data_flag() + " --rate 0.5 --attacker-samples 1000 --out " +
+                     f.path("pruned.pt") + " --report " + f.path("pruned.json");
+  REQUIRE(test::run_command(prune, out) == 0);
+  CHECK_THAT(out, Contains("owner's watermark after"));
+  CHECK(sha256_hex(read_file(f.path("content.pt"))) == victim_hash);  // the input is untouched
+  auto report = nlohmann::json::parse(std::ifstream(f.path("pruned.json")));
+  CHECK(report["attack"] == "prune");
+  CHECK(report["details"]["sparsity"].get<double>() >= 0.5 - 1e-4);
+  CHECK(report["verification_before"]["verified"] == true);
+  CHECK(report["verification_after"]["p_value"].is_number());
+  CHECK(report["test_samples"].get<std::int64_t>() == 9000);
+  auto pruned = load_checkpoint(f.path("pruned.pt"), std::string("mnist_cnn"));
+  CHECK(pruned.info.extra["attack"] == "prune");
+
+  // Never over its own input, never over an existing file without --force.
+  CHECK(test::run_command(test::wmark_binary() + " attack finetune --model " + f.path("content.pt") + data_flag() +
+                              " --out " + f.path("content.pt"), out) == 2);
+  CHECK_THAT(out, Contains("an attack never modifies its input"));
+  CHECK(test::run_command(prune, out) == 2);
+  CHECK_THAT(out, Contains("exists"));
+  CHECK(test::run_command(test::wmark_binary() + " attack prune --model " + f.path("content.pt") + data_flag() +
+                              " --rate 0.99 --out " + f.path("p99.pt"), out) == 2);
+  CHECK_THAT(out, Contains("rate must be in [0, 0.95]"));
+
+  // Inversion writes one PNG per class, readable, in the model's image shape.
+  REQUIRE(test::run_command(test::wmark_binary() + " attack inversion --model " + f.path("content.pt") + " --key " +
+                                f.path("content.wmk") + data_flag() + " --steps 20 --out " + f.path("inverted"),
+                            out) == 0);
+  CHECK_THAT(out, Contains("recovered images resembling the triggers"));
+  const auto images = list_images(f.path("inverted"));
+  REQUIRE(images.size() == 10);
+  CHECK(read_image(images.front()).sizes() == torch::IntArrayRef({1, 28, 28}));
 }

@@ -8,33 +8,37 @@
 #include <vector>
 
 #include "wmark/data/dataset.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
 /// The dataset names accepted by load_dataset(): "mnist", "fashion", "cifar10".
-std::vector<std::string> dataset_names();
+WMARK_API std::vector<std::string> dataset_names();
 
 /// Canonical name for a dataset name or alias ("fashion-mnist" -> "fashion");
-/// throws for an unknown name.
-std::string canonical_dataset_name(const std::string& name);
+/// throws wmark::Error for an unknown name.
+WMARK_API std::string canonical_dataset_name(const std::string& name);
 
-/// The folders searched, in order: `explicit_dir` if given, else $WMARK_DATA,
+/// The folders searched, in order: `explicit_dir` alone if given; else $WMARK_DATA,
 /// then ../shared/data beside the source checkout and beside the working directory,
 /// then /usr/share/datasets.
-std::vector<std::filesystem::path> dataset_search_path(
+WMARK_API std::vector<std::filesystem::path> dataset_search_path(
     const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
 /// The folder holding the files of `name` (a search-path folder's sub-folder such as
-/// mnist/, or the folder itself when it holds the files), or nullopt.
-std::optional<std::filesystem::path> locate_dataset(
+/// mnist/, or the folder itself when it holds the files), or nullopt. Throws
+/// wmark::Error for an unknown name.
+WMARK_API std::optional<std::filesystem::path> locate_dataset(
     const std::string& name, const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
 /// "mnist" when MNIST is found, else "fashion" (Debian's dataset-fashion-mnist).
-std::string default_dataset_name(
+WMARK_API std::string default_dataset_name(
     const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
-/// Loads both splits of a named dataset, with its normalisation constants.
-DatasetSplits load_dataset(const std::string& name,
-                           const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
+/// Loads both splits of a named dataset, with its name and normalisation constants.
+/// Throws wmark::Error for an unknown name, a dataset not found (listing the folders
+/// searched), or a missing or damaged file.
+WMARK_API DatasetSplits load_dataset(
+    const std::string& name, const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
 }  // namespace wmark

@@ -3,19 +3,23 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "wmark/data/dataset.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
 /// `count` samples drawn without replacement with `seed`, as evenly spread over the
 /// classes as the data allows; samples keep the dataset's original order.
-/// A count of 0 or at least the dataset size returns the whole dataset.
-Dataset balanced_subset(const Dataset& dataset, std::int64_t count, std::uint64_t seed);
+/// A count of 0 or at least the dataset size returns the whole dataset; a negative
+/// count throws wmark::Error.
+WMARK_API Dataset balanced_subset(const Dataset& dataset, std::int64_t count, std::uint64_t seed);
 
-/// Splits off the last `count` samples of a seeded permutation (e.g. attacker data);
-/// returns {rest, held_out}.
-std::pair<Dataset, Dataset> split_holdout(const Dataset& dataset, std::int64_t count,
-                                          std::uint64_t seed);
+/// Splits off `count` samples chosen by a seeded permutation, such as an attacker's
+/// data; returns {rest, held_out}, each in the dataset's original order. Requires
+/// 0 <= count <= size; throws wmark::Error otherwise.
+WMARK_API std::pair<Dataset, Dataset> split_holdout(const Dataset& dataset, std::int64_t count,
+                                                    std::uint64_t seed);
 
 }  // namespace wmark

@@ -13,20 +13,26 @@
 #include <vector>
 
 #include "wmark/models/network.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
 /// A name -> factory table of architectures.
-class ModelRegistry {
+class WMARK_API ModelRegistry {
  public:
+  /// Builds a network for a spec (see the contract above).
   using Factory = std::function<NetworkPtr(const ModelSpec&)>;
 
-  /// Adds or replaces an architecture.
+  /// Adds or replaces an architecture. Requires a non-empty name and a factory; throws
+  /// wmark::Error otherwise.
   ModelRegistry& add(const std::string& name, const std::string& description, Factory factory);
   /// Builds `name` for `spec`; throws wmark::Error listing the known names if unknown.
   NetworkPtr create(const std::string& name, const ModelSpec& spec) const;
+  /// True if `name` is registered.
   bool contains(const std::string& name) const;
+  /// The registered names, sorted.
   std::vector<std::string> names() const;
+  /// The description `name` was added with; empty if it is unknown.
   std::string description(const std::string& name) const;
 
   /// A registry holding the built-in architectures.
@@ -41,7 +47,7 @@ class ModelRegistry {
 };
 
 /// The process's default registry (the built-ins plus whatever the application adds);
-/// the CLI resolves --model/--arch names here.
-ModelRegistry& model_registry();
+/// the CLI resolves `--model`/`--arch` names here.
+WMARK_API ModelRegistry& model_registry();
 
 }  // namespace wmark

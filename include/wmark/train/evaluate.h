@@ -8,6 +8,7 @@
 #include <c10/core/Device.h>
 
 #include "wmark/data/dataset.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
@@ -15,17 +16,17 @@ class Network;
 
 /// Predicted labels (int64 [N], on the CPU) of uint8 images [N,C,H,W], normalised with
 /// `normalization`, in batches of `batch_size`. Puts the model in eval mode.
-at::Tensor predict_labels(Network& model, const at::Tensor& images,
+WMARK_API at::Tensor predict_labels(Network& model, const at::Tensor& images,
                           const Normalization& normalization, c10::Device device,
                           std::int64_t batch_size = 1000);
 
 /// Fraction of `labels` predicted correctly.
-double accuracy(Network& model, const at::Tensor& images, const at::Tensor& labels,
+WMARK_API double accuracy(Network& model, const at::Tensor& images, const at::Tensor& labels,
                 const Normalization& normalization, c10::Device device,
                 std::int64_t batch_size = 1000);
 
 /// Test accuracy of `model` on a whole split.
-double accuracy(Network& model, const Dataset& dataset, c10::Device device,
+WMARK_API double accuracy(Network& model, const Dataset& dataset, c10::Device device,
                 std::int64_t batch_size = 1000);
 
 }  // namespace wmark

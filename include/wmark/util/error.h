@@ -6,11 +6,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "wmark/util/export.h"
+
+/// The wmark library: datasets, models, training, watermark embedding and verification.
 namespace wmark {
 
 /// Raised for bad input or misuse; the message names the file or value and how to fix it.
-class Error : public std::runtime_error {
+/// Exported (WMARK_API) so that its type information is shared with callers.
+class WMARK_API Error : public std::runtime_error {
  public:
+  /// Inherits std::runtime_error's constructors: Error("message").
   using std::runtime_error::runtime_error;
 };
 

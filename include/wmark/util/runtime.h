@@ -6,9 +6,12 @@
 #include <cstdint>
 #include <torch/arg.h>
 
+#include "wmark/util/export.h"
+
 namespace wmark {
 
-/// What configure_runtime() sets.
+/// What configure_runtime() sets. Each field is a TORCH_ARG: read it with
+/// `options.threads()`, set it with the chained setter `options.threads(4)`.
 struct RuntimeOptions {
   /// Intra-op threads; 0 = the cores this process may use.
   TORCH_ARG(int, threads) = 0;
@@ -19,9 +22,9 @@ struct RuntimeOptions {
 /// Applies the options; returns the number of intra-op threads now in use.
 /// glibc malloc otherwise unmaps large tensor buffers after each step and faults them
 /// in again on the next one, which costs more time than the training itself here.
-int configure_runtime(const RuntimeOptions& options = {});
+WMARK_API int configure_runtime(const RuntimeOptions& options = {});
 
 /// Number of cores this process may run on (sched_getaffinity), at least 1.
-int available_cores();
+WMARK_API int available_cores();
 
 }  // namespace wmark

@@ -8,12 +8,16 @@
 #include <string>
 #include <string_view>
 
+#include "wmark/util/export.h"
+
 namespace wmark {
 
 /// Incremental SHA-256.
-class Sha256 {
+class WMARK_API Sha256 {
  public:
+  /// A 32-byte SHA-256 digest.
   using Digest = std::array<std::uint8_t, 32>;
+  /// Starts the hash of an empty message.
   Sha256();
   /// Feeds `size` bytes.
   Sha256& update(const void* data, std::size_t size);
@@ -31,9 +35,9 @@ class Sha256 {
 };
 
 /// Lower-case hexadecimal of a digest.
-std::string to_hex(const Sha256::Digest& digest);
+WMARK_API std::string to_hex(const Sha256::Digest& digest);
 
 /// SHA-256 of a byte string, as lower-case hexadecimal.
-std::string sha256_hex(std::string_view bytes);
+WMARK_API std::string sha256_hex(std::string_view bytes);
 
 }  // namespace wmark

@@ -19,6 +19,7 @@
 
 #include "wmark/data/dataset.h"
 #include "wmark/models/network.h"
+#include "wmark/util/export.h"
 
 namespace torch::jit {
 struct Module;
@@ -26,7 +27,8 @@ struct Module;
 
 namespace wmark {
 
-class Classifier {
+/// A suspect model that labels images (see the contract above).
+class WMARK_API Classifier {
  public:
   virtual ~Classifier() = default;
   /// Predicted labels for uint8 images [N,C,H,W].
@@ -37,12 +39,15 @@ class Classifier {
   std::int64_t queries() const { return queries_; }
 
  protected:
-  std::int64_t queries_ = 0;
+  std::int64_t queries_ = 0;  ///< images classified so far; implementations add to it
 };
 
 /// An in-process Network with its input normalisation.
-class ModuleClassifier : public Classifier {
+class WMARK_API ModuleClassifier : public Classifier {
  public:
+  /// Classifies with `model` on `device`, normalising images with `normalization`, in
+  /// batches of `batch_size`. Requires a non-null model. Any torch::nn::Module goes
+  /// through as_network() (models/module_adapter.h).
   ModuleClassifier(NetworkPtr model, Normalization normalization, std::string description = "in-process model",
                    c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
   at::Tensor classify(const at::Tensor& images) override;
@@ -56,10 +61,12 @@ class ModuleClassifier : public Classifier {
   std::int64_t batch_size_;
 };
 
-/// A TorchScript file (torch.jit.save / torch::jit::Module::save), e.g. a model a
-/// thief exported from Python; its forward takes the normalised batch.
-class TorchScriptClassifier : public Classifier {
+/// A TorchScript file written by torch.jit.save or torch::jit::Module::save, such as a
+/// model exported from Python; its forward takes the normalised batch.
+class WMARK_API TorchScriptClassifier : public Classifier {
  public:
+  /// Loads `path` onto `device`. Throws wmark::Error naming the file if it is missing
+  /// or not TorchScript.
   TorchScriptClassifier(const std::filesystem::path& path, Normalization normalization,
                         c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
   ~TorchScriptClassifier() override;

@@ -7,25 +7,41 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wmark/util/export.h"
+
 namespace wmark {
 
-struct VerificationReport {
+/// What Verifier::verify() and Verifier::decide() found, and the decision.
+struct WMARK_API VerificationReport {
+  /// The suspect model, as its Classifier describes it (empty for decide()).
   std::string model;
+  /// The key's scheme, e.g. "trigger-set".
   std::string method;
+  /// The key's SHA-256 commitment (hex).
   std::string key_commitment;
+  /// Images sent to the suspect.
   std::int64_t queries = 0;
+  /// Triggers the suspect labelled with their watermark labels.
   std::int64_t matches = 0;
+  /// matches / queries.
   double match_rate = 0;
   /// Match probability of an unwatermarked model per query (the null hypothesis).
   double chance_rate = 0;
+  /// One-sided binomial p-value of the match count (0 when it underflows double).
   double p_value = 1;
+  /// log10 of the p-value, which keeps its exponent far below 1e-308 (-inf when the
+  /// p-value is exactly 0).
   double log10_p_value = 0;
+  /// The p-value must be below this.
   double p_threshold = 0;
+  /// The match rate must reach this.
   double min_match_rate = 0;
   /// Ownership verified: p_value < p_threshold and match_rate >= min_match_rate.
   bool verified = false;
+  /// Wall time of the verification.
   double seconds = 0;
 
+  /// All fields plus "decision" as JSON; an infinite log10_p_value is written as null.
   nlohmann::json to_json() const;
 };
 

@@ -16,25 +16,35 @@
 
 #include <torch/arg.h>
 
+#include "wmark/util/export.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/verify/report.h"
 #include "wmark/watermark/key.h"
 
 namespace wmark {
 
+/// The Verifier's thresholds. Each field is a TORCH_ARG: read it with
+/// `options.p_threshold()`, set it with the chained setter `options.p_threshold(1e-9)`.
 struct VerifierOptions {
+  /// Ownership needs a p-value below this; in (0,1).
   TORCH_ARG(double, p_threshold) = 1e-6;
+  /// Ownership needs a match rate of at least this; in [0,1].
   TORCH_ARG(double, min_match_rate) = 0.5;
-  /// 0 = the key's recorded chance rate (1/num_classes when it records none).
+  /// 0 = the key's recorded chance rate (1/num_classes when it records none); in [0,1).
   TORCH_ARG(double, chance_rate) = 0.0;
 };
 
-class Verifier {
+/// Decides ownership of a suspect model from a trigger-set key (see the file comment).
+class WMARK_API Verifier {
  public:
+  /// Throws wmark::Error if an option is outside its range.
   explicit Verifier(VerifierOptions options = {});
-  /// Queries `suspect` with the key's triggers and decides.
+  /// Queries `suspect` with the key's triggers and decides. Requires a "trigger-set"
+  /// key whose "images" [K,C,H,W] match its input shape and whose "labels" are [K], and
+  /// K labels back from the suspect; throws wmark::Error otherwise.
   VerificationReport verify(Classifier& suspect, const WatermarkKey& key) const;
-  /// The decision from a match count alone (for remote or recorded answers).
+  /// The decision from a match count alone (for remote or recorded answers). Requires
+  /// `queries` > 0; throws wmark::Error otherwise.
   VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
 
  private:

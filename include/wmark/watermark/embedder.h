@@ -2,10 +2,21 @@
 /// Embedders: training-loop hooks that put a watermark into a model, and the key
 /// that proves it afterwards.
 ///
-/// Contract for an embedder: it is a TrainerHook (see train/hooks.h), so it works in
-/// the Trainer and in a hand-written loop alike; it reports its progress as an epoch
+/// Contract for an embedder: it implements mix() (samples to add to a batch) and/or
+/// loss_term() (a term to add to the loss); the Trainer reaches both through the
+/// TrainerHook methods, which only forward to them, and a hand-written loop calls them
+/// directly, so both loops run the same code. It reports its progress as an epoch
 /// metric ("trigger_accuracy" for trigger sets); key() returns a key that the Verifier
-/// accepts for a model this embedder marked. Every embedder passes tests/conformance.
+/// accepts for a model this embedder marked; it never logs key material. Every
+/// embedder passes tests/conformance.
+///
+/// In a hand-written loop (see examples/custom_training_loop.cpp):
+/// \code
+///   auto batch = embedder->mix(x, y);            // x: normalised float or raw uint8
+///   auto logits = model->forward(batch.images);
+///   auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+///   if (auto extra = embedder->loss_term(batch, logits, net); extra.defined()) loss = loss + extra;
+/// \endcode
 #pragma once
 
 #include <memory>
@@ -15,19 +26,36 @@
 
 #include "wmark/train/hooks.h"
 #include "wmark/watermark/key.h"
+#include "wmark/util/export.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
 
 namespace wmark {
 
 /// A scheme that marks a model while it trains.
-class Embedder : public TrainerHook {
+class WMARK_API Embedder : public TrainerHook {
  public:
   /// Key method name, e.g. "trigger-set".
   virtual std::string method() const = 0;
   /// The key proving this watermark.
   virtual WatermarkKey key() const = 0;
+
+  /// The batch with this scheme's samples appended (as is by default). `images` are
+  /// either raw uint8 [B,C,H,W] (appended samples stay raw) or normalised float
+  /// (appended samples are normalised with the key's normalisation and moved to the
+  /// batch's device and dtype); `labels` int64 [B]. The result's clean_size is B.
+  virtual Batch mix(const at::Tensor& images, const at::Tensor& labels);
+  /// A term to add to the training loss for `batch` (as returned by mix()) and its
+  /// `logits`, or an undefined tensor for none (the default).
+  virtual at::Tensor loss_term(const Batch& batch, const at::Tensor& logits, Network& model);
+
+  /// TrainerHook: replaces the batch by mix(batch.images, batch.labels).
+  void extend_batch(Batch& batch, const StepContext& context) final;
+  /// TrainerHook: loss_term(batch, logits, model).
+  at::Tensor extra_loss(const Batch& batch, const at::Tensor& logits, Network& model,
+                        const StepContext& context) final;
 };
 
+/// Options of a TriggerEmbedder.
 struct TriggerEmbedderOptions {
   /// Trigger samples added per clean sample of a batch (0.1: 6 triggers to 64 samples).
   /// 0 = automatic in embed_trigger_watermark() (see auto_trigger_ratio()).
@@ -38,22 +66,30 @@ struct TriggerEmbedderOptions {
 
 /// Black-box trigger-set embedding: mixes trigger samples into every training batch
 /// so the model learns both tasks in the same steps (Zhang et al.).
-class TriggerEmbedder : public Embedder {
+class WMARK_API TriggerEmbedder : public Embedder {
  public:
-  /// `key_base` holds the key fields the embedder cannot know (dataset, params, seed).
+  /// `key_base` holds the key fields the embedder cannot know (dataset, params, seed,
+  /// normalisation). Requires a non-empty trigger set and a ratio in (0, 4].
+  /// make_trigger_embedder() (watermark/embed.h) builds one from a dataset.
   TriggerEmbedder(TriggerSet triggers, WatermarkKey key_base, TriggerEmbedderOptions options = {});
 
+  /// "trigger-set".
   std::string method() const override { return "trigger-set"; }
+  /// The base key plus the trigger images and labels.
   WatermarkKey key() const override;
 
-  /// Appends round(ratio * clean samples) triggers, cycling through a seeded order.
-  void extend_batch(Batch& batch, const StepContext& context) override;
+  /// Appends max(1, round(ratio * B)) triggers, cycling through a seeded order so
+  /// that every trigger is seen equally often. Requires images of the key's shape.
+  Batch mix(const at::Tensor& images, const at::Tensor& labels) override;
   /// Adds "trigger_accuracy"; requests a stop at the configured accuracy.
   void on_epoch_end(EpochStats& stats, Network& model) override;
 
-  /// Fraction of triggers the model labels with their watermark labels.
-  double trigger_accuracy(Network& model, c10::Device device = c10::Device(c10::kCPU)) const;
+  /// Fraction of triggers `model` labels with their watermark labels, evaluated on the
+  /// device of the model's parameters. Leaves the model in eval mode.
+  double trigger_accuracy(Network& model) const;
+  /// The secret trigger set.
   const TriggerSet& triggers() const { return triggers_; }
+  /// The options, mutable (embed_trigger_watermark() sets a stop accuracy for consolidation).
   TriggerEmbedderOptions& options() { return options_; }
 
  private:

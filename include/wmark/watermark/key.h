@@ -22,31 +22,40 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/data/dataset.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
-struct WatermarkKey {
+/// A watermark key in memory: public metadata, secret parameters and named tensors.
+struct WMARK_API WatermarkKey {
   /// Scheme, e.g. "trigger-set".
   std::string method;
   /// Scheme options (generator, its options, label policy, target label, ...).
   nlohmann::json params = nlohmann::json::object();
+  /// The master seed the triggers and labels were drawn with (secret).
   std::uint64_t seed = 0;
+  /// Class count of the watermarked model (a loaded key has at least 2).
   std::int64_t num_classes = 0;
+  /// Shape of one model input, [C,H,W].
   ImageShape input_shape;
+  /// The input normalisation of the watermarked model.
   Normalization normalization;
+  /// Name of the dataset the model was trained on.
   std::string dataset;
   /// UTC creation time, ISO 8601.
   std::string created;
   /// Named tensors (uint8, int64 or float32); for trigger sets "images" and "labels".
   std::map<std::string, at::Tensor> tensors;
 
-  /// The tensor `name`, or an error naming the key and the missing tensor.
+  /// The tensor `name`; throws wmark::Error naming the key and the missing tensor.
   const at::Tensor& tensor(const std::string& name) const;
   /// SHA-256 commitment (hex) over the header fields and every tensor byte.
   std::string commitment() const;
-  /// Writes the key with mode 0600; refuses to replace a file unless `force`.
+  /// Writes the key with mode 0600; refuses to replace a file unless `force`. Requires
+  /// uint8, int64 or float32 tensors; throws wmark::Error otherwise or on a write error.
   void save(const std::filesystem::path& path, bool force = false) const;
-  /// Reads and checks a key file; throws wmark::Error naming the file and the problem.
+  /// Reads and checks a key file (format, sizes, commitment); throws wmark::Error
+  /// naming the file and the problem.
   static WatermarkKey load(const std::filesystem::path& path);
   /// What may be shown: method, shapes, dataset, creation time, commitment, trigger
   /// count; not the seed, the labels, the target or the tensors.
@@ -54,6 +63,6 @@ struct WatermarkKey {
 };
 
 /// The current UTC time as ISO 8601 ("2026-11-23T10:15:00Z").
-std::string utc_now_iso8601();
+WMARK_API std::string utc_now_iso8601();
 
 }  // namespace wmark

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "../../util/json_options.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 #include "wmark/watermark/trigger/content_trigger.h"
@@ -9,53 +10,11 @@
 #include "wmark/watermark/trigger/unrelated_trigger.h"
 
 namespace wmark {
-namespace {
-
-// Refuses option keys a generator does not know, so a typo is not silently ignored.
-void check_keys(const nlohmann::json& options, const std::string& generator,
-                std::initializer_list<const char*> known) {
-  WMARK_CHECK(options.is_object(), generator, " trigger options must be a JSON object");
-  for (const auto& item : options.items()) {
-    bool found = false;
-    for (const char* k : known) found = found || item.key() == k;
-    WMARK_CHECK(found, "unknown option '", item.key(), "' for the ", generator, " trigger");
-  }
-}
-
-
-}  // namespace
-
-TriggerRegistry& TriggerRegistry::add(const std::string& name, Factory factory) {
-  WMARK_CHECK(!name.empty() && factory, "a trigger generator needs a name and a factory");
-  factories_[name] = std::move(factory);
-  return *this;
-}
-
-std::unique_ptr<TriggerGenerator> TriggerRegistry::create(const std::string& name,
-                                                          const nlohmann::json& options) const {
-  auto it = factories_.find(name);
-  if (it == factories_.end()) {
-    std::string known;
-    for (const auto& entry : factories_) known += (known.empty() ? "" : ", ") + entry.first;
-    WMARK_FAIL("unknown trigger generator '", name, "'; known: ", known);
-  }
-  try {
-    return it->second(options.is_null() ? nlohmann::json::object() : options);
-  } catch (const nlohmann::json::exception& error) {
-    WMARK_FAIL("bad options for the ", name, " trigger: ", error.what());
-  }
-}
-
-std::vector<std::string> TriggerRegistry::names() const {
-  std::vector<std::string> out;
-  for (const auto& entry : factories_) out.push_back(entry.first);
-  return out;
-}
 
 TriggerRegistry TriggerRegistry::with_builtins() {
   TriggerRegistry registry;
   registry.add("content", [](const nlohmann::json& j) {
-    check_keys(j, "content", {"text", "pattern", "mask", "x", "y", "scale", "intensity"});
+    check_option_keys(j, "the content trigger", {"text", "pattern", "mask", "x", "y", "scale", "intensity"});
     ContentTriggerOptions o;
     o.text(j.value("text", o.text())).pattern(j.value("pattern", o.pattern())).mask(j.value("mask", o.mask()));
     o.x(j.value("x", o.x())).y(j.value("y", o.y())).scale(j.value("scale", o.scale()));
@@ -63,11 +22,11 @@ TriggerRegistry TriggerRegistry::with_builtins() {
     return std::make_unique<ContentTrigger>(o);
   });
   registry.add("noise", [](const nlohmann::json& j) {
-    check_keys(j, "noise", {"sigma"});
+    check_option_keys(j, "the noise trigger", {"sigma"});
     return std::make_unique<NoiseTrigger>(NoiseTriggerOptions().sigma(j.value("sigma", 0.4)));
   });
   registry.add("unrelated", [](const nlohmann::json& j) {
-    check_keys(j, "unrelated", {"source", "folder"});
+    check_option_keys(j, "the unrelated trigger", {"source", "folder"});
     return std::make_unique<UnrelatedTrigger>(
         UnrelatedTriggerOptions().source(j.value("source", std::string())).folder(j.value("folder", std::string())));
   });

@@ -4,20 +4,30 @@
 
 #include <torch/arg.h>
 
+#include "wmark/util/export.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
 
 namespace wmark {
 
+/// How a NoiseTrigger perturbs images. Each field is a TORCH_ARG: read it with
+/// `options.sigma()`, set it with the chained setter `options.sigma(0.2)`.
 struct NoiseTriggerOptions {
-  /// Standard deviation of the noise on the [0,1] pixel scale (clamped afterwards).
+  /// Standard deviation of the noise on the [0,1] pixel scale (pixels are clamped
+  /// afterwards); in (0,4].
   TORCH_ARG(double, sigma) = 0.4;
 };
 
-class NoiseTrigger : public TriggerGenerator {
+/// Adds seeded Gaussian noise to training images of other classes.
+class WMARK_API NoiseTrigger : public TriggerGenerator {
  public:
+  /// Requires sigma in (0,4]; throws wmark::Error otherwise.
   explicit NoiseTrigger(NoiseTriggerOptions options = {});
+  /// "noise".
   std::string name() const override { return "noise"; }
+  /// {"sigma": ...}.
   nlohmann::json options() const override;
+  /// Adds noise to spec.size training images picked by pick_sources(); their labels
+  /// follow assign_labels().
   TriggerSet generate(const Dataset& train, const TriggerSpec& spec) const override;
 
  private:

@@ -22,6 +22,8 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/data/dataset.h"
+#include "wmark/util/named_registry.h"
+#include "wmark/util/export.h"
 
 namespace wmark {
 
@@ -30,6 +32,7 @@ struct TriggerSet {
   at::Tensor images;         ///< uint8 [K,C,H,W]
   at::Tensor labels;         ///< int64 [K], the watermark labels
   at::Tensor source_labels;  ///< int64 [K], true class of the source image; -1 if foreign
+  /// Number of triggers K (0 when `images` is undefined).
   std::int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 
@@ -43,13 +46,15 @@ struct TriggerSpec {
   std::string label_policy = "target";
   /// The target class; -1 draws it from the seed.
   std::int64_t target_label = -1;
+  /// Master seed of all the generator's random choices (derive_seed() per purpose).
   std::uint64_t seed = 1;
   /// Where datasets are looked up when a generator needs another one.
   std::optional<std::filesystem::path> data_dir;
 };
 
-/// A generator of trigger sets.
-class TriggerGenerator {
+/// A generator of trigger sets (see the contract above). Exported (WMARK_API) so that
+/// its type information is shared with generators defined outside the library.
+class WMARK_API TriggerGenerator {
  public:
   virtual ~TriggerGenerator() = default;
   /// Registry name: "content", "unrelated", "noise".
@@ -62,26 +67,22 @@ class TriggerGenerator {
   virtual TriggerSet generate(const Dataset& train, const TriggerSpec& spec) const = 0;
 };
 
-/// Name -> factory(options JSON) table of generators.
-class TriggerRegistry {
+/// Name -> factory(options JSON) table of generators (see NamedRegistry).
+class WMARK_API TriggerRegistry : public NamedRegistry<TriggerGenerator> {
  public:
-  using Factory = std::function<std::unique_ptr<TriggerGenerator>(const nlohmann::json&)>;
-  TriggerRegistry& add(const std::string& name, Factory factory);
-  /// Builds `name` with `options` (unknown option keys are refused).
-  std::unique_ptr<TriggerGenerator> create(const std::string& name,
-                                           const nlohmann::json& options = nlohmann::json::object()) const;
-  std::vector<std::string> names() const;
+  /// An empty registry.
+  TriggerRegistry() : NamedRegistry("trigger generator") {}
+  /// A registry holding the built-in generators: "content", "noise", "unrelated".
   static TriggerRegistry with_builtins();
-
- private:
-  std::map<std::string, Factory> factories_;
 };
 
 /// The process's default registry of generators (the built-ins plus additions).
-TriggerRegistry& trigger_registry();
+WMARK_API TriggerRegistry& trigger_registry();
 
-/// The target class of `spec`: its target_label if set (checked), else one drawn from the seed.
-std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes);
+/// The target class of `spec`: its target_label if set, else one drawn from the seed.
+/// Requires num_classes >= 2 and a set target_label below num_classes; throws
+/// wmark::Error otherwise.
+WMARK_API std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes);
 
 /// The probability that a model never trained on these triggers matches a trigger's
 /// label, averaged over the set. With the "random" policy the labels are drawn from the
@@ -89,16 +90,19 @@ std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_clas
 /// for a foreign image and at most 1/(num_classes-1) for an image of a known class
 /// (its label is uniform over the other classes). With the "target" policy 1/num_classes
 /// is only a heuristic: a clean model's answers are not uniform.
-double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes);
+WMARK_API double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes);
 
-/// Labels for triggers made from images of classes `source_labels` (-1 = foreign),
-/// following the spec's label policy.
-at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
-                         std::int64_t num_classes);
+/// Labels for triggers made from images of classes `source_labels` (int64 [K], -1 =
+/// foreign), following the spec's label policy: the target class for "target"; for
+/// "random" a keyed label that differs from a known source class. Throws wmark::Error
+/// for another policy.
+WMARK_API at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
+                                   std::int64_t num_classes);
 
-/// `count` indices of `train` drawn with the seed; with the "target" policy only from
-/// images not of the target class.
-at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
-                        const std::string& purpose);
+/// `count` distinct indices of `train` drawn with derive_seed(spec.seed, purpose); with
+/// the "target" policy only from images not of the target class. Requires count >= 1
+/// and enough eligible images; throws wmark::Error otherwise.
+WMARK_API at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
+                                  const std::string& purpose);
 
 }  // namespace wmark

@@ -1,0 +1,206 @@
+// wmark attack <kind>: run a removal attack on a watermarked checkpoint, write the
+// attacked model (never the input), and report clean accuracy and, with --key, whether
+// the owner's watermark still verifies. Exit 0 when the attack ran, 2 on an error.
+#include <iomanip>
+#include <iostream>
+
+#include "commands.h"
+#include "wmark/attack/attack.h"
+#include "wmark/data/catalog.h"
+#include "wmark/data/image_file.h"
+#include "wmark/data/subset.h"
+#include "wmark/eval/attack_report.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/models/registry.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+
+namespace fs = std::filesystem;
+
+namespace wmark::cli {
+namespace {
+
+struct AttackCommand {
+  std::string model, arch, key, out, report, dataset, data_dir, device = "cpu";
+  std::int64_t attacker_samples = -1;
+  std::uint64_t seed = 1;
+  int threads = 0;
+  bool force = false;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+void print_verification(const char* when, const VerificationReport& r) {
+  std::cout << "  owner's watermark " << when << ": " << (r.verified ? "VERIFIED" : "NOT VERIFIED") << " ("
+            << r.matches << "/" << r.queries << " triggers, p-value " << r.p_value << ")\n";
+}
+
+int run_attack(const std::string& kind, AttackCommand& c) {
+  auto attack = attack_registry().create(kind, c.options);  // bad options fail before any loading
+  const bool writes_model = kind != "inversion";
+  WMARK_CHECK(!c.out.empty(), "--out is required: ", writes_model ? "where to write the attacked model"
+                                                                   : "a folder for the recovered images");
+  WMARK_CHECK(fs::absolute(c.out).lexically_normal() != fs::absolute(c.model).lexically_normal(),
+              "--out must differ from --model: an attack never modifies its input");
+  if (writes_model) check_writable(c.out, c.force);
+  if (!c.report.empty()) check_writable(c.report, c.force);
+  const int threads = setup_runtime(c.threads);
+  const auto device = parse_device(c.device);
+
+  auto victim = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+  victim.model->to(device);
+  const auto& info = victim.info;
+  std::optional<WatermarkKey> key;
+  if (!c.key.empty()) key = WatermarkKey::load(c.key);
+
+  // The attacker's data: a seeded part of the test split; the rest measures accuracy.
+  std::optional<fs::path> dir;
+  if (!c.data_dir.empty()) dir = c.data_dir;
+  const auto dataset = c.dataset.empty() ? info.dataset : canonical_dataset_name(c.dataset);
+  auto splits = load_dataset(dataset, dir);
+  WMARK_CHECK(splits.test.shape() == info.spec.input && splits.test.num_classes == info.spec.num_classes,
+              "model ", c.model, " (", info.spec.input.str(), ", ", info.spec.num_classes, " classes) does not fit ",
+              dataset, " (", splits.test.shape().str(), ", ", splits.test.num_classes, " classes)");
+  const auto samples = c.attacker_samples >= 0 ? c.attacker_samples : splits.test.size() / 2;
+  WMARK_CHECK(samples >= 2 && samples < splits.test.size(), "--attacker-samples must be in [2, ",
+              splits.test.size() - 1, "] so that some test data remains for measuring accuracy");
+  auto [test, attacker] = split_holdout(splits.test, samples, c.seed);
+
+  AttackContext context;
+  context.data = attacker;
+  context.arch = info.arch;
+  context.make_model = [spec = info.spec, arch = info.arch] { return model_registry().create(arch, spec); };
+  context.make_arch = [spec = info.spec](const std::string& arch) { return model_registry().create(arch, spec); };
+  context.training = make_trainer_options(TrainerOptions().batch_size(64), TrainFlags{}, c.seed, false).device(device);
+  context.seed = c.seed;
+  context.data_dir = dir;
+
+  AttackResult result;
+  const auto report = evaluate_attack(*attack, *victim.model, context, test, key ? &*key : nullptr, Verifier(), &result);
+  if (writes_model) {
+    CheckpointInfo out_info = info;
+    out_info.arch = result.arch;
+    out_info.epoch = 0;
+    out_info.extra = {{"attack", kind}, {"attack_options", attack->options()}, {"attacked_model", c.model}};
+    save_checkpoint(c.out, *result.model, out_info, nullptr, c.force);
+  } else {
+    fs::create_directories(c.out);
+    for (std::int64_t i = 0; i < result.images.size(0); ++i) {
+      const auto name = "class" + std::to_string(result.image_labels[i].item<std::int64_t>()) + "_" +
+                        std::to_string(i) + ".png";
+      write_png(fs::path(c.out) / name, result.images[i], c.force);
+    }
+  }
+  auto document = report.to_json();
+  document["model"] = c.model;
+  document["attacked_model"] = writes_model ? c.out : "";
+  document["attacker_samples"] = attacker.size();
+  document["test_samples"] = test.size();
+  document["threads"] = threads;
+  if (!c.report.empty()) write_json(c.report, document, c.force);
+
+  std::cout << kind << " attack on " << c.model << " (" << info.arch << "), " << attacker.size()
+            << " attacker samples, " << std::fixed << std::setprecision(1) << report.seconds << " s\n"
+            << std::setprecision(2) << "  clean test accuracy: " << 100 * report.test_accuracy_before << "%";
+  if (report.test_accuracy_after >= 0) std::cout << " -> " << 100 * report.test_accuracy_after << "%";
+  std::cout << std::defaultfloat << "\n";
+  if (report.verification_before) print_verification("before", *report.verification_before);
+  if (report.verification_after) print_verification("after ", *report.verification_after);
+  if (!report.inversion.empty()) {
+    std::cout << "  recovered images resembling the triggers: " << 100 * report.inversion.value("revealed_rate", 0.0)
+              << "% (mean NCC to triggers " << report.inversion.value("mean_ncc_trigger", 0.0) << ", to clean images "
+              << report.inversion.value("mean_ncc_clean", 0.0) << ")\n";
+  }
+  std::cout << "  " << (writes_model ? "attacked model: " : "recovered images: ") << c.out << "\n";
+  return 0;
+}
+
+// Adds the flags every attack shares.
+CLI::App* add_attack_kind(CLI::App& parent, Dispatch& dispatch, const std::string& kind, const std::string& help,
+                          std::shared_ptr<AttackCommand> c) {
+  auto* sub = parent.add_subcommand(kind, help);
+  sub->add_option("--model", c->model, "the watermarked wmark checkpoint (read only)")->required();
+  sub->add_option("--arch", c->arch, "expected architecture of the checkpoint");
+  sub->add_option("--out", c->out, kind == "inversion" ? "folder for the recovered PNG images"
+                                                       : "where to write the attacked model")->required();
+  sub->add_option("--key", c->key, "the owner's key: report whether the watermark still verifies");
+  sub->add_option("--report", c->report, "write the attack report as JSON here");
+  sub->add_option("--dataset", c->dataset, "the attacker's data source (default: the checkpoint's dataset)");
+  sub->add_option("--data-dir", c->data_dir, "folder holding the dataset");
+  sub->add_option("--attacker-samples", c->attacker_samples,
+                  "test-split samples the attacker holds (default: half; the rest measures accuracy)");
+  sub->add_option("--seed", c->seed, "seed of the attacker's data split and of the attack");
+  sub->add_option("--device", c->device, "cpu or cuda[:N]");
+  sub->add_option("--threads", c->threads, "intra-op threads (default: all available cores)");
+  sub->add_flag("--force", c->force, "overwrite existing outputs");
+  sub->callback([&dispatch, kind, c] { dispatch.action = [kind, c] { return run_attack(kind, *c); }; });
+  return sub;
+}
+
+// Maps an option flag one to one onto the attack's options JSON.
+template <class T>
+void option(CLI::App* sub, std::shared_ptr<AttackCommand> c, const std::string& flag, const std::string& key,
+            const std::string& help) {
+  sub->add_option_function<T>(flag, [c, key](const T& value) { c->options[key] = value; }, help);
+}
+
+}  // namespace
+
+void add_attack_command(CLI::App& app, Dispatch& dispatch) {
+  auto* attack = app.add_subcommand("attack", "Run a removal attack on a watermarked model")->require_subcommand(1);
+  {
+    auto c = std::make_shared<AttackCommand>();
+    auto* sub = add_attack_kind(*attack, dispatch, "finetune", "Fine-tune on the attacker's data", c);
+    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
+    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default sgd)");
+    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.01)");
+    sub->add_flag_callback("--reinit-last-layer", [c] { c->options["reinit_last_layer"] = true; },
+                           "re-initialise the output layer first");
+    option<std::string>(sub, c, "--train-layers", "train_layers", "all or last (default all)");
+  }
+  {
+    auto c = std::make_shared<AttackCommand>();
+    auto* sub = add_attack_kind(*attack, dispatch, "prune", "Zero the smallest weights, optionally fine-tune", c);
+    option<double>(sub, c, "--rate", "rate", "fraction of conv/linear weights zeroed, 0-0.95 (default 0.5)");
+    option<std::string>(sub, c, "--scope", "scope", "global or layer (default global)");
+    option<std::int64_t>(sub, c, "--finetune-epochs", "finetune_epochs", "fine-tuning epochs after pruning (default 0)");
+    option<std::string>(sub, c, "--optimizer", "optimizer", "fine-tuning optimizer: sgd or adam");
+    option<double>(sub, c, "--lr", "lr", "fine-tuning learning rate (default 0.01)");
+  }
+  {
+    auto c = std::make_shared<AttackCommand>();
+    auto* sub = add_attack_kind(*attack, dispatch, "overwrite", "Embed the attacker's own watermark", c);
+    option<std::string>(sub, c, "--trigger", "trigger", "the attacker's generator: content, unrelated, noise");
+    sub->add_option_function<std::string>("--trigger-options", [c](const std::string& text) {
+      try {
+        c->options["trigger_options"] = nlohmann::json::parse(text);
+      } catch (const nlohmann::json::exception& error) {
+        throw CLI::ValidationError("--trigger-options", std::string("not JSON: ") + error.what());
+      }
+    }, "generator options as JSON, e.g. '{\"text\":\"MINE\"}'");
+    option<std::string>(sub, c, "--label-policy", "label_policy", "auto, target or random");
+    option<std::int64_t>(sub, c, "--trigger-size", "trigger_size", "attacker triggers (default 100)");
+    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
+    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default sgd)");
+    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.01)");
+  }
+  {
+    auto c = std::make_shared<AttackCommand>();
+    auto* sub = add_attack_kind(*attack, dispatch, "distill", "Train a fresh student on the victim's labels", c);
+    option<std::string>(sub, c, "--student", "student", "student architecture (default: the victim's)");
+    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
+    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default adam)");
+    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.002)");
+    sub->add_flag_callback("--augment", [c] { c->options["augment"] = true; }, "random crops and flips");
+  }
+  {
+    auto c = std::make_shared<AttackCommand>();
+    auto* sub = add_attack_kind(*attack, dispatch, "inversion", "Recover a class image per class from the model", c);
+    option<std::int64_t>(sub, c, "--steps", "steps", "optimisation steps (default 300)");
+    option<double>(sub, c, "--lr", "lr", "Adam learning rate (default 0.05)");
+    option<double>(sub, c, "--tv-weight", "tv_weight", "smoothness prior weight (default 0.05)");
+    option<double>(sub, c, "--l2-weight", "l2_weight", "pull towards grey (default 0.001)");
+    option<std::int64_t>(sub, c, "--per-class", "per_class", "images per class (default 1)");
+  }
+}
+
+}  // namespace wmark::cli

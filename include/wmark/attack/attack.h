@@ -1,0 +1,90 @@
+/// \file
+/// Removal attacks: what a thief may do to a stolen model to wash the watermark out.
+/// wmark ships them so owners measure their watermark's robustness themselves.
+///
+/// Contract for an attack: run() never changes the victim's weights (it works on a
+/// clone; the victim may be left in eval mode); it returns a new model (or, for
+/// inversion, recovered images) and JSON details of what it did; it uses only the
+/// attacker's data in the context (never the owner's key or training data); all its
+/// randomness derives from context.seed, so a run is repeatable. Every attack passes
+/// tests/conformance/test_attacks.cpp.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/data/dataset.h"
+#include "wmark/models/clone.h"
+#include "wmark/train/options.h"
+#include "wmark/util/export.h"
+#include "wmark/util/named_registry.h"
+
+namespace wmark {
+
+/// What the attacker has.
+struct AttackContext {
+  /// The attacker's labelled data (the paper: a held-out part of the test split).
+  Dataset data;
+  /// A fresh model of the victim's architecture (attacks train copies of the victim).
+  NetworkFactory make_model;
+  /// The victim's architecture name, as recorded in results.
+  std::string arch;
+  /// Builds a fresh model by registry name (distillation into another architecture);
+  /// may be empty when only the victim's architecture is used.
+  std::function<NetworkPtr(const std::string& arch)> make_arch;
+  /// Device, batch sizes and progress callback for any training an attack does;
+  /// epochs, optimiser and learning rate come from the attack's own options.
+  TrainerOptions training;
+  /// Seed of the attack's randomness.
+  std::uint64_t seed = 1;
+  /// Where datasets are looked up (an overwriting attacker's unrelated triggers).
+  std::optional<std::filesystem::path> data_dir;
+};
+
+/// What an attack produced.
+struct AttackResult {
+  NetworkPtr model;       ///< the attacked copy; null for attacks that produce no model (inversion)
+  std::string arch;       ///< its architecture (a distilled student may differ from the victim)
+  at::Tensor images;      ///< recovered images, uint8 [K,C,H,W] (inversion), else undefined
+  at::Tensor image_labels;  ///< int64 [K], the class each recovered image was optimised for
+  nlohmann::json details = nlohmann::json::object();  ///< attack-specific figures
+};
+
+/// A removal attack (see the contract above).
+class WMARK_API Attack {
+ public:
+  virtual ~Attack() = default;
+  /// Registry name: "finetune", "prune", "inversion", "overwrite", "distill".
+  virtual std::string name() const = 0;
+  /// The options in effect (recorded in reports).
+  virtual nlohmann::json options() const = 0;
+  /// Attacks a copy of `victim` with the attacker's `context`.
+  virtual AttackResult run(Network& victim, const AttackContext& context) const = 0;
+};
+
+/// Name -> factory(options JSON) table of attacks (see NamedRegistry).
+class WMARK_API AttackRegistry : public NamedRegistry<Attack> {
+ public:
+  /// An empty registry.
+  AttackRegistry() : NamedRegistry("attack") {}
+  /// A registry holding the built-in attacks.
+  static AttackRegistry with_builtins();
+};
+
+/// The process's default registry of attacks (the built-ins plus additions).
+WMARK_API AttackRegistry& attack_registry();
+
+/// Trainer options for an attack's training: `base` (device, batch sizes, progress)
+/// with the attack's optimiser, learning rate and epochs, no schedule, no
+/// augmentation, no checkpoints, and a seed derived from `seed` and `purpose`.
+WMARK_API TrainerOptions attack_training(const TrainerOptions& base, const std::string& optimizer, double lr,
+                                         std::int64_t epochs, std::uint64_t seed, const std::string& purpose);
+
+}  // namespace wmark

@@ -1,0 +1,77 @@
+#include "wmark/attack/finetune.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "wmark/train/trainer.h"
+#include "wmark/util/error.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+
+std::string output_layer_weight(Network& model, std::int64_t num_classes) {
+  std::string found;
+  for (const auto& item : model.named_parameters()) {
+    const auto& name = item.key();
+    const bool is_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    if (is_weight && item.value().dim() == 2 && item.value().size(0) == num_classes) found = name;
+  }
+  WMARK_CHECK(!found.empty(), "the model has no output layer: no 2-D weight with ", num_classes,
+              " rows (a linear layer producing the class scores)");
+  return found;
+}
+
+std::string reinitialize_output_layer(Network& model, std::int64_t num_classes, std::uint64_t seed) {
+  const auto name = output_layer_weight(model, num_classes);
+  auto params = model.named_parameters();
+  auto& weight = params[name];
+  auto generator = make_generator(derive_seed(seed, "reinit-output-layer"));
+  torch::NoGradGuard no_grad;
+  // torch::nn::Linear's default: kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  const double bound = 1.0 / std::sqrt(static_cast<double>(weight.size(1)));
+  weight.copy_(torch::empty(weight.sizes()).uniform_(-bound, bound, generator));
+  const auto bias_name = name.substr(0, name.size() - 6) + "bias";
+  if (auto* bias = params.find(bias_name)) bias->copy_(torch::empty(bias->sizes()).uniform_(-bound, bound, generator));
+  return name;
+}
+
+FinetuneAttack::FinetuneAttack(FinetuneOptions options) : options_(std::move(options)) {
+  WMARK_CHECK(options_.epochs() >= 1, "finetune: epochs must be at least 1, got ", options_.epochs());
+  WMARK_CHECK(options_.lr() > 0, "finetune: lr must be positive, got ", options_.lr());
+  WMARK_CHECK(options_.optimizer() == "sgd" || options_.optimizer() == "adam",
+              "finetune: optimizer must be sgd or adam, got '", options_.optimizer(), "'");
+  WMARK_CHECK(options_.train_layers() == "all" || options_.train_layers() == "last",
+              "finetune: train_layers must be 'all' or 'last', got '", options_.train_layers(), "'");
+}
+
+nlohmann::json FinetuneAttack::options() const {
+  return {{"epochs", options_.epochs()}, {"optimizer", options_.optimizer()}, {"lr", options_.lr()},
+          {"reinit_last_layer", options_.reinit_last_layer()}, {"train_layers", options_.train_layers()}};
+}
+
+AttackResult FinetuneAttack::run(Network& victim, const AttackContext& context) const {
+  auto model = clone_network(victim, context.make_model);
+  const auto classes = context.data.num_classes;
+  const auto output = options_.reinit_last_layer() ? reinitialize_output_layer(*model, classes, context.seed)
+                                                   : output_layer_weight(*model, classes);
+  if (options_.train_layers() == "last") {
+    const auto prefix = output.substr(0, output.size() - 6);
+    for (auto& item : model->named_parameters()) {
+      item.value().set_requires_grad(item.key().rfind(prefix, 0) == 0 &&
+                                     item.key().find('.', prefix.size()) == std::string::npos);
+    }
+  }
+  auto training = attack_training(context.training, options_.optimizer(), options_.lr(), options_.epochs(),
+                                  context.seed, "finetune");
+  auto fit = Trainer(model, training).fit(context.data);
+  for (auto& p : model->parameters()) p.set_requires_grad(true);
+  AttackResult result;
+  result.model = model;
+  result.arch = context.arch;
+  result.details = {{"output_layer", output}, {"epochs", fit.history.size()},
+                    {"final_train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss}};
+  return result;
+}
+
+}  // namespace wmark

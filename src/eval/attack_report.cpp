@@ -1,0 +1,107 @@
+#include "wmark/eval/attack_report.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+#include "wmark/util/log.h"
+
+#include <spdlog/spdlog.h>
+
+namespace wmark {
+namespace {
+
+// Rows of uint8 images [K,C,H,W] as zero-mean unit-norm float vectors, so that a dot
+// product is their normalised cross-correlation.
+at::Tensor ncc_rows(const at::Tensor& images) {
+  auto x = images.to(torch::kFloat).flatten(1);
+  x = x - x.mean(1, true);
+  return x / x.norm(2, 1, true).clamp_min(1e-6);
+}
+
+VerificationReport verify_model(Network& model, const WatermarkKey& key, const Verifier& verifier, c10::Device device,
+                                const std::string& description) {
+  ModuleClassifier suspect(std::shared_ptr<Network>(&model, [](Network*) {}), key.normalization, description, device);
+  return verifier.verify(suspect, key);
+}
+
+}  // namespace
+
+nlohmann::json AttackReport::to_json() const {
+  return {{"attack", attack},
+          {"options", options},
+          {"details", details},
+          {"test_accuracy_before", test_accuracy_before},
+          {"test_accuracy_after", test_accuracy_after >= 0 ? nlohmann::json(test_accuracy_after) : nlohmann::json()},
+          {"verification_before", verification_before ? verification_before->to_json() : nlohmann::json()},
+          {"verification_after", verification_after ? verification_after->to_json() : nlohmann::json()},
+          {"inversion", inversion},
+          {"seconds", seconds}};
+}
+
+AttackReport evaluate_attack(const Attack& attack, Network& victim, const AttackContext& context, const Dataset& test,
+                             const WatermarkKey* key, const Verifier& verifier, AttackResult* result_out) {
+  const auto device = context.training.device();
+  AttackReport report;
+  report.attack = attack.name();
+  report.options = attack.options();
+  report.test_accuracy_before = accuracy(victim, test, device, context.training.eval_batch_size());
+  if (key) report.verification_before = verify_model(victim, *key, verifier, device, "victim");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto result = attack.run(victim, context);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.details = result.details;
+  if (result.model) {
+    report.test_accuracy_after = accuracy(*result.model, test, device, context.training.eval_batch_size());
+    if (key) report.verification_after = verify_model(*result.model, *key, verifier, device, attack.name() + "ed model");
+  }
+  if (key && result.images.defined()) {
+    report.inversion = inversion_analysis(result.images, result.image_labels, *key, context.data);
+  }
+  logger()->info("{} attack: test accuracy {:.2f}% -> {}", attack.name(), 100 * report.test_accuracy_before,
+                 report.test_accuracy_after >= 0 ? fmt::format("{:.2f}%", 100 * report.test_accuracy_after) : "n/a");
+  if (result_out) *result_out = std::move(result);
+  return report;
+}
+
+nlohmann::json inversion_analysis(const at::Tensor& images, const at::Tensor& labels, const WatermarkKey& key,
+                                  const Dataset& clean) {
+  WMARK_CHECK(key.method == "trigger-set", "inversion analysis compares with trigger-set keys, not '", key.method, "'");
+  const auto& triggers = key.tensor("images");
+  const auto& trigger_labels = key.tensor("labels");
+  WMARK_CHECK(images.dim() == 4 && images.sizes().slice(1) == triggers.sizes().slice(1),
+              "recovered images ", images.sizes(), " do not have the key's trigger shape ", triggers.sizes());
+  WMARK_CHECK(clean.images.defined() && clean.images.sizes().slice(1) == triggers.sizes().slice(1),
+              "the clean data for the inversion analysis does not have the key's image shape");
+  auto recovered = ncc_rows(images);
+  auto to_triggers = recovered.matmul(ncc_rows(triggers).t());  // [K, T]
+  auto [best_trigger, nearest] = to_triggers.max(1);
+  auto clean_rows = ncc_rows(clean.images);
+  nlohmann::json per_image = nlohmann::json::array();
+  std::int64_t revealed = 0;
+  double trigger_sum = 0, clean_sum = 0;
+  for (std::int64_t i = 0; i < images.size(0); ++i) {
+    const auto cls = labels[i].item<std::int64_t>();
+    auto of_class = clean.labels.eq(cls).nonzero().squeeze(1);
+    const double best_clean =
+        of_class.numel() > 0 ? clean_rows.index_select(0, of_class).matmul(recovered[i]).max().item<double>() : -1.0;
+    const double trigger = best_trigger[i].item<double>();
+    const auto j = nearest[i].item<std::int64_t>();
+    const bool is_revealed = trigger > best_clean && trigger_labels[j].item<std::int64_t>() == cls;
+    revealed += is_revealed ? 1 : 0;
+    trigger_sum += trigger;
+    clean_sum += best_clean;
+    per_image.push_back({{"class", cls}, {"ncc_trigger", trigger}, {"ncc_clean", best_clean},
+                         {"revealed", is_revealed}});
+  }
+  const double n = static_cast<double>(std::max<std::int64_t>(images.size(0), 1));
+  return {{"revealed_rate", static_cast<double>(revealed) / n},
+          {"mean_ncc_trigger", trigger_sum / n},
+          {"mean_ncc_clean", clean_sum / n},
+          {"images", per_image}};
+}
+
+}  // namespace wmark

@@ -1,0 +1,143 @@
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/finetune.h"
+#include "wmark/attack/inversion.h"
+#include "wmark/attack/overwrite.h"
+#include "wmark/attack/prune.h"
+#include "wmark/eval/attack_report.h"
+#include "wmark/models/clone.h"
+#include "wmark/models/registry.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::int64_t zeros_in(Network& model, const std::vector<std::string>& names) {
+  auto params = model.named_parameters();
+  std::int64_t zeros = 0;
+  for (const auto& n : names) zeros += params[n].eq(0).sum().item<std::int64_t>();
+  return zeros;
+}
+
+}  // namespace
+
+TEST_CASE("magnitude pruning zeroes exactly the requested fraction of weights", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  for (const std::string scope : {"global", "layer"}) {
+    for (double rate : {0.0, 0.3, 0.9}) {
+      auto model = clone_network(*f.model, f.context.make_model);
+      const auto names = prunable_weights(*model);
+      REQUIRE(names.size() == 4);  // conv1, conv2, fc1, fc2 weights; biases untouched
+      auto params = model->named_parameters();
+      std::int64_t expected = 0, total = 0;
+      for (const auto& n : names) {
+        const auto numel = params[n].numel();
+        total += numel;
+        if (scope == "layer") expected += static_cast<std::int64_t>(std::floor(rate * numel));
+      }
+      if (scope == "global") expected = static_cast<std::int64_t>(std::floor(rate * total));
+      auto mask = prune_by_magnitude(*model, rate, scope);
+      CHECK(zeros_in(*model, names) == expected);
+      // What was pruned is the smallest: every kept weight is at least every pruned one.
+      if (rate > 0 && scope == "global") {
+        double max_pruned = 0, min_kept = 1e9;
+        auto original = f.model->named_parameters();
+        for (size_t i = 0; i < names.size(); ++i) {
+          auto magnitude = original[names[i]].abs();
+          auto pruned = magnitude.masked_select(mask.keep[i].logical_not());
+          auto kept = magnitude.masked_select(mask.keep[i]);
+          if (pruned.numel()) max_pruned = std::max(max_pruned, pruned.max().item<double>());
+          if (kept.numel()) min_kept = std::min(min_kept, kept.min().item<double>());
+        }
+        CHECK(max_pruned <= min_kept);
+      }
+    }
+  }
+  auto model = clone_network(*f.model, f.context.make_model);
+  CHECK_THROWS_WITH(prune_by_magnitude(*model, 0.97, "global"), Contains("rate must be in [0, 0.95]"));
+  CHECK_THROWS_WITH(prune_by_magnitude(*model, 0.5, "row"), Contains("scope must be"));
+}
+
+TEST_CASE("pruning with fine-tuning keeps the pruned weights at zero", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const auto before = test::snapshot(*f.model);
+  auto result = PruneAttack(PruneOptions().rate(0.6).finetune_epochs(1)).run(*f.model, f.context);
+  CHECK(test::same_as(*f.model, before));
+  CHECK(result.details.at("sparsity").get<double>() >= 0.6 - 1e-4);  // floor(0.6 n) of n
+  CHECK(accuracy(*result.model, f.test, torch::kCPU) > 0.8);
+}
+
+TEST_CASE("fine-tuning changes the weights of a copy and leaves the victim alone", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const auto before = test::snapshot(*f.model);
+  auto result = FinetuneAttack(FinetuneOptions().epochs(1).lr(0.01)).run(*f.model, f.context);
+  CHECK(test::same_as(*f.model, before));
+  CHECK_FALSE(test::same_as(*result.model, before));
+  CHECK(accuracy(*result.model, f.test, torch::kCPU) > 0.85);
+
+  // RTLL: only the re-initialised output layer changes.
+  auto last = FinetuneAttack(FinetuneOptions().epochs(1).reinit_last_layer(true).train_layers("last"))
+                  .run(*f.model, f.context);
+  CHECK(last.details.at("output_layer") == "fc2.weight");
+  auto victim_params = f.model->named_parameters();
+  for (const auto& item : last.model->named_parameters()) {
+    const bool output = item.key().rfind("fc2.", 0) == 0;
+    CHECK(torch::equal(item.value(), victim_params[item.key()]) != output);
+  }
+}
+
+TEST_CASE("model inversion produces images of the model's shape whose class score rises", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  auto result = InversionAttack(InversionOptions().steps(60)).run(*f.model, f.context);
+  REQUIRE(!result.model);
+  REQUIRE(result.images.sizes() == torch::IntArrayRef({10, 1, 28, 28}));
+  CHECK(result.images.scalar_type() == torch::kUInt8);
+  const auto& images = result.details.at("images");
+  REQUIRE(images.size() == 10);
+  for (const auto& image : images) {
+    CHECK(image.at("score_after").get<double>() > image.at("score_before").get<double>() + 1.0);
+  }
+  auto predicted = predict_labels(*f.model, result.images, f.key.normalization, torch::kCPU);
+  CHECK(predicted.eq(result.image_labels).sum().item<std::int64_t>() >= 9);
+  // Compared with the key: each recovered image gets a trigger and a clean similarity.
+  auto analysis = inversion_analysis(result.images, result.image_labels, f.key, f.context.data);
+  CHECK(analysis.at("images").size() == 10);
+  const double revealed = analysis.at("revealed_rate");
+  CHECK((revealed >= 0 && revealed <= 1));
+}
+
+TEST_CASE("the owner's decision after an overwrite is reported with its p-value", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  // The attacker's own watermark, from their own seed (noise triggers, the default).
+  auto attack = attack_registry().create("overwrite", {{"epochs", 2}, {"trigger_size", 50}});
+  AttackResult result;
+  auto report = evaluate_attack(*attack, *f.model, f.context, f.test, &f.key, Verifier(), &result);
+  REQUIRE(report.verification_before);
+  REQUIRE(report.verification_after);
+  CHECK(report.verification_before->verified);
+  CHECK(report.details.at("attacker_trigger_accuracy").get<double>() > 0.9);  // the attacker's mark took
+  INFO("owner after overwrite: match " << report.verification_after->match_rate << " p "
+                                       << report.verification_after->p_value);
+  CHECK(report.verification_after->verified);  // and the owner's survived it
+  CHECK(report.verification_after->p_value < 1e-6);
+  CHECK(report.test_accuracy_after > 0.85);
+  const auto json = report.to_json();
+  CHECK(json.at("verification_after").at("verified") == true);
+  CHECK(json.at("verification_after").at("p_value").get<double>() == report.verification_after->p_value);
+
+  // A stamp of the attacker's own ("MINE") at the owner's position, with another label,
+  // takes the owner's "TEST" triggers over: the claim fails (docs/robustness.md).
+  auto stamp = attack_registry().create(
+      "overwrite", {{"trigger", "content"}, {"trigger_options", {{"text", "MINE"}}}, {"epochs", 2}, {"trigger_size", 50}});
+  auto taken = evaluate_attack(*stamp, *f.model, f.context, f.test, &f.key);
+  INFO("owner after a same-position stamp: match " << taken.verification_after->match_rate);
+  CHECK_FALSE(taken.verification_after->verified);
+  CHECK(taken.verification_after->match_rate < 0.5);
+}

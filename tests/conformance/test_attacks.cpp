@@ -1,0 +1,60 @@
+// Every registered attack must honour the Attack contract (attack/attack.h).
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/watermarked_fixture.h"
+#include "wmark/util/error.h"
+
+using namespace wmark;
+
+namespace {
+
+// Small but real settings per attack, so the whole check stays in seconds.
+nlohmann::json quick_options(const std::string& name) {
+  if (name == "finetune") return {{"epochs", 1}};
+  if (name == "prune") return {{"rate", 0.5}, {"finetune_epochs", 1}};
+  if (name == "overwrite") return {{"epochs", 1}, {"trigger_size", 20}};
+  if (name == "distill") return {{"epochs", 1}};
+  if (name == "inversion") return {{"steps", 10}};
+  return nlohmann::json::object();
+}
+
+}  // namespace
+
+TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usable result", "[conformance]") {
+  const auto& f = test::watermarked_mnist();
+  const auto names = attack_registry().names();
+  REQUIRE(names == std::vector<std::string>{"distill", "finetune", "inversion", "overwrite", "prune"});
+  for (const auto& name : names) {
+    SECTION(name) {
+      auto attack = attack_registry().create(name, quick_options(name));
+      CHECK(attack->name() == name);
+      CHECK(attack->options().is_object());
+      // The options it reports rebuild the same attack.
+      CHECK(attack_registry().create(name, attack->options())->options() == attack->options());
+      CHECK_THROWS_AS(attack_registry().create(name, {{"no_such_option", 1}}), Error);
+
+      const auto before = test::snapshot(*f.model);
+      auto first = attack->run(*f.model, f.context);
+      CHECK(test::same_as(*f.model, before));
+      CHECK(first.details.is_object());
+      CHECK(first.arch == "mnist_cnn");
+      auto second = attack->run(*f.model, f.context);
+      if (first.model) {
+        REQUIRE(second.model);
+        CHECK(first.model != f.model);
+        auto x = f.key.normalization.apply(f.test.images.narrow(0, 0, 8));
+        first.model->eval();
+        second.model->eval();
+        auto a = first.model->forward(x), b = second.model->forward(x);
+        CHECK(a.sizes() == torch::IntArrayRef({8, 10}));
+        CHECK(torch::allclose(a, b, 1e-4, 1e-4));  // same seed, same result
+      } else {
+        REQUIRE(first.images.defined());
+        CHECK(first.images.size(0) == first.image_labels.size(0));
+        CHECK(torch::equal(first.images, second.images));
+      }
+    }
+  }
+}

@@ -1,0 +1,107 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/eval/evaluation.h"
+#include "wmark/eval/false_positive.h"
+#include "wmark/models/registry.h"
+#include "wmark/train/trainer.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+using nlohmann::json;
+
+TEST_CASE("an evaluation config is checked before any work", "[eval]") {
+  const json attacks = json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.2, 0.5}}}});
+  CHECK_NOTHROW(EvaluationConfig::from_json({{"attacks", attacks}}));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"epoch", 2}}, "eval.json"),
+                    Contains("unknown option 'epoch' for eval.json"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"epochs", "two"}}, "eval.json"),
+                    Contains("eval.json: key 'epochs' has the wrong type"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json(json::object(), "eval.json"), Contains("'attacks' must be"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", {{{"attack", "melt"}}}}}, "eval.json"),
+                    Contains("unknown attack 'melt'"));
+  CHECK_THROWS_WITH(
+      EvaluationConfig::from_json({{"attacks", {{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.5, 1.5}}}}}},
+                                  "eval.json"),
+      Contains("eval.json: attacks[0]: prune: rate must be in [0, 0.95]"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"generators", {"sparkle"}}}),
+                    Contains("unknown trigger generator 'sparkle'"));
+  test::TempDir dir;
+  test::write_bytes(dir / "bad.json", "{\"attacks\": [", true);
+  CHECK_THROWS_WITH(EvaluationConfig::load(dir / "bad.json"), Contains("bad.json is not valid JSON"));
+}
+
+TEST_CASE("clean models are never claimed by the false-positive study", "[eval]") {
+  const auto& f = test::watermarked_mnist();
+  std::vector<CleanModel> clean;
+  int seed = 40;
+  for (const std::string arch : {"mnist_cnn", "mnist_cnn", "cifar_cnn"}) {
+    torch::manual_seed(seed);
+    auto model = model_registry().create(arch, {{1, 28, 28}, 10});
+    Trainer(model, TrainerOptions().epochs(1).optimizer("adam").lr(0.002).seed(seed)).fit(f.context.data);
+    clean.push_back({arch + " seed " + std::to_string(seed++), model});
+  }
+  auto report = false_positive_study(clean, {f.key}, {"content"});
+  CHECK(report.checks == 3);
+  CHECK(report.false_claims == 0);
+  CHECK(report.highest_match_rate < 0.5);
+  CHECK(report.lowest_p_value > 1e-6);
+  // The watermarked model itself is claimed by the same code path.
+  auto marked = false_positive_study({{"watermarked", f.model}}, {f.key}, {"content"});
+  CHECK(marked.false_claims == 1);
+}
+
+TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without recomputing", "[eval]") {
+  test::TempDir dir;
+  const json config = {
+      {"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 2000}, {"epochs", 1},
+      {"generators", {"content"}}, {"trigger_size", 30}, {"attacker_samples", 500},
+      {"attacks", json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.3, 0.9}}},
+                               {{"attack", "finetune"}, {"vary", "epochs"}, {"values", {1}}},
+                               {{"attack", "inversion"}, {"options", {{"steps", 10}}}}})},
+      {"false_positive", {{"models", 1}, {"other_archs", {"cifar_cnn"}}}}};
+  EvaluationRun run;
+  run.out_dir = dir / "eval";
+  std::vector<EvaluationProgress> steps;
+  run.on_progress = [&](const EvaluationProgress& p) { steps.push_back(p); };
+  const auto report = run_evaluation(EvaluationConfig::from_json(config), run);
+
+  REQUIRE(steps.size() == 2 + 1 + 4);  // 2 clean models, 1 watermarked, 4 cells
+  CHECK(steps.back().done == steps.back().total);
+  REQUIRE(report["cells"].size() == 4);
+  CHECK(report["watermarked"][0]["verified"] == true);
+  for (const auto& cell : report["cells"]) {
+    if (cell["attack"] == "prune" && cell["value"] == 0.3) CHECK(cell["verification_after"]["verified"] == true);
+    if (cell["attack"] == "inversion") CHECK(cell["inversion"].contains("revealed_rate"));
+  }
+  CHECK(report["false_positive"]["checks"] == 2);
+  CHECK(report["false_positive"]["false_claims"] == 0);
+
+  const auto md = read_file(run.out_dir / "report.md");
+  CHECK_THAT(md, Contains("## Attack: prune (rate)"));
+  CHECK_THAT(md, Contains("| 0.3 |"));
+  CHECK_THAT(md, Contains("## False positives"));
+  CHECK(json::parse(read_file(run.out_dir / "report.json")) == report);
+  const auto svg = read_file(run.out_dir / "charts" / "prune_rate.svg");
+  CHECK_THAT(svg, Contains("<svg"));
+  CHECK_THAT(svg, Contains("content trigger acc"));
+  CHECK(std::filesystem::exists(run.out_dir / "charts" / "finetune_epochs.svg"));
+
+  // Resume: everything is taken from the folder, and the report is the same.
+  steps.clear();
+  const auto again = run_evaluation(EvaluationConfig::from_json(config), run);
+  REQUIRE(steps.size() == 7);
+  for (const auto& s : steps) CHECK(s.cached);
+  CHECK(again["cells"] == report["cells"]);
+  // Another config in the same folder is refused rather than mixed in.
+  auto other = config;
+  other["trigger_size"] = 40;
+  CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(other), run), Contains("config.json differs"));
+}

@@ -1,0 +1,56 @@
+#include "watermarked_fixture.h"
+
+#include <torch/torch.h>
+
+#include "test_support.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/registry.h"
+
+namespace wmark::test {
+
+const WatermarkedFixture& watermarked_mnist() {
+  static const WatermarkedFixture fixture = [] {
+    const auto& mnist = test::mnist();
+    auto [test_rest, attacker] = split_holdout(balanced_subset(mnist.test, 3000, 2), 1000, 3);
+    DatasetSplits splits{balanced_subset(mnist.train, 4000, 1), test_rest};
+    const ModelSpec spec{splits.train.shape(), 10};
+    torch::manual_seed(1);
+    auto model = model_registry().create("mnist_cnn", spec);
+    auto training = TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(1);
+    auto options = TriggerWatermarkOptions().trigger("content");
+    options.spec().size = 50;
+    options.spec().seed = 77;
+    CheckpointInfo info{"mnist_cnn", spec, "mnist", splits.train.normalization, 0, nlohmann::json::object()};
+    auto embedded = embed_trigger_watermark(model, splits, training, options, info);
+    WatermarkedFixture f;
+    f.model = model;
+    f.key = embedded.key;
+    f.test = splits.test;
+    f.context.data = attacker;
+    f.context.arch = "mnist_cnn";
+    f.context.make_model = [spec] { return model_registry().create("mnist_cnn", spec); };
+    f.context.make_arch = [spec](const std::string& arch) { return model_registry().create(arch, spec); };
+    f.context.training = TrainerOptions().batch_size(64);
+    f.context.seed = 5;
+    return f;
+  }();
+  return fixture;
+}
+
+std::vector<at::Tensor> snapshot(Network& model) {
+  std::vector<at::Tensor> out;
+  for (const auto& p : model.parameters()) out.push_back(p.detach().clone());
+  for (const auto& b : model.buffers()) out.push_back(b.detach().clone());
+  return out;
+}
+
+bool same_as(Network& model, const std::vector<at::Tensor>& snap) {
+  auto now = snapshot(model);
+  if (now.size() != snap.size()) return false;
+  for (size_t i = 0; i < now.size(); ++i) {
+    if (!torch::equal(now[i], snap[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace wmark::test

@@ -1,0 +1,24 @@
+// One small watermarked mnist_cnn shared by the attack, conformance and evaluation tests
+// (trained once per test process), with an attacker context over held-out test data.
+#pragma once
+
+#include "wmark/attack/attack.h"
+#include "wmark/watermark/embed.h"
+
+namespace wmark::test {
+
+struct WatermarkedFixture {
+  NetworkPtr model;        ///< mnist_cnn with a content watermark; do not modify (attacks clone it)
+  WatermarkKey key;        ///< its key
+  Dataset test;            ///< held-out test data for accuracy
+  AttackContext context;   ///< attacker data: 1000 other test images
+};
+
+/// Trained on a 4000-image MNIST subset for 2 epochs, 50 content triggers.
+const WatermarkedFixture& watermarked_mnist();
+
+/// A parameter-by-parameter copy, to check later that a model was not modified.
+std::vector<at::Tensor> snapshot(Network& model);
+bool same_as(Network& model, const std::vector<at::Tensor>& snapshot);
+
+}  // namespace wmark::test

@@ -1,5 +1,5 @@
-// wmark embed: train (or fine-tune) a model with a trigger-set watermark; write the
-// model and the secret key.
+// wmark embed: train (or fine-tune) a model with a watermark (a trigger set, or
+// Uchida bits in a convolution's weights); write the model and the secret key.
 #include <torch/torch.h>
 
 #include <iostream>
@@ -10,7 +10,10 @@
 #include "wmark/train/recipe.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/verify/verifier.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/whitebox/uchida.h"
 
 namespace wmark::cli {
 namespace {
@@ -19,6 +22,11 @@ struct EmbedCommand {
   DataFlags data;
   TrainFlags train;
   std::string model, from, out, key_out, metrics;
+  std::string method = "trigger-set";
+  // Uchida weight marks.
+  std::string layer, signature;
+  std::int64_t bits = 64;
+  double strength = 0.1;
   std::string trigger = "content", label_policy = "auto";
   std::int64_t trigger_size = 100, target_label = -1;
   double trigger_ratio = 0, stop_at = 0, min_trigger_accuracy = 0.95;
@@ -38,6 +46,34 @@ nlohmann::json generator_options(const EmbedCommand& c) {
   if (c.trigger == "noise") return {{"sigma", c.sigma}};
   if (c.trigger == "unrelated") return {{"source", c.unrelated_source}, {"folder", c.unrelated_dir}};
   return nlohmann::json::object();
+}
+
+// Uchida: the same training with a regulariser on one convolution's weights.
+int run_embed_uchida(const EmbedCommand& c, const LoadedData& data, CheckpointInfo info, NetworkPtr model,
+                     const TrainerOptions& training, int threads, bool pretrained) {
+  auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(c.signature).strength(c.strength)
+                     .seed(c.data.seed);
+  auto embedder = make_uchida_embedder(*model, data.splits.train, options, info.arch);
+  const double before = pretrained ? accuracy(*model, data.splits.test, training.device()) : -1;
+  Trainer trainer(model, training, info);
+  trainer.add_hook(embedder);
+  auto result = trainer.fit(data.splits.train, &data.splits.test);
+  const auto key = embedder->key();
+  const auto report = Verifier().verify_weights(*model, key, "embedded model");
+  const std::string commitment = key.commitment();
+  info.epoch = static_cast<std::int64_t>(result.history.size());
+  info.extra = {{"test_accuracy", result.test_accuracy}, {"watermark", commitment}};
+  save_checkpoint(c.out, *model, info, nullptr, c.force);
+  key.save(c.key_out, c.force);
+  auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result);
+  metrics.update({{"method", "uchida"}, {"layer", key.params["layer"]}, {"bits", c.bits},
+                  {"bit_error_rate", report.bit_error_rate}, {"key_commitment", commitment}});
+  if (pretrained) metrics["test_accuracy_before"] = before;
+  if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
+  std::cout << "model: " << c.out << "\nkey: " << c.key_out << " (secret; keep it private)\n"
+            << "test_accuracy: " << result.test_accuracy << "\nbit_error_rate: " << report.bit_error_rate
+            << "\nkey_commitment: " << commitment << "\n";
+  return 0;
 }
 
 int run_embed(const EmbedCommand& c) {
@@ -70,6 +106,7 @@ int run_embed(const EmbedCommand& c) {
     model = model_registry().create(info.arch, info.spec);
   }
   auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force);
+  if (c.method == "uchida") return run_embed_uchida(c, data, info, model, training, threads, pretrained);
 
   TriggerSpec spec;
   spec.size = c.trigger_size;
@@ -112,7 +149,13 @@ int run_embed(const EmbedCommand& c) {
 
 void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   auto c = std::make_shared<EmbedCommand>();
-  auto* sub = app.add_subcommand("embed", "Train or fine-tune a model with a trigger-set watermark");
+  auto* sub = app.add_subcommand("embed", "Train or fine-tune a model with a watermark");
+  sub->add_option("--method", c->method, "trigger-set (black-box, default) or uchida (bits in a conv layer's weights)")
+      ->check(CLI::IsMember({"trigger-set", "uchida"}));
+  sub->add_option("--layer", c->layer, "uchida: the convolution, e.g. conv2");
+  sub->add_option("--bits", c->bits, "uchida: number of bits (default 64)")->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--signature", c->signature, "uchida: text to embed as bits (default: random bits from the seed)");
+  sub->add_option("--strength", c->strength, "uchida: regulariser weight (default 0.1)")->check(CLI::PositiveNumber);
   add_data_flags(*sub, c->data);
   sub->add_option("--model", c->model, "architecture (default: per dataset; with --from: checked against the file)");
   sub->add_option("--from", c->from, "embed into this pre-trained checkpoint by fine-tuning");

@@ -14,7 +14,7 @@ namespace {
 
 struct VerifyCommand {
   std::string model, arch, key, report, device = "cpu";
-  double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0;
+  double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
   bool force = false;
 };
@@ -45,12 +45,20 @@ int run_verify(const VerifyCommand& c) {
   setup_runtime(c.threads);
   const auto key = WatermarkKey::load(c.key);
   const auto device = parse_device(c.device);
-  auto suspect = open_suspect(c, key, device);
-  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate));
-  const auto report = verifier.verify(*suspect, key);
+  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
+                        .max_bit_error_rate(c.max_bit_error_rate));
+  VerificationReport report;
+  if (key.method == "uchida") {
+    // White-box: the bits are read from the weights; no image is sent.
+    auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+    report = verifier.verify_weights(*loaded.model, key, "checkpoint " + c.model + " (" + loaded.info.arch + ")");
+  } else {
+    auto suspect = open_suspect(c, key, device);
+    report = verifier.verify(*suspect, key);
+  }
   if (!c.report.empty()) write_json(c.report, report.to_json(), c.force);
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
-            << " triggers matched (rate " << report.match_rate << ", chance " << report.chance_rate
+            << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate << ", chance " << report.chance_rate
             << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")\n";
   return report.verified ? 0 : 1;
 }
@@ -70,6 +78,8 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--chance-rate", c->chance_rate,
                   "match rate of an unwatermarked model (default: the key's, from its label policy; or one measured on reference models)")
       ->check(CLI::Range(0.0, 0.999));
+  sub->add_option("--max-bit-error-rate", c->max_bit_error_rate,
+                  "white-box keys: and only at or below this bit error rate")->check(CLI::Range(0.0, 0.49));
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
   sub->add_flag("--force", c->force, "overwrite an existing report");

@@ -7,7 +7,7 @@ namespace wmark {
 nlohmann::json VerificationReport::to_json() const {
   // JSON has no -inf: an underflowed log10 p-value is written as null.
   nlohmann::json log10_p = std::isfinite(log10_p_value) ? nlohmann::json(log10_p_value) : nlohmann::json();
-  return {{"model", model},
+  nlohmann::json out = {{"model", model},
           {"method", method},
           {"key_commitment", key_commitment},
           {"queries", queries},
@@ -21,6 +21,8 @@ nlohmann::json VerificationReport::to_json() const {
           {"verified", verified},
           {"decision", verified ? "ownership verified" : "not verified"},
           {"seconds", seconds}};
+  if (bit_error_rate >= 0) out["bit_error_rate"] = bit_error_rate;
+  return out;
 }
 
 }  // namespace wmark

@@ -6,6 +6,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/verify/statistics.h"
+#include "wmark/watermark/whitebox/uchida.h"
 
 namespace wmark {
 
@@ -13,6 +14,8 @@ Verifier::Verifier(VerifierOptions options) : options_(options) {
   WMARK_CHECK(options_.p_threshold() > 0 && options_.p_threshold() < 1, "p threshold must be in (0,1)");
   WMARK_CHECK(options_.min_match_rate() >= 0 && options_.min_match_rate() <= 1, "minimum match rate must be in [0,1]");
   WMARK_CHECK(options_.chance_rate() >= 0 && options_.chance_rate() < 1, "chance rate must be in [0,1)");
+  WMARK_CHECK(options_.max_bit_error_rate() >= 0 && options_.max_bit_error_rate() < 0.5,
+              "maximum bit error rate must be in [0,0.5)");
 }
 
 VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const {
@@ -53,6 +56,25 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   auto report = decide(matches, labels.size(0), key);
   report.model = suspect.describe();
   report.queries = suspect.queries() - before;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+VerificationReport Verifier::verify_weights(Network& model, const WatermarkKey& key,
+                                            const std::string& description) const {
+  const auto start = std::chrono::steady_clock::now();
+  WMARK_CHECK(key.method == "uchida", "verify_weights reads weight watermarks (uchida); this key's method is '",
+              key.method, "': query the model with verify()");
+  const auto& bits = key.tensor("bits");
+  auto extracted = extract_uchida_bits(model, key);
+  WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed uchida key: ", bits.sizes(),
+              " bits but the projection gives ", extracted.sizes());
+  const auto matches = extracted.eq(bits.to(torch::kUInt8)).sum().item<std::int64_t>();
+  // Per bit, a model never trained with this secret projection agrees with b at 1/2.
+  Verifier per_bit(VerifierOptions(options_).chance_rate(0.5).min_match_rate(1.0 - options_.max_bit_error_rate()));
+  auto report = per_bit.decide(matches, bits.size(0), key);
+  report.model = description;
+  report.bit_error_rate = 1.0 - report.match_rate;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

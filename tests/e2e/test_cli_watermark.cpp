@@ -202,3 +202,29 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
   REQUIRE(images.size() == 10);
   CHECK(read_image(images.front()).sizes() == torch::IntArrayRef({1, 28, 28}));
 }
+
+TEST_CASE("wmark embed --method uchida hides bits that verify reads from the file", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  const int code = test::run_command(test::wmark_binary() + " embed --method uchida --layer conv2 --bits 48 " +
+                                         "--signature owner --dataset mnist --subset 2000 --epochs 1 --seed 5" +
+                                         data_flag() + " --out " + f.path("uchida.pt") + " --key-out " +
+                                         f.path("uchida.wmk"), out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Contains("bit_error_rate: 0"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida.pt") + " --key " +
+                              f.path("uchida.wmk") + " --report " + f.path("uchida-report.json"), out) == 0);
+  CHECK_THAT(out, Contains("48/48 bits matched"));
+  auto report = nlohmann::json::parse(std::ifstream(f.path("uchida-report.json")));
+  CHECK(report["method"] == "uchida");
+  CHECK(report["bit_error_rate"] == 0.0);
+  // The clean model of the fixture does not carry the bits.
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
+                              f.path("uchida.wmk"), out) == 1);
+  CHECK_THAT(out, Contains("NOT VERIFIED"));
+  // A layer the model does not have is a clear error before any training.
+  CHECK(test::run_command(test::wmark_binary() + " embed --method uchida --layer conv7 --dataset mnist --subset 500" +
+                              data_flag() + " --out " + f.path("u2.pt") + " --key-out " + f.path("u2.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("no convolution 'conv7'"));
+}

@@ -38,6 +38,9 @@ struct WMARK_API VerificationReport {
   double min_match_rate = 0;
   /// Ownership verified: p_value < p_threshold and match_rate >= min_match_rate.
   bool verified = false;
+  /// White-box keys: the share of extracted bits that differ from the key's; negative
+  /// for trigger sets (not written to JSON then).
+  double bit_error_rate = -1;
   /// Wall time of the verification.
   double seconds = 0;
 

@@ -32,6 +32,8 @@ struct VerifierOptions {
   TORCH_ARG(double, min_match_rate) = 0.5;
   /// 0 = the key's recorded chance rate (1/num_classes when it records none); in [0,1).
   TORCH_ARG(double, chance_rate) = 0.0;
+  /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
+  TORCH_ARG(double, max_bit_error_rate) = 0.1;
 };
 
 /// Decides ownership of a suspect model from a trigger-set key (see the file comment).
@@ -46,6 +48,12 @@ class WMARK_API Verifier {
   /// The decision from a match count alone (for remote or recorded answers). Requires
   /// `queries` > 0; throws wmark::Error otherwise.
   VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
+  /// White-box: reads the bits a weight key ("uchida") hid in `model` and decides by the
+  /// binomial test of matching bits at 1/2 per bit and the bit error rate (queries =
+  /// bits compared; no image is sent). Throws wmark::Error for a trigger-set key or a
+  /// model without the key's layer.
+  VerificationReport verify_weights(Network& model, const WatermarkKey& key,
+                                    const std::string& description = "model") const;
 
  private:
   VerifierOptions options_;

@@ -1,0 +1,128 @@
+#include "wmark/watermark/whitebox/uchida.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "wmark/models/network.h"
+#include "wmark/util/error.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// w: the kernel averaged over output filters, flattened to [M].
+at::Tensor mean_kernel(const at::Tensor& weight) { return weight.mean(0).flatten(); }
+
+}  // namespace
+
+std::string resolve_conv_weight(Network& model, const std::string& layer) {
+  WMARK_CHECK(!layer.empty(), "no layer given; name a convolution such as 'conv2'");
+  const auto params = model.named_parameters();
+  const std::string weight = ends_with(layer, ".weight") ? layer : layer + ".weight";
+  std::string found;
+  std::string known;
+  for (const auto& item : params) {
+    if (item.value().dim() != 4 || !ends_with(item.key(), "weight")) continue;
+    known += (known.empty() ? "" : ", ") + item.key();
+    std::string flat = weight;  // ScriptNetwork registers "conv2.weight" as "conv2_weight"
+    std::replace(flat.begin(), flat.end(), '.', '_');
+    if (item.key() == weight || item.key() == "module." + weight || item.key() == flat) found = item.key();
+  }
+  WMARK_CHECK(!found.empty(), "the model has no convolution '", layer, "'; its convolution weights: ",
+              known.empty() ? "none" : known);
+  return found;
+}
+
+at::Tensor text_bits(const std::string& text, std::int64_t count) {
+  WMARK_CHECK(!text.empty() && count >= 1, "a signature needs text and at least one bit");
+  auto bits = torch::empty({count}, torch::kUInt8);
+  auto* out = bits.data_ptr<std::uint8_t>();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto byte = static_cast<unsigned char>(text[(i / 8) % text.size()]);
+    out[i] = (byte >> (7 - i % 8)) & 1;
+  }
+  return bits;
+}
+
+UchidaEmbedder::UchidaEmbedder(Network& model, UchidaOptions options, WatermarkKey key_base)
+    : options_(std::move(options)), key_base_(std::move(key_base)) {
+  WMARK_CHECK(options_.bits() >= 1, "uchida: bits must be at least 1, got ", options_.bits());
+  WMARK_CHECK(options_.strength() > 0, "uchida: strength must be positive, got ", options_.strength());
+  weight_name_ = resolve_conv_weight(model, options_.layer());
+  const auto weight = model.named_parameters()[weight_name_];
+  const auto m = weight.numel() / weight.size(0);
+  auto generator = make_generator(derive_seed(options_.seed(), "uchida-projection"));
+  projection_ = torch::randn({options_.bits(), m}, generator, torch::TensorOptions(torch::kFloat));
+  if (options_.signature().empty()) {
+    auto bit_generator = make_generator(derive_seed(options_.seed(), "uchida-bits"));
+    bits_ = torch::randint(0, 2, {options_.bits()}, bit_generator, torch::TensorOptions(torch::kFloat));
+  } else {
+    bits_ = text_bits(options_.signature(), options_.bits()).to(torch::kFloat);
+  }
+}
+
+WatermarkKey UchidaEmbedder::key() const {
+  WatermarkKey key = key_base_;
+  key.method = method();
+  key.seed = options_.seed();
+  key.params["layer"] = weight_name_;
+  key.params["bits"] = options_.bits();
+  key.params["strength"] = options_.strength();
+  key.params["chance_rate"] = 0.5;  // a model never trained with X agrees with b by chance
+  key.tensors["projection"] = projection_;
+  key.tensors["bits"] = bits_.to(torch::kUInt8);
+  if (key.created.empty()) key.created = utc_now_iso8601();
+  return key;
+}
+
+at::Tensor UchidaEmbedder::loss_term(const Batch&, const at::Tensor&, Network& model) {
+  auto params = model.named_parameters();
+  auto* weight = params.find(weight_name_);
+  WMARK_CHECK(weight, "uchida: the model being trained has no parameter '", weight_name_, "'");
+  if (projection_.device() != weight->device()) {
+    projection_ = projection_.to(weight->device());
+    bits_ = bits_.to(weight->device());
+  }
+  auto scores = projection_.matmul(mean_kernel(*weight));
+  return options_.strength() * torch::binary_cross_entropy_with_logits(scores, bits_);
+}
+
+void UchidaEmbedder::on_epoch_end(EpochStats& stats, Network& model) {
+  auto extracted = extract_uchida_bits(model, key());
+  stats.metrics["bit_error_rate"] =
+      extracted.ne(bits_.to(torch::kCPU).to(torch::kUInt8)).to(torch::kDouble).mean().item<double>();
+}
+
+std::shared_ptr<UchidaEmbedder> make_uchida_embedder(Network& model, const Dataset& train, const UchidaOptions& options,
+                                                     const std::string& arch) {
+  WatermarkKey base;
+  base.params = {{"arch", arch}};
+  base.num_classes = train.num_classes;
+  base.input_shape = train.shape();
+  base.normalization = train.normalization;
+  base.dataset = train.name;
+  base.created = utc_now_iso8601();
+  return std::make_shared<UchidaEmbedder>(model, options, std::move(base));
+}
+
+at::Tensor extract_uchida_bits(Network& model, const WatermarkKey& key) {
+  WMARK_CHECK(key.method == "uchida", "not an Uchida key (method '", key.method, "')");
+  const auto name = key.params.value("layer", std::string());
+  const auto& projection = key.tensor("projection");
+  auto params = model.named_parameters();
+  auto* weight = params.find(name);
+  if (!weight) weight = params.find(resolve_conv_weight(model, name));
+  const auto m = weight->numel() / weight->size(0);
+  WMARK_CHECK(projection.dim() == 2 && projection.size(1) == m, "the key's projection is ", projection.sizes(),
+              " but layer '", name, "' has ", m, " weights per filter: another architecture?");
+  torch::NoGradGuard no_grad;
+  auto scores = projection.to(weight->device()).matmul(mean_kernel(weight->detach().to(torch::kFloat)));
+  return scores.gt(0).to(torch::kUInt8).cpu();
+}
+
+}  // namespace wmark

@@ -1,0 +1,102 @@
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/module_adapter.h"
+#include "wmark/models/registry.h"
+#include "wmark/train/trainer.h"
+#include "wmark/util/error.h"
+#include "wmark/verify/verifier.h"
+#include "wmark/watermark/whitebox/uchida.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct UchidaFixture {
+  NetworkPtr marked, clean;
+  WatermarkKey key;
+  double marked_accuracy = 0, clean_accuracy = 0;
+};
+
+// Two mnist_cnn with the same initialisation and data order, one with 64 bits in conv2.
+const UchidaFixture& fixture() {
+  static const UchidaFixture f = [] {
+    const auto& mnist = test::mnist();
+    auto train = balanced_subset(mnist.train, 3000, 4);
+    auto test = balanced_subset(mnist.test, 1000, 4);
+    const ModelSpec spec{train.shape(), 10};
+    const auto options = TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(4);
+    UchidaFixture out;
+    torch::manual_seed(8);
+    out.marked = model_registry().create("mnist_cnn", spec);
+    torch::manual_seed(8);
+    out.clean = model_registry().create("mnist_cnn", spec);
+    auto embedder = make_uchida_embedder(*out.marked, train, UchidaOptions().layer("conv2").bits(64).signature("wmark!").seed(12),
+                                         "mnist_cnn");
+    Trainer marked_trainer(out.marked, options);
+    marked_trainer.add_hook(embedder);
+    out.marked_accuracy = marked_trainer.fit(train, &test).test_accuracy;
+    out.clean_accuracy = Trainer(out.clean, options).fit(train, &test).test_accuracy;
+    out.key = embedder->key();
+    return out;
+  }();
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("Uchida bits round trip: BER 0 on the marked model, ~0.5 and rejected on a clean one", "[watermark]") {
+  const auto& f = fixture();
+  Verifier verifier;
+  const auto marked = verifier.verify_weights(*f.marked, f.key, "marked");
+  const auto clean = verifier.verify_weights(*f.clean, f.key, "clean");
+  INFO("marked BER " << marked.bit_error_rate << " clean BER " << clean.bit_error_rate);
+  CHECK(marked.bit_error_rate == 0);
+  CHECK(marked.verified);
+  CHECK(marked.p_value < 1e-15);  // 64 of 64 bits at 1/2
+  CHECK(clean.bit_error_rate > 0.25);
+  CHECK(clean.bit_error_rate < 0.75);
+  CHECK_FALSE(clean.verified);
+  CHECK(marked.to_json().at("bit_error_rate") == 0.0);
+  // The signature's bits are what was embedded.
+  CHECK(torch::equal(extract_uchida_bits(*f.marked, f.key), text_bits("wmark!", 64)));
+  // The regulariser costs no accuracy worth the name.
+  CHECK(f.marked_accuracy > f.clean_accuracy - 0.02);
+}
+
+TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
+  const auto& f = fixture();
+  CHECK(f.key.method == "uchida");
+  CHECK(f.key.params.at("layer") == "conv2.weight");
+  CHECK(f.key.tensor("projection").sizes() == torch::IntArrayRef({64, 32 * 5 * 5}));
+  const auto commitment = f.key.commitment();
+  auto tampered = f.key;
+  tampered.tensors["bits"] = tampered.tensors["bits"].clone();
+  tampered.tensors["bits"][0] = 1 - tampered.tensors["bits"][0].item<int>();
+  CHECK(tampered.commitment() != commitment);
+  auto other_x = f.key;
+  other_x.tensors["projection"] = other_x.tensors["projection"] * 2;
+  CHECK(other_x.commitment() != commitment);
+
+  // A missing layer lists the ones there are; another architecture's layer shape is refused.
+  torch::manual_seed(1);
+  auto model = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
+  CHECK_THROWS_WITH(make_uchida_embedder(*model, test::mnist().test, UchidaOptions().layer("conv9")),
+                    Contains("no convolution 'conv9'; its convolution weights: conv1.weight, conv2.weight"));
+  auto mismatched = f.key;
+  mismatched.tensors["projection"] = torch::zeros({64, 100});
+  CHECK_THROWS_WITH(extract_uchida_bits(*model, mismatched),
+                    Contains("projection is [64, 100] but layer 'conv2.weight' has 800 weights per filter"));
+  CHECK_THROWS_WITH(Verifier().verify_weights(*model, WatermarkKey{}), Contains("this key's method is"));
+
+  // A user's own module names its layer the same way (the adapter's prefix is optional).
+  auto user = torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3)), torch::nn::Flatten(),
+                                    torch::nn::Linear(8 * 26 * 26, 10));
+  auto net = as_network(user);
+  CHECK(resolve_conv_weight(*net, "0") == "module.0.weight");
+  CHECK_NOTHROW(make_uchida_embedder(*net, test::mnist().test, UchidaOptions().layer("0").bits(16)));
+}

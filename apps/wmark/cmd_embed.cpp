@@ -165,7 +165,7 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--trigger-size", c->trigger_size, "number of triggers")->check(CLI::Range(1, 100000));
   sub->add_option("--label-policy", c->label_policy,
                   "target (one secret class), random (keyed label per trigger) or auto (random for "
-                  "unrelated triggers, target otherwise)")
+                  "unrelated and noise triggers, target for content)")
       ->check(CLI::IsMember({"auto", "target", "random"}));
   sub->add_option("--target-label", c->target_label, "the target class (default: drawn from the seed)");
   sub->add_option("--trigger-ratio", c->trigger_ratio,

@@ -116,7 +116,8 @@ TEST_CASE("model inversion produces images of the model's shape whose class scor
 TEST_CASE("the owner's decision after an overwrite is reported with its p-value", "[attack]") {
   const auto& f = test::watermarked_mnist();
   // The attacker's own watermark, from their own seed (noise triggers, the default).
-  auto attack = attack_registry().create("overwrite", {{"epochs", 2}, {"trigger_size", 50}});
+  auto attack =
+      attack_registry().create("overwrite", {{"label_policy", "target"}, {"epochs", 2}, {"trigger_size", 50}});
   AttackResult result;
   auto report = evaluate_attack(*attack, *f.model, f.context, f.test, &f.key, Verifier(), &result);
   REQUIRE(report.verification_before);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "wmark/models/parameters.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
@@ -12,10 +13,9 @@ namespace wmark {
 
 std::string output_layer_weight(Network& model, std::int64_t num_classes) {
   std::string found;
-  for (const auto& item : model.named_parameters()) {
-    const auto& name = item.key();
-    const bool is_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
-    if (is_weight && item.value().dim() == 2 && item.value().size(0) == num_classes) found = name;
+  const auto params = model.named_parameters();
+  for (const auto& name : weight_names(model, {2})) {
+    if (params[name].size(0) == num_classes) found = name;
   }
   WMARK_CHECK(!found.empty(), "the model has no output layer: no 2-D weight with ", num_classes,
               " rows (a linear layer producing the class scores)");

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "wmark/models/parameters.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 
@@ -42,15 +43,7 @@ class PruneMaskHook : public TrainerHook {
 
 }  // namespace
 
-std::vector<std::string> prunable_weights(Network& model) {
-  std::vector<std::string> names;
-  for (const auto& item : model.named_parameters()) {
-    const auto& name = item.key();
-    const bool is_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
-    if (is_weight && (item.value().dim() == 2 || item.value().dim() == 4)) names.push_back(name);
-  }
-  return names;
-}
+std::vector<std::string> prunable_weights(Network& model) { return weight_names(model, {2, 4}); }
 
 PruneMask prune_by_magnitude(Network& model, double rate, const std::string& scope) {
   check_prune(rate, scope);

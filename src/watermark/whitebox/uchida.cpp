@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "wmark/models/network.h"
+#include "wmark/models/parameters.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 
@@ -22,16 +23,14 @@ at::Tensor mean_kernel(const at::Tensor& weight) { return weight.mean(0).flatten
 
 std::string resolve_conv_weight(Network& model, const std::string& layer) {
   WMARK_CHECK(!layer.empty(), "no layer given; name a convolution such as 'conv2'");
-  const auto params = model.named_parameters();
   const std::string weight = ends_with(layer, ".weight") ? layer : layer + ".weight";
+  std::string flat = weight;  // ScriptNetwork registers "conv2.weight" as "conv2_weight"
+  std::replace(flat.begin(), flat.end(), '.', '_');
   std::string found;
   std::string known;
-  for (const auto& item : params) {
-    if (item.value().dim() != 4 || !ends_with(item.key(), "weight")) continue;
-    known += (known.empty() ? "" : ", ") + item.key();
-    std::string flat = weight;  // ScriptNetwork registers "conv2.weight" as "conv2_weight"
-    std::replace(flat.begin(), flat.end(), '.', '_');
-    if (item.key() == weight || item.key() == "module." + weight || item.key() == flat) found = item.key();
+  for (const auto& name : weight_names(model, {4})) {
+    known += (known.empty() ? "" : ", ") + name;
+    if (name == weight || name == "module." + weight || name == flat) found = name;
   }
   WMARK_CHECK(!found.empty(), "the model has no convolution '", layer, "'; its convolution weights: ",
               known.empty() ? "none" : known);

@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)
-  python3-torch                      # the Python side of the training benchmark
+  python3-torch                      # the Python side of the benchmark and the interop tests
 )
 
 missing=()

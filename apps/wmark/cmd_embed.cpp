@@ -1,5 +1,6 @@
-// wmark embed: train (or fine-tune) a model with a watermark (a trigger set, or
-// Uchida bits in a convolution's weights); write the model and the secret key.
+// wmark embed: train (or fine-tune) a model with a watermark (a trigger set, DeepSigns
+// output-layer keys, DeepSigns bits in a layer's activations, or Uchida bits in a
+// convolution's weights); write the model and the secret key.
 #include <torch/torch.h>
 
 #include <iostream>
@@ -13,6 +14,8 @@
 #include "wmark/train/evaluate.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 namespace wmark::cli {
@@ -23,10 +26,13 @@ struct EmbedCommand {
   TrainFlags train;
   std::string model, from, out, key_out, metrics;
   std::string method = "trigger-set";
-  // Uchida weight marks.
-  std::string layer, signature;
-  std::int64_t bits = 64;
-  double strength = 0.1;
+  // White-box marks (uchida, deepsigns) and output-layer keys.
+  std::string layer, signature, signature_file;
+  std::int64_t bits = 64, key_inputs = 100;
+  double strength = 0, compactness = 0.01;
+  std::vector<std::int64_t> target_classes;
+  std::vector<std::string> references;
+  std::string key_source = "noise";
   std::string trigger = "content", label_policy = "auto";
   std::int64_t trigger_size = 100, target_label = -1;
   double trigger_ratio = 0, stop_at = 0, min_trigger_accuracy = 0.95;
@@ -48,25 +54,42 @@ nlohmann::json generator_options(const EmbedCommand& c) {
   return nlohmann::json::object();
 }
 
-// Uchida: the same training with a regulariser on one convolution's weights.
-int run_embed_uchida(const EmbedCommand& c, const LoadedData& data, CheckpointInfo info, NetworkPtr model,
-                     const TrainerOptions& training, int threads, bool pretrained) {
-  auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(c.signature).strength(c.strength)
-                     .seed(c.data.seed);
-  auto embedder = make_uchida_embedder(*model, data.splits.train, options, info.arch);
+std::string signature_text(const EmbedCommand& c) {
+  if (c.signature_file.empty()) return c.signature;
+  auto text = read_file(c.signature_file);
+  WMARK_CHECK(!text.empty(), c.signature_file, ": the signature file is empty");
+  return text;
+}
+
+// White-box marks: the same training with a loss term from one layer.
+int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, CheckpointInfo info, NetworkPtr model,
+                        const TrainerOptions& training, int threads, bool pretrained) {
+  std::shared_ptr<Embedder> embedder;
+  if (c.method == "uchida") {
+    auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(signature_text(c)).seed(c.data.seed);
+    if (c.strength > 0) options.strength(c.strength);
+    embedder = make_uchida_embedder(*model, data.splits.train, options, info.arch);
+  } else {
+    auto options = DeepSignsOptions().layer(c.layer).bits(c.bits).signature(signature_text(c))
+                       .target_classes(c.target_classes).key_inputs(c.key_inputs).compactness(c.compactness)
+                       .seed(c.data.seed);
+    if (c.strength > 0) options.strength(c.strength);
+    embedder = make_deepsigns_embedder(model, data.splits.train, options, info.arch);
+  }
   const double before = pretrained ? accuracy(*model, data.splits.test, training.device()) : -1;
   Trainer trainer(model, training, info);
   trainer.add_hook(embedder);
   auto result = trainer.fit(data.splits.train, &data.splits.test);
   const auto key = embedder->key();
-  const auto report = Verifier().verify_weights(*model, key, "embedded model");
+  embedder.reset();  // releases the captured layer before the model is saved
+  const auto report = Verifier().verify_white_box(*model, key, "embedded model");
   const std::string commitment = key.commitment();
   info.epoch = static_cast<std::int64_t>(result.history.size());
   info.extra = {{"test_accuracy", result.test_accuracy}, {"watermark", commitment}};
   save_checkpoint(c.out, *model, info, nullptr, c.force);
   key.save(c.key_out, c.force);
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result);
-  metrics.update({{"method", "uchida"}, {"layer", key.params["layer"]}, {"bits", c.bits},
+  metrics.update({{"method", c.method}, {"layer", key.params["layer"]}, {"bits", c.bits},
                   {"bit_error_rate", report.bit_error_rate}, {"key_commitment", commitment}});
   if (pretrained) metrics["test_accuracy_before"] = before;
   if (!c.metrics.empty()) write_json(c.metrics, metrics, c.force);
@@ -106,7 +129,9 @@ int run_embed(const EmbedCommand& c) {
     model = model_registry().create(info.arch, info.spec);
   }
   auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force);
-  if (c.method == "uchida") return run_embed_uchida(c, data, info, model, training, threads, pretrained);
+  if (c.method == "uchida" || c.method == "deepsigns") {
+    return run_embed_white_box(c, data, info, model, training, threads, pretrained);
+  }
 
   TriggerSpec spec;
   spec.size = c.trigger_size;
@@ -120,7 +145,20 @@ int run_embed(const EmbedCommand& c) {
   options.embedder(TriggerEmbedderOptions().trigger_ratio(c.trigger_ratio).stop_at_trigger_accuracy(
       c.stop_at > 0 ? c.stop_at : (pretrained ? 1.0 : 0.0)));
 
-  auto result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
+  EmbedResult result;
+  if (c.method == "deepsigns-output") {
+    std::vector<NetworkPtr> references;
+    for (const auto& path : c.references) {
+      auto reference = load_checkpoint(path).model;
+      reference->to(training.device());
+      references.push_back(reference);
+    }
+    auto keys = OutputKeyOptions().keys(c.trigger_size).source(c.key_source).seed(c.data.seed);
+    keys.min_keys(std::min<std::int64_t>(keys.min_keys(), c.trigger_size));
+    result = embed_output_keys(model, data.splits, training, keys, references, info, pretrained);
+  } else {
+    result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
+  }
   const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());
   info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", commitment}};
@@ -128,8 +166,9 @@ int run_embed(const EmbedCommand& c) {
   result.key.save(c.key_out, c.force);
 
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result.training);
-  metrics.update({{"trigger", c.trigger},
-                  {"trigger_size", c.trigger_size},
+  metrics.update({{"method", result.key.method},
+                  {"trigger", c.method == "deepsigns-output" ? std::string("deepsigns-output") : c.trigger},
+                  {"trigger_size", result.key.tensor("labels").size(0)},
                   {"test_accuracy", result.clean_accuracy_after},
                   {"trigger_accuracy", result.trigger_accuracy},
                   {"trigger_ratio", result.trigger_ratio},
@@ -150,19 +189,41 @@ int run_embed(const EmbedCommand& c) {
 void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   auto c = std::make_shared<EmbedCommand>();
   auto* sub = app.add_subcommand("embed", "Train or fine-tune a model with a watermark");
-  sub->add_option("--method", c->method, "trigger-set (black-box, default) or uchida (bits in a conv layer's weights)")
-      ->check(CLI::IsMember({"trigger-set", "uchida"}));
-  sub->add_option("--layer", c->layer, "uchida: the convolution, e.g. conv2");
-  sub->add_option("--bits", c->bits, "uchida: number of bits (default 64)")->check(CLI::Range(1, 1 << 20));
-  sub->add_option("--signature", c->signature, "uchida: text to embed as bits (default: random bits from the seed)");
-  sub->add_option("--strength", c->strength, "uchida: regulariser weight (default 0.1)")->check(CLI::PositiveNumber);
+  sub->add_option("--method", c->method,
+                  "trigger-set (black-box, default), deepsigns-output (black-box output-layer keys), deepsigns "
+                  "(bits in a hidden layer's activations) or uchida (bits in a conv layer's weights)")
+      ->check(CLI::IsMember({"trigger-set", "deepsigns-output", "deepsigns", "uchida"}));
+  sub->add_option("--layer", c->layer,
+                  "uchida: the convolution, e.g. conv2; deepsigns: the hidden layer's module path, e.g. fc1 "
+                  "(default: the last before the logits)");
+  sub->add_option("--bits", c->bits, "uchida, deepsigns: number of bits (default 64)")->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--signature", c->signature,
+                  "uchida, deepsigns: text to embed as bits (default: random bits from the seed)");
+  sub->add_option("--signature-file", c->signature_file, "uchida, deepsigns: embed this file's bytes as bits")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--strength", c->strength,
+                  "uchida, deepsigns: weight of the bit loss (default 0.1 for uchida, 1 for deepsigns)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--target-classes", c->target_classes,
+                  "deepsigns: classes whose samples are key inputs (default: one drawn from the seed)");
+  sub->add_option("--key-inputs", c->key_inputs, "deepsigns: number of key inputs (default 100)")
+      ->check(CLI::Range(2, 100000));
+  sub->add_option("--compactness", c->compactness, "deepsigns: weight of the Gaussian-mixture loss (default 0.01)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--key-source", c->key_source,
+                  "deepsigns-output: candidate keys from uniform noise or perturbed training images")
+      ->check(CLI::IsMember({"noise", "perturbed"}));
+  sub->add_option("--reference", c->references,
+                  "deepsigns-output: a clean checkpoint of the same task; keys it maps to their label are dropped "
+                  "(repeatable)")
+      ->check(CLI::ExistingFile);
   add_data_flags(*sub, c->data);
   sub->add_option("--model", c->model, "architecture (default: per dataset; with --from: checked against the file)");
   sub->add_option("--from", c->from, "embed into this pre-trained checkpoint by fine-tuning");
   add_train_flags(*sub, c->train);
   sub->add_option("--trigger", c->trigger, "trigger generator: content, unrelated or noise")
       ->check(CLI::IsMember({"content", "unrelated", "noise"}));
-  sub->add_option("--trigger-size", c->trigger_size, "number of triggers")->check(CLI::Range(1, 100000));
+  sub->add_option("--trigger-size", c->trigger_size, "number of triggers (deepsigns-output: keys kept)")->check(CLI::Range(1, 100000));
   sub->add_option("--label-policy", c->label_policy,
                   "target (one secret class), random (keyed label per trigger) or auto (random for "
                   "unrelated and noise triggers, target for content)")

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "wmark/models/checkpoint.h"
+#include "wmark/models/module_adapter.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/verify/verifier.h"
@@ -20,16 +21,18 @@ struct VerifyCommand {
 };
 
 // A wmark checkpoint when --arch is given or the file is one; otherwise TorchScript.
-std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
-  bool checkpoint = !c.arch.empty();
-  if (!checkpoint) {
-    try {
-      read_checkpoint_info(c.model);
-      checkpoint = true;
-    } catch (const Error&) {
-    }
+bool is_checkpoint(const VerifyCommand& c) {
+  if (!c.arch.empty()) return true;
+  try {
+    read_checkpoint_info(c.model);
+    return true;
+  } catch (const Error&) {
+    return false;
   }
-  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
+}
+
+std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
+  if (!is_checkpoint(c)) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
   auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
   WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", c.model, " takes ", loaded.info.spec.input.str(),
               " inputs but key ", c.key, " holds ", key.input_shape.str(), " triggers");
@@ -48,10 +51,19 @@ int run_verify(const VerifyCommand& c) {
   Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
                         .max_bit_error_rate(c.max_bit_error_rate));
   VerificationReport report;
-  if (key.method == "uchida") {
-    // White-box: the bits are read from the weights; no image is sent.
-    auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-    report = verifier.verify_weights(*loaded.model, key, "checkpoint " + c.model + " (" + loaded.info.arch + ")");
+  if (!key.black_box()) {
+    // White-box: the bits are read from the weights or activations; no query is sent.
+    NetworkPtr model;
+    std::string description = "TorchScript model " + c.model;
+    if (is_checkpoint(c)) {
+      auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+      model = loaded.model;
+      description = "checkpoint " + c.model + " (" + loaded.info.arch + ")";
+    } else {
+      model = load_script_network(c.model, device);
+    }
+    model->to(device);
+    report = verifier.verify_white_box(*model, key, description);
   } else {
     auto suspect = open_suspect(c, key, device);
     report = verifier.verify(*suspect, key);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   wmark::cli::add_keyinfo_command(app, dispatch);
   wmark::cli::add_attack_command(app, dispatch);
   wmark::cli::add_evaluate_command(app, dispatch);
+  wmark::cli::add_export_command(app, dispatch);
 
   try {
     app.parse(argc, argv);

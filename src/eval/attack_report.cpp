@@ -21,12 +21,6 @@ at::Tensor ncc_rows(const at::Tensor& images) {
   return x / x.norm(2, 1, true).clamp_min(1e-6);
 }
 
-VerificationReport verify_model(Network& model, const WatermarkKey& key, const Verifier& verifier, c10::Device device,
-                                const std::string& description) {
-  ModuleClassifier suspect(std::shared_ptr<Network>(&model, [](Network*) {}), key.normalization, description, device);
-  return verifier.verify(suspect, key);
-}
-
 }  // namespace
 
 nlohmann::json AttackReport::to_json() const {
@@ -48,7 +42,7 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   report.attack = attack.name();
   report.options = attack.options();
   report.test_accuracy_before = accuracy(victim, test, device, context.training.eval_batch_size());
-  if (key) report.verification_before = verify_model(victim, *key, verifier, device, "victim");
+  if (key) report.verification_before = verifier.verify_model(victim, *key, "victim", device);
 
   const auto start = std::chrono::steady_clock::now();
   auto result = attack.run(victim, context);
@@ -56,9 +50,9 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   report.details = result.details;
   if (result.model) {
     report.test_accuracy_after = accuracy(*result.model, test, device, context.training.eval_batch_size());
-    if (key) report.verification_after = verify_model(*result.model, *key, verifier, device, attack.name() + "ed model");
+    if (key) report.verification_after = verifier.verify_model(*result.model, *key, attack.name() + "ed model", device);
   }
-  if (key && result.images.defined()) {
+  if (key && key->black_box() && result.images.defined()) {
     report.inversion = inversion_analysis(result.images, result.image_labels, *key, context.data);
   }
   logger()->info("{} attack: test accuracy {:.2f}% -> {}", attack.name(), 100 * report.test_accuracy_before,
@@ -69,7 +63,7 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
 
 nlohmann::json inversion_analysis(const at::Tensor& images, const at::Tensor& labels, const WatermarkKey& key,
                                   const Dataset& clean) {
-  WMARK_CHECK(key.method == "trigger-set", "inversion analysis compares with trigger-set keys, not '", key.method, "'");
+  WMARK_CHECK(key.black_box(), "inversion analysis compares with black-box keys' triggers, not '", key.method, "' keys");
   const auto& triggers = key.tensor("images");
   const auto& trigger_labels = key.tensor("labels");
   WMARK_CHECK(images.dim() == 4 && images.sizes().slice(1) == triggers.sizes().slice(1),

@@ -28,6 +28,9 @@
 #include "wmark/util/random.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/whitebox/deepsigns.h"
+#include "wmark/watermark/whitebox/uchida.h"
 
 namespace fs = std::filesystem;
 
@@ -60,6 +63,38 @@ std::string file_safe(std::string name) {
   return name;
 }
 
+// Schemes that are not trigger generators: they need the model to make their key.
+const std::vector<std::string> kModelSchemes{"deepsigns-output", "deepsigns", "uchida"};
+
+// Trains `model` with `scheme`'s watermark and returns its key.
+WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const DatasetSplits& splits,
+                          const TrainerOptions& training, const EvaluationConfig& config, const CheckpointInfo& info) {
+  const auto seed = derive_seed(config.seed, "evaluate-key-" + scheme);
+  if (scheme == "deepsigns-output") {
+    auto options = OutputKeyOptions().keys(config.trigger_size).seed(seed);
+    options.min_keys(std::min(options.min_keys(), config.trigger_size));
+    return embed_output_keys(model, splits, training, options, {}, info).key;
+  }
+  if (scheme == "deepsigns" || scheme == "uchida") {
+    std::shared_ptr<Embedder> embedder;
+    if (scheme == "uchida") {
+      embedder = make_uchida_embedder(*model, splits.train, UchidaOptions().seed(seed), info.arch);
+    } else {
+      embedder = make_deepsigns_embedder(model, splits.train, DeepSignsOptions().seed(seed), info.arch);
+    }
+    Trainer trainer(model, training, info);
+    trainer.add_hook(embedder);
+    trainer.fit(splits.train, &splits.test);
+    return embedder->key();
+  }
+  auto options = TriggerWatermarkOptions().trigger(scheme);
+  options.spec().size = config.trigger_size;
+  options.spec().seed = seed;
+  options.spec().label_policy = "auto";
+  options.spec().data_dir = config.data_dir;
+  return embed_trigger_watermark(model, splits, training, options, info).key;
+}
+
 nlohmann::json read_json(const fs::path& path) {
   try {
     return nlohmann::json::parse(read_file(path));
@@ -73,7 +108,7 @@ nlohmann::json read_json(const fs::path& path) {
 EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std::string& source) {
   WMARK_CHECK(j.is_object(), source, ": an evaluation config must be a JSON object");
   check_option_keys(j, source, {"dataset", "data_dir", "subset", "arch", "epochs", "seed", "trigger_size",
-                                "generators", "attacker_samples", "attacks", "false_positive"});
+                                "schemes", "generators", "attacker_samples", "attacks", "false_positive"});
   EvaluationConfig c;
   c.dataset = canonical_dataset_name(get<std::string>(j, "dataset", c.dataset, source));
   if (j.contains("data_dir") && !j.at("data_dir").is_null()) c.data_dir = get<std::string>(j, "data_dir", "", source);
@@ -82,13 +117,23 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
   c.epochs = get<std::int64_t>(j, "epochs", c.epochs, source);
   c.seed = get<std::uint64_t>(j, "seed", c.seed, source);
   c.trigger_size = get<std::int64_t>(j, "trigger_size", c.trigger_size, source);
-  c.generators = get<std::vector<std::string>>(j, "generators", c.generators, source);
+  WMARK_CHECK(!(j.contains("schemes") && j.contains("generators")), source,
+              ": give 'schemes' or its older name 'generators', not both");
+  const char* schemes_key = j.contains("generators") ? "generators" : "schemes";
+  c.schemes = get<std::vector<std::string>>(j, schemes_key, c.schemes, source);
   c.attacker_samples = get<std::int64_t>(j, "attacker_samples", c.attacker_samples, source);
   WMARK_CHECK(c.subset >= 0 && c.epochs >= 0 && c.attacker_samples >= 0, source,
               ": subset, epochs and attacker_samples must not be negative");
   WMARK_CHECK(c.trigger_size >= 1, source, ": trigger_size must be at least 1");
-  WMARK_CHECK(!c.generators.empty(), source, ": 'generators' is empty");
-  for (const auto& g : c.generators) trigger_registry().create(g);  // refuses unknown names
+  WMARK_CHECK(!c.schemes.empty(), source, ": '", schemes_key, "' is empty");
+  for (const auto& scheme : c.schemes) {
+    if (std::find(kModelSchemes.begin(), kModelSchemes.end(), scheme) != kModelSchemes.end()) continue;
+    try {
+      trigger_registry().create(scheme);  // refuses unknown names, listing the generators
+    } catch (const Error& error) {
+      WMARK_FAIL(source, ": '", schemes_key, "': ", error.what(), "; or a scheme: deepsigns-output, deepsigns, uchida");
+    }
+  }
   if (!c.arch.empty()) WMARK_CHECK(model_registry().contains(c.arch), source, ": unknown arch '", c.arch, "'");
 
   WMARK_CHECK(j.contains("attacks") && j.at("attacks").is_array() && !j.at("attacks").empty(), source,
@@ -147,7 +192,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   const auto config_path = run.out_dir / "config.json";
   nlohmann::json config_json = {{"dataset", config.dataset}, {"subset", config.subset}, {"arch", config.arch},
                                 {"epochs", config.epochs}, {"seed", config.seed},
-                                {"trigger_size", config.trigger_size}, {"generators", config.generators},
+                                {"trigger_size", config.trigger_size}, {"schemes", config.schemes},
                                 {"attacker_samples", config.attacker_samples}};
   if (fs::exists(config_path)) {
     WMARK_CHECK(read_json(config_path) == config_json, run.out_dir.string(),
@@ -173,7 +218,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   for (const auto& s : config.attacks) cells += static_cast<std::int64_t>(s.values.size());
   const std::int64_t clean_count = config.clean_models + static_cast<std::int64_t>(config.other_archs.size());
   EvaluationProgress progress;
-  progress.total = static_cast<std::int64_t>(config.generators.size()) * (1 + cells) + clean_count;
+  progress.total = static_cast<std::int64_t>(config.schemes.size()) * (1 + cells) + clean_count;
   double computed_seconds = 0;
   std::int64_t computed = 0;
   auto step_done = [&](const std::string& step, bool cached, double seconds) {
@@ -240,7 +285,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   context.data_dir = config.data_dir;
   Verifier verifier;
 
-  for (const auto& generator : config.generators) {
+  for (const auto& generator : config.schemes) {
     const auto model_path = run.out_dir / "models" / (generator + ".pt");
     const auto key_path = run.out_dir / "models" / (generator + ".wmk");
     const auto start = std::chrono::steady_clock::now();
@@ -253,21 +298,15 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     } else {
       torch::manual_seed(config.seed);
       model = model_registry().create(arch, spec);
-      auto options = TriggerWatermarkOptions().trigger(generator);
-      options.spec().size = config.trigger_size;
-      options.spec().seed = derive_seed(config.seed, "evaluate-key-" + generator);
-      options.spec().label_policy = "auto";
-      options.spec().data_dir = config.data_dir;
-      auto embedded = embed_trigger_watermark(model, train_splits, training, options, info_for(arch));
-      key = embedded.key;
+      key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
       key.save(key_path, /*force=*/true);  // a half-finished earlier run may have left one without its model
       save_checkpoint(model_path, *model, info_for(arch), nullptr, /*force=*/true);
     }
     model->to(device);
     model->eval();
-    ModuleClassifier suspect(model, key.normalization, generator, device);
-    const auto verification = verifier.verify(suspect, key);
-    watermarked.push_back({{"generator", generator}, {"test_accuracy", accuracy(*model, test, device)},
+    const auto verification = verifier.verify_model(*model, key, generator, device);
+    watermarked.push_back({{"generator", generator}, {"method", key.method},
+                           {"test_accuracy", accuracy(*model, test, device)},
                            {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
                            {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}});
     keys.push_back(key);
@@ -298,7 +337,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
   }
 
-  std::vector<std::string> key_names(config.generators.begin(), config.generators.end());
+  std::vector<std::string> key_names(config.schemes.begin(), config.schemes.end());
   report["watermarked"] = watermarked;
   report["cells"] = cells_json;
   report["false_positive"] = false_positive_study(clean_models, keys, key_names, verifier, device).to_json();
@@ -308,7 +347,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   for (const auto& sweep : config.attacks) {
     if (sweep.vary.empty() || !sweep.values.front().is_number()) continue;
     std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;
-    for (const auto& generator : config.generators) {
+    for (const auto& generator : config.schemes) {
       std::vector<std::pair<double, double>> trigger, test_acc;
       for (const auto& cell : cells_json) {
         if (cell["generator"] != generator || cell["attack"] != sweep.attack || cell["vary"] != sweep.vary) continue;
@@ -317,7 +356,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                                     : cell["verification_after"]["match_rate"].get<double>());
         if (cell["test_accuracy_after"].is_number()) test_acc.emplace_back(x, cell["test_accuracy_after"].get<double>());
       }
-      series.emplace_back(generator + " trigger acc", trigger);
+      series.emplace_back(generator + " mark acc", trigger);
       series.emplace_back(generator + " test acc", test_acc);
     }
     const auto file = "charts/" + file_safe(sweep.attack + "_" + sweep.vary) + ".svg";
@@ -349,7 +388,8 @@ std::string evaluation_markdown(const nlohmann::json& report) {
      << report.value("trigger_size", 0) << " triggers per key; attacker holds " << report.value("attacker_samples", 0)
      << " test images, accuracy measured on the other " << report.value("test_samples", 0) << ".\n\n"
      << "## Watermarked models\n\nClean model test accuracy: " << pct(report["clean_test_accuracy"]) << "\n\n"
-     << "| generator | label policy | test acc | trigger acc | verified (p-value) |\n|---|---|---|---|---|\n";
+     << "Mark acc is the trigger (or key) match rate for black-box schemes and 1 - bit error rate for white-box ones.\n\n"
+     << "| scheme | label policy | test acc | mark acc | verified (p-value) |\n|---|---|---|---|---|\n";
   for (const auto& w : report["watermarked"]) {
     md << "| " << w.value("generator", "") << " | " << w.value("label_policy", "") << " | " << pct(w["test_accuracy"])
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
@@ -365,7 +405,7 @@ std::string evaluation_markdown(const nlohmann::json& report) {
     md << "\n## Attack: " << attack << (vary.empty() ? "" : " (" + vary + ")") << "\n\n| "
        << (vary.empty() ? "run" : vary);
     for (const auto& w : report["watermarked"]) {
-      md << " | " << w.value("generator", "") << ": test acc | trigger acc | verified";
+      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified";
     }
     md << " |\n|---";
     for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---";

@@ -21,8 +21,7 @@ FalsePositiveReport false_positive_study(const std::vector<CleanModel>& models, 
   for (const auto& clean : models) {
     WMARK_CHECK(clean.model, "false_positive_study: clean model '", clean.name, "' is null");
     for (size_t k = 0; k < keys.size(); ++k) {
-      ModuleClassifier suspect(clean.model, keys[k].normalization, clean.name, device);
-      const auto r = verifier.verify(suspect, keys[k]);
+      const auto r = verifier.verify_model(*clean.model, keys[k], clean.name, device);
       ++report.checks;
       report.false_claims += r.verified ? 1 : 0;
       report.highest_match_rate = std::max(report.highest_match_rate, r.match_rate);

@@ -35,14 +35,15 @@ MnistCnn::MnistCnn(const ModelSpec& spec, std::int64_t hidden) {
   fc2_ = register_module("fc2", torch::nn::Linear(hidden, spec.num_classes));
 }
 
-torch::Tensor MnistCnn::features(torch::Tensor x) {
+torch::Tensor MnistCnn::forward(torch::Tensor x) {
   // Pool before ReLU: the same function (both are monotone), on a quarter of the values.
-  x = F::max_pool2d(conv1_->forward(x), F::MaxPool2dFuncOptions(2)).relu_();
-  x = F::max_pool2d(conv2_->forward(x), F::MaxPool2dFuncOptions(2)).relu_();
-  return (fc1_->forward(x.flatten(1))).relu_();
+  x = tap("conv1", F::max_pool2d(conv1_->forward(x), F::MaxPool2dFuncOptions(2)).relu_());
+  x = tap("conv2", F::max_pool2d(conv2_->forward(x), F::MaxPool2dFuncOptions(2)).relu_());
+  x = tap("fc1", fc1_->forward(x.flatten(1)).relu_());
+  return tap("fc2", fc2_->forward(x));
 }
 
-torch::Tensor MnistCnn::forward(torch::Tensor x) { return fc2_->forward(features(x)); }
+std::vector<std::string> MnistCnn::tapped_layers() const { return {"conv1", "conv2", "fc1", "fc2"}; }
 
 CifarCnn::CifarCnn(const ModelSpec& spec, std::int64_t width) {
   check_spec(spec, "cifar_cnn", 8);
@@ -61,10 +62,12 @@ CifarCnn::CifarCnn(const ModelSpec& spec, std::int64_t width) {
 }
 
 torch::Tensor CifarCnn::forward(torch::Tensor x) {
-  x = features_->forward(x).flatten(1);
-  x = F::dropout((fc1_->forward(x)).relu_(), F::DropoutFuncOptions().p(0.3).training(is_training()));
-  return fc2_->forward(x);
+  x = tap("features", features_->forward(x)).flatten(1);
+  x = F::dropout(tap("fc1", fc1_->forward(x).relu_()), F::DropoutFuncOptions().p(0.3).training(is_training()));
+  return tap("fc2", fc2_->forward(x));
 }
+
+std::vector<std::string> CifarCnn::tapped_layers() const { return {"features", "fc1", "fc2"}; }
 
 namespace {
 
@@ -110,8 +113,21 @@ ResNet18::ResNet18(const ModelSpec& spec) {
 }
 
 torch::Tensor ResNet18::forward(torch::Tensor x) {
-  x = layers_->forward(stem_->forward(x));
-  return fc_->forward(F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
+  x = tap("stem", stem_->forward(x));
+  if (capturing()) {
+    for (std::size_t i = 0; i < layers_->size(); ++i) x = tap("layers." + std::to_string(i), layers_[i]->as<BasicBlock>()->forward(x));
+  } else {
+    x = layers_->forward(x);
+  }
+  tap("layers", x);
+  return tap("fc", fc_->forward(F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1)));
+}
+
+std::vector<std::string> ResNet18::tapped_layers() const {
+  std::vector<std::string> names{"stem"};
+  for (std::size_t i = 0; i < layers_->size(); ++i) names.push_back("layers." + std::to_string(i));
+  names.insert(names.end(), {"layers", "fc"});
+  return names;
 }
 
 }  // namespace wmark

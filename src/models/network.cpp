@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -29,6 +31,53 @@ void check_model(Network& model, const ModelSpec& spec, const std::string& what)
   WMARK_CHECK(logits.dim() == 2 && logits.size(0) == 2 && logits.size(1) == spec.num_classes, what,
               " returned ", logits.sizes(), " for a batch of 2 images of shape ", in.str(), "; expected [2, ",
               spec.num_classes, "] logits (one per class)");
+}
+
+void Network::capture(const std::string& layer) {
+  const auto layers = tapped_layers();
+  if (std::find(layers.begin(), layers.end(), layer) == layers.end()) {
+    std::string known;
+    for (const auto& name : layers) known += (known.empty() ? "" : ", ") + name;
+    WMARK_FAIL("the model exposes no activations of layer '", layer, "'; its tapped layers: ",
+               known.empty() ? "none (a Network subclass exposes a layer by calling tap() in forward())" : known);
+  }
+  ++captures_[layer].users;
+}
+
+void Network::release(const std::string& layer) {
+  const auto it = captures_.find(layer);
+  if (it != captures_.end() && --it->second.users <= 0) captures_.erase(it);
+}
+
+torch::Tensor Network::captured(const std::string& layer) const {
+  const auto it = captures_.find(layer);
+  WMARK_CHECK(it != captures_.end(), "layer '", layer, "' is not captured; call capture() first");
+  return it->second.output;
+}
+
+std::vector<std::string> Network::captured_layers() const {
+  std::vector<std::string> names;
+  for (const auto& entry : captures_) names.push_back(entry.first);
+  return names;
+}
+
+torch::Tensor Network::tap(const std::string& layer, const torch::Tensor& x) {
+  if (captures_.empty()) return x;
+  const auto it = captures_.find(layer);
+  if (it != captures_.end()) it->second.output = x;
+  return x;
+}
+
+ActivationCapture::ActivationCapture(Network& model, std::string layer) : model_(model), layer_(std::move(layer)) {
+  model_.capture(layer_);
+}
+
+ActivationCapture::~ActivationCapture() { model_.release(layer_); }
+
+torch::Tensor ActivationCapture::flat() const {
+  auto activation = model_.captured(layer_);
+  WMARK_CHECK(activation.defined(), "layer '", layer_, "' was not reached by the last forward()");
+  return activation.flatten(1);
 }
 
 void to_channels_last(torch::nn::Module& module) {

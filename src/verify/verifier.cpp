@@ -6,6 +6,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/verify/statistics.h"
+#include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 namespace wmark {
@@ -40,8 +41,8 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
 
 VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key) const {
   const auto start = std::chrono::steady_clock::now();
-  WMARK_CHECK(key.method == "trigger-set", "the Verifier reads trigger-set keys; this key's method is '",
-              key.method, "'");
+  WMARK_CHECK(key.black_box(), "verify() queries a model with a black-box key (trigger-set, deepsigns-output); "
+              "this key's method is '", key.method, "': read the model with verify_white_box()");
   const auto& images = key.tensor("images");
   const auto& labels = key.tensor("labels");
   WMARK_CHECK(images.dim() == 4 && labels.dim() == 1 && images.size(0) == labels.size(0),
@@ -60,15 +61,16 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   return report;
 }
 
-VerificationReport Verifier::verify_weights(Network& model, const WatermarkKey& key,
-                                            const std::string& description) const {
+VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey& key,
+                                              const std::string& description) const {
   const auto start = std::chrono::steady_clock::now();
-  WMARK_CHECK(key.method == "uchida", "verify_weights reads weight watermarks (uchida); this key's method is '",
-              key.method, "': query the model with verify()");
+  WMARK_CHECK(key.method == "uchida" || key.method == "deepsigns",
+              "verify_white_box reads white-box watermarks (uchida, deepsigns); this key's method is '", key.method,
+              "': query the model with verify()");
   const auto& bits = key.tensor("bits");
-  auto extracted = extract_uchida_bits(model, key);
-  WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed uchida key: ", bits.sizes(),
-              " bits but the projection gives ", extracted.sizes());
+  auto extracted = key.method == "uchida" ? extract_uchida_bits(model, key) : extract_deepsigns_bits(model, key);
+  WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed ", key.method, " key: ",
+              bits.sizes(), " bits but the projection gives ", extracted.sizes());
   const auto matches = extracted.eq(bits.to(torch::kUInt8)).sum().item<std::int64_t>();
   // Per bit, a model never trained with this secret projection agrees with b at 1/2.
   Verifier per_bit(VerifierOptions(options_).chance_rate(0.5).min_match_rate(1.0 - options_.max_bit_error_rate()));
@@ -77,6 +79,13 @@ VerificationReport Verifier::verify_weights(Network& model, const WatermarkKey& 
   report.bit_error_rate = 1.0 - report.match_rate;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+VerificationReport Verifier::verify_model(Network& model, const WatermarkKey& key, const std::string& description,
+                                          c10::Device device) const {
+  if (!key.black_box()) return verify_white_box(model, key, description);
+  ModuleClassifier suspect(std::shared_ptr<Network>(&model, [](Network*) {}), key.normalization, description, device);
+  return verify(suspect, key);
 }
 
 }  // namespace wmark

@@ -59,8 +59,15 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
   WMARK_CHECK(model, "embed_trigger_watermark needs a model");
   const auto& train = splits.train;
   check_model(*model, ModelSpec{train.shape(), train.num_classes}, info.arch.empty() ? "the model" : info.arch);
-  auto embedder = make_trigger_embedder(train, options, info.arch);
+  return embed_with_trigger_embedder(model, splits, training, make_trigger_embedder(train, options, info.arch),
+                                     options.min_trigger_accuracy(), options.max_extra_epochs(), info, pretrained);
+}
 
+EmbedResult embed_with_trigger_embedder(NetworkPtr model, const DatasetSplits& splits, const TrainerOptions& training,
+                                        std::shared_ptr<TriggerEmbedder> embedder, double min_trigger_accuracy,
+                                        std::int64_t max_extra_epochs, const CheckpointInfo& info, bool pretrained) {
+  WMARK_CHECK(model && embedder, "embed_with_trigger_embedder needs a model and an embedder");
+  const auto& train = splits.train;
   EmbedResult result;
   if (pretrained) {
     result.clean_accuracy_before = accuracy(*model, splits.test, training.device(), training.eval_batch_size());
@@ -71,13 +78,13 @@ EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& split
   trainer.add_hook(embedder);
   result.training = trainer.fit(train, splits.test.size() > 0 ? &splits.test : nullptr);
   result.trigger_accuracy = embedder->trigger_accuracy(*model);
-  if (result.trigger_accuracy < options.min_trigger_accuracy() && options.max_extra_epochs() > 0) {
+  if (result.trigger_accuracy < min_trigger_accuracy && max_extra_epochs > 0) {
     // Consolidation: the same mix of data, stopping once the triggers are learnt. A
     // decayed schedule continues at a tenth of its base LR, not back at full strength.
     logger()->info("trigger accuracy {:.2f}% < {:.2f}%: consolidating for up to {} epochs",
-                   100 * result.trigger_accuracy, 100 * options.min_trigger_accuracy(), options.max_extra_epochs());
-    embedder->options().stop_at_trigger_accuracy(options.min_trigger_accuracy());
-    auto extra = TrainerOptions(training).epochs(options.max_extra_epochs()).schedule("none")
+                   100 * result.trigger_accuracy, 100 * min_trigger_accuracy, max_extra_epochs);
+    embedder->options().stop_at_trigger_accuracy(min_trigger_accuracy);
+    auto extra = TrainerOptions(training).epochs(max_extra_epochs).schedule("none")
                      .checkpoint_path("").resume_from("")
                      .lr(training.schedule() == "none" ? training.lr() : 0.1 * training.lr())
                      .seed(derive_seed(training.seed(), "consolidation"));

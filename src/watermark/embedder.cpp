@@ -28,14 +28,55 @@ at::Tensor Embedder::extra_loss(const Batch& batch, const at::Tensor& logits, Ne
   return loss_term(batch, logits, model);
 }
 
+Batch Embedder::append_samples(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& extra,
+                               const at::Tensor& extra_labels, const Normalization& normalization,
+                               const std::string& what) {
+  WMARK_CHECK(images.dim() == 4 && images.sizes().slice(1) == extra.sizes().slice(1), what,
+              ": batch images must be [B,", extra.size(1), ",", extra.size(2), ",", extra.size(3),
+              "] (the key's input shape), got ", images.sizes());
+  WMARK_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), what, ": labels must be [", images.size(0),
+              "] for a batch of ", images.size(0), ", got ", labels.sizes());
+  // A raw batch gets raw samples (the Trainer normalises later); a normalised one gets
+  // them normalised as the key records.
+  auto added = images.scalar_type() != torch::kUInt8
+                   ? normalization.apply(extra).to(images.device(), images.scalar_type())
+                   : extra.to(images.device());
+  return Batch{torch::cat({images, added}), torch::cat({labels, extra_labels.to(labels.device())}), images.size(0)};
+}
+
+CyclicSampler::CyclicSampler(std::int64_t n, std::uint64_t seed) {
+  WMARK_CHECK(n >= 1, "nothing to sample from");
+  auto generator = make_generator(seed);
+  order_ = torch::randperm(n, generator, torch::kLong);
+}
+
+at::Tensor CyclicSampler::next(std::int64_t count) {
+  const auto n = order_.size(0);
+  std::vector<torch::Tensor> parts;
+  while (count > 0) {
+    const auto take = std::min(count, n - cursor_);
+    parts.push_back(order_.narrow(0, cursor_, take));
+    cursor_ = (cursor_ + take) % n;
+    count -= take;
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
+}
+
+namespace {
+const TriggerSet& checked(const TriggerSet& triggers) {
+  WMARK_CHECK(triggers.size() > 0, "the trigger set is empty");
+  WMARK_CHECK(triggers.labels.size(0) == triggers.size(), "trigger images and labels differ in count");
+  return triggers;
+}
+}  // namespace
+
 TriggerEmbedder::TriggerEmbedder(TriggerSet triggers, WatermarkKey key_base, TriggerEmbedderOptions options)
-    : triggers_(std::move(triggers)), key_base_(std::move(key_base)), options_(options) {
-  WMARK_CHECK(triggers_.size() > 0, "the trigger set is empty");
-  WMARK_CHECK(triggers_.labels.size(0) == triggers_.size(), "trigger images and labels differ in count");
+    : triggers_(std::move(triggers)),
+      key_base_(std::move(key_base)),
+      options_(options),
+      sampler_(checked(triggers_).size(), derive_seed(key_base_.seed, "trigger-order")) {
   WMARK_CHECK(options_.trigger_ratio() > 0 && options_.trigger_ratio() <= 4,
               "trigger ratio must be in (0, 4] (0 = automatic is resolved by embed_trigger_watermark)");
-  auto generator = make_generator(derive_seed(key_base_.seed, "trigger-order"));
-  order_ = torch::randperm(triggers_.size(), generator, torch::kLong);
 }
 
 WatermarkKey TriggerEmbedder::key() const {
@@ -48,34 +89,11 @@ WatermarkKey TriggerEmbedder::key() const {
 }
 
 Batch TriggerEmbedder::mix(const at::Tensor& images, const at::Tensor& labels) {
-  WMARK_CHECK(images.dim() == 4 && images.sizes().slice(1) == triggers_.images.sizes().slice(1),
-              "trigger embedding: batch images must be [B,", key_base_.input_shape.channels, ",",
-              key_base_.input_shape.height, ",", key_base_.input_shape.width, "] (the key's input shape), got ",
-              images.sizes());
-  WMARK_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0), "trigger embedding: labels must be [",
-              images.size(0), "] for a batch of ", images.size(0), ", got ", labels.sizes());
-  const auto clean = images.size(0);
+  const auto clean = images.dim() >= 1 ? images.size(0) : 0;
   const auto want = std::max<std::int64_t>(1, std::llround(options_.trigger_ratio() * static_cast<double>(clean)));
-  // Cycle through a fixed shuffled order so every trigger is seen equally often.
-  std::vector<torch::Tensor> parts;
-  std::int64_t left = want;
-  while (left > 0) {
-    const auto take = std::min(left, triggers_.size() - cursor_);
-    parts.push_back(order_.narrow(0, cursor_, take));
-    cursor_ = (cursor_ + take) % triggers_.size();
-    left -= take;
-  }
-  auto index = parts.size() == 1 ? parts[0] : torch::cat(parts);
-  auto extra = triggers_.images.index_select(0, index);
-  // A raw batch gets raw triggers (the Trainer normalises later); a normalised one
-  // gets them normalised as the key records.
-  if (images.scalar_type() != torch::kUInt8) {
-    extra = key_base_.normalization.apply(extra).to(images.device(), images.scalar_type());
-  } else {
-    extra = extra.to(images.device());
-  }
-  return Batch{torch::cat({images, extra}),
-               torch::cat({labels, triggers_.labels.index_select(0, index).to(labels.device())}), clean};
+  const auto index = sampler_.next(want);
+  return append_samples(images, labels, triggers_.images.index_select(0, index),
+                        triggers_.labels.index_select(0, index), key_base_.normalization, "trigger embedding");
 }
 
 double TriggerEmbedder::trigger_accuracy(Network& model) const {

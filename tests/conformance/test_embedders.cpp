@@ -9,6 +9,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/files.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 using namespace wmark;
@@ -17,21 +18,26 @@ namespace {
 
 struct Case {
   std::string method, metric;
-  std::function<std::shared_ptr<Embedder>(Network&, const Dataset&)> make;
+  std::function<std::shared_ptr<Embedder>(NetworkPtr, const Dataset&)> make;
 };
 
 std::vector<Case> embedders() {
   return {
       {"trigger-set", "trigger_accuracy",
-       [](Network&, const Dataset& train) {
+       [](NetworkPtr, const Dataset& train) {
          auto options = TriggerWatermarkOptions().trigger("content");
          options.spec().size = 20;
          return std::static_pointer_cast<Embedder>(make_trigger_embedder(train, options, "mnist_cnn"));
        }},
       {"uchida", "bit_error_rate",
-       [](Network& model, const Dataset& train) {
+       [](NetworkPtr model, const Dataset& train) {
          return std::static_pointer_cast<Embedder>(
-             make_uchida_embedder(model, train, UchidaOptions().layer("conv1").bits(16), "mnist_cnn"));
+             make_uchida_embedder(*model, train, UchidaOptions().layer("conv1").bits(16), "mnist_cnn"));
+       }},
+      {"deepsigns", "bit_error_rate",
+       [](NetworkPtr model, const Dataset& train) {
+         return std::static_pointer_cast<Embedder>(
+             make_deepsigns_embedder(model, train, DeepSignsOptions().bits(16).key_inputs(20), "mnist_cnn"));
        }},
   };
 }
@@ -44,7 +50,7 @@ TEST_CASE("every embedder mixes, adds its loss, reports progress and writes a lo
     SECTION(c.method) {
       torch::manual_seed(3);
       auto model = model_registry().create("mnist_cnn", {train.shape(), 10});
-      auto embedder = c.make(*model, train);
+      auto embedder = c.make(model, train);
       CHECK(embedder->method() == c.method);
 
       // mix(): the clean samples come first and unchanged, labels stay aligned.

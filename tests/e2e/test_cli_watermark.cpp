@@ -228,3 +228,53 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
                               data_flag() + " --out " + f.path("u2.pt") + " --key-out " + f.path("u2.wmk"), out) == 2);
   CHECK_THAT(out, Contains("no convolution 'conv7'"));
 }
+
+TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verify reads back", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  // Activation bits, read back from the checkpoint's fc1 over the key inputs.
+  int code = test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc1 --bits 48 " +
+                                   "--target-classes 2 5 --dataset mnist --subset 2000 --epochs 1 --seed 5" +
+                                   data_flag() + " --out " + f.path("ds.pt") + " --key-out " + f.path("ds.wmk"),
+                               out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Contains("bit_error_rate: 0"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk"),
+                          out) == 0);
+  CHECK_THAT(out, Contains("48/48 bits matched"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
+                              f.path("ds.wmk"), out) == 1);
+  // Output-layer keys: fine-tuned into the fixture's clean model, checked against a reference.
+  code = test::run_command(test::wmark_binary() + " embed --method deepsigns-output --from " + f.path("clean.pt") +
+                               " --trigger-size 30 --reference " + f.path("ds.pt") +
+                               " --dataset mnist --subset 2000 --seed 6" + data_flag() + " --out " +
+                               f.path("dso.pt") + " --key-out " + f.path("dso.wmk"),
+                           out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Contains("trigger_accuracy: 1"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("dso.pt") + " --key " +
+                              f.path("dso.wmk") + " --report " + f.path("dso.json"), out) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["method"] == "deepsigns-output");
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " +
+                              f.path("dso.wmk"), out) == 1);
+  // A layer the model does not tap is a clear error before any training.
+  CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc7 --dataset mnist --subset 500" +
+                              data_flag() + " --out " + f.path("d2.pt") + " --key-out " + f.path("d2.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("no activations of layer 'fc7'"));
+}
+
+TEST_CASE("wmark export writes a checkpoint's weights as a state dict PyTorch loads", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  REQUIRE(test::run_command(test::wmark_binary() + " export --model " + f.path("content.pt") + " --out " +
+                                f.path("content_sd.pt"), out) == 0);
+  INFO(out);
+  CHECK_THAT(out, Contains("mnist_cnn"));
+  const std::string script = std::string(WMARK_TEST_SOURCE_DIR) + "/tests/python/state_dict_roundtrip.py";
+  CHECK(test::run_command("/usr/bin/python3 " + script + " load " + f.path("content_sd.pt") + " " +
+                              f.path("content_logits.pt"), out) == 0);
+  // Never overwrites unasked.
+  CHECK(test::run_command(test::wmark_binary() + " export --model " + f.path("content.pt") + " --out " +
+                              f.path("content_sd.pt"), out) == 2);
+}

@@ -62,7 +62,7 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   test::TempDir dir;
   const json config = {
       {"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 2000}, {"epochs", 1},
-      {"generators", {"content"}}, {"trigger_size", 30}, {"attacker_samples", 500},
+      {"schemes", {"content", "deepsigns"}}, {"trigger_size", 30}, {"attacker_samples", 500},
       {"attacks", json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.3, 0.9}}},
                                {{"attack", "finetune"}, {"vary", "epochs"}, {"values", {1}}},
                                {{"attack", "inversion"}, {"options", {{"steps", 10}}}}})},
@@ -73,15 +73,21 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   run.on_progress = [&](const EvaluationProgress& p) { steps.push_back(p); };
   const auto report = run_evaluation(EvaluationConfig::from_json(config), run);
 
-  REQUIRE(steps.size() == 2 + 1 + 4);  // 2 clean models, 1 watermarked, 4 cells
+  REQUIRE(steps.size() == 2 + 2 + 8);  // 2 clean models, 2 watermarked, 4 cells each
   CHECK(steps.back().done == steps.back().total);
-  REQUIRE(report["cells"].size() == 4);
+  REQUIRE(report["cells"].size() == 8);
   CHECK(report["watermarked"][0]["verified"] == true);
+  // A white-box scheme goes through the same grid: read from the model, bits compared.
+  CHECK(report["watermarked"][1]["method"] == "deepsigns");
   for (const auto& cell : report["cells"]) {
-    if (cell["attack"] == "prune" && cell["value"] == 0.3) CHECK(cell["verification_after"]["verified"] == true);
-    if (cell["attack"] == "inversion") CHECK(cell["inversion"].contains("revealed_rate"));
+    if (cell["generator"] == "content") {
+      if (cell["attack"] == "prune" && cell["value"] == 0.3) CHECK(cell["verification_after"]["verified"] == true);
+      if (cell["attack"] == "inversion") CHECK(cell["inversion"].contains("revealed_rate"));
+    } else if (cell["attack"] != "inversion") {
+      CHECK(cell["verification_after"].contains("bit_error_rate"));
+    }
   }
-  CHECK(report["false_positive"]["checks"] == 2);
+  CHECK(report["false_positive"]["checks"] == 4);
   CHECK(report["false_positive"]["false_claims"] == 0);
 
   const auto md = read_file(run.out_dir / "report.md");
@@ -91,13 +97,14 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   CHECK(json::parse(read_file(run.out_dir / "report.json")) == report);
   const auto svg = read_file(run.out_dir / "charts" / "prune_rate.svg");
   CHECK_THAT(svg, Contains("<svg"));
-  CHECK_THAT(svg, Contains("content trigger acc"));
+  CHECK_THAT(svg, Contains("content mark acc"));
+  CHECK_THAT(svg, Contains("deepsigns mark acc"));
   CHECK(std::filesystem::exists(run.out_dir / "charts" / "finetune_epochs.svg"));
 
   // Resume: everything is taken from the folder, and the report is the same.
   steps.clear();
   const auto again = run_evaluation(EvaluationConfig::from_json(config), run);
-  REQUIRE(steps.size() == 7);
+  REQUIRE(steps.size() == 12);
   for (const auto& s : steps) CHECK(s.cached);
   CHECK(again["cells"] == report["cells"]);
   // Another config in the same folder is refused rather than mixed in.

@@ -52,8 +52,8 @@ const UchidaFixture& fixture() {
 TEST_CASE("Uchida bits round trip: BER 0 on the marked model, ~0.5 and rejected on a clean one", "[watermark]") {
   const auto& f = fixture();
   Verifier verifier;
-  const auto marked = verifier.verify_weights(*f.marked, f.key, "marked");
-  const auto clean = verifier.verify_weights(*f.clean, f.key, "clean");
+  const auto marked = verifier.verify_white_box(*f.marked, f.key, "marked");
+  const auto clean = verifier.verify_white_box(*f.clean, f.key, "clean");
   INFO("marked BER " << marked.bit_error_rate << " clean BER " << clean.bit_error_rate);
   CHECK(marked.bit_error_rate == 0);
   CHECK(marked.verified);
@@ -91,7 +91,7 @@ TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
   mismatched.tensors["projection"] = torch::zeros({64, 100});
   CHECK_THROWS_WITH(extract_uchida_bits(*model, mismatched),
                     Contains("projection is [64, 100] but layer 'conv2.weight' has 800 weights per filter"));
-  CHECK_THROWS_WITH(Verifier().verify_weights(*model, WatermarkKey{}), Contains("this key's method is"));
+  CHECK_THROWS_WITH(Verifier().verify_white_box(*model, WatermarkKey{}), Contains("this key's method is"));
 
   // A user's own module names its layer the same way (the adapter's prefix is optional).
   auto user = torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3)), torch::nn::Flatten(),

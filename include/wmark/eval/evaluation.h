@@ -1,5 +1,5 @@
 /// \file
-/// `wmark evaluate`: a grid of trigger generators x attacks x attack strengths on one
+/// `wmark evaluate`: a grid of watermark schemes x attacks x attack strengths on one
 /// dataset, plus the false-positive study, written as JSON, a Markdown table in the
 /// paper's style and SVG charts. Resumable: every finished model and cell is stored
 /// in the output folder and not recomputed.
@@ -7,7 +7,8 @@
 /// Config (JSON; every key optional except "attacks"):
 /// \code{.json}
 /// {"dataset": "mnist", "data_dir": null, "subset": 0, "arch": "", "epochs": 0, "seed": 1,
-///  "trigger_size": 100, "generators": ["content", "noise", "unrelated"],
+///  "trigger_size": 100,
+///  "schemes": ["content", "noise", "unrelated", "deepsigns-output", "deepsigns", "uchida"],
 ///  "attacker_samples": 0,
 ///  "attacks": [{"attack": "prune", "vary": "rate", "values": [0.2, 0.5, 0.8],
 ///               "options": {"finetune_epochs": 0}},
@@ -15,7 +16,10 @@
 ///  "false_positive": {"models": 2, "other_archs": ["resnet18"], "epochs": 0}}
 /// \endcode
 /// 0 / "" mean the dataset's recipe (default_recipe()); attacker_samples 0 = half the
-/// test split, held out by the seed (the other half measures accuracy).
+/// test split, held out by the seed (the other half measures accuracy). A scheme is a
+/// trigger generator or one of deepsigns-output, deepsigns, uchida (with their default
+/// options; trigger_size is also the output-key count); "generators" is accepted as the
+/// older name of "schemes".
 #pragma once
 
 #include <filesystem>
@@ -46,8 +50,8 @@ struct WMARK_API EvaluationConfig {
   std::string arch;                                 ///< architecture ("" = recipe)
   std::int64_t epochs = 0;                          ///< training epochs (0 = recipe)
   std::uint64_t seed = 1;                           ///< seed of everything
-  std::int64_t trigger_size = 100;                  ///< triggers per key
-  std::vector<std::string> generators{"content", "noise", "unrelated"};  ///< trigger generators
+  std::int64_t trigger_size = 100;                  ///< triggers (or output keys) per key
+  std::vector<std::string> schemes{"content", "noise", "unrelated"};  ///< generators or schemes
   std::int64_t attacker_samples = 0;                ///< attacker's test samples (0 = half)
   std::vector<AttackSweep> attacks;                 ///< the attack grid
   std::int64_t clean_models = 2;                    ///< clean models of `arch` for false positives
@@ -55,7 +59,7 @@ struct WMARK_API EvaluationConfig {
   std::int64_t clean_epochs = 0;                    ///< their epochs (0 = `epochs`)
 
   /// Parses and checks a config; throws wmark::Error naming `source` and the bad key
-  /// (unknown keys, wrong types, unknown generators or attacks, an empty grid).
+  /// (unknown keys, wrong types, unknown schemes or attacks, an empty grid).
   static EvaluationConfig from_json(const nlohmann::json& json, const std::string& source = "config");
   /// Reads a JSON file and parses it with from_json().
   static EvaluationConfig load(const std::filesystem::path& path);

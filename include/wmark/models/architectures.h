@@ -23,8 +23,8 @@ class WMARK_API MnistCnn : public Network {
   explicit MnistCnn(const ModelSpec& spec, std::int64_t hidden = 256);
   /// Logits [N,num_classes] for a normalised batch [N,C,H,W].
   torch::Tensor forward(torch::Tensor x) override;
-  /// Activations of the first fully connected layer (after ReLU), for white-box marks.
-  torch::Tensor features(torch::Tensor x);
+  /// "conv1", "conv2" (after pooling and ReLU), "fc1" (after ReLU), "fc2" (the logits).
+  std::vector<std::string> tapped_layers() const override;
 
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
@@ -42,6 +42,8 @@ class WMARK_API CifarCnn : public Network {
   explicit CifarCnn(const ModelSpec& spec, std::int64_t width = 32);
   /// Logits [N,num_classes] for a normalised batch [N,C,H,W] (dropout 0.3 in training).
   torch::Tensor forward(torch::Tensor x) override;
+  /// "features" (the last conv block, pooled), "fc1" (after ReLU, before dropout), "fc2".
+  std::vector<std::string> tapped_layers() const override;
 
  private:
   torch::nn::Sequential features_{nullptr};
@@ -56,6 +58,8 @@ class WMARK_API ResNet18 : public Network {
   explicit ResNet18(const ModelSpec& spec);
   /// Logits [N,num_classes] for a normalised batch [N,C,H,W].
   torch::Tensor forward(torch::Tensor x) override;
+  /// "stem", "layers.0" ... "layers.7" (the residual blocks), "layers", "fc".
+  std::vector<std::string> tapped_layers() const override;
 
  private:
   torch::nn::Sequential stem_{nullptr}, layers_{nullptr};

@@ -7,6 +7,7 @@
 /// `eval()` and `to()` reach the wrapped module.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -46,7 +47,9 @@ class WMARK_API ModuleAdapter : public Network {
 /// A Network around a TorchScript module (torch::jit::load, or one exported from
 /// Python). Its parameters and buffers are registered under their dotted names with
 /// '.' replaced by '_' (checkpoints use those names), all trainable; training updates
-/// the script module's own tensors.
+/// the script module's own tensors. Every direct submodule that forward() calls once
+/// ("fc1", "features") is a tapped layer: while one is captured, forward() runs a copy
+/// of the forward graph that also returns that call's output.
 class WMARK_API ScriptNetwork : public Network {
  public:
   /// Wraps `module` (copied by handle: the same underlying object).
@@ -54,15 +57,24 @@ class WMARK_API ScriptNetwork : public Network {
   ~ScriptNetwork() override;
   /// Calls the script module's forward; throws wmark::Error if it returns no tensor.
   torch::Tensor forward(torch::Tensor x) override;
+  /// The direct submodules forward() calls exactly once, in graph order.
+  std::vector<std::string> tapped_layers() const override;
   /// Switches this wrapper and the script module between training and evaluation.
   void train(bool on = true) override;
   /// The wrapped script module.
   torch::jit::Module& script();
 
  private:
+  struct TappedGraphs;
   std::unique_ptr<torch::jit::Module> module_;
+  std::vector<std::string> tapped_;
+  std::unique_ptr<TappedGraphs> graphs_;
 };
 
+/// A TorchScript file (torch.jit.save in Python, or torch::jit::save) loaded onto
+/// `device` as a ScriptNetwork. Throws wmark::Error naming the file if it is missing or
+/// not TorchScript.
+WMARK_API NetworkPtr load_script_network(const std::filesystem::path& path, c10::Device device);
 /// `module` with `forward` as a Network.
 WMARK_API NetworkPtr as_network(std::shared_ptr<torch::nn::Module> module, ForwardFn forward);
 /// A type-erased module (its forward must take one tensor and return one).

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 
@@ -21,10 +23,63 @@ struct ModelSpec {
 };
 
 /// A classifier network: normalised float [N,C,H,W] in, logits [N,num_classes] out.
+///
+/// Hidden activations (for the activation watermarks): LibTorch modules have no forward
+/// hooks, so a network exposes layers itself. forward() passes each exposed layer's
+/// output to tap() under its module path ("fc1", "features.3"), and tapped_layers()
+/// lists those paths. The built-in architectures and TorchScript models (ScriptNetwork)
+/// do so; a user's own Network subclass can by calling tap() in its forward. Capturing
+/// is per model object and costs nothing while no layer is captured.
 class WMARK_API Network : public torch::nn::Module {
  public:
   /// Logits for a normalised batch.
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// Module paths of the layers forward() passes to tap(), in forward order (none by default).
+  virtual std::vector<std::string> tapped_layers() const { return {}; }
+
+  /// From now on, keeps the output of `layer` from every forward() (until as many
+  /// release() calls as capture() calls). Throws wmark::Error listing tapped_layers()
+  /// if the model does not tap `layer`.
+  void capture(const std::string& layer);
+  /// Undoes one capture(); the last one drops the kept tensor.
+  void release(const std::string& layer);
+  /// The output of `layer` in the last forward() since capture() (with its autograd
+  /// history in training); undefined before the first forward(). Throws wmark::Error
+  /// if `layer` is not captured.
+  torch::Tensor captured(const std::string& layer) const;
+
+ protected:
+  /// Whether any layer is captured (forward() may skip building layer names otherwise).
+  bool capturing() const { return !captures_.empty(); }
+  /// The captured layers' paths.
+  std::vector<std::string> captured_layers() const;
+  /// Called by forward() with the output `x` of the layer at module path `layer`: keeps
+  /// it if that layer is captured. Returns `x`.
+  torch::Tensor tap(const std::string& layer, const torch::Tensor& x);
+
+ private:
+  struct Capture {
+    int users = 0;
+    torch::Tensor output;
+  };
+  std::map<std::string, Capture> captures_;
+};
+
+/// Captures a layer of a model for the lifetime of this object (Network::capture()
+/// on construction, release() on destruction).
+class WMARK_API ActivationCapture {
+ public:
+  /// Captures `layer` of `model`; throws wmark::Error if the model does not tap it.
+  ActivationCapture(Network& model, std::string layer);
+  ~ActivationCapture();
+  ActivationCapture(const ActivationCapture&) = delete;
+  ActivationCapture& operator=(const ActivationCapture&) = delete;
+  /// The layer's output in the model's last forward(), flattened to [N, features].
+  torch::Tensor flat() const;
+
+ private:
+  Network& model_;
+  std::string layer_;
 };
 
 /// Shared ownership of a Network (models are shared between trainer, hooks and classifiers).

@@ -48,12 +48,17 @@ class WMARK_API Verifier {
   /// The decision from a match count alone (for remote or recorded answers). Requires
   /// `queries` > 0; throws wmark::Error otherwise.
   VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
-  /// White-box: reads the bits a weight key ("uchida") hid in `model` and decides by the
-  /// binomial test of matching bits at 1/2 per bit and the bit error rate (queries =
-  /// bits compared; no image is sent). Throws wmark::Error for a trigger-set key or a
-  /// model without the key's layer.
-  VerificationReport verify_weights(Network& model, const WatermarkKey& key,
-                                    const std::string& description = "model") const;
+  /// White-box: reads the bits a white-box key hid in `model` (weights for "uchida",
+  /// the key inputs' mean activation for "deepsigns") and decides by the binomial test
+  /// of matching bits at 1/2 per bit and the bit error rate (queries = bits compared; no
+  /// image is sent). Throws wmark::Error for a black-box key or a model without the
+  /// key's layer.
+  VerificationReport verify_white_box(Network& model, const WatermarkKey& key,
+                                      const std::string& description = "model") const;
+  /// Any key against a model at hand: black-box keys query it through a
+  /// ModuleClassifier on `device`, white-box keys read it with verify_white_box().
+  VerificationReport verify_model(Network& model, const WatermarkKey& key, const std::string& description,
+                                  c10::Device device) const;
 
  private:
   VerifierOptions options_;

@@ -76,4 +76,14 @@ WMARK_API EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSpl
                                               const TriggerWatermarkOptions& options,
                                               const CheckpointInfo& info, bool pretrained = false);
 
+/// The training part of embed_trigger_watermark() for a ready embedder: trains `model`
+/// on `splits.train` with the embedder's samples mixed in; if the trigger accuracy is
+/// then below `min_trigger_accuracy`, goes on for at most `max_extra_epochs` epochs at a
+/// tenth of the LR until it is reached. `pretrained` records the clean accuracy before.
+WMARK_API EmbedResult embed_with_trigger_embedder(NetworkPtr model, const DatasetSplits& splits,
+                                                  const TrainerOptions& training,
+                                                  std::shared_ptr<TriggerEmbedder> embedder,
+                                                  double min_trigger_accuracy, std::int64_t max_extra_epochs,
+                                                  const CheckpointInfo& info, bool pretrained = false);
+
 }  // namespace wmark

@@ -53,6 +53,29 @@ class WMARK_API Embedder : public TrainerHook {
   /// TrainerHook: loss_term(batch, logits, model).
   at::Tensor extra_loss(const Batch& batch, const at::Tensor& logits, Network& model,
                         const StepContext& context) final;
+
+ protected:
+  /// The batch with raw uint8 `extra` samples [K,C,H,W] and their `extra_labels`
+  /// appended: kept raw for a raw batch, else normalised with `normalization` and moved
+  /// to the batch's device and dtype (the mix() contract). Throws wmark::Error naming
+  /// `what` if the batch's image shape differs from the samples' or labels do not fit.
+  static Batch append_samples(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& extra,
+                              const at::Tensor& extra_labels, const Normalization& normalization,
+                              const std::string& what);
+};
+
+/// Draws indices 0..n-1 in a seeded shuffled order, cycling, so that each index is
+/// drawn equally often (for samples an embedder adds to every batch).
+class WMARK_API CyclicSampler {
+ public:
+  /// A sampler over `n` >= 1 indices in the order drawn from `seed`.
+  CyclicSampler(std::int64_t n, std::uint64_t seed);
+  /// The next `count` indices, int64 [count].
+  at::Tensor next(std::int64_t count);
+
+ private:
+  at::Tensor order_;
+  std::int64_t cursor_ = 0;
 };
 
 /// Options of a TriggerEmbedder.
@@ -96,8 +119,7 @@ class WMARK_API TriggerEmbedder : public Embedder {
   TriggerSet triggers_;
   WatermarkKey key_base_;
   TriggerEmbedderOptions options_;
-  at::Tensor order_;
-  std::int64_t cursor_ = 0;
+  CyclicSampler sampler_;
 };
 
 }  // namespace wmark

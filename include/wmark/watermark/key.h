@@ -49,6 +49,9 @@ struct WMARK_API WatermarkKey {
 
   /// The tensor `name`; throws wmark::Error naming the key and the missing tensor.
   const at::Tensor& tensor(const std::string& name) const;
+  /// Whether the key is proved by querying the model with its "images" and "labels"
+  /// (methods "trigger-set" and "deepsigns-output"), not by reading the model's insides.
+  bool black_box() const { return method == "trigger-set" || method == "deepsigns-output"; }
   /// SHA-256 commitment (hex) over the header fields and every tensor byte.
   std::string commitment() const;
   /// Writes the key with mode 0600; refuses to replace a file unless `force`. Requires

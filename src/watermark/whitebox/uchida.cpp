@@ -22,7 +22,19 @@ at::Tensor mean_kernel(const at::Tensor& weight) { return weight.mean(0).flatten
 }  // namespace
 
 std::string resolve_conv_weight(Network& model, const std::string& layer) {
-  WMARK_CHECK(!layer.empty(), "no layer given; name a convolution such as 'conv2'");
+  if (layer.empty()) {  // the convolution with the most weights: room for the most bits
+    std::string largest;
+    std::int64_t most = 0;
+    auto params = model.named_parameters();
+    for (const auto& name : weight_names(model, {4})) {
+      if (params[name].numel() > most) {
+        most = params[name].numel();
+        largest = name;
+      }
+    }
+    WMARK_CHECK(!largest.empty(), "the model has no convolution weights for an Uchida watermark");
+    return largest;
+  }
   const std::string weight = ends_with(layer, ".weight") ? layer : layer + ".weight";
   std::string flat = weight;  // ScriptNetwork registers "conv2.weight" as "conv2_weight"
   std::replace(flat.begin(), flat.end(), '.', '_');

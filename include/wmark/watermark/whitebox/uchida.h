@@ -21,7 +21,8 @@ namespace wmark {
 
 /// Options of UchidaEmbedder.
 struct UchidaOptions {
-  /// The convolution: a module path ("conv2") or its weight's name ("conv2.weight").
+  /// The convolution: a module path ("conv2") or its weight's name ("conv2.weight");
+  /// "" = the convolution with the most weights.
   TORCH_ARG(std::string, layer) = "";
   /// Number of bits T.
   TORCH_ARG(std::int64_t, bits) = 64;
@@ -37,7 +38,7 @@ struct UchidaOptions {
 
 /// The name of the 4-D convolution weight that `layer` names in `model` ("conv2" or
 /// "conv2.weight"; an adapted module's "module." prefix may be left out, and a
-/// TorchScript model's flattened "conv2_weight" is found too). Throws
+/// TorchScript model's flattened "conv2_weight" is found too; "" = the largest). Throws
 /// wmark::Error listing the model's convolution weights when there is no such layer.
 WMARK_API std::string resolve_conv_weight(Network& model, const std::string& layer);
 

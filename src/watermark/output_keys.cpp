@@ -1,0 +1,144 @@
+#include "wmark/watermark/output_keys.h"
+
+#include <torch/torch.h>
+
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+#include "wmark/util/log.h"
+#include "wmark/util/random.h"
+
+#include <spdlog/spdlog.h>
+
+namespace wmark {
+namespace {
+
+// Largest softmax probability per image, [N] on the CPU (eval mode, no gradients).
+at::Tensor confidence(Network& model, const at::Tensor& images, const Normalization& normalization,
+                      c10::Device device) {
+  model.eval();
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> parts;
+  for (std::int64_t start = 0; start < images.size(0); start += 500) {
+    const auto chunk = images.narrow(0, start, std::min<std::int64_t>(500, images.size(0) - start));
+    parts.push_back(torch::softmax(model.forward(normalization.apply(chunk.to(device))), 1).amax(1).cpu());
+  }
+  return torch::cat(parts);
+}
+
+// Candidate key inputs: uniform noise images, or training images with Gaussian noise.
+at::Tensor candidates(const Dataset& train, const OutputKeyOptions& options, std::int64_t count) {
+  auto generator = make_generator(derive_seed(options.seed(), "output-key-candidates"));
+  const auto s = train.shape();
+  if (options.source() == "noise") {
+    return torch::randint(0, 256, {count, s.channels, s.height, s.width}, generator, torch::kLong).to(torch::kUInt8);
+  }
+  auto index = torch::randint(0, train.size(), {count}, generator, torch::kLong);
+  auto noise = torch::randn({count, s.channels, s.height, s.width}, generator, torch::kFloat) * options.perturbation();
+  return (train.images.index_select(0, index).to(torch::kFloat) + noise).round().clamp(0, 255).to(torch::kUInt8);
+}
+
+}  // namespace
+
+EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, const TrainerOptions& training,
+                              const OutputKeyOptions& options, const std::vector<NetworkPtr>& references,
+                              const CheckpointInfo& info, bool pretrained) {
+  WMARK_CHECK(model, "embed_output_keys needs a model");
+  WMARK_CHECK(options.keys() >= 1 && options.oversample() >= 2, "deepsigns-output: keys must be at least 1 and "
+              "oversample at least 2, got ", options.keys(), " and ", options.oversample());
+  WMARK_CHECK(options.source() == "noise" || options.source() == "perturbed",
+              "deepsigns-output: source must be 'noise' or 'perturbed', got '", options.source(), "'");
+  WMARK_CHECK(options.finetune_epochs() >= 1, "deepsigns-output: finetune_epochs must be at least 1");
+  WMARK_CHECK(options.min_keys() >= 1 && options.min_keys() <= options.keys(),
+              "deepsigns-output: min_keys must be in [1, keys]");
+  const auto& train = splits.train;
+  const ModelSpec spec{train.shape(), train.num_classes};
+  check_model(*model, spec, info.arch.empty() ? "the model" : info.arch);
+  for (const auto& reference : references) {
+    WMARK_CHECK(reference, "deepsigns-output: a reference model is null");
+    check_model(*reference, spec, "reference model");
+  }
+  const auto device = training.device();
+  const auto* test = splits.test.size() > 0 ? &splits.test : nullptr;
+
+  EmbedResult result;
+  TrainResult clean_training;
+  if (pretrained) {
+    result.clean_accuracy_before = test ? accuracy(*model, *test, device, training.eval_batch_size()) : -1;
+  } else {
+    // Output-layer keys sit in the tails of a trained model's class distributions.
+    clean_training = Trainer(model, training, info).fit(train, test);
+  }
+  // The least confident candidates, with random labels other than the model's own (so
+  // the model before fine-tuning, the first reference, matches none of them).
+  const auto pool = candidates(train, options, options.keys() * options.oversample());
+  const auto chosen = confidence(*model, pool, train.normalization, device)
+                          .argsort()
+                          .narrow(0, 0, std::min<std::int64_t>(2 * options.keys(), pool.size(0)));
+  TriggerSet keys;
+  keys.images = pool.index_select(0, chosen).contiguous();
+  const auto own = predict_labels(*model, keys.images, train.normalization, device);
+  auto generator = make_generator(derive_seed(options.seed(), "output-key-labels"));
+  // A uniform shift in [1, C) never lands on the model's own label.
+  keys.labels = (own + torch::randint(1, train.num_classes, {own.size(0)}, generator, torch::kLong))
+                    .remainder(train.num_classes);
+  keys.source_labels = torch::full({own.size(0)}, -1, torch::kLong);
+  logger()->info("deepsigns-output: fine-tuning on {} low-confidence candidates", keys.size());
+
+  WatermarkKey base;
+  base.params = {{"generator", "deepsigns-output"},
+                 {"source", options.source()},
+                 {"label_policy", "random"},
+                 {"chance_rate", 1.0 / static_cast<double>(train.num_classes)},
+                 {"arch", info.arch}};
+  base.seed = options.seed();
+  base.num_classes = train.num_classes;
+  base.input_shape = train.shape();
+  base.normalization = train.normalization;
+  base.dataset = train.name;
+  base.created = utc_now_iso8601();
+  const auto ratio = auto_trigger_ratio(train.size(), keys.size(), "random");
+  base.params["trigger_ratio"] = ratio;
+  auto embedder = std::make_shared<TriggerEmbedder>(
+      keys, base, TriggerEmbedderOptions().trigger_ratio(ratio).stop_at_trigger_accuracy(1.0));
+  auto finetune = TrainerOptions(training)
+                      .epochs(options.finetune_epochs())
+                      .schedule("none")
+                      .lr(training.schedule() == "none" ? training.lr() : 0.1 * training.lr())
+                      .checkpoint_path("")
+                      .resume_from("")
+                      .seed(derive_seed(training.seed(), "output-key-finetune"));
+  auto tuned = embed_with_trigger_embedder(model, splits, finetune, embedder, 0.0, 0, info, true);
+
+  // Keep the keys the marked model learnt and no reference maps to their labels.
+  auto keep = predict_labels(*model, keys.images, train.normalization, device).eq(keys.labels);
+  for (const auto& reference : references) {
+    keep &= predict_labels(*reference, keys.images, train.normalization, device).ne(keys.labels);
+  }
+  auto kept = keep.nonzero().flatten();
+  kept = kept.narrow(0, 0, std::min(kept.size(0), options.keys()));
+  WMARK_CHECK(kept.size(0) >= options.min_keys(), "deepsigns-output: only ", kept.size(0), " of ", keys.size(),
+              " candidates were learnt and not matched by the reference models (", options.min_keys(),
+              " needed); fine-tune longer (finetune_epochs) or draw more candidates (oversample)");
+  logger()->info("deepsigns-output: kept {} keys", kept.size(0));
+
+  result.key = embedder->key();
+  result.key.method = "deepsigns-output";
+  result.key.tensors["images"] = keys.images.index_select(0, kept).contiguous();
+  result.key.tensors["labels"] = keys.labels.index_select(0, kept).contiguous();
+  result.key.params["references"] = static_cast<std::int64_t>(references.size()) + 1;
+  result.training = tuned.training;
+  if (!pretrained) {
+    result.training.history.insert(result.training.history.begin(), clean_training.history.begin(),
+                                   clean_training.history.end());
+    result.training.train_seconds += clean_training.train_seconds;
+    result.clean_accuracy_before = clean_training.test_accuracy;
+  }
+  result.clean_accuracy_after = tuned.clean_accuracy_after;
+  result.trigger_accuracy = accuracy(*model, result.key.tensors["images"], result.key.tensors["labels"],
+                                     train.normalization, device);
+  result.trigger_ratio = ratio;
+  result.extra_epochs = tuned.extra_epochs;
+  return result;
+}
+
+}  // namespace wmark

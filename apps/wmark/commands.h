@@ -11,6 +11,6 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch);
 void add_keyinfo_command(CLI::App& app, Dispatch& dispatch);
 void add_attack_command(CLI::App& app, Dispatch& dispatch);
 void add_evaluate_command(CLI::App& app, Dispatch& dispatch);
-void add_export_command(CLI::App& app, Dispatch& dispatch);
+void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and import
 
 }  // namespace wmark::cli

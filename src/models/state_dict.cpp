@@ -1,9 +1,13 @@
 #include "wmark/models/state_dict.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <cstring>
 #include <map>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +25,334 @@ std::map<std::string, torch::Tensor> entries(torch::nn::Module& model) {
   return out;
 }
 
+// --- Reading torch.save files -------------------------------------------------
+// LibTorch's own unpickler cannot read a Python state dict (it turns
+// collections.OrderedDict into None and lacks opcodes such as SETITEM and POP), so this
+// reads the subset of pickle that torch.save writes for dicts of tensors: containers,
+// strings, numbers, GLOBAL + REDUCE for tensors and OrderedDicts, persistent storage
+// ids. Every read is bounds-checked; anything else is refused with its opcode.
+
+struct Value;
+using ValuePtr = std::shared_ptr<Value>;
+struct Storage {
+  std::string key;
+  c10::ScalarType dtype = c10::kFloat;
+};
+struct Value {
+  enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor, Mark };
+  Kind kind = Kind::None;
+  bool b = false;
+  std::int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<ValuePtr> items;                          // tuple, list
+  std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict
+  Storage storage;
+  torch::Tensor tensor;
+};
+
+ValuePtr make(Value::Kind kind) {
+  auto v = std::make_shared<Value>();
+  v->kind = kind;
+  return v;
+}
+
+class TorchSaveReader {
+ public:
+  TorchSaveReader(const std::string& pickle, caffe2::serialize::PyTorchStreamReader& zip, std::string file)
+      : data_(pickle), zip_(zip), file_(std::move(file)) {}
+
+  ValuePtr read() {
+    while (true) {
+      const auto op = static_cast<unsigned char>(byte());
+      switch (op) {
+        case 0x80: byte(); break;                                  // PROTO
+        case 0x95: bytes(8); break;                                // FRAME
+        case '.': return pop();                                    // STOP
+        case '(': push(make(Value::Kind::Mark)); break;            // MARK
+        case 'N': push(make(Value::Kind::None)); break;
+        case 0x88: case 0x89: {                                    // NEWTRUE, NEWFALSE
+          auto v = make(Value::Kind::Bool);
+          v->b = op == 0x88;
+          push(v);
+          break;
+        }
+        case 'J': push_int(signed_le(4)); break;                   // BININT
+        case 'K': push_int(unsigned_le(1)); break;                 // BININT1
+        case 'M': push_int(unsigned_le(2)); break;                 // BININT2
+        case 0x8a: push_int(signed_le(unsigned_le(1))); break;     // LONG1
+        case 'G': {                                                // BINFLOAT (big-endian)
+          std::uint64_t bits = 0;
+          for (auto c : bytes(8)) bits = (bits << 8) | static_cast<unsigned char>(c);
+          auto v = make(Value::Kind::Float);
+          std::memcpy(&v->f, &bits, sizeof(double));
+          push(v);
+          break;
+        }
+        case 'X': push_string(bytes(unsigned_le(4))); break;       // BINUNICODE
+        case 0x8c: push_string(bytes(unsigned_le(1))); break;      // SHORT_BINUNICODE
+        case 'c': {                                                // GLOBAL
+          auto module = line();
+          auto v = make(Value::Kind::Global);
+          v->s = module + "." + line();
+          push(v);
+          break;
+        }
+        case 'q': memo_[unsigned_le(1)] = top(); break;            // BINPUT
+        case 'r': memo_[unsigned_le(4)] = top(); break;            // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;             // MEMOIZE
+        case 'h': push(memo(unsigned_le(1))); break;               // BINGET
+        case 'j': push(memo(unsigned_le(4))); break;               // LONG_BINGET
+        case ')': push(make(Value::Kind::Tuple)); break;           // EMPTY_TUPLE
+        case ']': push(make(Value::Kind::List)); break;            // EMPTY_LIST
+        case '}': push(make(Value::Kind::Dict)); break;            // EMPTY_DICT
+        case 't': push(tuple(until_mark())); break;                // TUPLE
+        case 0x85: case 0x86: case 0x87: {                         // TUPLE1..3
+          std::vector<ValuePtr> items(op - 0x84);
+          for (auto it = items.rbegin(); it != items.rend(); ++it) *it = pop();
+          push(tuple(std::move(items)));
+          break;
+        }
+        case 'a': {                                                // APPEND
+          auto v = pop();
+          list(top())->items.push_back(v);
+          break;
+        }
+        case 'e': {                                                // APPENDS
+          auto items = until_mark();
+          auto& target = list(top())->items;
+          target.insert(target.end(), items.begin(), items.end());
+          break;
+        }
+        case 's': {                                                // SETITEM
+          auto value = pop();
+          auto key = pop();
+          dict(top())->entries.emplace_back(key, value);
+          break;
+        }
+        case 'u': {                                                // SETITEMS
+          auto items = until_mark();
+          check(items.size() % 2 == 0, "SETITEMS with an odd number of items");
+          for (std::size_t k = 0; k < items.size(); k += 2) dict(top())->entries.emplace_back(items[k], items[k + 1]);
+          break;
+        }
+        case '0': pop(); break;                                    // POP
+        case 'b': pop(); break;  // BUILD: attributes of a dict (a state dict's _metadata) are not needed
+        case 'Q': push(persistent(pop())); break;                  // BINPERSID
+        case 'R': {                                                // REDUCE
+          auto args = pop();
+          auto callable = pop();
+          push(reduce(callable, args));
+          break;
+        }
+        default: fail("unsupported pickle opcode 0x" + hex(op));
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    WMARK_FAIL(file_, " is not a state dict written by torch.save: ", what, " (at byte ", pos_, " of data.pkl)");
+  }
+  void check(bool ok, const std::string& what) const {
+    if (!ok) fail(what);
+  }
+  static std::string hex(unsigned value) {
+    std::ostringstream os;
+    os << std::hex << value;
+    return os.str();
+  }
+  char byte() {
+    check(pos_ < data_.size(), "truncated pickle");
+    return data_[pos_++];
+  }
+  std::string bytes(std::size_t n) {
+    check(n <= data_.size() - pos_, "truncated pickle");
+    pos_ += n;
+    return data_.substr(pos_ - n, n);
+  }
+  std::uint64_t unsigned_le(std::size_t n) {
+    std::uint64_t value = 0;
+    const auto raw = bytes(n);
+    for (std::size_t k = 0; k < n; ++k) value |= static_cast<std::uint64_t>(static_cast<unsigned char>(raw[k])) << (8 * k);
+    return value;
+  }
+  std::int64_t signed_le(std::size_t n) {
+    check(n <= 8, "integer wider than 64 bits");
+    if (n == 0) return 0;
+    auto value = unsigned_le(n);
+    if (n < 8 && (value >> (8 * n - 1)) & 1) value |= ~std::uint64_t(0) << (8 * n);  // sign-extend
+    return static_cast<std::int64_t>(value);
+  }
+  std::string line() {
+    const auto end = data_.find('\n', pos_);
+    check(end != std::string::npos, "truncated GLOBAL");
+    auto text = data_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return text;
+  }
+  void push(ValuePtr v) {
+    check(stack_.size() < 1000000, "pickle stack too deep");
+    stack_.push_back(std::move(v));
+  }
+  void push_int(std::int64_t i) {
+    auto v = make(Value::Kind::Int);
+    v->i = i;
+    push(v);
+  }
+  void push_string(std::string s) {
+    auto v = make(Value::Kind::String);
+    v->s = std::move(s);
+    push(v);
+  }
+  ValuePtr pop() {
+    check(!stack_.empty() && stack_.back()->kind != Value::Kind::Mark, "pickle stack underflow");
+    auto v = stack_.back();
+    stack_.pop_back();
+    return v;
+  }
+  ValuePtr top() {
+    check(!stack_.empty(), "pickle stack underflow");
+    return stack_.back();
+  }
+  ValuePtr memo(std::uint64_t index) {
+    const auto it = memo_.find(index);
+    check(it != memo_.end(), "reference to an unknown memo entry");
+    return it->second;
+  }
+  std::vector<ValuePtr> until_mark() {
+    std::vector<ValuePtr> items;
+    while (true) {
+      check(!stack_.empty(), "MARK missing");
+      auto v = stack_.back();
+      stack_.pop_back();
+      if (v->kind == Value::Kind::Mark) break;
+      items.push_back(v);
+    }
+    return {items.rbegin(), items.rend()};
+  }
+  ValuePtr tuple(std::vector<ValuePtr> items) {
+    auto v = make(Value::Kind::Tuple);
+    v->items = std::move(items);
+    return v;
+  }
+  Value* list(const ValuePtr& v) {
+    check(v->kind == Value::Kind::List, "APPEND to something that is not a list");
+    return v.get();
+  }
+  Value* dict(const ValuePtr& v) {
+    check(v->kind == Value::Kind::Dict, "SETITEM on something that is not a dict");
+    return v.get();
+  }
+  std::int64_t integer(const ValuePtr& v) {
+    check(v->kind == Value::Kind::Int, "an integer was expected");
+    return v->i;
+  }
+  std::vector<std::int64_t> integers(const ValuePtr& v) {
+    check(v->kind == Value::Kind::Tuple, "a tuple of integers was expected");
+    std::vector<std::int64_t> out;
+    for (const auto& item : v->items) out.push_back(integer(item));
+    return out;
+  }
+
+  // ('storage', torch.FloatStorage, key, location, numel)
+  ValuePtr persistent(const ValuePtr& id) {
+    check(id->kind == Value::Kind::Tuple && id->items.size() >= 3 && id->items[0]->s == "storage" &&
+              id->items[1]->kind == Value::Kind::Global && id->items[2]->kind == Value::Kind::String,
+          "a persistent id that is not a tensor storage");
+    static const std::map<std::string, c10::ScalarType> kTypes{
+        {"torch.FloatStorage", c10::kFloat},   {"torch.DoubleStorage", c10::kDouble},
+        {"torch.HalfStorage", c10::kHalf},     {"torch.BFloat16Storage", c10::kBFloat16},
+        {"torch.LongStorage", c10::kLong},     {"torch.IntStorage", c10::kInt},
+        {"torch.ShortStorage", c10::kShort},   {"torch.CharStorage", c10::kChar},
+        {"torch.ByteStorage", c10::kByte},     {"torch.BoolStorage", c10::kBool}};
+    const auto type = kTypes.find(id->items[1]->s);
+    check(type != kTypes.end(), "unsupported storage type " + id->items[1]->s);
+    auto v = make(Value::Kind::Storage);
+    v->storage = {id->items[2]->s, type->second};
+    return v;
+  }
+
+  ValuePtr reduce(const ValuePtr& callable, const ValuePtr& args) {
+    check(callable->kind == Value::Kind::Global && args->kind == Value::Kind::Tuple, "REDUCE of a non-global");
+    if (callable->s == "collections.OrderedDict") return make(Value::Kind::Dict);
+    if (callable->s == "torch.jit._pickle.restore_type_tag") {  // LibTorch's typed dicts: the value as is
+      check(!args->items.empty(), "a malformed type tag");
+      return args->items[0];
+    }
+    if (callable->s == "torch._utils._rebuild_tensor_v2") {
+      const auto& a = args->items;
+      check(a.size() >= 4 && a[0]->kind == Value::Kind::Storage, "a malformed tensor");
+      const auto offset = integer(a[1]);
+      const auto size = integers(a[2]);
+      const auto stride = integers(a[3]);
+      check(size.size() == stride.size(), "a tensor whose size and stride differ in rank");
+      const auto& storage = a[0]->storage;
+      const auto record = "data/" + storage.key;
+      check(zip_.hasRecord(record), "tensor data " + record + " is missing");
+      auto [data, bytes] = zip_.getRecord(record);
+      const auto element = c10::elementSize(storage.dtype);
+      const auto numel = static_cast<std::int64_t>(bytes / element);
+      // The view may not hold more elements than its storage, and the largest element it
+      // reaches must lie inside it (bounds checked before any multiplication can overflow).
+      std::int64_t count = 1, last = offset;
+      for (std::size_t d = 0; d < size.size(); ++d) {
+        check(size[d] >= 0 && stride[d] >= 0 && size[d] <= numel && stride[d] <= numel,
+              "a tensor with a negative or out-of-range size or stride");
+        count = size[d] == 0 ? 0 : std::min<std::int64_t>(count * size[d], numel + 1);
+        if (size[d] > 0) last += (size[d] - 1) * stride[d];
+      }
+      check(offset >= 0 && offset <= numel && count <= numel && (count == 0 || last < numel),
+            "a tensor reaching past its storage (" + record + ")");
+      auto flat = torch::empty({numel}, torch::TensorOptions().dtype(storage.dtype));
+      std::memcpy(flat.data_ptr(), data.get(), static_cast<std::size_t>(numel) * element);
+      auto v = make(Value::Kind::Tensor);
+      v->tensor = flat.as_strided(size, stride, offset).clone();
+      return v;
+    }
+    fail("unsupported object " + callable->s);
+  }
+
+  const std::string& data_;
+  caffe2::serialize::PyTorchStreamReader& zip_;
+  std::string file_;
+  std::size_t pos_ = 0;
+  std::vector<ValuePtr> stack_;
+  std::map<std::uint64_t, ValuePtr> memo_;
+};
+
+// Name -> tensor of a torch.save file holding a dict of tensors.
+std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path& path) {
+  const auto bytes = read_file(path);
+  try {
+    std::istringstream stream(bytes);
+    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+    try {
+      zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream);
+    } catch (const c10::Error& error) {
+      const std::string message = error.what_without_backtrace();
+      WMARK_FAIL(path.string(), " is not a file written by torch.save (not its zip format: ",
+                 message.substr(0, message.find('\n')), ")");
+    }
+    WMARK_CHECK(zip->hasRecord("data.pkl"), path.string(), " is not a file written by torch.save (no data.pkl)");
+    auto [data, size] = zip->getRecord("data.pkl");
+    const std::string pickle(static_cast<const char*>(data.get()), size);
+    const auto value = TorchSaveReader(pickle, *zip, path.string()).read();
+    WMARK_CHECK(value->kind == Value::Kind::Dict, path.string(),
+                " does not hold a dict of tensors (save model.state_dict(), not the model)");
+    std::map<std::string, torch::Tensor> out;
+    for (const auto& [key, tensor] : value->entries) {
+      WMARK_CHECK(key->kind == Value::Kind::String && tensor->kind == Value::Kind::Tensor, path.string(),
+                  " is not a state dict: its entries must map names to tensors");
+      out[key->s] = tensor->tensor;
+    }
+    return out;
+  } catch (const c10::Error& error) {  // the zip reader's own errors (CRC, missing records)
+    const std::string message = error.what_without_backtrace();
+    WMARK_FAIL(path.string(), " is not a file written by torch.save: ", message.substr(0, message.find('\n')));
+  }
+}
+
 }  // namespace
 
 void save_state_dict(torch::nn::Module& model, const std::filesystem::path& path, bool force) {
@@ -29,6 +361,31 @@ void save_state_dict(torch::nn::Module& model, const std::filesystem::path& path
   for (const auto& [name, tensor] : entries(model)) dict.insert(name, tensor.detach().cpu().contiguous());
   const auto bytes = torch::pickle_save(c10::IValue(dict));
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()), force);
+}
+
+void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path) {
+  const auto loaded = read_state_dict(path);
+  auto target = entries(model);
+  std::string missing, unexpected, shapes;
+  auto add = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
+  for (const auto& [name, tensor] : target) {
+    const auto it = loaded.find(name);
+    if (it == loaded.end()) {
+      add(missing, name);
+    } else if (it->second.sizes() != tensor.sizes()) {
+      std::ostringstream os;
+      os << name << " is " << it->second.sizes() << " in the file, " << tensor.sizes() << " in the model";
+      add(shapes, os.str());
+    }
+  }
+  for (const auto& entry : loaded) {
+    if (!target.count(entry.first)) add(unexpected, entry.first);
+  }
+  WMARK_CHECK(missing.empty() && unexpected.empty() && shapes.empty(), path.string(),
+              " does not match the model's architecture:", missing.empty() ? "" : " missing " + missing + ";",
+              unexpected.empty() ? "" : " unexpected " + unexpected + ";", shapes.empty() ? "" : " " + shapes);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, tensor] : target) tensor.copy_(loaded.at(name));
 }
 
 }  // namespace wmark

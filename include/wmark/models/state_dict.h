@@ -1,7 +1,7 @@
 /// \file
-/// Python state dicts: a model's weights in the file format of PyTorch's `torch.save`,
-/// as `model.load_state_dict(torch.load(path))` reads them, so a wmark model moves to
-/// the same architecture written in Python.
+/// Python state dicts: a model's weights as PyTorch's `torch.save(model.state_dict())`
+/// writes them and `model.load_state_dict(torch.load(path))` reads them, so a wmark
+/// model moves to and from the same architecture written in Python.
 ///
 /// Names are the module paths of parameters and buffers ("conv1.weight",
 /// "features.1.running_mean"); the built-in architectures use PyTorch's names and
@@ -20,5 +20,13 @@ namespace wmark {
 /// tensors in PyTorch's zip format. Refuses to replace a file unless `force`; throws
 /// wmark::Error naming the file on a write error.
 WMARK_API void save_state_dict(torch::nn::Module& model, const std::filesystem::path& path, bool force = false);
+
+/// Reads a state dict saved with Python's `torch.save(model.state_dict(), path)` (or
+/// save_state_dict()) into `model`: every parameter and buffer must be present with
+/// the same shape, and nothing else. Throws wmark::Error naming the file and the
+/// missing, unexpected or mis-shaped entries (the model is left unchanged then), or
+/// what is wrong with a file that is not such a dict (truncated, not torch.save's zip
+/// format, objects other than tensors).
+WMARK_API void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path);
 
 }  // namespace wmark

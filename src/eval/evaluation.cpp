@@ -444,7 +444,12 @@ std::string evaluation_markdown(const nlohmann::json& report) {
   const auto& fp = report["false_positive"];
   md << "\n## False positives\n\n" << fp.value("checks", 0) << " verifications of clean models against every key: "
      << fp.value("false_claims", 0) << " false claims; highest match rate " << pct(fp["highest_match_rate"])
-     << ", lowest p-value " << p(fp.value("lowest_p_value", 1.0)) << ".\n";
+     << ", lowest p-value " << p(fp.value("lowest_p_value", 1.0)) << "."
+     << (fp.value("not_applicable", 0) > 0
+             ? " " + std::to_string(fp.value("not_applicable", 0)) +
+                   " pairs of a white-box key and a model without its layer were not applicable."
+             : std::string())
+     << "\n";
   if (!report["charts"].empty()) {
     md << "\n## Charts\n\n";
     for (const auto& c : report["charts"]) md << "![" << c.get<std::string>() << "](" << c.get<std::string>() << ")\n";

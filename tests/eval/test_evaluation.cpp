@@ -12,6 +12,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/watermark/whitebox/uchida.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -56,6 +57,17 @@ TEST_CASE("clean models are never claimed by the false-positive study", "[eval]"
   // The watermarked model itself is claimed by the same code path.
   auto marked = false_positive_study({{"watermarked", f.model}}, {f.key}, {"content"});
   CHECK(marked.false_claims == 1);
+}
+
+TEST_CASE("a white-box key does not apply to a model without its layer", "[eval]") {
+  const auto& f = test::watermarked_mnist();
+  const auto key = make_uchida_embedder(*f.model, f.test, UchidaOptions().layer("conv2").bits(16))->key();
+  torch::manual_seed(2);
+  auto other = model_registry().create("cifar_cnn", {f.test.shape(), 10});  // no conv2
+  const auto report = false_positive_study({{"cifar_cnn", other}, {"mnist_cnn", f.model}}, {key}, {"uchida"});
+  CHECK(report.not_applicable == 1);
+  CHECK(report.checks == 1);  // only the model that has the layer was read
+  CHECK(report.to_json()["verifications"][0].contains("not_applicable"));
 }
 
 TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without recomputing", "[eval]") {

@@ -6,6 +6,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
 #include "wmark/util/random.h"
+#include "key_base.h"
 
 #include <algorithm>
 
@@ -32,19 +33,13 @@ std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, con
   // Secret: only the count is logged, never images, labels or the target.
   logger()->info("generated {} {} triggers", triggers.size(), generator->name());
 
-  WatermarkKey base;
-  base.params = {{"generator", generator->name()},
-                 {"generator_options", generator->options()},
-                 {"label_policy", spec.label_policy},
-                 {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
-                 {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)},
-                 {"arch", arch}};
+  auto base = key_base(train, arch);
+  base.params.update({{"generator", generator->name()},
+                      {"generator_options", generator->options()},
+                      {"label_policy", spec.label_policy},
+                      {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
+                      {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)}});
   base.seed = spec.seed;
-  base.num_classes = train.num_classes;
-  base.input_shape = train.shape();
-  base.normalization = train.normalization;
-  base.dataset = train.name;
-  base.created = utc_now_iso8601();
   auto embedder_options = options.embedder();
   if (embedder_options.trigger_ratio() <= 0) {
     embedder_options.trigger_ratio(auto_trigger_ratio(train.size(), triggers.size(), spec.label_policy));

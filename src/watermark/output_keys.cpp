@@ -6,6 +6,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
 #include "wmark/util/random.h"
+#include "key_base.h"
 
 #include <spdlog/spdlog.h>
 
@@ -84,18 +85,12 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
   keys.source_labels = torch::full({own.size(0)}, -1, torch::kLong);
   logger()->info("deepsigns-output: fine-tuning on {} low-confidence candidates", keys.size());
 
-  WatermarkKey base;
-  base.params = {{"generator", "deepsigns-output"},
-                 {"source", options.source()},
-                 {"label_policy", "random"},
-                 {"chance_rate", 1.0 / static_cast<double>(train.num_classes)},
-                 {"arch", info.arch}};
+  auto base = key_base(train, info.arch);
+  base.params.update({{"generator", "deepsigns-output"},
+                      {"source", options.source()},
+                      {"label_policy", "random"},
+                      {"chance_rate", 1.0 / static_cast<double>(train.num_classes)}});
   base.seed = options.seed();
-  base.num_classes = train.num_classes;
-  base.input_shape = train.shape();
-  base.normalization = train.normalization;
-  base.dataset = train.name;
-  base.created = utc_now_iso8601();
   const auto ratio = auto_trigger_ratio(train.size(), keys.size(), "random");
   base.params["trigger_ratio"] = ratio;
   auto embedder = std::make_shared<TriggerEmbedder>(

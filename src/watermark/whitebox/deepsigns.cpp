@@ -9,6 +9,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 #include "wmark/watermark/whitebox/uchida.h"
+#include "../key_base.h"
 
 namespace wmark {
 namespace {
@@ -185,14 +186,7 @@ void DeepSignsEmbedder::on_epoch_end(EpochStats& stats, Network& model) {
 
 std::shared_ptr<DeepSignsEmbedder> make_deepsigns_embedder(NetworkPtr model, const Dataset& train,
                                                            const DeepSignsOptions& options, const std::string& arch) {
-  WatermarkKey base;
-  base.params = {{"arch", arch}};
-  base.num_classes = train.num_classes;
-  base.input_shape = train.shape();
-  base.normalization = train.normalization;
-  base.dataset = train.name;
-  base.created = utc_now_iso8601();
-  return std::make_shared<DeepSignsEmbedder>(std::move(model), train, options, std::move(base));
+  return std::make_shared<DeepSignsEmbedder>(std::move(model), train, options, key_base(train, arch));
 }
 
 at::Tensor extract_deepsigns_bits(Network& model, const WatermarkKey& key) {

@@ -8,6 +8,7 @@
 #include "wmark/models/parameters.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
+#include "../key_base.h"
 
 namespace wmark {
 namespace {
@@ -111,13 +112,7 @@ void UchidaEmbedder::on_epoch_end(EpochStats& stats, Network& model) {
 
 std::shared_ptr<UchidaEmbedder> make_uchida_embedder(Network& model, const Dataset& train, const UchidaOptions& options,
                                                      const std::string& arch) {
-  WatermarkKey base;
-  base.params = {{"arch", arch}};
-  base.num_classes = train.num_classes;
-  base.input_shape = train.shape();
-  base.normalization = train.normalization;
-  base.dataset = train.name;
-  base.created = utc_now_iso8601();
+  auto base = key_base(train, arch);
   return std::make_shared<UchidaEmbedder>(model, options, std::move(base));
 }
 

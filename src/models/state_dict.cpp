@@ -326,14 +326,7 @@ std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path
   const auto bytes = read_file(path);
   try {
     std::istringstream stream(bytes);
-    std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
-    try {
-      zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream);
-    } catch (const c10::Error& error) {
-      const std::string message = error.what_without_backtrace();
-      WMARK_FAIL(path.string(), " is not a file written by torch.save (not its zip format: ",
-                 message.substr(0, message.find('\n')), ")");
-    }
+    auto zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream);
     WMARK_CHECK(zip->hasRecord("data.pkl"), path.string(), " is not a file written by torch.save (no data.pkl)");
     auto [data, size] = zip->getRecord("data.pkl");
     const std::string pickle(static_cast<const char*>(data.get()), size);
@@ -347,7 +340,7 @@ std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path
       out[key->s] = tensor->tensor;
     }
     return out;
-  } catch (const c10::Error& error) {  // the zip reader's own errors (CRC, missing records)
+  } catch (const c10::Error& error) {  // the zip reader's own errors (not a zip, CRC, missing records)
     const std::string message = error.what_without_backtrace();
     WMARK_FAIL(path.string(), " is not a file written by torch.save: ", message.substr(0, message.find('\n')));
   }

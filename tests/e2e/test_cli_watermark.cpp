@@ -262,6 +262,12 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
   CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("d2.pt") + " --key-out " + f.path("d2.wmk"), out) == 2);
   CHECK_THAT(out, Contains("no activations of layer 'fc7'"));
+  // An empty signature file is an error naming it.
+  { std::ofstream(f.path("empty.sig")); }
+  CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --signature-file " + f.path("empty.sig") +
+                              " --dataset mnist --subset 500" + data_flag() + " --out " + f.path("d3.pt") +
+                              " --key-out " + f.path("d3.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("empty.sig: the signature file is empty"));
 }
 
 TEST_CASE("wmark export and import move a watermarked model through a Python state dict", "[e2e]") {

@@ -37,6 +37,13 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   test::TempDir dir;
   test::write_bytes(dir / "bad.json", "{\"attacks\": [", true);
   CHECK_THROWS_WITH(EvaluationConfig::load(dir / "bad.json"), Contains("bad.json is not valid JSON"));
+  // Schemes: the old and the new key together are ambiguous; an unknown scheme is named.
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida"}},
+                                                 {"generators", {"content"}}}),
+                    Contains("not both"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"deepmarks"}}}),
+                    Contains("deepmarks") && Contains("deepsigns-output, deepsigns, uchida"));
+  CHECK(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida", "content"}}}).schemes.size() == 2);
 }
 
 TEST_CASE("clean models are never claimed by the false-positive study", "[eval]") {

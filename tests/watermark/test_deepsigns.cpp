@@ -183,6 +183,13 @@ TEST_CASE("DeepSigns output-layer keys verify on the marked model and not on cle
   INFO("kept " << key.tensor("labels").size(0) << " keys; accuracy " << result.clean_accuracy_before << " -> "
                << result.clean_accuracy_after);
   CHECK(key.method == "deepsigns-output");
+  // Bad options are refused before any training.
+  CHECK_THROWS_WITH(embed_output_keys(model, {f.train, f.test}, training, OutputKeyOptions().source("photos"), {},
+                                      info, true),
+                    Contains("source must be 'noise' or 'perturbed'"));
+  CHECK_THROWS_WITH(embed_output_keys(model, {f.train, f.test}, training, OutputKeyOptions().keys(10).min_keys(20),
+                                      {}, info, true),
+                    Contains("min_keys must be in [1, keys]"));
   CHECK(key.black_box());
   CHECK(key.tensor("labels").size(0) >= 20);
   CHECK(key.tensor("labels").size(0) <= 40);

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "wmark/claim/claim.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/recipe.h"
@@ -42,7 +43,15 @@ struct EmbedCommand {
   std::int64_t stamp_x = -1, stamp_y = -1, scale = 1;
   double intensity = 1.0, sigma = 0.4;
   bool force = false;
+  std::string sign;  // the owner's identity (.key) that signs the watermark key
 };
+
+// Signs the key as the owner when --sign was given; the key file stays secret either way.
+void sign_if_asked(WatermarkKey& key, const std::shared_ptr<const Identity>& owner) {
+  if (!owner) return;
+  sign_key(key, *owner);
+  std::cout << "key signed by identity " << owner->fingerprint() << "\n";
+}
 
 nlohmann::json generator_options(const EmbedCommand& c) {
   if (c.trigger == "content") {
@@ -63,7 +72,8 @@ std::string signature_text(const EmbedCommand& c) {
 
 // White-box marks: the same training with a loss term from one layer.
 int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, CheckpointInfo info, NetworkPtr model,
-                        const TrainerOptions& training, int threads, bool pretrained) {
+                        const TrainerOptions& training, int threads, bool pretrained,
+                        const std::shared_ptr<const Identity>& owner) {
   std::shared_ptr<Embedder> embedder;
   if (c.method == "uchida") {
     auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(signature_text(c)).seed(c.data.seed);
@@ -80,7 +90,8 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
   Trainer trainer(model, training, info);
   trainer.add_hook(embedder);
   auto result = trainer.fit(data.splits.train, &data.splits.test);
-  const auto key = embedder->key();
+  auto key = embedder->key();
+  sign_if_asked(key, owner);
   embedder.reset();  // releases the captured layer before the model is saved
   const auto report = Verifier().verify_white_box(*model, key, "embedded model");
   const std::string commitment = key.commitment();
@@ -104,6 +115,8 @@ int run_embed(const EmbedCommand& c) {
   check_writable(c.key_out, c.force);
   WMARK_CHECK(c.out != c.key_out, "--out and --key-out must be different files");
   if (!c.metrics.empty()) check_writable(c.metrics, c.force);
+  // Read the identity before training, so that a wrong path fails in a second, not after an hour.
+  const auto owner = c.sign.empty() ? nullptr : std::make_shared<const Identity>(Identity::load(c.sign));
   const int threads = setup_runtime(c.train.threads);
   auto data = load_data(c.data);
   auto recipe = default_recipe(data.name);
@@ -130,7 +143,7 @@ int run_embed(const EmbedCommand& c) {
   }
   auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force);
   if (c.method == "uchida" || c.method == "deepsigns") {
-    return run_embed_white_box(c, data, info, model, training, threads, pretrained);
+    return run_embed_white_box(c, data, info, model, training, threads, pretrained, owner);
   }
 
   TriggerSpec spec;
@@ -159,6 +172,7 @@ int run_embed(const EmbedCommand& c) {
   } else {
     result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
   }
+  sign_if_asked(result.key, owner);
   const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());
   info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", commitment}};
@@ -254,6 +268,8 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--out", c->out, "watermarked checkpoint to write")->required();
   sub->add_option("--key-out", c->key_out, "secret watermark key to write (mode 0600)")->required();
   sub->add_option("--metrics", c->metrics, "write metrics as JSON here");
+  sub->add_option("--sign", c->sign, "sign the key's commitment as the owner with this identity (wmark identity)")
+      ->check(CLI::ExistingFile);
   sub->add_flag("--force", c->force, "overwrite existing output files");
   sub->callback([c, &dispatch] { dispatch.action = [c] { return run_embed(*c); }; });
 }

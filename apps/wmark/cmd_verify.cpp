@@ -7,6 +7,7 @@
 #include "wmark/models/module_adapter.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/key.h"
 
@@ -18,6 +19,13 @@ struct VerifyCommand {
   double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
   bool force = false;
+  std::int64_t max_queries = 0;
+  // The suspect behind a server (--remote) instead of a file.
+  std::string remote, remote_model, protocol = "v2", input_scale = "unit";
+  bool binary = false;
+  std::int64_t batch_size = 64;
+  double timeout = 30;
+  int retries = 3;
 };
 
 // A wmark checkpoint when --arch is given or the file is one; otherwise TorchScript.
@@ -44,14 +52,34 @@ std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Watermark
 }
 
 int run_verify(const VerifyCommand& c) {
+  WMARK_CHECK(c.model.empty() != c.remote.empty(), "give the suspect as --model FILE or as --remote URL --remote-model NAME");
+  WMARK_CHECK(c.remote.empty() || !c.remote_model.empty(), "--remote needs --remote-model, the model's name on the server");
   if (!c.report.empty()) check_writable(c.report, c.force);
   setup_runtime(c.threads);
   const auto key = WatermarkKey::load(c.key);
   const auto device = parse_device(c.device);
   Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
-                        .max_bit_error_rate(c.max_bit_error_rate));
+                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries));
   VerificationReport report;
-  if (!key.black_box()) {
+  nlohmann::json remote_info;
+  if (!c.remote.empty()) {
+    WMARK_CHECK(key.black_box(), "key ", c.key, " is a white-box key (", key.method,
+                "): it is read from the model file, which a server does not give; use --model");
+    RemoteClassifier suspect(RemoteOptions()
+                                 .url(c.remote)
+                                 .model(c.remote_model)
+                                 .protocol(c.protocol)
+                                 .binary(c.binary)
+                                 .batch_size(c.batch_size)
+                                 .timeout_seconds(c.timeout)
+                                 .retries(c.retries)
+                                 .max_queries(c.max_queries)
+                                 .input_scale(c.input_scale),
+                             key.input_shape, key.normalization);
+    report = verifier.verify(suspect, key);
+    remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
+                   {"requests", suspect.requests()}};
+  } else if (!key.black_box()) {
     // White-box: the bits are read from the weights or activations; no query is sent.
     NetworkPtr model;
     std::string description = "TorchScript model " + c.model;
@@ -68,10 +96,18 @@ int run_verify(const VerifyCommand& c) {
     auto suspect = open_suspect(c, key, device);
     report = verifier.verify(*suspect, key);
   }
-  if (!c.report.empty()) write_json(c.report, report.to_json(), c.force);
+  if (!c.report.empty()) {
+    auto document = report.to_json();
+    if (!remote_info.is_null()) document["remote"] = remote_info;
+    write_json(c.report, document, c.force);
+  }
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
             << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate << ", chance " << report.chance_rate
-            << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")\n";
+            << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")"
+            << "\n";
+  if (!remote_info.is_null())
+    std::cout << "remote: " << report.queries << " images in " << remote_info["requests"].get<std::int64_t>()
+              << " requests, " << report.seconds << " s\n";
   return report.verified ? 0 : 1;
 }
 
@@ -80,7 +116,21 @@ int run_verify(const VerifyCommand& c) {
 void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   auto c = std::make_shared<VerifyCommand>();
   auto* sub = app.add_subcommand("verify", "Check a suspect model for a watermark (exit 0 verified, 1 not, 2 error)");
-  sub->add_option("--model", c->model, "suspect model: a wmark checkpoint or a TorchScript file")->required();
+  sub->add_option("--model", c->model, "suspect model: a wmark checkpoint or a TorchScript file");
+  sub->add_option("--remote", c->remote, "or a suspect behind a server: http://HOST:PORT (Triton, KServe, wmark serve, ...)");
+  sub->add_option("--remote-model", c->remote_model, "the suspect's model name on that server");
+  sub->add_option("--protocol", c->protocol, "v2 (Open Inference Protocol) or v1 (predict)")
+      ->check(CLI::IsMember({"v2", "v1"}));
+  sub->add_flag("--binary", c->binary, "v2: send and receive tensors with the binary tensor data extension");
+  sub->add_option("--input-scale", c->input_scale,
+                  "FP32 inputs the server expects: unit (pixels in [0,1], wmark serve's default), normalized "
+                  "(the key's normalisation) or raw (0..255)")
+      ->check(CLI::IsMember({"unit", "normalized", "raw"}));
+  sub->add_option("--batch-size", c->batch_size, "remote: images per request")->check(CLI::Range(1ll, 1ll << 20));
+  sub->add_option("--timeout", c->timeout, "remote: seconds per request")->check(CLI::Range(0.001, 3600.0));
+  sub->add_option("--retries", c->retries, "remote: retries after a connection error or 5xx")->check(CLI::Range(0, 20));
+  sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (the key's first ones)")
+      ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
   sub->add_option("--key", c->key, "the secret watermark key")->required();
   sub->add_option("--report", c->report, "write the verification report as JSON here");

@@ -12,5 +12,7 @@ void add_keyinfo_command(CLI::App& app, Dispatch& dispatch);
 void add_attack_command(CLI::App& app, Dispatch& dispatch);
 void add_evaluate_command(CLI::App& app, Dispatch& dispatch);
 void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and import
+void add_serve_command(CLI::App& app, Dispatch& dispatch);
+void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, claim, check-claim
 
 }  // namespace wmark::cli

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   wmark::cli::add_attack_command(app, dispatch);
   wmark::cli::add_evaluate_command(app, dispatch);
   wmark::cli::add_export_command(app, dispatch);
+  wmark::cli::add_serve_command(app, dispatch);
+  wmark::cli::add_claim_commands(app, dispatch);
 
   try {
     app.parse(argc, argv);

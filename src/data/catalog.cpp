@@ -18,6 +18,8 @@ struct DatasetInfo {
   std::vector<std::string> folders;  // sub-folder names tried under each search-path entry
   std::vector<std::string> marker;   // files (without .gz) that identify the dataset
   Normalization normalization;
+  ImageShape input;
+  std::int64_t num_classes;
 };
 
 const std::map<std::string, DatasetInfo>& catalog() {
@@ -25,15 +27,21 @@ const std::map<std::string, DatasetInfo>& catalog() {
       {"mnist",
        {{"mnist", "MNIST"},
         {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"},
-        {{0.1307}, {0.3081}}}},
+        {{0.1307}, {0.3081}},
+        {1, 28, 28},
+        10}},
       {"fashion",
        {{"fashion-mnist", "fashion_mnist", "FashionMNIST"},
         {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"},
-        {{0.2860}, {0.3530}}}},
+        {{0.2860}, {0.3530}},
+        {1, 28, 28},
+        10}},
       {"cifar10",
        {{"cifar-10-batches-bin", "cifar10", "cifar-10"},
         {"data_batch_1.bin", "test_batch.bin"},
-        {{0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}}}},
+        {{0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616}},
+        {3, 32, 32},
+        10}},
   };
   return entries;
 }
@@ -68,6 +76,11 @@ std::string canonical_dataset_name(const std::string& name) {
   WMARK_CHECK(catalog().count(name), "unknown dataset '", name,
               "'; known datasets: mnist, fashion, cifar10");
   return name;
+}
+
+DatasetTraits dataset_traits(const std::string& name) {
+  const auto& info = catalog().at(canonical_dataset_name(name));
+  return {info.input, info.num_classes, info.normalization};
 }
 
 std::vector<fs::path> dataset_search_path(const std::optional<fs::path>& explicit_dir) {

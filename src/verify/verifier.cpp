@@ -17,6 +17,7 @@ Verifier::Verifier(VerifierOptions options) : options_(options) {
   WMARK_CHECK(options_.chance_rate() >= 0 && options_.chance_rate() < 1, "chance rate must be in [0,1)");
   WMARK_CHECK(options_.max_bit_error_rate() >= 0 && options_.max_bit_error_rate() < 0.5,
               "maximum bit error rate must be in [0,0.5)");
+  WMARK_CHECK(options_.max_queries() >= 0, "the query budget must not be negative");
 }
 
 VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const {
@@ -49,12 +50,14 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
               "malformed trigger-set key: images ", images.sizes(), ", labels ", labels.sizes());
   WMARK_CHECK(ImageShape({images.size(1), images.size(2), images.size(3)}) == key.input_shape,
               "malformed trigger-set key: trigger shape differs from the key's input shape");
+  // A query budget keeps the first triggers: their order is already random (seeded).
+  const auto used = options_.max_queries() > 0 ? std::min(options_.max_queries(), labels.size(0)) : labels.size(0);
   const auto before = suspect.queries();
-  auto predicted = suspect.classify(images);
-  WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == labels.size(0), suspect.describe(), " returned ",
-              predicted.sizes(), " labels for ", labels.size(0), " triggers");
-  const auto matches = predicted.eq(labels).sum().item<std::int64_t>();
-  auto report = decide(matches, labels.size(0), key);
+  auto predicted = suspect.classify(images.narrow(0, 0, used));
+  WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == used, suspect.describe(), " returned ",
+              predicted.sizes(), " labels for ", used, " triggers");
+  const auto matches = predicted.eq(labels.narrow(0, 0, used)).sum().item<std::int64_t>();
+  auto report = decide(matches, used, key);
   report.model = suspect.describe();
   report.queries = suspect.queries() - before;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -80,6 +80,7 @@ void WatermarkKey::save(const fs::path& path, bool force) const {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key payloads are little-endian");
   auto [header, payload] = serialize(*this);
   header["commitment"] = commit(header, payload);
+  if (!signature.is_null()) header["signature"] = signature;
   write_file_atomic(path, std::string(kMagic) + "\n" + header.dump() + "\n" + payload, force,
                     fs::perms::owner_read | fs::perms::owner_write);
 }
@@ -111,6 +112,10 @@ WatermarkKey WatermarkKey::load(const fs::path& path) {
     key.dataset = header.at("dataset").get<std::string>();
     key.created = header.at("created").get<std::string>();
     stored = header.at("commitment").get<std::string>();
+    if (header.contains("signature")) {
+      key.signature = header["signature"];
+      WMARK_CHECK(key.signature.is_object(), path.string(), ": key signature must be a JSON object");
+    }
     WMARK_CHECK(key.num_classes >= 2, path.string(), ": key has ", key.num_classes, " classes");
     std::size_t expected_offset = 0;
     for (const auto& entry : header.at("tensors")) {
@@ -151,6 +156,7 @@ nlohmann::json WatermarkKey::public_info() const {
   nlohmann::json shapes = nlohmann::json::object();
   for (const auto& [name, t] : tensors) shapes[name] = t.sizes().vec();
   info["tensors"] = shapes;
+  if (!signature.is_null()) info["signature"] = signature;
   if (params.contains("generator")) info["generator"] = params["generator"];
   if (params.contains("label_policy")) info["label_policy"] = params["label_policy"];
   return info;

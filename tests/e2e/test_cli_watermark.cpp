@@ -31,9 +31,12 @@ struct WatermarkFixture {
     std::string out;
     REQUIRE(test::run_command(test::wmark_binary() + " train --dataset mnist --subset 4000 --epochs 2 --seed 21" + data +
                                   " --out " + path("clean.pt"), out) == 0);
+    // The owner's identity signs the content key (wmark embed --sign).
+    REQUIRE(test::run_command(test::wmark_binary() + " identity --out " + path("owner"), out) == 0);
     for (const std::string trigger : {"content", "noise", "unrelated"}) {
+      const std::string sign = trigger == "content" ? " --sign " + path("owner.key") : "";
       const int code = test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000 --epochs 2 --seed 5" +
-                                             data + " --trigger " + trigger + " --out " + path(trigger + ".pt") +
+                                             data + " --trigger " + trigger + sign + " --out " + path(trigger + ".pt") +
                                              " --key-out " + path(trigger + ".wmk") + " --metrics " +
                                              path(trigger + ".json"), out);
       INFO(out);
@@ -304,4 +307,21 @@ TEST_CASE("wmark export and import move a watermarked model through a Python sta
                               " --arch cifar_cnn --dataset mnist" + data_flag() + " --out " + f.path("x.pt"),
                           out) == 2);
   CHECK_THAT(out, Contains("does not match the model's architecture"));
+}
+
+TEST_CASE("wmark embed --sign: the key carries the owner's signature; a missing identity fails at once", "[e2e]") {
+  const auto& f = fixture();
+  CHECK_THAT(f.embed_output.at("content"), Catch::Contains("key signed by identity"));
+  std::string out;
+  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("content.wmk"), out) == 0);
+  const auto info = nlohmann::json::parse(out);
+  CHECK(info["signature"]["algorithm"] == "ed25519");
+  CHECK(info["signature"]["public_key"] ==
+        nlohmann::json::parse(read_file(f.path("owner.pub")))["public_key"]);
+  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("noise.wmk"), out) == 0);
+  CHECK_FALSE(nlohmann::json::parse(out).contains("signature"));  // embedded without --sign
+  // Before any training: the identity is read first.
+  CHECK(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000" + data_flag() + " --sign " +
+                              f.path("none.key") + " --out " + f.path("x.pt") + " --key-out " + f.path("x.wmk"),
+                          out) == 2);
 }

@@ -3,9 +3,15 @@
 
 #include "test_support.h"
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -64,5 +70,77 @@ int run_command(const std::string& command, std::string& output) {
 }
 
 std::string wmark_binary() { return WMARK_CLI_PATH; }
+
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_ = fork();
+  REQUIRE(pid_ >= 0);
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  fd_ = fds[0];
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (!finished_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string BackgroundProcess::wait_for_line(const std::string& needle, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (true) {
+    for (auto newline = pending_.find('\n'); newline != std::string::npos; newline = pending_.find('\n')) {
+      const auto line = pending_.substr(0, newline);
+      pending_.erase(0, newline + 1);
+      if (line.find(needle) != std::string::npos) return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || fd_ < 0) return "";
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[4096];
+    const auto n = read(fd_, buffer, sizeof(buffer));
+    if (n <= 0) {
+      close(fd_);
+      fd_ = -1;
+      continue;
+    }
+    output_.append(buffer, static_cast<std::size_t>(n));
+    pending_.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+int BackgroundProcess::stop(int signal_number, double seconds) {
+  if (finished_) return exit_code_;
+  kill(pid_, signal_number);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      finished_ = true;
+      return exit_code_ = -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Collect the rest of the output.
+  wait_for_line("\x01never\x01", 0.5);
+  finished_ = true;
+  return exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 }  // namespace wmark::test

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "wmark/data/dataset.h"
 
@@ -36,5 +37,33 @@ int run_command(const std::string& command, std::string& output);
 
 /// Path of the built wmark CLI.
 std::string wmark_binary();
+
+/// A program running beside the test (e.g. `wmark serve`), its stdout+stderr piped back.
+/// Killed (SIGKILL) if still running when the object goes away.
+class BackgroundProcess {
+ public:
+  /// Starts argv[0] with its arguments; throws if it cannot be started.
+  explicit BackgroundProcess(const std::vector<std::string>& argv);
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  /// The next output line containing `needle`, waiting at most `seconds`; "" on timeout
+  /// or when the program ended first. Everything read is kept in output().
+  std::string wait_for_line(const std::string& needle, double seconds);
+  /// Sends `signal_number` and waits at most `seconds`; returns the exit code, or -1 if
+  /// it had to be killed or died from a signal.
+  int stop(int signal_number, double seconds);
+  /// The process id.
+  int pid() const { return pid_; }
+  /// All output read so far.
+  const std::string& output() const { return output_; }
+
+ private:
+  int pid_ = -1;
+  int fd_ = -1;
+  std::string output_, pending_;
+  bool finished_ = false;
+  int exit_code_ = -1;
+};
 
 }  // namespace wmark::test

@@ -5,6 +5,7 @@
 #include "test_support.h"
 #include "wmark/data/subset.h"
 #include "wmark/models/registry.h"
+#include "wmark/train/trainer.h"
 
 namespace wmark::test {
 
@@ -35,6 +36,18 @@ const WatermarkedFixture& watermarked_mnist() {
     return f;
   }();
   return fixture;
+}
+
+NetworkPtr clean_mnist() {
+  static const NetworkPtr model = [] {
+    const auto& f = watermarked_mnist();
+    torch::manual_seed(40);
+    auto clean = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
+    Trainer(clean, TrainerOptions().epochs(1).optimizer("adam").lr(0.002).seed(40)).fit(f.context.data);
+    clean->eval();
+    return clean;
+  }();
+  return model;
 }
 
 std::vector<at::Tensor> snapshot(Network& model) {

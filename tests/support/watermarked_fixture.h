@@ -17,6 +17,9 @@ struct WatermarkedFixture {
 /// Trained on a 4000-image MNIST subset for 2 epochs, 50 content triggers.
 const WatermarkedFixture& watermarked_mnist();
 
+/// A clean mnist_cnn (no watermark) trained 1 epoch on the fixture's attacker data; do not modify.
+NetworkPtr clean_mnist();
+
 /// A parameter-by-parameter copy, to check later that a model was not modified.
 std::vector<at::Tensor> snapshot(Network& model);
 bool same_as(Network& model, const std::vector<at::Tensor>& snapshot);

@@ -19,6 +19,17 @@ WMARK_API std::vector<std::string> dataset_names();
 /// throws wmark::Error for an unknown name.
 WMARK_API std::string canonical_dataset_name(const std::string& name);
 
+/// What models of a named dataset take and give, known without reading its files.
+struct WMARK_API DatasetTraits {
+  ImageShape input;              ///< one image, [C,H,W]
+  std::int64_t num_classes = 0;  ///< number of classes
+  Normalization normalization;   ///< the normalisation wmark trains with
+};
+
+/// The traits of "mnist", "fashion" or "cifar10" (or an alias); throws wmark::Error for
+/// an unknown name.
+WMARK_API DatasetTraits dataset_traits(const std::string& name);
+
 /// The folders searched, in order: `explicit_dir` alone if given; else $WMARK_DATA,
 /// then ../shared/data beside the source checkout and beside the working directory,
 /// then /usr/share/datasets.

@@ -34,6 +34,9 @@ struct VerifierOptions {
   TORCH_ARG(double, chance_rate) = 0.0;
   /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
   TORCH_ARG(double, max_bit_error_rate) = 0.1;
+  /// Black-box keys: query at most this many triggers (the key's first ones); 0 = all.
+  /// Fewer queries give a weaker p-value, never a wrong one.
+  TORCH_ARG(std::int64_t, max_queries) = 0;
 };
 
 /// Decides ownership of a suspect model from a trigger-set key (see the file comment).

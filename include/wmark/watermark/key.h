@@ -46,6 +46,10 @@ struct WMARK_API WatermarkKey {
   std::string created;
   /// Named tensors (uint8, int64 or float32); for trigger sets "images" and "labels".
   std::map<std::string, at::Tensor> tensors;
+  /// The owner's signature of the commitment and public metadata (claim/claim.h,
+  /// `wmark embed --sign`), or null for an unsigned key. Public, and outside the
+  /// commitment: signing does not change what the key commits to.
+  nlohmann::json signature;
 
   /// The tensor `name`; throws wmark::Error naming the key and the missing tensor.
   const at::Tensor& tensor(const std::string& name) const;
@@ -61,7 +65,7 @@ struct WMARK_API WatermarkKey {
   /// naming the file and the problem.
   static WatermarkKey load(const std::filesystem::path& path);
   /// What may be shown: method, shapes, dataset, creation time, commitment, trigger
-  /// count; not the seed, the labels, the target or the tensors.
+  /// count and the owner's signature; not the seed, the labels, the target or the tensors.
   nlohmann::json public_info() const;
 };
 

@@ -1,0 +1,113 @@
+// wmark serve: a checkpoint or TorchScript model behind the Open Inference Protocol
+// and the V1 predict protocol, until SIGINT or SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <thread>
+
+#include "commands.h"
+#include "wmark/data/catalog.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/models/module_adapter.h"
+#include "wmark/serve/server.h"
+#include "wmark/util/error.h"
+
+namespace wmark::cli {
+namespace {
+
+struct ServeCommand {
+  std::string model, arch, name, dataset, host = "127.0.0.1", input_scale = "unit", device = "cpu";
+  int port = 8000, workers = 4, threads = 0;
+  std::int64_t max_body_bytes = 32ll << 20, max_batch = 256;
+};
+
+ServedModel open_model(const ServeCommand& c, c10::Device device) {
+  ServedModel served;
+  served.name = c.name;
+  served.device = device;
+  bool checkpoint = !c.arch.empty();
+  if (!checkpoint) {
+    try {
+      read_checkpoint_info(c.model);
+      checkpoint = true;
+    } catch (const Error&) {
+    }
+  }
+  if (checkpoint) {
+    auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+    served.network = loaded.model;
+    served.input = loaded.info.spec.input;
+    served.num_classes = loaded.info.spec.num_classes;
+    served.normalization = loaded.info.normalization;
+  } else {
+    // A TorchScript file records no shapes: the dataset it was trained on gives them.
+    WMARK_CHECK(!c.dataset.empty(), c.model, " is not a wmark checkpoint; serving it as TorchScript needs --dataset "
+                "(the input shape, class count and normalisation it was trained with)");
+    const auto traits = dataset_traits(c.dataset);
+    served.network = load_script_network(c.model, device);
+    served.input = traits.input;
+    served.num_classes = traits.num_classes;
+    served.normalization = traits.normalization;
+  }
+  served.network->to(device);
+  return served;
+}
+
+int run_serve(const ServeCommand& c) {
+  // SIGINT/SIGTERM are blocked in every thread (first: threads inherit the mask, and
+  // LibTorch starts its pools below) and taken by one waiting thread, which stops the
+  // server outside signal context.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  setup_runtime(c.threads);
+  const auto device = parse_device(c.device);
+  InferenceServer server(open_model(c, device), ServerOptions()
+                                                    .host(c.host)
+                                                    .port(c.port)
+                                                    .workers(c.workers)
+                                                    .max_body_bytes(c.max_body_bytes)
+                                                    .max_batch(c.max_batch)
+                                                    .input_scale(c.input_scale));
+  server.start();
+  std::cout << "wmark serve: model '" << c.name << "' at " << server.url() << "/v2/models/" << c.name << std::endl;
+  std::thread waiter([&server, &signals] {
+    int received = 0;
+    sigwait(&signals, &received);
+    server.stop();
+  });
+  server.wait();
+  waiter.join();
+  const auto stats = server.stats();
+  std::cout << "wmark serve: stopped after " << stats.requests << " requests (" << stats.errors << " errors, "
+            << stats.images << " images)" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Dispatch& dispatch) {
+  auto c = std::make_shared<ServeCommand>();
+  auto* sub = app.add_subcommand(
+      "serve", "Serve a model over the Open Inference Protocol (KServe V2) and V1 predict until SIGINT/SIGTERM");
+  sub->add_option("--model", c->model, "a wmark checkpoint or a TorchScript file")->required()->check(CLI::ExistingFile);
+  sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
+  sub->add_option("--dataset", c->dataset, "TorchScript models: the dataset they take (mnist, fashion, cifar10)");
+  sub->add_option("--name", c->name, "the model's name in URLs")->required();
+  sub->add_option("--host", c->host, "address to listen on (default: loopback only)");
+  sub->add_option("--port", c->port, "TCP port; 0 = any free port (printed)")->check(CLI::Range(0, 65535));
+  sub->add_option("--workers", c->workers, "request worker threads")->check(CLI::Range(1, 256));
+  sub->add_option("--max-body-bytes", c->max_body_bytes, "larger requests get 413")->check(CLI::Range(1024ll, 1ll << 32));
+  sub->add_option("--max-batch", c->max_batch, "more images per request get 413")->check(CLI::Range(1ll, 1ll << 20));
+  sub->add_option("--input-scale", c->input_scale,
+                  "FP32 inputs hold pixels in [0,1] (unit: the server normalises) or normalized values")
+      ->check(CLI::IsMember({"unit", "normalized"}));
+  sub->add_option("--device", c->device, "cpu or cuda[:N]");
+  sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
+  sub->callback([c, &dispatch] { dispatch.action = [c] { return run_serve(*c); }; });
+}
+
+}  // namespace wmark::cli

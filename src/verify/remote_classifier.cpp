@@ -1,0 +1,268 @@
+#include "wmark/verify/remote_classifier.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <cmath>
+#include <regex>
+#include <thread>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "wmark/protocol/inference_protocol.h"
+#include "wmark/util/error.h"
+
+namespace wmark {
+namespace {
+
+using json = nlohmann::json;
+
+struct Answer {
+  int status = 0;
+  std::string body;
+  std::optional<std::size_t> json_length;
+};
+
+std::string first_line(const std::string& text, std::size_t max = 300) {
+  auto line = text.substr(0, text.find('\n'));
+  return line.size() > max ? line.substr(0, max) + "..." : line;
+}
+
+// The server's {"error": ...} message, or the start of whatever it sent.
+std::string server_message(const std::string& body) {
+  auto document = json::parse(body, nullptr, false);
+  if (document.is_object() && document.contains("error") && document["error"].is_string())
+    return document["error"].get<std::string>();
+  return first_line(body);
+}
+
+std::chrono::microseconds micros(double seconds) {
+  return std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6));
+}
+
+bool dim_matches(const json& dim, std::int64_t expected) {
+  return dim.is_number_integer() && (dim.get<std::int64_t>() == -1 || dim.get<std::int64_t>() == expected);
+}
+
+}  // namespace
+
+struct RemoteClassifier::Impl {
+  RemoteOptions options;
+  ImageShape input;
+  Normalization normalization;
+  std::unique_ptr<httplib::Client> client;
+  std::string input_name = "input";
+  c10::ScalarType input_type = at::kFloat;
+  std::vector<std::string> outputs;  // what to ask for; empty = everything
+  std::int64_t requests = 0;
+
+  std::string where() const { return "model '" + options.model() + "' at " + options.url(); }
+
+  // One request with retries on connection errors and 5xx; 4xx answers are returned.
+  Answer send(const std::string& method, const std::string& path, const protocol::Body* body = nullptr) {
+    std::string last_problem;
+    for (int attempt = 0; attempt <= options.retries(); ++attempt) {
+      if (attempt > 0) {
+        const double wait = options.backoff_seconds() * std::pow(2.0, attempt - 1);
+        spdlog::debug("remote: retry {} of {} in {:.2f} s: {}", attempt, options.retries(), wait, last_problem);
+        std::this_thread::sleep_for(micros(wait));
+      }
+      ++requests;
+      httplib::Result result = [&] {
+        if (method == "GET") return client->Get(path);
+        httplib::Headers headers;
+        if (body->json_length)
+          headers.emplace(protocol::kInferenceHeaderContentLength, std::to_string(*body->json_length));
+        return client->Post(path, headers, body->bytes, body->content_type());
+      }();
+      if (!result) {
+        last_problem = "cannot reach " + options.url() + " (" + httplib::to_string(result.error()) + ")";
+        continue;
+      }
+      if (result->status >= 500) {
+        last_problem = "server error " + std::to_string(result->status) + ": " + server_message(result->body);
+        continue;
+      }
+      Answer answer{result->status, std::move(result->body), std::nullopt};
+      if (result->has_header(protocol::kInferenceHeaderContentLength)) {
+        const auto value = result->get_header_value(protocol::kInferenceHeaderContentLength);
+        WMARK_CHECK(!value.empty() && value.size() < 19 && value.find_first_not_of("0123456789") == std::string::npos,
+                    where(), ": bad ", protocol::kInferenceHeaderContentLength, " header '", first_line(value, 32), "'");
+        answer.json_length = static_cast<std::size_t>(std::stoull(value));
+      }
+      return answer;
+    }
+    WMARK_FAIL(where(), ": ", last_problem, " (", options.retries() + 1, " attempts)");
+  }
+
+  void check_answer(const Answer& answer, const std::string& what) const {
+    if (answer.status == 404)
+      WMARK_FAIL(where(), ": model not found (", what, " answered 404: ", server_message(answer.body), ")");
+    if (answer.status != 200)
+      WMARK_FAIL(where(), ": ", what, " answered ", answer.status, ": ", server_message(answer.body));
+  }
+
+  // V2 model metadata: one input of the key's shape, FP32 or UINT8; outputs to ask for.
+  void read_v2_metadata() {
+    const auto answer = send("GET", "/v2/models/" + options.model());
+    check_answer(answer, "GET /v2/models/" + options.model());
+    const auto metadata = json::parse(answer.body, nullptr, false);
+    WMARK_CHECK(metadata.is_object() && metadata.contains("inputs") && metadata["inputs"].is_array(), where(),
+                ": model metadata is not an Open Inference Protocol metadata object");
+    const auto& inputs = metadata["inputs"];
+    WMARK_CHECK(inputs.size() == 1, where(), ": the model has ", inputs.size(),
+                " inputs; an image classifier with one input is needed");
+    const auto& in = inputs[0];
+    WMARK_CHECK(in.is_object() && in.value("name", json()).is_string() && in.value("datatype", json()).is_string() &&
+                    in.value("shape", json()).is_array(),
+                where(), ": input metadata needs name, datatype and shape");
+    input_name = in["name"].get<std::string>();
+    const auto datatype = in["datatype"].get<std::string>();
+    WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", input_name, "' takes ", datatype,
+                "; wmark sends FP32 or UINT8 images");
+    input_type = datatype == "UINT8" ? at::kByte : at::kFloat;
+    const auto& shape = in["shape"];
+    const bool fits = shape.size() == 4 && dim_matches(shape[0], -1) && dim_matches(shape[1], input.channels) &&
+                      dim_matches(shape[2], input.height) && dim_matches(shape[3], input.width);
+    WMARK_CHECK(fits, where(), ": input '", input_name, "' has shape ", shape.dump(), " but the key's images are [N,",
+                input.channels, ",", input.height, ",", input.width, "]");
+    // Ask for a label output if there is one, else for the class scores.
+    if (metadata.contains("outputs") && metadata["outputs"].is_array()) {
+      for (const auto& out : metadata["outputs"]) {
+        if (out.is_object() && out.value("name", json()).is_string() && out.value("shape", json()).is_array() &&
+            out["shape"].size() == 1)
+          outputs = {out["name"].get<std::string>()};
+      }
+    }
+  }
+
+  void read_v1_metadata() {
+    const auto answer = send("GET", "/v1/models/" + options.model());
+    check_answer(answer, "GET /v1/models/" + options.model());
+  }
+
+  // The float or uint8 batch the server takes.
+  at::Tensor encode_images(const at::Tensor& images) const {
+    if (input_type == at::kByte) return images.contiguous();
+    if (options.input_scale() == "normalized") return normalization.apply(images).contiguous();
+    auto x = images.to(at::kFloat);
+    return options.input_scale() == "unit" ? x.mul_(1.0 / 255.0) : x;
+  }
+
+  // Labels from a V2 response: an integer output of shape [N] (or [N,1]), else the
+  // argmax of a [N, classes] output.
+  at::Tensor labels_from(const protocol::InferResponse& response, std::int64_t n) const {
+    for (const auto& out : response.outputs) {
+      const auto& t = out.data;
+      const bool integer = !at::isFloatingType(t.scalar_type()) && t.scalar_type() != at::kBool;
+      if (integer && t.numel() == n && (t.dim() == 1 || (t.dim() == 2 && t.size(1) == 1))) return t.reshape({n}).to(at::kLong);
+    }
+    for (const auto& out : response.outputs) {
+      const auto& t = out.data;
+      if (t.dim() == 2 && t.size(0) == n && t.size(1) >= 2) return t.argmax(1).to(at::kLong);
+    }
+    WMARK_FAIL(where(), ": the response has no label output of shape [", n, "] and no scores [", n, ", classes]");
+  }
+
+  at::Tensor classify_batch(const at::Tensor& images) {
+    const auto n = images.size(0);
+    const auto batch = encode_images(images);
+    if (options.protocol() == "v1") {
+      protocol::Body body{protocol::encode_v1_request(batch), std::nullopt};
+      const auto answer = send("POST", "/v1/models/" + options.model() + ":predict", &body);
+      check_answer(answer, "predict");
+      try {
+        auto labels = protocol::decode_v1_predictions(answer.body);
+        WMARK_CHECK(labels.size(0) == n, where(), " returned ", labels.size(0), " predictions for ", n, " images");
+        return labels;
+      } catch (const protocol::ProtocolError& error) {
+        WMARK_FAIL(where(), ": unreadable predict response: ", error.what());
+      }
+    }
+    protocol::InferRequest request;
+    request.inputs.push_back({input_name, batch, options.binary()});
+    for (const auto& name : outputs) request.outputs.push_back({name, options.binary()});
+    request.binary_output = options.binary();
+    const auto body = protocol::encode_infer_request(request);
+    const auto answer = send("POST", "/v2/models/" + options.model() + "/infer", &body);
+    check_answer(answer, "infer");
+    try {
+      return labels_from(protocol::decode_infer_response({answer.body, answer.json_length}), n);
+    } catch (const protocol::ProtocolError& error) {
+      WMARK_FAIL(where(), ": unreadable infer response: ", error.what());
+    }
+  }
+};
+
+RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Normalization normalization)
+    : impl_(std::make_unique<Impl>()) {
+  auto& impl = *impl_;
+  impl.options = std::move(options);
+  impl.input = input;
+  impl.normalization = std::move(normalization);
+  const auto& o = impl.options;
+  static const std::regex url_pattern(R"(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?/?)");
+  WMARK_CHECK(std::regex_match(o.url(), url_pattern), "remote URL '", o.url(),
+              "' must look like http://HOST:PORT (no path)");
+  WMARK_CHECK(!o.model().empty() && o.model().find_first_of("/?#: ") == std::string::npos, "remote model name '",
+              o.model(), "' must be non-empty without '/', '?', '#', ':' or spaces");
+  WMARK_CHECK(o.protocol() == "v2" || o.protocol() == "v1", "remote protocol '", o.protocol(), "' unknown; use v2 or v1");
+  WMARK_CHECK(!(o.binary() && o.protocol() == "v1"), "the binary tensor data extension is V2 only");
+  WMARK_CHECK(o.batch_size() >= 1, "remote batch size must be at least 1");
+  WMARK_CHECK(o.timeout_seconds() > 0, "remote timeout must be positive");
+  WMARK_CHECK(o.retries() >= 0 && o.retries() <= 20, "remote retries must be in 0..20");
+  WMARK_CHECK(o.backoff_seconds() >= 0, "remote backoff must not be negative");
+  WMARK_CHECK(o.max_queries() >= 0, "the query budget must not be negative");
+  WMARK_CHECK(o.input_scale() == "unit" || o.input_scale() == "normalized" || o.input_scale() == "raw",
+              "remote input scale '", o.input_scale(), "' unknown; use unit, normalized or raw");
+  WMARK_CHECK(input.channels > 0 && input.height > 0 && input.width > 0, "remote: the key's input shape is empty");
+
+  std::string base = o.url();
+  if (base.back() == '/') base.pop_back();
+  impl.client = std::make_unique<httplib::Client>(base);
+  WMARK_CHECK(impl.client->is_valid(), "remote URL '", o.url(), "' is not usable");
+  impl.client->set_keep_alive(true);
+  impl.client->set_tcp_nodelay(true);
+  impl.client->set_connection_timeout(micros(o.timeout_seconds()));
+  impl.client->set_read_timeout(micros(o.timeout_seconds()));
+  impl.client->set_write_timeout(micros(o.timeout_seconds()));
+  if (o.protocol() == "v2") {
+    impl.read_v2_metadata();
+  } else {
+    impl.read_v1_metadata();
+  }
+}
+
+RemoteClassifier::~RemoteClassifier() = default;
+
+at::Tensor RemoteClassifier::classify(const at::Tensor& images) {
+  auto& impl = *impl_;
+  WMARK_CHECK(images.dim() == 4 && images.scalar_type() == at::kByte, "classify expects uint8 images [N,C,H,W], got ",
+              images.scalar_type(), " ", images.sizes());
+  WMARK_CHECK(images.size(1) == impl.input.channels && images.size(2) == impl.input.height &&
+                  images.size(3) == impl.input.width,
+              describe(), " takes ", impl.input.str(), " images, got ", images.sizes());
+  const auto n = images.size(0);
+  const auto budget = impl.options.max_queries();
+  WMARK_CHECK(budget == 0 || queries_ + n <= budget, describe(), ": the query budget of ", budget, " images would be exceeded (",
+              queries_, " sent, ", n, " more asked for)");
+  auto labels = at::empty({n}, at::TensorOptions().dtype(at::kLong));
+  const auto images_cpu = images.cpu();
+  for (std::int64_t start = 0; start < n; start += impl.options.batch_size()) {
+    const auto len = std::min(impl.options.batch_size(), n - start);
+    labels.narrow(0, start, len).copy_(impl.classify_batch(images_cpu.narrow(0, start, len)));
+    queries_ += len;
+  }
+  return labels;
+}
+
+std::string RemoteClassifier::describe() const {
+  const auto& o = impl_->options;
+  return "remote model '" + o.model() + "' at " + o.url() + " (" + o.protocol() + (o.binary() ? " binary" : "") + ")";
+}
+
+std::int64_t RemoteClassifier::requests() const { return impl_->requests; }
+
+}  // namespace wmark

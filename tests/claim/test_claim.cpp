@@ -1,0 +1,136 @@
+// Signed ownership: identities, key signatures and claims that a third party checks with
+// the public key alone; any altered byte of a claim is caught.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/claim/claim.h"
+#include "wmark/claim/identity.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/verify/verifier.h"
+
+using namespace wmark;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+json verified_report() {
+  const auto& f = test::watermarked_mnist();
+  ModuleClassifier suspect(f.model, f.key.normalization, "suspect.pt");
+  // Through text, as `wmark claim` reads it (integers parse back unsigned).
+  const auto report = json::parse(Verifier().verify(suspect, f.key).to_json().dump());
+  REQUIRE(report["verified"] == true);
+  return report;
+}
+
+}  // namespace
+
+TEST_CASE("an identity is written 0600, read back, and refused when others may read it", "[claim]") {
+  test::TempDir dir;
+  const auto owner = Identity::generate();
+  owner.save(dir / "owner");
+  const auto secret = dir / "owner.key";
+  CHECK((fs::status(secret).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(load_public_key(dir / "owner.pub") == owner.public_key());
+  const auto loaded = Identity::load(secret);
+  CHECK(loaded.public_key() == owner.public_key());
+  CHECK(verify_signature(owner.public_key(), "message", loaded.sign("message")));
+  CHECK_FALSE(verify_signature(owner.public_key(), "message!", loaded.sign("message")));
+  CHECK_FALSE(verify_signature(Identity::generate().public_key(), "message", loaded.sign("message")));
+  CHECK_FALSE(verify_signature("zz", "message", "00"));
+
+  CHECK_THROWS_WITH(owner.save(dir / "owner"), Catch::Contains("exists"));       // no silent overwrite
+  CHECK_THROWS_WITH(load_public_key(secret), Catch::Contains("secret identity"));  // a .key is not handed out
+  fs::permissions(secret, fs::perms::group_read, fs::perm_options::add);
+  CHECK_THROWS_WITH(Identity::load(secret), Catch::Contains("chmod 600"));
+  fs::permissions(secret, fs::perms::group_read, fs::perm_options::remove);
+  // A public key swapped in the secret file is caught.
+  auto document = json::parse(read_file(secret));
+  document["public_key"] = Identity::generate().public_key();
+  write_file_atomic(secret, document.dump(), true, fs::perms::owner_read | fs::perms::owner_write);
+  CHECK_THROWS_WITH(Identity::load(secret), Catch::Contains("does not belong"));
+  test::write_bytes(dir / "junk.key", "{\"format\": 1}", true);
+  fs::permissions(dir / "junk.key", fs::perms::owner_read | fs::perms::owner_write);
+  CHECK_THROWS_WITH(Identity::load(dir / "junk.key"), Catch::Contains("junk.key"));
+}
+
+TEST_CASE("a signed key keeps its commitment and its signature through save and load", "[claim]") {
+  test::TempDir dir;
+  const auto owner = Identity::generate();
+  auto key = test::watermarked_mnist().key;
+  const auto commitment = key.commitment();
+  sign_key(key, owner);
+  CHECK(key.commitment() == commitment);
+  CHECK(key_signature_valid(key, owner.public_key()));
+  CHECK_FALSE(key_signature_valid(key, Identity::generate().public_key()));
+  key.save(dir / "key.wmk");
+  const auto loaded = WatermarkKey::load(dir / "key.wmk");
+  CHECK(key_signature_valid(loaded, owner.public_key()));
+  CHECK(loaded.public_info()["signature"]["public_key"] == owner.public_key());
+  // The signature covers the metadata: a key relabelled as another dataset fails it.
+  auto relabelled = loaded;
+  relabelled.dataset = "cifar10";
+  CHECK_FALSE(key_signature_valid(relabelled, owner.public_key()));
+}
+
+TEST_CASE("a claim checks with the owner's public key, and fails with any other", "[claim]") {
+  const auto owner = Identity::generate();
+  auto key = test::watermarked_mnist().key;
+  sign_key(key, owner);
+  const auto claim = make_claim(key, verified_report(), owner);
+  CHECK(claim["commitment"] == key.commitment());
+  // Public: no seed, no labels, no trigger bytes (tensor shapes only).
+  CHECK(claim.dump().find("\"seed\"") == std::string::npos);
+  CHECK(claim.dump().size() < 8000);
+  const auto check = check_claim(claim, owner.public_key());
+  INFO((check.problems.empty() ? "" : check.problems.front()));
+  CHECK(check.valid);
+  const auto other = check_claim(claim, Identity::generate().public_key());
+  CHECK_FALSE(other.valid);
+  CHECK_THAT(other.problems.front(), Catch::Contains("signed by another key"));
+
+  // make_claim refuses what a claim cannot stand on.
+  auto unverified = verified_report();
+  unverified["verified"] = false;
+  CHECK_THROWS_WITH(make_claim(key, unverified, owner), Catch::Contains("does not verify"));
+  auto other_key = verified_report();
+  other_key["key_commitment"] = std::string(64, '0');
+  CHECK_THROWS_WITH(make_claim(key, other_key, owner), Catch::Contains("another key"));
+  auto inflated = verified_report();  // numbers that do not give the stated p-value
+  inflated["matches"] = inflated["matches"].get<int>() - 10;
+  inflated["match_rate"] = inflated["matches"].get<double>() / inflated["queries"].get<double>();
+  CHECK_THROWS_WITH(make_claim(key, inflated, owner), Catch::Contains("log10_p_value"));
+  CHECK_THROWS_WITH(make_claim(key, verified_report(), Identity::generate()), Catch::Contains("signed by another"));
+}
+
+TEST_CASE("a claim with any one byte altered is rejected or means the same", "[claim]") {
+  const auto owner = Identity::generate();
+  auto key = test::watermarked_mnist().key;
+  sign_key(key, owner);
+  const auto text = make_claim(key, verified_report(), owner).dump(2);
+  const auto original = json::parse(text);
+  int rejected = 0, unchanged = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto altered = text;
+    altered[i] = static_cast<char>(altered[i] ^ 0x01);
+    const auto parsed = json::parse(altered, nullptr, false);
+    if (parsed.is_discarded()) {
+      ++rejected;  // wmark check-claim stops at the parse error
+      continue;
+    }
+    if (parsed == original) {
+      ++unchanged;  // e.g. "e-07" -> "E-07": the same claim
+      continue;
+    }
+    const auto check = check_claim(parsed, owner.public_key());
+    INFO("byte " << i << " ('" << text[i] << "' -> '" << altered[i] << "')");
+    CHECK_FALSE(check.valid);
+    ++rejected;
+  }
+  CHECK(rejected + unchanged == static_cast<int>(text.size()));
+  CHECK(rejected > static_cast<int>(text.size()) * 9 / 10);
+}

@@ -1,0 +1,134 @@
+// The CLI end to end over the network: wmark serve, wmark verify --remote (exit codes as
+// in process), and the owner's signed claim checked by a third party.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/test_support.h"
+#include "../support/torchscript_fixture.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/util/files.h"
+
+using namespace wmark;
+using json = nlohmann::json;
+
+namespace {
+
+std::string save_model(const NetworkPtr& model, const std::filesystem::path& path) {
+  const auto& key = test::watermarked_mnist().key;
+  CheckpointInfo info{"mnist_cnn", {key.input_shape, 10}, "mnist", key.normalization, 1, json::object()};
+  save_checkpoint(path, *model, info);
+  return path.string();
+}
+
+// `wmark serve` on a free port; returns its URL.
+std::string start_server(test::BackgroundProcess& server) {
+  const auto line = server.wait_for_line("wmark serve: model", 60);
+  INFO(server.output());
+  REQUIRE(!line.empty());
+  const auto start = line.find("http://");
+  return line.substr(start, line.find("/v2/", start) - start);
+}
+
+int run_wmark(const std::string& args, std::string& output) { return test::run_command(test::wmark_binary() + " " + args, output); }
+
+}  // namespace
+
+TEST_CASE("wmark serve + verify --remote: same decision as in process; signed claim checked", "[e2e]") {
+  test::TempDir dir;
+  const auto& f = test::watermarked_mnist();
+  const auto marked = save_model(f.model, dir / "marked.pt");
+  const auto clean = save_model(test::clean_mnist(), dir / "clean.pt");
+  const auto key = (dir / "key.wmk").string();
+  f.key.save(key);
+  std::string out;
+
+  test::BackgroundProcess marked_server({test::wmark_binary(), "serve", "--model", marked, "--name", "mnist", "--port", "0",
+                                         "--workers", "2", "--threads", "1"});
+  test::BackgroundProcess clean_server({test::wmark_binary(), "serve", "--model", clean, "--name", "mnist", "--port", "0",
+                                        "--workers", "2", "--threads", "1"});
+  const auto marked_url = start_server(marked_server);
+  const auto clean_url = start_server(clean_server);
+
+  REQUIRE(run_wmark("verify --model " + marked + " --key " + key + " --report " + (dir / "local.json").string(), out) == 0);
+  const auto local = json::parse(read_file(dir / "local.json"));
+  for (const std::string protocol : {"--protocol v2", "--protocol v2 --binary", "--protocol v1"}) {
+    INFO(protocol << ": " << out);
+    const auto report = (dir / "remote.json").string();
+    CHECK(run_wmark("verify --remote " + marked_url + " --remote-model mnist " + protocol + " --key " + key + " --report " +
+                    report + " --force",
+                out) == 0);
+    const auto remote = json::parse(read_file(report));
+    CHECK(remote["matches"] == local["matches"]);
+    CHECK(remote["p_value"] == local["p_value"]);
+    CHECK(remote["remote"]["requests"].get<int>() >= 2);
+    CHECK(run_wmark("verify --remote " + clean_url + " --remote-model mnist " + protocol + " --key " + key, out) == 1);
+  }
+  // Budget: the key's first 20 triggers only.
+  CHECK(run_wmark("verify --remote " + marked_url + " --remote-model mnist --max-queries 20 --key " + key + " --report " +
+                  (dir / "budget.json").string(),
+              out) == 0);
+  CHECK(json::parse(read_file(dir / "budget.json"))["queries"] == 20);
+  // Errors: exit 2 with a clear message.
+  CHECK(run_wmark("verify --remote " + marked_url + " --remote-model resnet --key " + key, out) == 2);
+  CHECK_THAT(out, Catch::Contains("model not found"));
+  CHECK(run_wmark("verify --remote http://127.0.0.1:9 --remote-model mnist --retries 0 --key " + key, out) == 2);
+  CHECK_THAT(out, Catch::Contains("cannot reach"));
+  CHECK(run_wmark("verify --model " + marked + " --remote " + marked_url + " --remote-model mnist --key " + key, out) == 2);
+
+  // The owner signs; a third party checks with the public key only.
+  const auto owner = (dir / "owner").string();
+  REQUIRE(run_wmark("identity --out " + owner, out) == 0);
+  CHECK(run_wmark("identity --out " + owner, out) == 2);  // never overwritten silently
+  const auto claim = (dir / "claim.json").string();
+  const int claimed = run_wmark("claim --report " + (dir / "remote.json").string() + " --key " + key + " --identity " +
+                                    owner + ".key --out " + claim,
+                                out);
+  INFO(out);
+  REQUIRE(claimed == 0);
+  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
+  CHECK_THAT(out, Catch::Contains("CLAIM VALID"));
+  CHECK(out.find("secret") == std::string::npos);
+  // One altered digit in the reported match count: rejected.
+  auto text = read_file(claim);
+  const auto at = text.find("\"matches\": ") + 11;
+  text[at] = text[at] == '1' ? '2' : '1';
+  write_file_atomic(dir / "forged.json", text, false);
+  CHECK(run_wmark("check-claim " + (dir / "forged.json").string() + " --pub " + owner + ".pub", out) == 1);
+  CHECK_THAT(out, Catch::Contains("CLAIM INVALID"));
+  // A claim on a clean model's report is refused: it does not verify.
+  CHECK(run_wmark("verify --remote " + clean_url + " --remote-model mnist --key " + key + " --report " +
+                  (dir / "clean.json").string(),
+              out) == 1);
+  CHECK(run_wmark("claim --report " + (dir / "clean.json").string() + " --key " + key + " --identity " + owner +
+                  ".key --out " + (dir / "clean-claim.json").string(),
+              out) == 2);
+
+  // Clean shutdown on SIGTERM and SIGINT.
+  CHECK(marked_server.stop(SIGTERM, 10) == 0);
+  CHECK_THAT(marked_server.output(), Catch::Contains("stopped after"));
+  CHECK(clean_server.stop(SIGINT, 10) == 0);
+}
+
+TEST_CASE("wmark serve serves a TorchScript suspect given its dataset", "[e2e]") {
+  test::TempDir dir;
+  const auto& f = test::watermarked_mnist();
+  const auto script = (dir / "suspect.ts").string();
+  test::save_mnist_cnn_as_torchscript(*f.model, script);
+  const auto key = (dir / "key.wmk").string();
+  f.key.save(key);
+  std::string out;
+  // Without --dataset the shapes are unknown: a clear error, exit 2.
+  CHECK(run_wmark("serve --model " + script + " --name m --port 0", out) == 2);
+  CHECK_THAT(out, Catch::Contains("--dataset"));
+  test::BackgroundProcess server({test::wmark_binary(), "serve", "--model", script, "--dataset", "mnist", "--name", "m",
+                                  "--port", "0", "--threads", "1"});
+  const auto url = start_server(server);
+  CHECK(run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key, out) == 0);
+  CHECK(server.stop(SIGTERM, 10) == 0);
+}

@@ -1,0 +1,158 @@
+// Encoding and decoding of the Open Inference Protocol (JSON and binary) and V1, with
+// the request and response examples of the protocol specification's shape.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/protocol/inference_protocol.h"
+
+using namespace wmark;
+using namespace wmark::protocol;
+using json = nlohmann::json;
+
+namespace {
+
+int status_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const ProtocolError& error) {
+    return error.status();
+  }
+  return 0;
+}
+
+Body json_body(const json& document) { return {document.dump(), std::nullopt}; }
+
+}  // namespace
+
+TEST_CASE("a V2 request round-trips as JSON and as binary tensor data", "[protocol]") {
+  auto images = torch::rand({3, 1, 4, 4});
+  for (bool binary : {false, true}) {
+    InferRequest request{"req-1", {{"input", images, binary}}, {{"label", binary}}, false};
+    const auto body = encode_infer_request(request);
+    CHECK(body.json_length.has_value() == binary);
+    CHECK(body.content_type() == (binary ? "application/octet-stream" : "application/json"));
+    const auto decoded = decode_infer_request(body);
+    CHECK(decoded.id == "req-1");
+    REQUIRE(decoded.inputs.size() == 1);
+    CHECK(decoded.inputs[0].name == "input");
+    CHECK(decoded.inputs[0].binary == binary);
+    CHECK(decoded.inputs[0].data.sizes() == images.sizes());
+    // JSON numbers carry a float exactly (17 significant digits); binary is byte for byte.
+    CHECK(torch::equal(decoded.inputs[0].data, images));
+    REQUIRE(decoded.outputs.size() == 1);
+    CHECK(decoded.outputs[0].name == "label");
+    CHECK(decoded.outputs[0].binary == binary);
+  }
+}
+
+TEST_CASE("a V2 request as the specification writes it: nested or flat data, UINT8", "[protocol]") {
+  // The specification's example form: {"inputs": [{"name", "shape", "datatype", "data"}]}.
+  const json nested = {{"inputs", {{{"name", "input"}, {"shape", {1, 1, 2, 3}}, {"datatype", "UINT8"},
+                                    {"data", {{{{0, 1, 2}, {253, 254, 255}}}}}}}}};
+  const json flat = {{"inputs", {{{"name", "input"}, {"shape", {1, 1, 2, 3}}, {"datatype", "UINT8"},
+                                  {"data", {0, 1, 2, 253, 254, 255}}}}}};
+  const auto a = decode_infer_request(json_body(nested));
+  const auto b = decode_infer_request(json_body(flat));
+  CHECK(a.inputs[0].data.scalar_type() == torch::kUInt8);
+  CHECK(torch::equal(a.inputs[0].data, b.inputs[0].data));
+  CHECK(a.inputs[0].data.flatten()[5].item<int>() == 255);
+  CHECK(a.outputs.empty());
+}
+
+TEST_CASE("a V2 response round-trips with mixed JSON and binary outputs", "[protocol]") {
+  auto scores = torch::randn({5, 10});
+  auto labels = scores.argmax(1);
+  InferResponse response{"mnist", "1", "x", {{"scores", scores, true}, {"label", labels, false}}};
+  const auto body = encode_infer_response(response);
+  REQUIRE(body.json_length.has_value());
+  CHECK(body.bytes.size() == *body.json_length + 5 * 10 * sizeof(float));
+  const auto header = json::parse(body.bytes.substr(0, *body.json_length));
+  CHECK(header["outputs"][0]["parameters"]["binary_data_size"] == 200);
+  CHECK(header["outputs"][1]["datatype"] == "INT64");
+  const auto decoded = decode_infer_response(body);
+  CHECK(decoded.model_name == "mnist");
+  CHECK(decoded.model_version == "1");
+  CHECK(torch::equal(decoded.outputs[0].data, scores));
+  CHECK(torch::equal(decoded.outputs[1].data, labels));
+}
+
+TEST_CASE("malformed V2 requests are 400 and oversized ones 413, before any allocation", "[protocol]") {
+  auto input = [](json fields) {
+    json entry = {{"name", "input"}, {"shape", {1, 2}}, {"datatype", "FP32"}, {"data", {1.0, 2.0}}};
+    entry.update(fields);
+    return json{{"inputs", {entry}}};
+  };
+  CHECK(status_of([] { decode_infer_request({"{not json", std::nullopt}); }) == 400);
+  CHECK(status_of([] { decode_infer_request({"[1,2]", std::nullopt}); }) == 400);
+  CHECK(status_of([] { decode_infer_request(json_body({{"inputs", json::array()}})); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"datatype", "FP17"}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"datatype", 3}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"shape", {1, 3}}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"shape", {1, -2}}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"data", {1.0, "two"}}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"datatype", "UINT8"}, {"data", {1, 256}}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"datatype", "UINT8"}, {"data", {1, 2.5}}}))); }) == 400);
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"name", 7}}))); }) == 400);
+  // A huge shape with a tiny body: refused by the element limit, nothing allocated.
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"shape", {1ll << 40, 1ll << 40}}}))); }) == 413);
+  DecodeLimits small;
+  small.max_elements = 1;
+  CHECK(status_of([&] { decode_infer_request(json_body(input(json::object())), small); }) == 413);
+  // Deeply nested data is refused, not recursed into.
+  json deep = 1.0;
+  for (int i = 0; i < 100; ++i) deep = json::array({deep});
+  CHECK(status_of([&] { decode_infer_request(json_body(input({{"shape", {1}}, {"data", deep}}))); }) == 400);
+}
+
+TEST_CASE("binary tensor data sizes are checked against shape, header and body", "[protocol]") {
+  InferRequest request{"", {{"input", torch::ones({2, 3}), true}}, {}, false};
+  const auto good = encode_infer_request(request);
+  CHECK_NOTHROW(decode_infer_request(good));
+  auto truncated = good;
+  truncated.bytes.pop_back();
+  CHECK(status_of([&] { decode_infer_request(truncated); }) == 400);
+  auto extra = good;
+  extra.bytes += "xx";
+  CHECK(status_of([&] { decode_infer_request(extra); }) == 400);
+  auto past_end = good;
+  past_end.json_length = good.bytes.size() + 1;
+  CHECK(status_of([&] { decode_infer_request(past_end); }) == 400);
+  auto no_header = good;
+  no_header.json_length.reset();  // the JSON parser then sees the binary bytes
+  CHECK(status_of([&] { decode_infer_request(no_header); }) == 400);
+  // binary_data_size disagreeing with the shape.
+  auto header = json::parse(good.bytes.substr(0, *good.json_length));
+  header["inputs"][0]["parameters"]["binary_data_size"] = 20;
+  Body wrong_size{header.dump() + good.bytes.substr(*good.json_length), header.dump().size()};
+  CHECK(status_of([&] { decode_infer_request(wrong_size); }) == 400);
+}
+
+TEST_CASE("V1 requests and predictions in the forms servers use", "[protocol]") {
+  auto batch = torch::rand({2, 1, 3, 3});
+  const auto body = encode_v1_request(batch);
+  const auto document = json::parse(body);
+  CHECK(document["instances"].size() == 2);
+  CHECK(document["instances"][0].size() == 1);        // channels
+  CHECK(document["instances"][0][0].size() == 3);     // rows
+  CHECK(document["instances"][0][0][0].size() == 3);  // columns
+  CHECK(torch::equal(decode_v1_request(body), batch));
+  // Named single input ({"input": ...}) per instance, and the columnar {"inputs": ...}.
+  CHECK(decode_v1_request(R"({"instances": [{"input": [[1, 2]]}, {"input": [[3, 4]]}]})").sizes() ==
+        torch::IntArrayRef({2, 1, 2}));
+  CHECK(decode_v1_request(R"({"inputs": [[1, 2], [3, 4]]})").sizes() == torch::IntArrayRef({2, 2}));
+  CHECK(status_of([] { decode_v1_request(R"({"instances": [[1, 2], [3]]})"); }) == 400);
+  CHECK(status_of([] { decode_v1_request(R"({"instances": [["a"]]})"); }) == 400);
+  CHECK(status_of([] { decode_v1_request(R"({"instances": []})"); }) == 400);
+  CHECK(status_of([] { decode_v1_request(R"({"nothing": 1})"); }) == 400);
+
+  auto scores = torch::tensor({{0.1f, 0.9f}, {0.8f, 0.2f}});
+  CHECK(torch::equal(decode_v1_predictions(encode_v1_response(scores, scores.argmax(1))), torch::tensor({1, 0}).to(torch::kLong)));
+  // Bare labels, score arrays and TF-Serving style objects.
+  CHECK(torch::equal(decode_v1_predictions(R"({"predictions": [3, [0.1, 0.7, 0.2], {"probabilities": [0.9, 0.1]}, {"classes": 4}]})"),
+                     torch::tensor({3, 1, 0, 4}).to(torch::kLong)));
+  CHECK(status_of([] { decode_v1_predictions(R"({"error": "model not loaded"})"); }) == 400);
+  CHECK(status_of([] { decode_v1_predictions(R"({"predictions": ["cat"]})"); }) == 400);
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Fuzzes every parser of outside input with libFuzzer for a bounded time.
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+# Builds into build-fuzz/ with clang (installed from Debian if missing), AddressSanitizer
+# and libFuzzer; seeds come from the real datasets and from files wmark writes. Findings
+# (crash-*, timeout-*, oom-*) land in build-fuzz/findings/TARGET/; each becomes a
+# regression test in tests/. Prints executions and findings per target; exits 1 on any.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+
+if ! command -v clang++ >/dev/null || ! dpkg-query -W -f='${Status}' libclang-rt-14-dev 2>/dev/null | grep -q "ok installed"; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev
+fi
+scripts/install-deps.sh
+
+flags="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g"
+cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_FLAGS="$flags" -DWMARK_BUILD_FUZZ=ON -DWMARK_BUILD_TESTS=OFF -DWMARK_BUILD_EXAMPLES=OFF \
+  -DWMARK_BUILD_BENCH=OFF >/dev/null
+targets=(fuzz_infer_protocol fuzz_key fuzz_claim fuzz_dataset fuzz_model_file)
+cmake --build build-fuzz -j "$(nproc)" $(printf -- '--target %s ' "${targets[@]}")
+
+# Seeds: small valid inputs of each kind.
+seeds=build-fuzz/seeds
+rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file}
+printf '\x00{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5,2]}],"outputs":[{"name":"label"}]}' \
+  > "$seeds/fuzz_infer_protocol/v2"
+printf '\x03{"instances":[[[1,2],[3,4]]]}' > "$seeds/fuzz_infer_protocol/v1"
+printf '\x04{"predictions":[{"scores":[0.1,0.9],"label":1},3,[1,2]]}' > "$seeds/fuzz_infer_protocol/v1p"
+printf '\x02{"model_name":"m","outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,2]}]}' \
+  > "$seeds/fuzz_infer_protocol/v2r"
+data="${WMARK_DATA:-../shared/data}"
+if [ -f "$data/mnist/t10k-labels-idx1-ubyte.gz" ]; then
+  { printf '\x01'; (gzip -dc "$data/mnist/t10k-labels-idx1-ubyte.gz" || true) | head -c 200; } > "$seeds/fuzz_dataset/labels"
+  { printf '\x00'; (gzip -dc "$data/mnist/t10k-images-idx3-ubyte.gz" || true) | head -c 16; head -c 784 /dev/zero; } > "$seeds/fuzz_dataset/images"
+fi
+{ printf '\x02'; head -c 3073 /dev/zero; } > "$seeds/fuzz_dataset/cifar"
+printf '\x03P5\n2 2\n255\n\x01\x02\x03\x04' > "$seeds/fuzz_dataset/pgm"
+if [ -x build/wmark ]; then
+  # A real key, identity and claim-shaped documents from the CLI, when it is built.
+  tmp=$(mktemp -d)
+  build/wmark identity --out "$tmp/owner" >/dev/null
+  cp "$tmp/owner.pub" "$seeds/fuzz_claim/pub"
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"public_key":"aa"},"signature":"00","key":{"commitment":"00"},"report":{"queries":10,"matches":9,"match_rate":0.9,"chance_rate":0.1,"p_threshold":1e-6,"min_match_rate":0.5,"verified":true,"log10_p_value":-8}}' \
+    > "$seeds/fuzz_claim/claim"
+  rm -rf "$tmp"
+fi
+/usr/bin/python3 - "$seeds" <<'PY' || true
+import sys, torch
+seeds = sys.argv[1]
+torch.save({"fc.weight": torch.zeros(2, 2)}, seeds + "/fuzz_model_file/state.pt")
+with open(seeds + "/fuzz_model_file/state.pt", "rb") as f:
+    data = f.read()
+with open(seeds + "/fuzz_model_file/state.pt", "wb") as f:
+    f.write(b"\x00" + data)
+PY
+printf 'WMARK-KEY 1\n{"method":"trigger-set","params":{},"seed":1,"num_classes":10,"input_shape":[1,2,2],"normalization":{"mean":[],"stddev":[]},"dataset":"mnist","created":"x","tensors":[{"name":"labels","dtype":"int64","shape":[1],"offset":0,"nbytes":8}],"commitment":"00"}\n\x01\x00\x00\x00\x00\x00\x00\x00' \
+  > "$seeds/fuzz_key/key"
+
+export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:allocator_may_return_null=1"
+total_findings=0
+for target in "${targets[@]}"; do
+  corpus=build-fuzz/corpus/$target findings=build-fuzz/findings/$target
+  mkdir -p "$corpus" "$findings"
+  log=build-fuzz/$target.log
+  set +e
+  build-fuzz/tests/fuzz/$target "$corpus" "$seeds/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+    -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1
+  set -e
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  found=$(find "$findings" -type f | wc -l)
+  total_findings=$((total_findings + found))
+  printf '%-22s %10s executions  %d findings\n' "$target" "${runs:-0}" "$found"
+done
+[ "$total_findings" -eq 0 ]

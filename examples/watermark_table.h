@@ -34,7 +34,7 @@ inline std::string percent(double x) {
 }
 
 inline int run_watermark_table(const std::string& dataset, int argc, char** argv) {
-  std::int64_t subset = 0, epochs = 0, trigger_size = 100;
+  std::int64_t subset = 0, test_subset = 0, epochs = 0, trigger_size = 100;
   std::uint64_t seed = 1;
   int threads = 0;
   std::optional<std::filesystem::path> data_dir;
@@ -42,6 +42,7 @@ inline int run_watermark_table(const std::string& dataset, int argc, char** argv
     const std::string flag = argv[i];
     const char* value = argv[i + 1];
     if (flag == "--subset") subset = std::atoll(value);
+    else if (flag == "--test-subset") test_subset = std::atoll(value);  // quick runs: fewer test images
     else if (flag == "--epochs") epochs = std::atoll(value);
     else if (flag == "--trigger-size") trigger_size = std::atoll(value);
     else if (flag == "--seed") seed = std::strtoull(value, nullptr, 10);
@@ -56,6 +57,7 @@ inline int run_watermark_table(const std::string& dataset, int argc, char** argv
     wmark::configure_runtime(wmark::RuntimeOptions().threads(threads));
     auto splits = wmark::load_dataset(dataset, data_dir);
     splits.train = wmark::balanced_subset(splits.train, subset, seed);
+    splits.test = wmark::balanced_subset(splits.test, test_subset, seed + 1);
     auto recipe = wmark::default_recipe(dataset);
     auto options = recipe.options.seed(seed);
     if (epochs > 0) options.epochs(epochs);

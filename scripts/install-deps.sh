@@ -10,6 +10,7 @@ packages=(
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcpp-httplib-dev                 # wmark serve and remote verification (HTTP)
   libsodium-dev                      # Ed25519 signatures of keys and ownership claims
+  libgloo-dev                        # headers of c10d's Gloo backend (data-parallel training)
   dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)
   python3-torch                      # the Python side of the benchmark and the interop tests
 )

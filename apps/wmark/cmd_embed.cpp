@@ -91,8 +91,9 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
   trainer.add_hook(embedder);
   auto result = trainer.fit(data.splits.train, &data.splits.test);
   auto key = embedder->key();
-  sign_if_asked(key, owner);
   embedder.reset();  // releases the captured layer before the model is saved
+  if (training.process_group() && training.process_group()->rank() != 0) return 0;
+  sign_if_asked(key, owner);
   const auto report = Verifier().verify_white_box(*model, key, "embedded model");
   const std::string commitment = key.commitment();
   info.epoch = static_cast<std::int64_t>(result.history.size());
@@ -111,13 +112,17 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
 }
 
 int run_embed(const EmbedCommand& c) {
-  check_writable(c.out, c.force);
-  check_writable(c.key_out, c.force);
   WMARK_CHECK(c.out != c.key_out, "--out and --key-out must be different files");
-  if (!c.metrics.empty()) check_writable(c.metrics, c.force);
-  // Read the identity before training, so that a wrong path fails in a second, not after an hour.
-  const auto owner = c.sign.empty() ? nullptr : std::make_shared<const Identity>(Identity::load(c.sign));
   const int threads = setup_runtime(c.train.threads);
+  const auto group = join_group(c.train);  // null unless data-parallel
+  const bool lead = writes_outputs(group);  // rank 0 writes the model, the key and the metrics
+  if (lead) {
+    check_writable(c.out, c.force);
+    check_writable(c.key_out, c.force);
+    if (!c.metrics.empty()) check_writable(c.metrics, c.force);
+  }
+  // Read the identity before training, so that a wrong path fails in a second, not after an hour.
+  const auto owner = c.sign.empty() || !lead ? nullptr : std::make_shared<const Identity>(Identity::load(c.sign));
   auto data = load_data(c.data);
   auto recipe = default_recipe(data.name);
 
@@ -141,7 +146,7 @@ int run_embed(const EmbedCommand& c) {
     torch::manual_seed(c.data.seed);
     model = model_registry().create(info.arch, info.spec);
   }
-  auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force);
+  auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force, group);
   if (c.method == "uchida" || c.method == "deepsigns") {
     return run_embed_white_box(c, data, info, model, training, threads, pretrained, owner);
   }
@@ -172,6 +177,7 @@ int run_embed(const EmbedCommand& c) {
   } else {
     result = embed_trigger_watermark(model, data.splits, training, options, info, pretrained);
   }
+  if (!lead) return 0;
   sign_if_asked(result.key, owner);
   const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());

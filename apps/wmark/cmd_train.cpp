@@ -21,9 +21,13 @@ struct TrainCommand {
 };
 
 int run_train(const TrainCommand& c) {
-  check_writable(c.out, c.force);
-  if (!c.metrics.empty()) check_writable(c.metrics, c.force);
   const int threads = setup_runtime(c.train.threads);
+  const auto group = join_group(c.train);  // null unless data-parallel
+  const bool lead = writes_outputs(group);
+  if (lead) {
+    check_writable(c.out, c.force);
+    if (!c.metrics.empty()) check_writable(c.metrics, c.force);
+  }
   auto data = load_data(c.data);
   const auto recipe = default_recipe(data.name);
   const std::string arch = c.model.empty() ? recipe.arch : c.model;
@@ -36,8 +40,9 @@ int run_train(const TrainCommand& c) {
 
   torch::manual_seed(c.data.seed);
   auto model = model_registry().create(arch, info.spec);
-  Trainer trainer(model, make_trainer_options(recipe.options, c.train, c.data.seed, c.force), info);
+  Trainer trainer(model, make_trainer_options(recipe.options, c.train, c.data.seed, c.force, group), info);
   const auto result = trainer.fit(data.splits.train, &data.splits.test);
+  if (!lead) return 0;  // rank 0 writes the model and the metrics
 
   info.epoch = static_cast<std::int64_t>(result.history.size());
   info.extra = {{"test_accuracy", result.test_accuracy}, {"train_samples", data.splits.train.size()}};

@@ -1,14 +1,18 @@
 #include "common.h"
 
+#include <thread>
+
 #include <unistd.h>
 
 #include <cstdio>
 #include <torch/cuda.h>
+#include <spdlog/spdlog.h>
 
 #include "wmark/data/catalog.h"
 #include "wmark/data/subset.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/log.h"
 #include "wmark/util/runtime.h"
 
 namespace wmark::cli {
@@ -49,6 +53,38 @@ void add_train_flags(CLI::App& app, TrainFlags& flags) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--checkpoint", flags.checkpoint, "write a resumable checkpoint here after each epoch");
   app.add_option("--resume", flags.resume, "resume from a checkpoint written with --checkpoint");
+  app.add_option("--rank", flags.rank, "data-parallel: this process's rank (default: $RANK from torchrun)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--world-size", flags.world_size, "data-parallel: number of processes (default: $WORLD_SIZE)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--master", flags.master, "data-parallel: ADDR:PORT of rank 0 (default: $MASTER_ADDR:$MASTER_PORT)");
+  app.add_option("--backend", flags.backend, "data-parallel backend: gloo (CPU) or nccl (CUDA)")
+      ->check(CLI::IsMember({"gloo", "nccl"}));
+  app.add_option("--dist-timeout", flags.dist_timeout,
+                 "data-parallel: seconds to wait for peers before giving up (rendezvous, each step)")
+      ->check(CLI::PositiveNumber);
+}
+
+std::shared_ptr<ProcessGroup> join_group(const TrainFlags& f) {
+  auto options = distributed_options_from_environment().value_or(DistributedOptions());
+  if (f.world_size > 0) options.world_size(f.world_size);
+  if (f.rank >= 0) options.rank(f.rank);
+  if (!f.master.empty()) {
+    const auto colon = f.master.rfind(':');
+    WMARK_CHECK(colon != std::string::npos && colon > 0, "--master must be ADDR:PORT, got '", f.master, "'");
+    options.master_addr(f.master.substr(0, colon));
+    try {
+      options.master_port(std::stoi(f.master.substr(colon + 1)));
+    } catch (const std::exception&) {
+      WMARK_FAIL("--master must be ADDR:PORT, got '", f.master, "'");
+    }
+  }
+  if (options.world_size() <= 1) return nullptr;
+  options.backend(f.backend).timeout_seconds(f.dist_timeout);
+  auto group = std::make_shared<ProcessGroup>(options);
+  // Rank 0 speaks for the group (as the Trainer does); the others report only problems.
+  if (group->rank() != 0 && spdlog::get_level() < spdlog::level::warn) set_log_level("warn");
+  return group;
 }
 
 c10::Device parse_device(const std::string& name) {
@@ -63,11 +99,18 @@ c10::Device parse_device(const std::string& name) {
   return device;
 }
 
-int setup_runtime(int threads) { return configure_runtime(RuntimeOptions().threads(threads)); }
+int setup_runtime(int threads) {
+  // Processes sharing this machine (torchrun's LOCAL_WORLD_SIZE) share its cores.
+  const int local = local_world_size_from_environment();
+  if (threads == 0 && local > 1)
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+  return configure_runtime(RuntimeOptions().threads(threads));
+}
 
 TrainerOptions make_trainer_options(const TrainerOptions& recipe, const TrainFlags& f,
-                                    std::uint64_t seed, bool force) {
+                                    std::uint64_t seed, bool force, std::shared_ptr<ProcessGroup> group) {
   TrainerOptions o = recipe;
+  o.process_group(std::move(group));
   if (f.epochs) o.epochs(*f.epochs);
   if (f.batch_size) o.batch_size(*f.batch_size);
   if (f.lr) o.lr(*f.lr);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/data/dataset.h"
+#include "wmark/dist/process_group.h"
 #include "wmark/train/options.h"
 #include "wmark/train/trainer.h"
 
@@ -48,11 +49,24 @@ struct TrainFlags {
   std::string device = "cpu";
   std::string checkpoint, resume;
   int threads = 0;
+  // Data-parallel training (c10d); unset flags come from torchrun's environment.
+  int rank = -1, world_size = 0;
+  std::string master, backend = "gloo";
+  double dist_timeout = 300;
 };
 void add_train_flags(CLI::App& app, TrainFlags& flags);
-/// The recipe's options with the given flags applied, and a live progress line on a TTY.
+/// The recipe's options with the given flags applied, and a live progress line on a TTY;
+/// `group` (from join_group()) makes the training data-parallel.
 TrainerOptions make_trainer_options(const TrainerOptions& recipe, const TrainFlags& flags,
-                                    std::uint64_t seed, bool force);
+                                    std::uint64_t seed, bool force,
+                                    std::shared_ptr<ProcessGroup> group = nullptr);
+
+/// Joins the process group that --rank/--world-size/--master or torchrun's environment
+/// describe; null when neither asks for more than one process.
+std::shared_ptr<ProcessGroup> join_group(const TrainFlags& flags);
+
+/// Whether this process writes outputs: always, except on ranks other than 0.
+inline bool writes_outputs(const std::shared_ptr<ProcessGroup>& group) { return !group || group->rank() == 0; }
 
 /// Parses "cpu", "cuda", "cuda:1"; refuses CUDA when this LibTorch has none.
 c10::Device parse_device(const std::string& name);

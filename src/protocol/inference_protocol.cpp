@@ -251,6 +251,16 @@ std::vector<NamedTensor> decode_tensors(const json& list, const char* field, Bin
   return tensors;
 }
 
+// The JSON, then the binary tensor data (if any) with the JSON's length recorded.
+Body make_body(const json& document, const std::string& binary) {
+  Body body{document.dump(), std::nullopt};
+  if (!binary.empty()) {
+    body.json_length = body.bytes.size();
+    body.bytes += binary;
+  }
+  return body;
+}
+
 json object_or_throw(std::string_view text, const char* what) {
   auto document = parse_json(text, what);
   if (!document.is_object()) malformed(cat("the ", what, " must be a JSON object"));
@@ -300,12 +310,7 @@ Body encode_infer_request(const InferRequest& request) {
       document["outputs"].push_back(entry);
     }
   }
-  Body body{document.dump(), std::nullopt};
-  if (!binary.empty()) {
-    body.json_length = body.bytes.size();
-    body.bytes += binary;
-  }
-  return body;
+  return make_body(document, binary);
 }
 
 InferRequest decode_infer_request(const Body& body, const DecodeLimits& limits) {
@@ -352,12 +357,7 @@ Body encode_infer_response(const InferResponse& response) {
   if (!response.id.empty()) document["id"] = response.id;
   std::string binary;
   for (const auto& output : response.outputs) document["outputs"].push_back(encode_tensor(output, binary));
-  Body body{document.dump(), std::nullopt};
-  if (!binary.empty()) {
-    body.json_length = body.bytes.size();
-    body.bytes += binary;
-  }
-  return body;
+  return make_body(document, binary);
 }
 
 InferResponse decode_infer_response(const Body& body, const DecodeLimits& limits) {

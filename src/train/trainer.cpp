@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wmark/data/augment.h"
+#include "wmark/dist/process_group.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
@@ -60,11 +61,36 @@ std::string format_duration(double seconds) {
   return fmt::format("{}s", s);
 }
 
+// Shard `rank` of `world` of a range of `n`: [n*rank/world, n*(rank+1)/world).
+std::pair<std::int64_t, std::int64_t> shard(std::int64_t n, int rank, int world) {
+  const auto begin = n * rank / world;
+  return {begin, n * (rank + 1) / world - begin};
+}
+
+// Test accuracy over the group: each rank classifies its shard; the counts are summed.
+double group_accuracy(Network& model, const Dataset& test, const TrainerOptions& o, ProcessGroup* group) {
+  if (!group || group->world_size() == 1) return accuracy(model, test, o.device(), o.eval_batch_size());
+  const auto [begin, len] = shard(test.size(), group->rank(), group->world_size());
+  double correct = 0;
+  if (len > 0) {
+    correct = accuracy(model, test.images.narrow(0, begin, len), test.labels.narrow(0, begin, len), test.normalization,
+                       o.device(), o.eval_batch_size()) *
+              static_cast<double>(len);
+  }
+  auto counts = torch::tensor({correct, static_cast<double>(len)}, torch::kDouble);
+  group->allreduce_sum({counts});
+  return counts[0].item<double>() / counts[1].item<double>();
+}
+
 void validate(const TrainerOptions& o, const Dataset& train) {
   WMARK_CHECK(o.epochs() >= 1, "epochs must be at least 1, got ", o.epochs());
   WMARK_CHECK(o.batch_size() >= 2, "batch size must be at least 2, got ", o.batch_size());
   WMARK_CHECK(o.lr() > 0, "learning rate must be positive, got ", o.lr());
   WMARK_CHECK(o.lr_step() >= 1, "LR step must be at least 1 epoch");
+  if (o.process_group()) {
+    WMARK_CHECK(o.batch_size() >= 2 * o.process_group()->world_size(), "a global batch of ", o.batch_size(),
+                " cannot give each of ", o.process_group()->world_size(), " processes 2 samples; raise the batch size");
+  }
   WMARK_CHECK(train.size() >= 2, "training set '", train.name, "' has ", train.size(), " samples");
   WMARK_CHECK(train.images.scalar_type() == torch::kUInt8, "training images must be uint8");
   scheduled_lr(o, 1);  // rejects an unknown schedule before any work
@@ -87,6 +113,10 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
   const auto& o = options_;
   validate(o, train);
   auto log = logger();
+  ProcessGroup* group = o.process_group().get();
+  const int rank = group ? group->rank() : 0;
+  const int world = group ? group->world_size() : 1;
+  const bool lead = rank == 0;  // only rank 0 logs, reports progress and writes checkpoints
   Network& model = *model_;
   model.to(o.device());
   check_model(model, ModelSpec{train.shape(), train.num_classes}, info_.arch.empty() ? "the model" : info_.arch);
@@ -100,10 +130,21 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
     load_weights(o.resume_from(), model);
     load_optimizer_state(o.resume_from(), *optimizer);
     first_epoch = info.epoch + 1;
-    log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
+    if (!o.process_group() || o.process_group()->rank() == 0)
+      log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
   }
-  if (!o.checkpoint_path().empty() && o.checkpoint_path() != o.resume_from()) {
+  if (lead && !o.checkpoint_path().empty() && o.checkpoint_path() != o.resume_from()) {
     check_writable(o.checkpoint_path(), o.force());
+  }
+  // Every rank starts from rank 0's weights (and buffers); gradients are then averaged.
+  std::unique_ptr<GradientAverager> averager;
+  if (world > 1) {
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> state;
+    for (const auto& p : model.parameters()) state.push_back(p.data());
+    for (const auto& b : model.buffers()) state.push_back(b);
+    group->broadcast(state);
+    averager = std::make_unique<GradientAverager>(o.process_group(), parameters, o.bucket_bytes());
   }
 
   const auto n = train.size();
@@ -117,23 +158,26 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
     const double lr = scheduled_lr(o, epoch);
     set_lr(*optimizer, lr);
     model.train();
-    StepContext context{epoch, 0, steps};
+    StepContext context{epoch, 0, steps, rank, world};
     for (auto& hook : hooks_) hook->on_epoch_begin(context);
 
     // The order depends only on (seed, epoch), so a resumed run sees the same batches.
     auto order_generator = make_generator(derive_seed(o.seed(), "epoch-" + std::to_string(epoch)));
     auto order = torch::randperm(n, order_generator, torch::kLong);
-    auto augment_generator =
-        make_generator(derive_seed(o.seed(), "augment-" + std::to_string(epoch)));
+    auto augment_generator = make_generator(derive_seed(
+        o.seed(), "augment-" + std::to_string(epoch) + (world > 1 ? "-rank-" + std::to_string(rank) : "")));
 
+    const double allreduce_before = averager ? averager->communication_seconds() : 0;
     double loss_sum = 0, correct = 0;
     std::int64_t seen = 0, samples = 0;
     const auto start = Clock::now();
     auto last_progress = start;
     for (std::int64_t step = 0; step < steps; ++step) {
       context.step = step;
-      const auto len = std::min(batch, n - step * batch);
-      auto index = order.narrow(0, step * batch, len);
+      const auto global_len = std::min(batch, n - step * batch);
+      // This rank's shard of the global batch (all of it in a single process).
+      const auto [offset, len] = shard(global_len, rank, world);
+      auto index = order.narrow(0, step * batch + offset, len);
       Batch b{train.images.index_select(0, index), train.labels.index_select(0, index), len};
       if (o.augment()) b.images = random_crop_flip(b.images, o.crop_padding(), true, augment_generator);
       for (auto& hook : hooks_) hook->extend_batch(b, context);
@@ -149,6 +193,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
       }
       for (auto p : parameters) p.mutable_grad() = torch::Tensor();  // set to none
       loss.backward();
+      if (averager) averager->average();
       optimizer->step();
       for (auto& hook : hooks_) hook->on_step_end(model, context);
 
@@ -156,13 +201,23 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
       correct += logits.narrow(0, 0, len).argmax(1).eq(y.narrow(0, 0, len)).sum().item<double>();
       seen += len;
       samples += b.images.size(0);
-      if (o.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
+      if (lead && o.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
         last_progress = Clock::now();
         const double elapsed = seconds_since(start);
         Progress p{epoch, o.epochs(), step + 1, steps, loss_sum / seen, samples / elapsed,
                    elapsed / (step + 1) * (steps - step - 1)};
         o.on_progress()(p);
       }
+    }
+    if (world > 1) {
+      // Epoch figures over the whole group.
+      auto totals = torch::tensor({loss_sum, correct, static_cast<double>(seen), static_cast<double>(samples)},
+                                  torch::kDouble);
+      group->allreduce_sum({totals});
+      loss_sum = totals[0].item<double>();
+      correct = totals[1].item<double>();
+      seen = static_cast<std::int64_t>(totals[2].item<double>());
+      samples = static_cast<std::int64_t>(totals[3].item<double>());
     }
     EpochStats stats;
     stats.epoch = epoch;
@@ -175,7 +230,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
     samples_total += samples;
 
     model.eval();
-    if (test) stats.test_accuracy = accuracy(model, *test, o.device(), o.eval_batch_size());
+    if (test) stats.test_accuracy = group_accuracy(model, *test, o, group);
+    // Time this rank spent averaging gradients in the epoch (part of stats.seconds).
+    if (averager) stats.metrics["allreduce_s"] = averager->communication_seconds() - allreduce_before;
     for (auto& hook : hooks_) hook->on_epoch_end(stats, model);
 
     std::string line = fmt::format("epoch {}/{} loss {:.4f} train_acc {:.2f}%", epoch, o.epochs(),
@@ -185,16 +242,16 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
     line += fmt::format(" {:.0f} samples/s {} ETA {}", stats.samples_per_second,
                         format_duration(stats.seconds),
                         format_duration(stats.seconds * static_cast<double>(o.epochs() - epoch)));
-    log->info("{}", line);
+    if (lead) log->info("{}", line);
     result.history.push_back(stats);
 
-    if (!o.checkpoint_path().empty()) {
+    if (lead && !o.checkpoint_path().empty()) {
       CheckpointInfo info = info_;
       info.epoch = epoch;
       save_checkpoint(o.checkpoint_path(), model, info, optimizer.get(), /*force=*/true);
     }
     if (stats.stop) {
-      log->info("stopping after epoch {} (requested by a hook)", epoch);
+      if (lead) log->info("stopping after epoch {} (requested by a hook)", epoch);
       break;
     }
   }

@@ -17,7 +17,14 @@ Batch Embedder::mix(const at::Tensor& images, const at::Tensor& labels) {
 
 at::Tensor Embedder::loss_term(const Batch&, const at::Tensor&, Network&) { return {}; }
 
-void Embedder::extend_batch(Batch& batch, const StepContext&) {
+void Embedder::set_shard(int rank, int world_size) {
+  WMARK_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "shard ", rank, " of ", world_size, " is invalid");
+  shard_rank_ = rank;
+  shard_world_ = world_size;
+}
+
+void Embedder::extend_batch(Batch& batch, const StepContext& context) {
+  set_shard(context.rank, context.world_size);
   // The Trainer's batch holds only clean samples here; hooks after this one see the mix.
   const auto clean = batch.clean_size;
   batch = mix(batch.images, batch.labels);
@@ -50,7 +57,9 @@ CyclicSampler::CyclicSampler(std::int64_t n, std::uint64_t seed) {
   order_ = torch::randperm(n, generator, torch::kLong);
 }
 
-at::Tensor CyclicSampler::next(std::int64_t count) {
+at::Tensor CyclicSampler::next(std::int64_t count, int rank, int world) {
+  WMARK_CHECK(world >= 1 && rank >= 0 && rank < world, "sampler shard ", rank, " of ", world, " is invalid");
+  if (world > 1) return next(count * world).narrow(0, count * rank, count);
   const auto n = order_.size(0);
   std::vector<torch::Tensor> parts;
   while (count > 0) {
@@ -91,7 +100,7 @@ WatermarkKey TriggerEmbedder::key() const {
 Batch TriggerEmbedder::mix(const at::Tensor& images, const at::Tensor& labels) {
   const auto clean = images.dim() >= 1 ? images.size(0) : 0;
   const auto want = std::max<std::int64_t>(1, std::llround(options_.trigger_ratio() * static_cast<double>(clean)));
-  const auto index = sampler_.next(want);
+  const auto index = sampler_.next(want, shard_rank_, shard_world_);
   return append_samples(images, labels, triggers_.images.index_select(0, index),
                         triggers_.labels.index_select(0, index), key_base_.normalization, "trigger embedding");
 }

@@ -42,6 +42,14 @@ RemoteOptions remote(const InferenceServer& server) {
   return RemoteOptions().url(server.url()).model("mnist").batch_size(16).timeout_seconds(20).retries(1).backoff_seconds(0.01);
 }
 
+// A user's own model, written the usual LibTorch way (not from wmark's registry).
+struct UserNetImpl : torch::nn::Module {
+  UserNetImpl() { fc = register_module("fc", torch::nn::Linear(784, 10)); }
+  torch::Tensor forward(torch::Tensor x) { return fc(x.flatten(1)); }
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(UserNet);
+
 std::string infer_body(const at::Tensor& images, const std::string& datatype = "UINT8") {
   json data = json::array();
   const auto flat = images.flatten().to(torch::kLong);
@@ -89,6 +97,18 @@ TEST_CASE("a TorchScript suspect verifies behind wmark serve as it does in proce
   const auto report = Verifier().verify(suspect, f.key);
   CHECK(report.verified);
   CHECK(report.matches == expected.matches);
+}
+
+TEST_CASE("a user's own torch::nn::Module is served through as_network()", "[serve]") {
+  const auto& f = test::watermarked_mnist();
+  torch::manual_seed(9);
+  auto network = as_network(UserNet());
+  InferenceServer server(served(network), loopback());
+  server.start();
+  RemoteClassifier remote_model(remote(server), f.key.input_shape, f.key.normalization);
+  const auto images = f.test.images.narrow(0, 0, 40);
+  CHECK(torch::equal(remote_model.classify(images),
+                     predict_labels(*network, images, f.key.normalization, c10::Device(c10::kCPU))));
 }
 
 TEST_CASE("the server answers bad requests with the protocol's status and stays healthy", "[serve]") {

@@ -35,6 +35,8 @@ struct StepContext {
   std::int64_t epoch = 0;            ///< 1-based
   std::int64_t step = 0;             ///< 0-based within the epoch
   std::int64_t steps_per_epoch = 0;  ///< optimiser steps in one epoch
+  int rank = 0;                      ///< data-parallel training: this process's rank
+  int world_size = 1;                ///< data-parallel training: number of processes
 };
 
 /// Figures of one finished epoch.

@@ -4,12 +4,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <c10/core/Device.h>
 #include <torch/arg.h>
 
 namespace wmark {
+
+class ProcessGroup;
 
 /// Progress within an epoch, for live progress displays.
 struct Progress {
@@ -64,6 +67,13 @@ struct TrainerOptions {
   TORCH_ARG(std::string, resume_from) = "";
   /// Called every few steps with the progress of the current epoch.
   TORCH_ARG(std::function<void(const Progress&)>, on_progress);
+  /// Data-parallel training (dist/process_group.h): every process of the group runs
+  /// fit() with the same options and data; each trains on its shard of every global
+  /// batch of `batch_size`, gradients are averaged, and only rank 0 logs and writes
+  /// checkpoints. Null (the default) trains in this process alone.
+  TORCH_ARG(std::shared_ptr<ProcessGroup>, process_group) = nullptr;
+  /// Data-parallel training: gradients are averaged in flat buckets of about this size.
+  TORCH_ARG(std::int64_t, bucket_bytes) = 25ll << 20;
 };
 
 }  // namespace wmark

@@ -53,6 +53,11 @@ class WMARK_API Embedder : public TrainerHook {
   /// TrainerHook: loss_term(batch, logits, model).
   at::Tensor extra_loss(const Batch& batch, const at::Tensor& logits, Network& model,
                         const StepContext& context) final;
+  /// Data-parallel training: this process holds shard `rank` of `world_size` of every
+  /// global batch, so mix() adds this rank's share of the samples the whole global
+  /// batch gets (the Trainer sets it from the StepContext; a hand-written distributed
+  /// loop calls it once). Requires 0 <= rank < world_size.
+  void set_shard(int rank, int world_size);
 
  protected:
   /// The batch with raw uint8 `extra` samples [K,C,H,W] and their `extra_labels`
@@ -62,6 +67,8 @@ class WMARK_API Embedder : public TrainerHook {
   static Batch append_samples(const at::Tensor& images, const at::Tensor& labels, const at::Tensor& extra,
                               const at::Tensor& extra_labels, const Normalization& normalization,
                               const std::string& what);
+  int shard_rank_ = 0;   ///< this process's shard of a global batch (set_shard())
+  int shard_world_ = 1;  ///< shards per global batch
 };
 
 /// Draws indices 0..n-1 in a seeded shuffled order, cycling, so that each index is
@@ -70,8 +77,10 @@ class WMARK_API CyclicSampler {
  public:
   /// A sampler over `n` >= 1 indices in the order drawn from `seed`.
   CyclicSampler(std::int64_t n, std::uint64_t seed);
-  /// The next `count` indices, int64 [count].
-  at::Tensor next(std::int64_t count);
+  /// The next `count` indices, int64 [count]. With `world` > 1 the next `count * world`
+  /// are drawn and shard `rank`'s `count` of them returned, so that `world` processes
+  /// drawing alike together take what one process drawing `count * world` would.
+  at::Tensor next(std::int64_t count, int rank = 0, int world = 1);
 
  private:
   at::Tensor order_;

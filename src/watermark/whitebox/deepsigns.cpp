@@ -122,7 +122,7 @@ WatermarkKey DeepSignsEmbedder::key() const {
 }
 
 Batch DeepSignsEmbedder::mix(const at::Tensor& images, const at::Tensor& labels) {
-  const auto index = sampler_->next(options_.key_batch());
+  const auto index = sampler_->next(options_.key_batch(), shard_rank_, shard_world_);
   offset_ = images.dim() >= 1 ? images.size(0) : 0;
   appended_ = index.size(0);
   return append_samples(images, labels, key_images_.index_select(0, index), key_labels_.index_select(0, index),

@@ -73,6 +73,29 @@ TEST_CASE("2 processes x 1 thread train the parameters 1 process trains with the
   CHECK(moved > 100 * max_difference);
 }
 
+TEST_CASE("a distributed run resumes from its checkpoint where it stopped", "[dist]") {
+  test::TempDir dir;
+  const std::string common = " train" + data_flags(512) + " --batch-size 64 --optimizer sgd --lr 0.05 --seed 4 --threads 1";
+  auto launch = [&](const std::string& args, std::string& out) {
+    return test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 2 " +
+                                 test::wmark_binary() + common + args,
+                             out);
+  };
+  std::string out;
+  REQUIRE(launch(" --epochs 2 --out " + (dir / "straight.pt").string(), out) == 0);
+  // Stopped after epoch 1, then resumed to epoch 2 by both ranks from rank 0's checkpoint.
+  REQUIRE(launch(" --epochs 1 --checkpoint " + (dir / "ckpt.pt").string() + " --out " + (dir / "half.pt").string(), out) == 0);
+  const int code = launch(" --epochs 2 --resume " + (dir / "ckpt.pt").string() + " --out " + (dir / "resumed.pt").string(), out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Catch::Contains("resuming from") && Catch::Contains("epoch 2/2"));
+  CHECK(out.find("epoch 1/2") == std::string::npos);
+  const auto straight = parameters_of((dir / "straight.pt").string());
+  const auto resumed = parameters_of((dir / "resumed.pt").string());
+  REQUIRE(straight.size() == resumed.size());
+  for (std::size_t i = 0; i < straight.size(); ++i) CHECK(torch::allclose(straight[i], resumed[i], 1e-5, 1e-6));
+}
+
 TEST_CASE("a distributed embed produces a model that verifies, written once by rank 0", "[dist]") {
   test::TempDir dir;
   std::string out;

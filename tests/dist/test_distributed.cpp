@@ -96,6 +96,22 @@ TEST_CASE("a distributed run resumes from its checkpoint where it stopped", "[di
   for (std::size_t i = 0; i < straight.size(); ++i) CHECK(torch::allclose(straight[i], resumed[i], 1e-5, 1e-6));
 }
 
+TEST_CASE("torchrun (Debian's python3-torch) starts a data-parallel wmark train", "[dist]") {
+  test::TempDir dir;
+  std::string out;
+  // --redirects 1 --tee 1: Debian's PyTorch 1.13 under Python 3.11 cannot parse the default 0.
+  const int code = test::run_command("/usr/bin/python3 -m torch.distributed.run --standalone --nproc_per_node=2 "
+                                     "--redirects 1 --tee 1 --log_dir " + (dir / "logs").string() + " --no_python " +
+                                         test::wmark_binary() + " train" + data_flags(1000) +
+                                         " --epochs 1 --out " + (dir / "m.pt").string(),
+                                     out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Catch::Contains("[default0]:model: "));
+  CHECK(out.find("[default1]:model: ") == std::string::npos);  // rank 1 writes nothing
+  CHECK(std::filesystem::is_regular_file(dir / "m.pt"));
+}
+
 TEST_CASE("a distributed embed produces a model that verifies, written once by rank 0", "[dist]") {
   test::TempDir dir;
   std::string out;

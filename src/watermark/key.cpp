@@ -95,7 +95,7 @@ WatermarkKey WatermarkKey::load(const fs::path& path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes.begin() + magic.size(), bytes.begin() + header_end);
-  } catch (const nlohmann::json::parse_error& error) {
+  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number overflow
     WMARK_FAIL(path.string(), ": malformed JSON header in key file: ", error.what());
   }
   const std::string payload = bytes.substr(header_end + 1);

@@ -88,6 +88,10 @@ TEST_CASE("a tampered or malformed key file is refused with the reason", "[water
     write("WMARK-KEY 1\n{\"method\": \n");
     CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("malformed JSON header"));
   }
+  SECTION("a number too large for any type (found by fuzz_key)") {
+    write("WMARK-KEY 1\n{\"seed\": 66666606666e660666}\n");
+    CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("bad.wmk") && Contains("malformed JSON header"));
+  }
   SECTION("missing field") {
     write("WMARK-KEY 1\n{\"method\": \"trigger-set\"}\n");
     CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("malformed key header"));

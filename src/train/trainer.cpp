@@ -149,8 +149,9 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
 
   const auto n = train.size();
   const auto batch = o.batch_size();
-  // A trailing batch of one sample would break batch-norm; it is dropped.
-  const auto steps = n / batch + ((n % batch) > 1 ? 1 : 0);
+  // A trailing batch that would leave a process fewer than 2 samples (batch-norm needs
+  // 2; an empty shard fails or averages NaN gradients into every rank) is dropped.
+  const auto steps = n / batch + ((n % batch) >= 2 * world ? 1 : 0);
 
   TrainResult result;
   std::int64_t samples_total = 0;

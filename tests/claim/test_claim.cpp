@@ -134,3 +134,16 @@ TEST_CASE("a claim with any one byte altered is rejected or means the same", "[c
   CHECK(rejected + unchanged == static_cast<int>(text.size()));
   CHECK(rejected > static_cast<int>(text.size()) * 9 / 10);
 }
+
+TEST_CASE("claim and key files that are not JSON objects are refused naming the file", "[claim]") {
+  test::TempDir dir;
+  test::write_bytes(dir / "claim.json", "{\"format\": \"wmark-claim-1\", ", true);
+  CHECK_THROWS_WITH(read_json_object(dir / "claim.json"), Catch::Contains("claim.json") && Catch::Contains("malformed JSON"));
+  test::write_bytes(dir / "list.json", "[1, 2]", true);
+  CHECK_THROWS_WITH(read_json_object(dir / "list.json"), Catch::Contains("list.json") && Catch::Contains("JSON object"));
+  CHECK_THROWS_WITH(read_json_object(dir / "none.json"), Catch::Contains("none.json") && Catch::Contains("does not exist"));
+  // A claim of the wrong shape is invalid, never a crash.
+  const auto check = check_claim(json{{"format", 7}, {"report", "x"}, {"key", json::array()}}, std::string(64, 'a'));
+  CHECK_FALSE(check.valid);
+  CHECK(check.problems.size() >= 2);
+}

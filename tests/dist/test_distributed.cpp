@@ -96,6 +96,21 @@ TEST_CASE("a distributed run resumes from its checkpoint where it stopped", "[di
   for (std::size_t i = 0; i < straight.size(); ++i) CHECK(torch::allclose(straight[i], resumed[i], 1e-5, 1e-6));
 }
 
+TEST_CASE("a trailing batch too small to give every rank 2 samples is dropped", "[dist]") {
+  // 130 = 2 x 64 + 2: sharded over 3 processes the last batch would leave one rank with
+  // no sample at all, whose NaN gradients averaging would spread to every rank.
+  test::TempDir dir;
+  std::string out;
+  const int code = test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 3 " +
+                                         test::wmark_binary() + " train" + data_flags(130) +
+                                         " --epochs 1 --batch-size 64 --optimizer sgd --lr 0.05 --threads 1 --out " +
+                                         (dir / "m.pt").string(),
+                                     out);
+  INFO(out);
+  REQUIRE(code == 0);
+  for (const auto& p : parameters_of((dir / "m.pt").string())) CHECK(torch::isfinite(p).all().item<bool>());
+}
+
 TEST_CASE("torchrun (Debian's python3-torch) starts a data-parallel wmark train", "[dist]") {
   test::TempDir dir;
   std::string out;
@@ -162,4 +177,13 @@ TEST_CASE("a rank that dies or never joins stops the others with a clear error",
   CHECK(code == 2);
   CHECK(seconds < 20);
   CHECK_THAT(out, Catch::Contains("cannot join the process group"));
+  // Malformed rendezvous options fail at once.
+  CHECK(test::run_command(test::wmark_binary() + " train" + data_flags(500) + " --world-size 2 --rank 0 --master nohost " +
+                              "--out " + (dir / "d.pt").string(),
+                          out) == 2);
+  CHECK_THAT(out, Catch::Contains("ADDR:PORT"));
+  CHECK(test::run_command(test::wmark_binary() + " train" + data_flags(500) + " --world-size 2 --rank 2 --master " +
+                              "127.0.0.1:" + std::to_string(next_port()) + " --out " + (dir / "d.pt").string(),
+                          out) == 2);
+  CHECK_THAT(out, Catch::Contains("rank 2 outside [0, 2)"));
 }

@@ -26,15 +26,7 @@ ServedModel open_model(const ServeCommand& c, c10::Device device) {
   ServedModel served;
   served.name = c.name;
   served.device = device;
-  bool checkpoint = !c.arch.empty();
-  if (!checkpoint) {
-    try {
-      read_checkpoint_info(c.model);
-      checkpoint = true;
-    } catch (const Error&) {
-    }
-  }
-  if (checkpoint) {
+  if (is_wmark_checkpoint(c.model, c.arch)) {
     auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
     served.network = loaded.model;
     served.input = loaded.info.spec.input;

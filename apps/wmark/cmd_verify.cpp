@@ -28,19 +28,8 @@ struct VerifyCommand {
   int retries = 3;
 };
 
-// A wmark checkpoint when --arch is given or the file is one; otherwise TorchScript.
-bool is_checkpoint(const VerifyCommand& c) {
-  if (!c.arch.empty()) return true;
-  try {
-    read_checkpoint_info(c.model);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
-  if (!is_checkpoint(c)) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
+  if (!is_wmark_checkpoint(c.model, c.arch)) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
   auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
   WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", c.model, " takes ", loaded.info.spec.input.str(),
               " inputs but key ", c.key, " holds ", key.input_shape.str(), " triggers");
@@ -83,7 +72,7 @@ int run_verify(const VerifyCommand& c) {
     // White-box: the bits are read from the weights or activations; no query is sent.
     NetworkPtr model;
     std::string description = "TorchScript model " + c.model;
-    if (is_checkpoint(c)) {
+    if (is_wmark_checkpoint(c.model, c.arch)) {
       auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
       model = loaded.model;
       description = "checkpoint " + c.model + " (" + loaded.info.arch + ")";

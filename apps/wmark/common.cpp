@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wmark/data/catalog.h"
+#include "wmark/models/checkpoint.h"
 #include "wmark/data/subset.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
@@ -85,6 +86,16 @@ std::shared_ptr<ProcessGroup> join_group(const TrainFlags& f) {
   // Rank 0 speaks for the group (as the Trainer does); the others report only problems.
   if (group->rank() != 0 && spdlog::get_level() < spdlog::level::warn) set_log_level("warn");
   return group;
+}
+
+bool is_wmark_checkpoint(const std::string& path, const std::string& arch) {
+  if (!arch.empty()) return true;
+  try {
+    read_checkpoint_info(path);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 c10::Device parse_device(const std::string& name) {

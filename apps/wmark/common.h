@@ -68,6 +68,10 @@ std::shared_ptr<ProcessGroup> join_group(const TrainFlags& flags);
 /// Whether this process writes outputs: always, except on ranks other than 0.
 inline bool writes_outputs(const std::shared_ptr<ProcessGroup>& group) { return !group || group->rank() == 0; }
 
+/// Whether a suspect/served model file is a wmark checkpoint (always when --arch is
+/// given); otherwise it is read as TorchScript.
+bool is_wmark_checkpoint(const std::string& path, const std::string& arch);
+
 /// Parses "cpu", "cuda", "cuda:1"; refuses CUDA when this LibTorch has none.
 c10::Device parse_device(const std::string& name);
 

@@ -1,37 +1,52 @@
 #!/usr/bin/env bash
 # Training throughput, C++ (wmark's Trainer) against Python (Debian's python3-torch),
-# same model, data, batch, optimizer and threads, measured side by side in one run.
-# Python runs twice: plain, and with glibc malloc tuned by environment the way wmark
-# tunes it with mallopt, so the second ratio credits the loop and not the allocator.
-# Usage: bench/compare_train.sh [epochs=2] [threads=nproc] [batch=64]
-# The last line is ratio=X.XX: C++ samples/s over Python's (same allocator settings).
+# same model, data, batch, optimizer and threads.
+# The machines are shared and their speed drifts by tens of percent within minutes, so
+# the runs are short and interleaved: every round trains one epoch over the same number
+# of MNIST images in each of four processes, one after another:
+#   C++              wmark's Trainer (glibc malloc tuned by configure_runtime's mallopt)
+#   Python tuned     malloc tuned by environment the way wmark tunes it (the reference)
+#   Python plain     glibc defaults
+#   Python layout    tuned malloc plus wmark's channels-last layout and op order
+# A round's ratios compare neighbours measured seconds apart; the medians over rounds
+# are the figures.
+# Usage: bench/compare_train.sh [rounds=5] [samples=20000 per round, 0 = all 60000]
+#                               [threads=nproc] [batch=64]
+# The last line is ratio=X.XX: median over rounds of C++ samples/s over Python's
+# (same allocator settings).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${WMARK_BUILD_DIR:-$here/../build}"
-epochs="${1:-2}"; threads="${2:-$(nproc)}"; batch="${3:-64}"
+rounds="${1:-5}"; samples="${2:-20000}"; threads="${3:-$(nproc)}"; batch="${4:-64}"
 data="${WMARK_DATA:-$here/../../shared/data}/mnist"
+tuned_malloc=(env MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824
+              MALLOC_TOP_PAD_=67108864)
+python=(/usr/bin/python3 "$here/train_python.py" 1 "$threads" "$batch" "$data" "$samples")
 
-value() { grep "^$1=" | tail -1 | cut -d= -f2; }
+rate() { grep "^$1=" | tail -1 | cut -d= -f2; }
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
-cpp_out=$("$build/bench/bench_train" "$epochs" "$threads" "$batch" "$(dirname "$data")")
-echo "$cpp_out"
-py_plain_out=$(/usr/bin/python3 "$here/train_python.py" "$epochs" "$threads" "$batch" "$data")
-echo "$py_plain_out"
-py_tuned_out=$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
-  /usr/bin/python3 "$here/train_python.py" "$epochs" "$threads" "$batch" "$data")
-echo "$py_tuned_out" | sed 's/^python/python(tuned malloc)/'
-py_layout_out=$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864 \
-  /usr/bin/python3 "$here/train_python.py" "$epochs" "$threads" "$batch" "$data" --layout-tuned)
-echo "$py_layout_out" | sed 's/^python/python(tuned malloc+layout)/'
+echo "mnist_cnn, Adam, batch $batch, $threads threads; $rounds rounds of $samples images (0 = all)"
+: >"${tmp:=$(mktemp)}"
+trap 'rm -f "$tmp"' EXIT
+for ((r = 1; r <= rounds; r++)); do
+  cpp=$("$build/bench/bench_train" 1 "$threads" "$batch" "$(dirname "$data")" "$samples" |
+        rate cpp_samples_per_second)
+  tuned=$("${tuned_malloc[@]}" "${python[@]}" | rate python_samples_per_second)
+  plain=$("${python[@]}" | rate python_samples_per_second)
+  layout=$("${tuned_malloc[@]}" "${python[@]}" --layout-tuned | rate python_samples_per_second)
+  echo "$cpp $tuned $plain $layout $(ratio "$cpp" "$tuned") $(ratio "$cpp" "$plain") $(ratio "$cpp" "$layout")" >>"$tmp"
+  printf 'round %d: samples/s C++ %.0f | Python tuned malloc %.0f, plain %.0f, tuned+layout %.0f | ratio %s\n' \
+    "$r" "$cpp" "$tuned" "$plain" "$layout" "$(ratio "$cpp" "$tuned")"
+done
 
-cpp=$(echo "$cpp_out" | value cpp_samples_per_second)
-py_plain=$(echo "$py_plain_out" | value python_samples_per_second)
-py_tuned=$(echo "$py_tuned_out" | value python_samples_per_second)
-py_layout=$(echo "$py_layout_out" | value python_samples_per_second)
-echo "cpp samples/s: $cpp"
-echo "python samples/s (plain malloc): $py_plain"
-echo "python samples/s (tuned malloc): $py_tuned"
-echo "python samples/s (tuned malloc, wmark's layout and op order): $py_layout"
-echo "ratio_vs_python_with_same_layout=$(awk -v a="$cpp" -v b="$py_layout" 'BEGIN{printf "%.2f", a/b}')"
-echo "ratio_vs_plain_python=$(awk -v a="$cpp" -v b="$py_plain" 'BEGIN{printf "%.2f", a/b}')"
-echo "ratio=$(awk -v a="$cpp" -v b="$py_tuned" 'BEGIN{printf "%.2f", a/b}')"
+column() { cut -d' ' -f"$1" "$tmp" | median; }
+echo "median samples/s: C++ $(column 1)"
+echo "median samples/s: Python, tuned malloc $(column 2)"
+echo "median samples/s: Python, plain malloc $(column 3)"
+echo "median samples/s: Python, tuned malloc + wmark's layout and op order $(column 4)"
+echo "ratio range over rounds: $(cut -d' ' -f5 "$tmp" | sort -g | head -1) to $(cut -d' ' -f5 "$tmp" | sort -g | tail -1)"
+echo "ratio_vs_python_with_same_layout=$(column 7)"
+echo "ratio_vs_plain_python=$(column 6)"
+echo "ratio=$(column 5)"

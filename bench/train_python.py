@@ -4,7 +4,7 @@ optimizer (Adam 2e-3), per-batch normalisation and thread count as bench_train, 
 the fastest plain-PyTorch form (whole split in memory as uint8, index batches).
 With --layout-tuned it also applies what wmark's loop does beyond plain PyTorch
 (channels-last layout, max-pool before ReLU), to show what the layout alone is worth.
-Usage: train_python.py [epochs=2] [threads=2] [batch=64] [data_dir] [--layout-tuned]"""
+Usage: train_python.py [epochs=2] [threads=2] [batch=64] [data_dir] [samples=0 (all)] [--layout-tuned]"""
 import gzip
 import os
 import sys
@@ -47,10 +47,13 @@ def main():
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
     data_dir = sys.argv[4] if len(sys.argv) > 4 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "mnist")
+    samples = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"), 16).view(-1, 1, 28, 28)
     labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"), 8).long()
+    if 0 < samples < images.shape[0]:  # throughput does not depend on which images
+        images, labels = images[:samples].clone(), labels[:samples].clone()
     model = MnistCnn(pool_first=tuned)
     if tuned:
         model = model.to(memory_format=torch.channels_last)
@@ -75,7 +78,7 @@ def main():
         seconds = time.perf_counter() - start
         rates.append(n / seconds)
         print(f"python epoch {epoch}: {n / seconds:.1f} samples/s, {seconds:.2f} s")
-    print(f"python threads={torch.get_num_threads()} batch={batch}")
+    print(f"python threads={torch.get_num_threads()} batch={batch} samples={n}")
     print(f"python_samples_per_second={sum(rates) / len(rates):.1f}")
 
 

@@ -28,7 +28,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
 echo "mnist_cnn, Adam, batch $batch, $threads threads; $rounds rounds of $samples images (0 = all)"
-: >"${tmp:=$(mktemp)}"
+tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 for ((r = 1; r <= rounds; r++)); do
   cpp=$("$build/bench/bench_train" 1 "$threads" "$batch" "$(dirname "$data")" "$samples" |
@@ -41,7 +41,7 @@ for ((r = 1; r <= rounds; r++)); do
     "$r" "$cpp" "$tuned" "$plain" "$layout" "$(ratio "$cpp" "$tuned")"
 done
 
-column() { cut -d' ' -f"$1" "$tmp" | median; }
+column() { cut -d' ' -f"$1" "$tmp" | median | xargs printf '%.2f'; }
 echo "median samples/s: C++ $(column 1)"
 echo "median samples/s: Python, tuned malloc $(column 2)"
 echo "median samples/s: Python, plain malloc $(column 3)"

@@ -1,7 +1,5 @@
 #include "common.h"
 
-#include <thread>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -114,7 +112,7 @@ int setup_runtime(int threads) {
   // Processes sharing this machine (torchrun's LOCAL_WORLD_SIZE) share its cores.
   const int local = local_world_size_from_environment();
   if (threads == 0 && local > 1)
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+    threads = std::max(1, available_cores() / local);
   return configure_runtime(RuntimeOptions().threads(threads));
 }
 

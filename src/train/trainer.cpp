@@ -130,8 +130,7 @@ TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
     load_weights(o.resume_from(), model);
     load_optimizer_state(o.resume_from(), *optimizer);
     first_epoch = info.epoch + 1;
-    if (!o.process_group() || o.process_group()->rank() == 0)
-      log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
+    if (lead) log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
   }
   if (lead && !o.checkpoint_path().empty() && o.checkpoint_path() != o.resume_from()) {
     check_writable(o.checkpoint_path(), o.force());

@@ -31,6 +31,19 @@ printf '\x03{"instances":[[[1,2],[3,4]]]}' > "$seeds/fuzz_infer_protocol/v1"
 printf '\x04{"predictions":[{"scores":[0.1,0.9],"label":1},3,[1,2]]}' > "$seeds/fuzz_infer_protocol/v1p"
 printf '\x02{"model_name":"m","outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,2]}]}' \
   > "$seeds/fuzz_infer_protocol/v2r"
+# Hostile seeds (issue #18): deep nesting in shape and data, counts past every limit,
+# binary sizes that lie, invalid UTF-8.
+{ printf '\x00{"inputs":[{"name":"input","datatype":"FP32","data":[0],"shape":[1000000000,'
+  head -c 5000 /dev/zero | tr '\0' '['; printf 1; head -c 5000 /dev/zero | tr '\0' ']'; printf ']}]}'; } \
+  > "$seeds/fuzz_infer_protocol/deep_shape"
+{ printf '\x03{"instances":'; head -c 5000 /dev/zero | tr '\0' '['; head -c 5000 /dev/zero | tr '\0' ']'; printf '}'; } \
+  > "$seeds/fuzz_infer_protocol/deep_v1"
+printf '\x00{"inputs":[{"name":"input","shape":[4000000000000000000,1,28,28],"datatype":"FP32","data":[0]}]}' \
+  > "$seeds/fuzz_infer_protocol/huge_count"
+printf '\x01{"inputs":[{"name":"input","shape":[1,4],"datatype":"UINT8","parameters":{"binary_data_size":99}}]}xxxx' \
+  > "$seeds/fuzz_infer_protocol/lying_binary"
+printf '\x00{"inputs":[{"name":"\xff\xfe","shape":[1],"datatype":"FP32","data":[0]}]}' \
+  > "$seeds/fuzz_infer_protocol/bad_utf8"
 data="${WMARK_DATA:-../shared/data}"
 if [ -f "$data/mnist/t10k-labels-idx1-ubyte.gz" ]; then
   { printf '\x01'; (gzip -dc "$data/mnist/t10k-labels-idx1-ubyte.gz" || true) | head -c 200; } > "$seeds/fuzz_dataset/labels"

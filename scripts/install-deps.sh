@@ -8,7 +8,8 @@ packages=(
   doxygen                            # API reference (target docs) and the docs_undocumented test
   libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
-  libcpp-httplib-dev                 # wmark serve and remote verification (HTTP)
+  libcpp-httplib-dev                 # remote verification (HTTP client), test stand-ins
+  libboost1.81-dev                   # wmark serve's HTTP server (Boost.Beast, header-only)
   libsodium-dev                      # Ed25519 signatures of keys and ownership claims
   libgloo-dev                        # headers of c10d's Gloo backend (data-parallel training)
   dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)

@@ -18,8 +18,9 @@ namespace {
 
 struct ServeCommand {
   std::string model, arch, name, dataset, host = "127.0.0.1", input_scale = "unit", device = "cpu";
-  int port = 8000, workers = 4, threads = 0;
-  std::int64_t max_body_bytes = 32ll << 20, max_batch = 256;
+  int port = 8000, workers = 4, threads = 0, max_connections = 256, max_connections_per_client = 64;
+  std::int64_t max_body_bytes = 32ll << 20, max_batch = 256, max_header_bytes = 16 << 10;
+  double request_timeout = 10;
 };
 
 ServedModel open_model(const ServeCommand& c, c10::Device device) {
@@ -63,6 +64,10 @@ int run_serve(const ServeCommand& c) {
                                                     .workers(c.workers)
                                                     .max_body_bytes(c.max_body_bytes)
                                                     .max_batch(c.max_batch)
+                                                    .max_header_bytes(c.max_header_bytes)
+                                                    .request_timeout_seconds(c.request_timeout)
+                                                    .max_connections(c.max_connections)
+                                                    .max_connections_per_client(c.max_connections_per_client)
                                                     .input_scale(c.input_scale));
   server.start();
   std::cout << "wmark serve: model '" << c.name << "' at " << server.url() << "/v2/models/" << c.name << std::endl;
@@ -91,9 +96,20 @@ void add_serve_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--name", c->name, "the model's name in URLs")->required();
   sub->add_option("--host", c->host, "address to listen on (default: loopback only)");
   sub->add_option("--port", c->port, "TCP port; 0 = any free port (printed)")->check(CLI::Range(0, 65535));
-  sub->add_option("--workers", c->workers, "request worker threads")->check(CLI::Range(1, 256));
+  sub->add_option("--workers", c->workers, "threads that read, parse and answer requests")->check(CLI::Range(1, 256));
   sub->add_option("--max-body-bytes", c->max_body_bytes, "larger requests get 413")->check(CLI::Range(1024ll, 1ll << 32));
   sub->add_option("--max-batch", c->max_batch, "more images per request get 413")->check(CLI::Range(1ll, 1ll << 20));
+  sub->add_option("--max-header-bytes", c->max_header_bytes, "larger request headers get 431")
+      ->check(CLI::Range(1024ll, 1ll << 20));
+  sub->add_option("--request-timeout", c->request_timeout,
+                  "seconds a client has for a whole request (headers and body); idle connections close then too")
+      ->check(CLI::Range(0.1, 3600.0));
+  sub->add_option("--max-connections", c->max_connections,
+                  "open connections at most (at the cap the longest-waiting one is evicted)")
+      ->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--max-connections-per-client", c->max_connections_per_client,
+                  "open connections from one client address at most")
+      ->check(CLI::Range(1, 1 << 20));
   sub->add_option("--input-scale", c->input_scale,
                   "FP32 inputs hold pixels in [0,1] (unit: the server normalises) or normalized values")
       ->check(CLI::IsMember({"unit", "normalized"}));

@@ -25,7 +25,42 @@ std::string cat(const Args&... args) {
   return detail::str_cat(args...);
 }
 
-json parse_json(std::string_view text, const char* what) {
+// One iterative pass before nlohmann builds a tree: the nesting depth (a deep tree
+// would overflow the stack of every recursive walk over it) and the number of values
+// (the tree costs ~16 bytes a value, eight times a body of "0,0,...").
+}  // namespace
+
+void check_json_limits(std::string_view text, const DecodeLimits& limits, const char* what) {
+  std::int64_t depth = 0, values = 0;
+  bool in_string = false, escaped = false, in_scalar = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; ++values; in_scalar = false; break;
+      case '[': case '{':
+        if (++depth > limits.max_json_depth) malformed(cat("the ", what, " is nested deeper than ", limits.max_json_depth, " levels"));
+        ++values;
+        in_scalar = false;
+        break;
+      case ']': case '}': --depth; in_scalar = false; break;
+      case ',': case ':': case ' ': case '\t': case '\n': case '\r': in_scalar = false; break;
+      default:
+        if (!in_scalar) ++values;
+        in_scalar = true;
+    }
+    if (values > limits.max_json_values) too_large(cat("the ", what, " holds more than ", limits.max_json_values, " JSON values"));
+  }
+}
+
+namespace {
+
+json parse_json(std::string_view text, const char* what, const DecodeLimits& limits) {
+  check_json_limits(text, limits, what);
   auto document = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) malformed(cat("malformed JSON in the ", what));
   return document;
@@ -42,12 +77,11 @@ std::vector<std::int64_t> read_shape(const json& shape, const std::string& what,
     if (!d.is_number_integer() || d.get<std::int64_t>() < 0)
       malformed(what + ": \"shape\" must hold non-negative integers");
     const auto n = d.get<std::int64_t>();
-    if (n > 0 && numel > limits.max_elements / n)
-      too_large(cat(what, ": shape ", shape.dump(), " exceeds ", limits.max_elements, " elements"));
+    if (n > 0 && numel > limits.max_elements / n) too_large(cat(what, ": shape exceeds ", limits.max_elements, " elements"));
     numel *= n;
     dims.push_back(n);
   }
-  if (numel > limits.max_elements) too_large(cat(what, ": shape ", shape.dump(), " exceeds ", limits.max_elements, " elements"));
+  if (numel > limits.max_elements) too_large(cat(what, ": shape exceeds ", limits.max_elements, " elements"));
   return dims;
 }
 
@@ -222,7 +256,6 @@ std::vector<NamedTensor> decode_tensors(const json& list, const char* field, Bin
     if (!entry.is_object()) malformed(what + " must be an object");
     const auto* name = member(entry, "name");
     if (!name || !name->is_string()) malformed(what + ": \"name\" must be a string");
-    what = cat(field, " '", name->get<std::string>(), "'");
     const auto* datatype = member(entry, "datatype");
     if (!datatype || !datatype->is_string()) malformed(what + ": \"datatype\" must be a string");
     const auto type = datatype_from_name(datatype->get<std::string>());
@@ -261,8 +294,8 @@ Body make_body(const json& document, const std::string& binary) {
   return body;
 }
 
-json object_or_throw(std::string_view text, const char* what) {
-  auto document = parse_json(text, what);
+json object_or_throw(std::string_view text, const char* what, const DecodeLimits& limits) {
+  auto document = parse_json(text, what, limits);
   if (!document.is_object()) malformed(cat("the ", what, " must be a JSON object"));
   return document;
 }
@@ -292,7 +325,7 @@ c10::ScalarType datatype_from_name(const std::string& name) {
   for (const auto& [text, type] : table) {
     if (name == text) return type;
   }
-  malformed(cat("unsupported datatype \"", name.substr(0, 32), "\"; supported: BOOL, UINT8, INT8, INT16, INT32, INT64, FP32, FP64"));
+  malformed("unsupported datatype; supported: BOOL, UINT8, INT8, INT16, INT32, INT64, FP32, FP64");
 }
 
 Body encode_infer_request(const InferRequest& request) {
@@ -315,7 +348,7 @@ Body encode_infer_request(const InferRequest& request) {
 
 InferRequest decode_infer_request(const Body& body, const DecodeLimits& limits) {
   const auto [json_part, rest] = split_body(body);
-  const auto document = object_or_throw(json_part, "infer request");
+  const auto document = object_or_throw(json_part, "infer request", limits);
   BinaryCursor binary(rest);
   InferRequest request;
   request.id = optional_string(document, "id", "infer request");
@@ -362,9 +395,9 @@ Body encode_infer_response(const InferResponse& response) {
 
 InferResponse decode_infer_response(const Body& body, const DecodeLimits& limits) {
   const auto [json_part, rest] = split_body(body);
-  const auto document = object_or_throw(json_part, "infer response");
+  const auto document = object_or_throw(json_part, "infer response", limits);
   if (const auto* error = member(document, "error"))
-    malformed(cat("the server answered with an error: ", error->is_string() ? error->get<std::string>() : error->dump()));
+    malformed(cat("the server answered with an error: ", error->is_string() ? error->get<std::string>().substr(0, 300) : "(not a string)"));
   BinaryCursor binary(rest);
   InferResponse response;
   response.model_name = optional_string(document, "model_name", "infer response");
@@ -459,7 +492,7 @@ std::int64_t label_of(const json& value) {
 }  // namespace
 
 at::Tensor decode_v1_request(std::string_view body, const DecodeLimits& limits) {
-  const auto document = object_or_throw(body, "V1 request");
+  const auto document = object_or_throw(body, "V1 request", limits);
   const json* list = member(document, "instances");
   if (!list) list = member(document, "inputs");
   if (!list) malformed("V1 request: \"instances\" is missing");
@@ -493,10 +526,10 @@ std::string encode_v1_response(const at::Tensor& scores, const at::Tensor& label
   return json{{"predictions", std::move(predictions)}}.dump();
 }
 
-at::Tensor decode_v1_predictions(std::string_view body) {
-  const auto document = object_or_throw(body, "V1 response");
+at::Tensor decode_v1_predictions(std::string_view body, const DecodeLimits& limits) {
+  const auto document = object_or_throw(body, "V1 response", limits);
   if (const auto* error = member(document, "error"))
-    malformed(cat("the server answered with an error: ", error->is_string() ? error->get<std::string>() : error->dump()));
+    malformed(cat("the server answered with an error: ", error->is_string() ? error->get<std::string>().substr(0, 300) : "(not a string)"));
   const auto* predictions = member(document, "predictions");
   if (!predictions) predictions = member(document, "outputs");
   if (!predictions || !predictions->is_array()) malformed("V1 response: \"predictions\" must be an array");
@@ -526,6 +559,9 @@ at::Tensor decode_v1_predictions(std::string_view body) {
   return labels;
 }
 
-std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
+// Invalid UTF-8 (a message cut inside a character) is replaced, never thrown.
+std::string error_body(const std::string& message) {
+  return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 }  // namespace wmark::protocol

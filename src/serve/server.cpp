@@ -1,13 +1,12 @@
 #include "wmark/serve/server.h"
 
-#include <httplib.h>
-
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <regex>
-#include <thread>
+#include <optional>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 
 #include "wmark/protocol/inference_protocol.h"
 #include "wmark/util/error.h"
+#include "http_server.h"
 
 #ifndef WMARK_VERSION_STRING
 #define WMARK_VERSION_STRING "unknown"
@@ -26,28 +26,72 @@ namespace {
 using json = nlohmann::json;
 using protocol::ProtocolError;
 
-void answer(httplib::Response& res, int status, const json& document) {
-  res.status = status;
-  res.set_content(document.dump(), "application/json");
-}
+serve::HttpResponse answer(int status, const json& document) { return {status, "application/json", document.dump(), {}}; }
 
-void answer_error(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_content(protocol::error_body(message), "application/json");
+serve::HttpResponse answer_error(int status, const std::string& message) {
+  return {status, "application/json", protocol::error_body(message), {}};
 }
 
 // Inference-Header-Content-Length: digits only, within the body.
-std::optional<std::size_t> json_length_header(const httplib::Request& req) {
-  if (!req.has_header(protocol::kInferenceHeaderContentLength)) return std::nullopt;
-  const auto value = req.get_header_value(protocol::kInferenceHeaderContentLength);
-  if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string::npos)
+std::optional<std::size_t> json_length_header(const serve::HttpRequest& req) {
+  const auto* value = req.header(protocol::kInferenceHeaderContentLength);
+  if (!value) return std::nullopt;
+  if (value->empty() || value->size() > 18 || value->find_first_not_of("0123456789") != std::string::npos)
     throw ProtocolError(400, std::string(protocol::kInferenceHeaderContentLength) + " must be a byte count");
-  return static_cast<std::size_t>(std::stoull(value));
+  return static_cast<std::size_t>(std::stoull(*value));
 }
 
 bool valid_model_name(const std::string& name) {
-  static const std::regex pattern("[A-Za-z0-9_.-]{1,128}");
-  return std::regex_match(name, pattern);
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// What a request path names. Parsed by hand, segment by segment: no regular
+// expression runs over a path the client chose.
+struct Target {
+  enum Kind { kNone, kLive, kReady, kServer, kModel, kModelReady, kInfer, kV1Model, kV1Predict } kind = kNone;
+  std::string model;
+  std::optional<std::string> version;
+  bool post() const { return kind == kInfer || kind == kV1Predict; }
+};
+
+Target parse_target(const std::string& path) {
+  std::vector<std::string> parts;
+  if (path.empty() || path[0] != '/' || path.size() > 1024) return {};
+  for (std::size_t start = 1; start <= path.size();) {
+    const auto end = std::min(path.find('/', start), path.size());
+    parts.push_back(path.substr(start, end - start));
+    if (parts.back().empty() || parts.size() > 6) return {};
+    start = end + 1;
+  }
+  Target t;
+  const auto n = parts.size();
+  if (parts[0] == "v2") {
+    if (n == 1) t.kind = Target::kServer;
+    if (n == 3 && parts[1] == "health" && parts[2] == "live") t.kind = Target::kLive;
+    if (n == 3 && parts[1] == "health" && parts[2] == "ready") t.kind = Target::kReady;
+    if (t.kind != Target::kNone) return t;
+    if (n < 3 || parts[1] != "models") return {};
+    t.model = parts[2];
+    std::size_t next = 3;
+    if (n >= 5 && parts[3] == "versions") {
+      t.version = parts[4];
+      next = 5;
+    }
+    if (n == next) t.kind = Target::kModel;
+    else if (n == next + 1 && parts[next] == "ready") t.kind = Target::kModelReady;
+    else if (n == next + 1 && parts[next] == "infer") t.kind = Target::kInfer;
+    return t;
+  }
+  if (parts[0] == "v1" && n == 3 && parts[1] == "models") {
+    const auto colon = parts[2].find(':');
+    t.model = parts[2].substr(0, colon);
+    if (colon == std::string::npos) t.kind = Target::kV1Model;
+    else if (parts[2].substr(colon) == ":predict") t.kind = Target::kV1Predict;
+  }
+  return t;
 }
 
 }  // namespace
@@ -55,8 +99,7 @@ bool valid_model_name(const std::string& name) {
 struct InferenceServer::Impl {
   ServedModel model;
   ServerOptions options;
-  httplib::Server http;
-  std::thread listener;
+  std::unique_ptr<serve::HttpServer> http;
   std::mutex model_mutex;  // the model runs one batch at a time, with every intra-op thread
   std::atomic<std::int64_t> requests{0}, errors{0}, images{0};
   std::atomic<bool> running{false};
@@ -72,6 +115,8 @@ struct InferenceServer::Impl {
     protocol::DecodeLimits l;
     l.max_elements = options.max_batch() * model.input.channels * model.input.height * model.input.width;
     l.max_tensors = 4;
+    // The JSON tree is bounded before it is built: one input's numbers plus structure.
+    l.max_json_values = l.max_elements + 4096;
     return l;
   }
 
@@ -92,18 +137,12 @@ struct InferenceServer::Impl {
             {"parameters", {{"input_scale", options.input_scale()}, {"uint8_inputs", "raw pixels 0..255"}}}};
   }
 
-  // 404 unless the URL names this model (and, if given, its version).
-  bool known_model(const httplib::Request& req, httplib::Response& res) {
-    const std::string name = req.matches[1];
-    if (name != model.name) {
-      answer_error(res, 404, "unknown model '" + name + "'; this server serves '" + model.name + "'");
-      return false;
-    }
-    if (req.matches.size() > 2 && req.matches[2].matched && req.matches[2].str() != model.version) {
-      answer_error(res, 404, "model '" + name + "' has no version '" + req.matches[2].str() + "'");
-      return false;
-    }
-    return true;
+  // Throws 404 unless the target names this model (and, if given, its version). The
+  // names the client sent are not repeated back.
+  void check_model(const Target& target) const {
+    if (target.model != model.name) throw ProtocolError(404, "unknown model; this server serves '" + model.name + "'");
+    if (target.version && *target.version != model.version)
+      throw ProtocolError(404, "unknown version; model '" + model.name + "' has version '" + model.version + "'");
   }
 
   // A batch [N,C,H,W] of the model's shape, UINT8 raw pixels or FP32, as the network's
@@ -141,8 +180,7 @@ struct InferenceServer::Impl {
     return logits;
   }
 
-  void v2_infer(const httplib::Request& req, httplib::Response& res) {
-    if (!known_model(req, res)) return;
+  serve::HttpResponse v2_infer(const serve::HttpRequest& req) {
     protocol::Body body{req.body, json_length_header(req)};
     auto request = protocol::decode_infer_request(body, limits());
     if (request.inputs.size() != 1 || request.inputs[0].name != "input")
@@ -159,81 +197,74 @@ struct InferenceServer::Impl {
       } else if (output.name == "label") {
         response.outputs.push_back({"label", labels, output.binary});
       } else {
-        throw ProtocolError(400, "unknown output \"" + output.name.substr(0, 64) + "\"; outputs: scores, label");
+        throw ProtocolError(400, "an unknown output was requested; outputs: scores, label");
       }
     }
     const auto encoded = protocol::encode_infer_response(response);
-    if (encoded.json_length) res.set_header(protocol::kInferenceHeaderContentLength, std::to_string(*encoded.json_length));
-    res.status = 200;
-    res.set_content(encoded.bytes, encoded.content_type().c_str());
+    serve::HttpResponse res{200, encoded.content_type(), encoded.bytes, {}};
+    if (encoded.json_length)
+      res.headers.emplace_back(protocol::kInferenceHeaderContentLength, std::to_string(*encoded.json_length));
+    return res;
   }
 
-  void v1_predict(const httplib::Request& req, httplib::Response& res) {
-    if (!known_model(req, res)) return;
+  serve::HttpResponse v1_predict(const serve::HttpRequest& req) {
     const auto batch = protocol::decode_v1_request(req.body, limits());
     const auto logits = run(prepare(batch, "\"instances\""));
-    res.status = 200;
-    res.set_content(protocol::encode_v1_response(logits, logits.argmax(1)), "application/json");
+    return {200, "application/json", protocol::encode_v1_response(logits, logits.argmax(1)), {}};
   }
 
-  // Runs a handler; protocol errors become their status, anything else a 500 that
-  // does not take the server down.
-  template <typename Handler>
-  httplib::Server::Handler guarded(Handler handler) {
-    return [this, handler](const httplib::Request& req, httplib::Response& res) {
-      try {
-        (this->*handler)(req, res);
-      } catch (const ProtocolError& error) {
-        answer_error(res, error.status(), error.what());
-      } catch (const Error& error) {
-        answer_error(res, 400, error.what());
-      } catch (const std::exception& error) {
-        spdlog::warn("serve: internal error on {} {}: {}", req.method, req.path, error.what());
-        answer_error(res, 500, "internal error while running the model");
-      }
-    };
+  serve::HttpResponse route(const serve::HttpRequest& req) {
+    const auto target = parse_target(req.path);
+    if (target.kind == Target::kNone) throw ProtocolError(404, "no such endpoint; see docs/remote.md");
+    if (req.method != (target.post() ? "POST" : "GET")) throw ProtocolError(405, "method not allowed");
+    switch (target.kind) {
+      case Target::kLive: return answer(200, {{"live", true}});
+      case Target::kReady: return answer(running ? 200 : 503, {{"ready", running.load()}});
+      case Target::kServer:
+        return answer(200, {{"name", "wmark"}, {"version", WMARK_VERSION_STRING}, {"extensions", {"binary_tensor_data"}}});
+      default: break;
+    }
+    check_model(target);
+    switch (target.kind) {
+      case Target::kModel: return answer(200, model_metadata());
+      case Target::kModelReady:
+      case Target::kV1Model: return answer(200, {{"name", model.name}, {"ready", true}});
+      case Target::kInfer: return v2_infer(req);
+      default: return v1_predict(req);
+    }
   }
 
-  void routes() {
-    const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
-    http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { answer(res, 200, {{"live", true}}); });
-    http.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
-      answer(res, running ? 200 : 503, {{"ready", running.load()}});
-    });
-    http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
-      answer(res, 200, {{"name", "wmark"}, {"version", WMARK_VERSION_STRING}, {"extensions", {"binary_tensor_data"}}});
-    });
-    http.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) {
-      if (known_model(req, res)) answer(res, 200, model_metadata());
-    });
-    http.Get(model_path + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
-      if (known_model(req, res)) answer(res, 200, {{"name", model.name}, {"ready", true}});
-    });
-    http.Post(model_path + "/infer", guarded(&Impl::v2_infer));
-    http.Get(R"(/v1/models/([^/:]+))", [this](const httplib::Request& req, httplib::Response& res) {
-      if (known_model(req, res)) answer(res, 200, {{"name", model.name}, {"ready", true}});
-    });
-    http.Post(R"(/v1/models/([^/:]+):predict)", guarded(&Impl::v1_predict));
+  // Protocol errors become their status, anything else a 500 that does not take the
+  // server down.
+  serve::HttpResponse handle(const serve::HttpRequest& req) {
+    try {
+      return route(req);
+    } catch (const ProtocolError& error) {
+      return answer_error(error.status(), error.what());
+    } catch (const Error& error) {
+      return answer_error(400, error.what());
+    } catch (const std::exception& error) {
+      spdlog::warn("serve: internal error on {} {}: {}", req.method, req.path.substr(0, 128), error.what());
+      return answer_error(500, "internal error while running the model");
+    }
+  }
 
-    // Every other 4xx/5xx (no route: 404, body too large: 413, ...) gets a JSON body too.
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      std::string message = "HTTP " + std::to_string(res.status);
-      if (res.status == 404) message = "no endpoint " + req.method + " " + req.path.substr(0, 128);
-      if (res.status == 413) message = "request body too large";
-      if (res.status == 405) message = "method not allowed";
-      res.set_content(protocol::error_body(message), "application/json");
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-      answer_error(res, 500, "internal error");
-    });
-    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      ++requests;
-      if (res.status >= 400) ++errors;
-      spdlog::debug("serve: {} {} -> {} ({} bytes in, {} out)", req.method, req.path, res.status, req.body.size(),
-                    res.body.size());
-    });
+  void log(const std::string& method, const std::string& path, int status, std::size_t in, std::size_t out) {
+    ++requests;
+    if (status >= 400) ++errors;
+    spdlog::debug("serve: {} {} -> {} ({} bytes in, {} out)", method.substr(0, 16), path.substr(0, 128), status, in,
+                  out);
+  }
+
+  serve::HttpLimits http_limits() const {
+    serve::HttpLimits l;
+    l.max_body_bytes = static_cast<std::size_t>(options.max_body_bytes());
+    l.max_header_bytes = static_cast<std::size_t>(options.max_header_bytes());
+    l.max_buffered_body_bytes = std::max<std::size_t>(4 * l.max_body_bytes, 64u << 20);
+    l.request_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.request_timeout_seconds() * 1000));
+    l.max_connections = options.max_connections();
+    l.max_connections_per_client = options.max_connections_per_client();
+    return l;
   }
 };
 
@@ -250,12 +281,16 @@ InferenceServer::InferenceServer(ServedModel model, ServerOptions options)
   WMARK_CHECK(o.port() >= 0 && o.port() <= 65535, "serve: port ", o.port(), " outside 0..65535");
   WMARK_CHECK(o.workers() >= 1 && o.workers() <= 256, "serve: workers must be in 1..256, got ", o.workers());
   WMARK_CHECK(o.max_batch() >= 1, "serve: max batch must be at least 1");
-  WMARK_CHECK(o.max_body_bytes() >= 1024, "serve: max body bytes must be at least 1024");
+  WMARK_CHECK(o.max_body_bytes() >= 1024 && o.max_body_bytes() <= (1ll << 32),
+              "serve: max body bytes must be in 1024..4294967296");
+  WMARK_CHECK(o.max_header_bytes() >= 1024 && o.max_header_bytes() <= (1 << 20),
+              "serve: max header bytes must be in 1024..1048576");
   WMARK_CHECK(o.input_scale() == "unit" || o.input_scale() == "normalized", "serve: input scale '", o.input_scale(),
               "' unknown; use unit or normalized");
-  WMARK_CHECK(o.read_timeout_seconds() > 0, "serve: read timeout must be positive");
+  WMARK_CHECK(o.request_timeout_seconds() > 0, "serve: request timeout must be positive");
+  WMARK_CHECK(o.max_connections() >= 1, "serve: max connections must be at least 1");
+  WMARK_CHECK(o.max_connections_per_client() >= 1, "serve: max connections per client must be at least 1");
   impl_->model.network->eval();
-  impl_->routes();
 }
 
 InferenceServer::~InferenceServer() { stop(); }
@@ -263,28 +298,20 @@ InferenceServer::~InferenceServer() { stop(); }
 int InferenceServer::start() {
   auto& impl = *impl_;
   std::lock_guard<std::mutex> control(impl.control_mutex);
-  WMARK_CHECK(!impl.listener.joinable(), "serve: the server is already started");
-  const auto& o = impl.options;
-  const int workers = o.workers();
-  impl.http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
-  impl.http.set_payload_max_length(static_cast<std::size_t>(o.max_body_bytes()));
-  const auto timeout = std::chrono::duration<double>(o.read_timeout_seconds());
-  impl.http.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-  impl.http.set_keep_alive_max_count(1000);
-  // Small answers go out at once: with Nagle's algorithm and delayed ACKs a batch-1
-  // round trip took ~90 ms instead of ~1 ms.
-  impl.http.set_tcp_nodelay(true);
-  if (o.port() == 0) {
-    impl.port = impl.http.bind_to_any_port(o.host());
-    WMARK_CHECK(impl.port > 0, "serve: cannot bind to ", o.host(), " on any port");
-  } else {
-    WMARK_CHECK(impl.http.bind_to_port(o.host(), o.port()), "serve: cannot listen on ", o.host(), ":", o.port(),
-                " (address in use, or not an address of this machine?)");
-    impl.port = o.port();
+  WMARK_CHECK(!impl.http, "serve: the server is already started");
+  auto& i = impl;
+  impl.http = std::make_unique<serve::HttpServer>(
+      impl.http_limits(), [&i](const serve::HttpRequest& req) { return i.handle(req); },
+      [&i](const std::string& method, const std::string& path, int status, std::size_t in, std::size_t out) {
+        i.log(method, path, status, in, out);
+      },
+      [](int, const std::string& message) { return protocol::error_body(message); });
+  try {
+    impl.port = impl.http->start(impl.options.host(), impl.options.port(), impl.options.workers());
+  } catch (...) {
+    impl.http.reset();
+    throw;
   }
-  impl.listener = std::thread([&impl] { impl.http.listen_after_bind(); });
-  // stop() only reaches a server that is already in its accept loop.
-  for (int i = 0; i < 5000 && !impl.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   impl.running = true;
   spdlog::info("serve: model '{}' ({} classes, input {}) at {}/v2/models/{}", impl.model.name, impl.model.num_classes,
                impl.model.input.str(), url(), impl.model.name);
@@ -294,10 +321,10 @@ int InferenceServer::start() {
 void InferenceServer::stop() {
   auto& impl = *impl_;
   std::lock_guard<std::mutex> control(impl.control_mutex);
-  if (!impl.listener.joinable()) return;
+  if (!impl.http) return;
   impl.running = false;
-  impl.http.stop();
-  impl.listener.join();
+  impl.http->stop();
+  impl.http.reset();
   {
     std::lock_guard<std::mutex> lock(impl.stop_mutex);
     impl.has_stopped = true;

@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <regex>
 #include <thread>
@@ -30,11 +32,29 @@ std::string first_line(const std::string& text, std::size_t max = 300) {
   return line.size() > max ? line.substr(0, max) + "..." : line;
 }
 
+// Limits for what the server sends: depth and values checked before parsing.
+protocol::DecodeLimits response_limits(std::int64_t batch_size) {
+  protocol::DecodeLimits limits;
+  limits.max_json_values = std::min<std::int64_t>(limits.max_json_values, batch_size * (1 << 16) + 4096);
+  return limits;
+}
+
+// A JSON document the server sent, or a discarded value when it is not one (or is
+// nested too deeply or too large to parse safely).
+json parse_bounded(const std::string& body, const protocol::DecodeLimits& limits) {
+  try {
+    protocol::check_json_limits(body, limits, "response");
+  } catch (const protocol::ProtocolError&) {
+    return json(json::value_t::discarded);
+  }
+  return json::parse(body, nullptr, false);
+}
+
 // The server's {"error": ...} message, or the start of whatever it sent.
 std::string server_message(const std::string& body) {
-  auto document = json::parse(body, nullptr, false);
+  auto document = parse_bounded(body, protocol::DecodeLimits());
   if (document.is_object() && document.contains("error") && document["error"].is_string())
-    return document["error"].get<std::string>();
+    return first_line(document["error"].get<std::string>());
   return first_line(body);
 }
 
@@ -70,24 +90,54 @@ struct RemoteClassifier::Impl {
         std::this_thread::sleep_for(micros(wait));
       }
       ++requests;
-      httplib::Result result = [&] {
-        if (method == "GET") return client->Get(path);
-        httplib::Headers headers;
+      httplib::Request request;
+      request.method = method;
+      request.path = path;
+      if (body) {
         if (body->json_length)
-          headers.emplace(protocol::kInferenceHeaderContentLength, std::to_string(*body->json_length));
-        return client->Post(path, headers, body->bytes, body->content_type());
-      }();
-      if (!result) {
-        last_problem = "cannot reach " + options.url() + " (" + httplib::to_string(result.error()) + ")";
+          request.headers.emplace(protocol::kInferenceHeaderContentLength, std::to_string(*body->json_length));
+        request.headers.emplace("Content-Type", body->content_type());
+        request.body = body->bytes;
+      }
+      // The response is counted as it arrives and cut at the cap, whatever its framing.
+      const auto cap = static_cast<std::uint64_t>(options.max_response_bytes());
+      bool too_large = false;
+      std::string received;
+      request.response_handler = [&](const httplib::Response& head) {
+        if (head.has_header("Content-Length") &&
+            std::strtoull(head.get_header_value("Content-Length").c_str(), nullptr, 10) > cap)
+          too_large = true;
+        return !too_large;
+      };
+      request.content_receiver = [&](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
+        if (received.size() + length > cap) {
+          too_large = true;
+          return false;
+        }
+        received.append(data, length);
+        return true;
+      };
+      httplib::Response result;
+      httplib::Error error = httplib::Error::Success;
+      const bool sent = client->send(request, result, error);
+      if (too_large)
+        WMARK_FAIL(where(), ": the response to ", method, " ", path, " is larger than ", cap,
+                   " bytes (RemoteOptions::max_response_bytes)");
+      if (!sent) {
+        last_problem = "cannot reach " + options.url() + " (" + httplib::to_string(error) + ")";
         continue;
       }
-      if (result->status >= 500) {
-        last_problem = "server error " + std::to_string(result->status) + ": " + server_message(result->body);
+      result.body = std::move(received);
+      if (result.status >= 300 && result.status < 400)
+        WMARK_FAIL(where(), ": ", method, " ", path, " answered with a redirect (", result.status,
+                   "); wmark follows none: give the server's own URL");
+      if (result.status >= 500) {
+        last_problem = "server error " + std::to_string(result.status) + ": " + server_message(result.body);
         continue;
       }
-      Answer answer{result->status, std::move(result->body), std::nullopt};
-      if (result->has_header(protocol::kInferenceHeaderContentLength)) {
-        const auto value = result->get_header_value(protocol::kInferenceHeaderContentLength);
+      Answer answer{result.status, std::move(result.body), std::nullopt};
+      if (result.has_header(protocol::kInferenceHeaderContentLength)) {
+        const auto value = result.get_header_value(protocol::kInferenceHeaderContentLength);
         WMARK_CHECK(!value.empty() && value.size() < 19 && value.find_first_not_of("0123456789") == std::string::npos,
                     where(), ": bad ", protocol::kInferenceHeaderContentLength, " header '", first_line(value, 32), "'");
         answer.json_length = static_cast<std::size_t>(std::stoull(value));
@@ -108,7 +158,7 @@ struct RemoteClassifier::Impl {
   void read_v2_metadata() {
     const auto answer = send("GET", "/v2/models/" + options.model());
     check_answer(answer, "GET /v2/models/" + options.model());
-    const auto metadata = json::parse(answer.body, nullptr, false);
+    const auto metadata = parse_bounded(answer.body, response_limits(options.batch_size()));
     WMARK_CHECK(metadata.is_object() && metadata.contains("inputs") && metadata["inputs"].is_array(), where(),
                 ": model metadata is not an Open Inference Protocol metadata object");
     const auto& inputs = metadata["inputs"];
@@ -120,13 +170,13 @@ struct RemoteClassifier::Impl {
                 where(), ": input metadata needs name, datatype and shape");
     input_name = in["name"].get<std::string>();
     const auto datatype = in["datatype"].get<std::string>();
-    WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", input_name, "' takes ", datatype,
-                "; wmark sends FP32 or UINT8 images");
+    WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", first_line(input_name, 64), "' takes ",
+                first_line(datatype, 16), "; wmark sends FP32 or UINT8 images");
     input_type = datatype == "UINT8" ? at::kByte : at::kFloat;
     const auto& shape = in["shape"];
     const bool fits = shape.size() == 4 && dim_matches(shape[0], -1) && dim_matches(shape[1], input.channels) &&
                       dim_matches(shape[2], input.height) && dim_matches(shape[3], input.width);
-    WMARK_CHECK(fits, where(), ": input '", input_name, "' has shape ", shape.dump(), " but the key's images are [N,",
+    WMARK_CHECK(fits, where(), ": input '", first_line(input_name, 64), "' has a shape other than the key's images, [N,",
                 input.channels, ",", input.height, ",", input.width, "]");
     // Ask for a label output if there is one, else for the class scores.
     if (metadata.contains("outputs") && metadata["outputs"].is_array()) {
@@ -174,7 +224,7 @@ struct RemoteClassifier::Impl {
       const auto answer = send("POST", "/v1/models/" + options.model() + ":predict", &body);
       check_answer(answer, "predict");
       try {
-        auto labels = protocol::decode_v1_predictions(answer.body);
+        auto labels = protocol::decode_v1_predictions(answer.body, response_limits(options.batch_size()));
         WMARK_CHECK(labels.size(0) == n, where(), " returned ", labels.size(0), " predictions for ", n, " images");
         return labels;
       } catch (const protocol::ProtocolError& error) {
@@ -189,7 +239,8 @@ struct RemoteClassifier::Impl {
     const auto answer = send("POST", "/v2/models/" + options.model() + "/infer", &body);
     check_answer(answer, "infer");
     try {
-      return labels_from(protocol::decode_infer_response({answer.body, answer.json_length}), n);
+      return labels_from(
+          protocol::decode_infer_response({answer.body, answer.json_length}, response_limits(options.batch_size())), n);
     } catch (const protocol::ProtocolError& error) {
       WMARK_FAIL(where(), ": unreadable infer response: ", error.what());
     }
@@ -214,6 +265,7 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Norm
   WMARK_CHECK(o.timeout_seconds() > 0, "remote timeout must be positive");
   WMARK_CHECK(o.retries() >= 0 && o.retries() <= 20, "remote retries must be in 0..20");
   WMARK_CHECK(o.backoff_seconds() >= 0, "remote backoff must not be negative");
+  WMARK_CHECK(o.max_response_bytes() >= 1024, "remote max response bytes must be at least 1024");
   WMARK_CHECK(o.max_queries() >= 0, "the query budget must not be negative");
   WMARK_CHECK(o.input_scale() == "unit" || o.input_scale() == "normalized" || o.input_scale() == "raw",
               "remote input scale '", o.input_scale(), "' unknown; use unit, normalized or raw");
@@ -224,6 +276,7 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Norm
   impl.client = std::make_unique<httplib::Client>(base);
   WMARK_CHECK(impl.client->is_valid(), "remote URL '", o.url(), "' is not usable");
   impl.client->set_keep_alive(true);
+  impl.client->set_follow_location(false);  // a redirect to another host is refused, not followed
   impl.client->set_tcp_nodelay(true);
   impl.client->set_connection_timeout(micros(o.timeout_seconds()));
   impl.client->set_read_timeout(micros(o.timeout_seconds()));

@@ -1,6 +1,6 @@
 // HTTP bodies of the serving protocols: V2 requests and responses (JSON, or JSON +
 // binary tensor data with the first two bytes giving the JSON length), V1 requests and
-// predictions.
+// predictions (the remote client's response parsers among them).
 #include "fuzz_input.h"
 #include "wmark/protocol/inference_protocol.h"
 
@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 1: decode_infer_request({text, static_cast<std::size_t>(data[0]) * 2}, limits); break;
       case 2: decode_infer_response({text, text.empty() ? std::nullopt : std::optional<std::size_t>(text.size() / 2)}, limits); break;
       case 3: decode_v1_request(text, limits); break;
-      default: decode_v1_predictions(text); break;
+      default: decode_v1_predictions(text, limits); break;
     }
   });
   return 0;

@@ -156,3 +156,47 @@ TEST_CASE("V1 requests and predictions in the forms servers use", "[protocol]") 
   CHECK(status_of([] { decode_v1_predictions(R"({"error": "model not loaded"})"); }) == 400);
   CHECK(status_of([] { decode_v1_predictions(R"({"predictions": ["cat"]})"); }) == 400);
 }
+
+TEST_CASE("JSON is bounded in depth and values before a tree is built, and never echoed", "[protocol]") {
+  // The request that took wmark serve down: 200,000 levels inside "shape" after a
+  // count past the limit (the 413 message used to print the shape, recursively).
+  const std::string deep_shape = R"({"inputs":[{"name":"input","datatype":"FP32","data":[0],"shape":[1000000000,)" +
+                                 std::string(200000, '[') + "1" + std::string(200000, ']') + "]}]}";
+  CHECK(status_of([&] { decode_infer_request({deep_shape, std::nullopt}); }) == 400);
+  try {
+    decode_infer_request({deep_shape, std::nullopt});
+  } catch (const ProtocolError& error) {
+    CHECK(std::string(error.what()).find("nested deeper than 32") != std::string::npos);
+  }
+  // Deep V1 instances and deep responses, for the client.
+  const std::string deep_v1 = "{\"instances\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK(status_of([&] { decode_v1_request(deep_v1); }) == 400);
+  CHECK(status_of([&] { decode_v1_predictions(deep_v1); }) == 400);
+  CHECK(status_of([&] { decode_infer_response({"{\"outputs\": " + std::string(50000, '[') + "}", std::nullopt}); }) ==
+        400);
+  // Brackets inside strings do not count; escaped quotes do not end a string.
+  DecodeLimits shallow;
+  shallow.max_json_depth = 4;
+  CHECK_NOTHROW(check_json_limits(R"({"a": "[[[[[[\"[[[[", "b": [[1]]})", shallow, "test"));
+  CHECK(status_of([&] { check_json_limits(R"({"a": [[[[1]]]]})", shallow, "test"); }) == 400);
+  // More values than the limit: 413 before parsing (a tree costs ~16 bytes a value).
+  DecodeLimits few;
+  few.max_json_values = 100;
+  std::string many = "[0";
+  for (int i = 0; i < 200; ++i) many += ",0";
+  many += "]";
+  CHECK(status_of([&] { check_json_limits(many, few, "test"); }) == 413);
+  const json request = {{"inputs", {{{"name", "input"}, {"shape", {1, 201}}, {"datatype", "FP32"}, {"data", json::parse(many)}}}}};
+  CHECK(status_of([&] { decode_infer_request(json_body(request), few); }) == 413);
+  // Names the client chose are not repeated in messages.
+  const std::string name(5000, 'Q');
+  try {
+    decode_infer_request(json_body({{"inputs", {{{"name", name}, {"shape", {1}}, {"datatype", "NOPE"}, {"data", {1}}}}}}));
+    FAIL("accepted an unknown datatype");
+  } catch (const ProtocolError& error) {
+    CHECK(std::string(error.what()).find("QQQQ") == std::string::npos);
+    CHECK(std::string(error.what()).find("NOPE") == std::string::npos);
+  }
+  // An error body stays valid JSON when a message is cut inside a UTF-8 character.
+  CHECK(json::parse(error_body(std::string("caf\xc3", 4)))["error"].is_string());
+}

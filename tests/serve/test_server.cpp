@@ -285,3 +285,105 @@ TEST_CASE("Python's standard library drives wmark serve as the specification sho
   CHECK(output.find("binary: 8/8 labels match") != std::string::npos);
   CHECK(output.find("v1: 8/8 labels match") != std::string::npos);
 }
+
+TEST_CASE("the server refuses hostile bodies and stays healthy (in process)", "[serve]") {
+  const auto& f = test::watermarked_mnist();
+  InferenceServer server(served(f.model), loopback().request_timeout_seconds(2));
+  server.start();
+  httplib::Client client(server.url());
+  const std::string infer = "/v2/models/mnist/infer";
+  // The crash regression: a count past the limit, then 200,000 levels of nesting.
+  const std::string deep = R"({"inputs":[{"name":"input","datatype":"FP32","data":[0],"shape":[1000000000,)" +
+                           std::string(200000, '[') + "1" + std::string(200000, ']') + "]}]}";
+  auto result = client.Post(infer, deep, "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 400);
+  CHECK(json::parse(result->body)["error"].get<std::string>().find("nested deeper") != std::string::npos);
+  // A chunked body (no Content-Length) past the limit is cut at the limit.
+  std::size_t offered = 0;
+  result = client.Post(
+      infer,
+      [&](std::size_t, httplib::DataSink& sink) {
+        const std::string chunk(1 << 16, '1');
+        if (offered >= (8u << 20)) {
+          sink.done();
+          return true;
+        }
+        offered += chunk.size();
+        return sink.write(chunk.data(), chunk.size());
+      },
+      "application/json");
+  if (result) CHECK(result->status == 413);  // or the connection was cut while sending
+  CHECK(offered < (8u << 20));
+  // A compressed body is refused, not inflated.
+  httplib::Headers gzip{{"Content-Encoding", "gzip"}};
+  result = client.Post(infer, gzip, std::string(100, 'x'), "application/json");
+  REQUIRE(result);
+  CHECK(result->status == 415);
+  // The wrong method; a path with a pattern no regular expression should see.
+  CHECK(client.Get(infer)->status == 405);
+  CHECK(client.Get("/v2/models/" + std::string(4000, 'a') + "/ready")->status == 404);
+  result = client.Get("/v2/models/" + std::string(300, 'Z'));
+  REQUIRE(result);
+  CHECK(result->status == 404);
+  CHECK(result->body.find("ZZZ") == std::string::npos);  // the request is not echoed
+  // Still healthy and right.
+  const auto images = f.test.images.narrow(0, 0, 4);
+  httplib::Client fresh(server.url());
+  auto answer = fresh.Post(infer, infer_body(images), "application/json");
+  REQUIRE(answer);
+  REQUIRE(answer->status == 200);
+  const auto response = protocol::decode_infer_response({answer->body, std::nullopt});
+  CHECK(torch::equal(response.outputs[1].data,
+                     predict_labels(*f.model, images, f.key.normalization, c10::Device(c10::kCPU))));
+}
+
+TEST_CASE("the remote client bounds what a hostile server sends and follows no redirect", "[serve]") {
+  httplib::Server fake;
+  std::atomic<int> mode{0};
+  const std::string metadata = R"({"name": "m", "inputs": [{"name": "x", "datatype": "UINT8", "shape": [-1, 1, 28, 28]}]})";
+  fake.Get(R"(/v2/models/m)", [&](const httplib::Request&, httplib::Response& res) {
+    switch (mode.load()) {
+      case 0: res.set_content(metadata, "application/json"); break;
+      case 1: res.set_content(std::string(1 << 20, ' ') + metadata, "application/json"); break;
+      case 2:  // the same, chunked: no length announced
+        res.set_chunked_content_provider("application/json", [](std::size_t offset, httplib::DataSink& sink) {
+          if (offset >= (8u << 20)) {
+            sink.done();
+            return true;
+          }
+          const std::string chunk(1 << 16, ' ');
+          return sink.write(chunk.data(), chunk.size());
+        });
+        break;
+      case 3: res.set_content(std::string(300000, '[') + std::string(300000, ']'), "application/json"); break;
+      default: res.set_redirect("http://192.0.2.1:9/v2/models/m"); break;
+    }
+  });
+  fake.Post(R"(/v2/models/m/infer)", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"outputs\": " + std::string(100000, '[') + std::string(100000, ']') + "}", "application/json");
+  });
+  const int port = fake.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { fake.listen_after_bind(); });
+  while (!fake.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  const auto& f = test::watermarked_mnist();
+  auto options = RemoteOptions().url("http://127.0.0.1:" + std::to_string(port)).model("m").retries(0).max_response_bytes(
+      1 << 16);
+  auto connect = [&] { RemoteClassifier(options, f.key.input_shape, f.key.normalization); };
+  mode = 1;
+  CHECK_THROWS_WITH(connect(), Catch::Contains("larger than 65536 bytes"));
+  mode = 2;
+  CHECK_THROWS_WITH(connect(), Catch::Contains("larger than 65536 bytes"));
+  mode = 3;
+  options.max_response_bytes(1 << 20);
+  CHECK_THROWS_WITH(connect(), Catch::Contains("not an Open Inference Protocol metadata object"));
+  mode = 4;
+  CHECK_THROWS_WITH(connect(), Catch::Contains("redirect"));
+  mode = 0;
+  RemoteClassifier client(options, f.key.input_shape, f.key.normalization);
+  CHECK_THROWS_WITH(client.classify(f.test.images.narrow(0, 0, 2)),
+                    Catch::Contains("unreadable infer response") && Catch::Contains("nested deeper"));
+  fake.stop();
+  thread.join();
+}

@@ -86,6 +86,8 @@ struct WMARK_API Body {
 struct WMARK_API DecodeLimits {
   std::int64_t max_elements = 64ll << 20;  ///< elements in any one tensor
   std::int64_t max_tensors = 16;           ///< tensors in one request or response
+  std::int64_t max_json_values = 64ll << 20;  ///< values in the JSON part (checked before parsing: 413)
+  std::int64_t max_json_depth = 32;           ///< nesting of the JSON part (checked before parsing: 400)
 };
 
 /// The protocol's name of a dtype: "FP32", "UINT8", "INT64", ... Throws ProtocolError
@@ -116,7 +118,12 @@ WMARK_API std::string encode_v1_response(const at::Tensor& scores, const at::Ten
 /// array of class scores (argmax taken) or an object with "label", "class" or
 /// "classes" (a label) or "scores", "probabilities" or "logits" (argmax taken).
 /// Throws ProtocolError.
-WMARK_API at::Tensor decode_v1_predictions(std::string_view body);
+WMARK_API at::Tensor decode_v1_predictions(std::string_view body, const DecodeLimits& limits = {});
+
+/// Checks JSON text before it is parsed, in one iterative pass: nesting deeper than
+/// `limits.max_json_depth` is a ProtocolError 400, more than `limits.max_json_values`
+/// values a 413. `what` names the document in the message.
+WMARK_API void check_json_limits(std::string_view text, const DecodeLimits& limits, const char* what);
 
 /// The JSON error body of the protocol: {"error": "<message>"}.
 WMARK_API std::string error_body(const std::string& message);

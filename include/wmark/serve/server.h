@@ -10,9 +10,14 @@
 /// [0,1] by default (the server normalises them as the model was trained), or already
 /// normalised with ServerOptions::input_scale("normalized").
 /// Errors answer {"error": "..."}: 400 malformed request, wrong datatype, shape or a
-/// non-finite value; 404 unknown model or path; 413 past the body or batch limit.
-/// Requests are parsed on a bounded pool of workers; the model runs one batch at a
-/// time, with every intra-op thread.
+/// non-finite value; 404 unknown model or path; 405 wrong method; 413 past the body or
+/// batch limit; 415 a compressed body; 431 headers too large; 503 too many request
+/// bodies held at once.
+/// The server is asynchronous: a slow or idle client holds no worker thread. Every
+/// request has one deadline for its headers and body; bodies are bounded whatever
+/// their framing (Content-Length, chunked or none); connections are capped in total
+/// and per client address (docs/remote.md, "Hostile clients"). The model runs one
+/// batch at a time, with every intra-op thread.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +58,17 @@ struct WMARK_API ServerOptions {
   TORCH_ARG(std::int64_t, max_batch) = 256;
   /// FP32 inputs are "unit" (pixels in [0,1]; the server normalises) or "normalized".
   TORCH_ARG(std::string, input_scale) = "unit";
-  /// Seconds a worker waits for a slow client's request before closing the connection.
-  TORCH_ARG(double, read_timeout_seconds) = 10;
+  /// Seconds a client has for a whole request, headers and body together (a slow
+  /// client is cut then), and for reading the answer; an idle keep-alive connection is
+  /// closed after the same time.
+  TORCH_ARG(double, request_timeout_seconds) = 10;
+  /// Larger request headers get 431.
+  TORCH_ARG(std::int64_t, max_header_bytes) = 16 << 10;
+  /// Open connections at most; at the cap a new connection evicts the one whose
+  /// request (or wait for one) began longest ago, unless every one is being answered.
+  TORCH_ARG(int, max_connections) = 256;
+  /// Open connections from one client address at most; more are closed at once.
+  TORCH_ARG(int, max_connections_per_client) = 64;
 };
 
 /// Counters of a running server.

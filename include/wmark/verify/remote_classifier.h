@@ -46,6 +46,9 @@ struct WMARK_API RemoteOptions {
   /// by default), "normalized" (the key's normalisation applied) or "raw" (0..255).
   /// A model whose metadata asks for UINT8 always gets raw pixels.
   TORCH_ARG(std::string, input_scale) = "unit";
+  /// A larger response (counted as it arrives, whatever its framing) is cut and the
+  /// request fails; its JSON is also bounded in depth and values before it is parsed.
+  TORCH_ARG(std::int64_t, max_response_bytes) = 64ll << 20;
 };
 
 /// A Classifier over HTTP (see the file comment).

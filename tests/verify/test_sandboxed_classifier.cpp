@@ -128,11 +128,22 @@ TEST_CASE("a TorchScript model that allocates without bound is stopped by the me
 def forward(self, x):
     hoard = [x]
     while len(hoard) > 0:
-        hoard.append(torch.zeros(1 << 24))
+        hoard.append(x.new_zeros([1 << 24]))  # from x: not folded into one constant
     return hoard[0]
 )JIT");
   expect_stopped("unbounded allocation, 256 MB limit", model, worker().memory_mb(256).timeout_seconds(60),
                  "killed by memory limit (an allocation beyond 256 MB failed)", 30);
+  // Growth outside tensors (a list of one constant tensor: the interpreter's own
+  // vector) fails as std::bad_alloc, the same stop.
+  const auto list = hostile_model(dir, "list.ts", R"JIT(
+def forward(self, x):
+    hoard = [torch.zeros(1)]
+    while len(hoard) > 0:
+        hoard.append(torch.zeros(1))
+    return hoard[0]
+)JIT");
+  expect_stopped("unbounded list growth, 128 MB limit", list, worker().memory_mb(128).timeout_seconds(60),
+                 "killed by memory limit (an allocation beyond 128 MB failed)", 60);
 }
 
 TEST_CASE("a model that rejects the input is an error and the worker lives on", "[verify]") {

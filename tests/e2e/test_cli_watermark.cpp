@@ -13,6 +13,7 @@
 #include "wmark/models/checkpoint.h"
 #include "wmark/util/files.h"
 #include "wmark/util/sha256.h"
+#include "wmark/watermark/key.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -117,6 +118,17 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
   loop.save(f.path("loop.ts"));
   CHECK(verify("--model " + f.path("loop.ts") + " --key " + f.path("content.wmk") + " --sandbox-timeout 1", out) == 2);
   CHECK_THAT(out, Contains("suspect model " + f.path("loop.ts") + " was stopped: timeout"));
+  // A white-box key reads the file inside wmark (loading runs its code): only on request.
+  WatermarkKey white_box;
+  white_box.method = "uchida";
+  white_box.num_classes = 10;
+  white_box.input_shape = ImageShape({1, 28, 28});
+  white_box.tensors["bits"] = torch::ones({8}, torch::kUInt8);
+  white_box.save(f.path("uchida.wmk"));
+  CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("outside the sandbox") && Contains("pass --no-sandbox"));
+  verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk") + " --no-sandbox", out);
+  CHECK_THAT(out, !Contains("outside the sandbox"));
   // --arch means a wmark checkpoint: a TorchScript file is then an error, not a guess.
   CHECK(verify("--model " + f.path("stolen.ts") + " --arch mnist_cnn --key " + f.path("content.wmk"), out) == 2);
   CHECK_THAT(out, Contains("not a wmark checkpoint"));

@@ -8,6 +8,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/verify/remote_classifier.h"
+#include "wmark/verify/sandboxed_classifier.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/key.h"
 
@@ -26,9 +27,25 @@ struct VerifyCommand {
   std::int64_t batch_size = 64;
   double timeout = 30;
   int retries = 3;
+  // A TorchScript suspect runs in a resource-limited worker process unless --no-sandbox.
+  bool no_sandbox = false;
+  std::int64_t sandbox_memory = 2048, sandbox_cpu = 600;
+  double sandbox_timeout = 120;
 };
 
+// Whether the suspect's code runs in the sandbox worker: a TorchScript file, unless --no-sandbox.
+bool sandboxed(const VerifyCommand& c) { return !c.no_sandbox && c.remote.empty() && !is_wmark_checkpoint(c.model, c.arch); }
+
 std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
+  if (sandboxed(c)) {
+    WMARK_CHECK(device.is_cpu(), "the sandbox runs the suspect ", c.model, " on the CPU; --device ", c.device,
+                " needs --no-sandbox (which runs its TorchScript code inside wmark)");
+    return std::make_unique<SandboxedClassifier>(c.model, key.normalization,
+                                                 SandboxOptions()
+                                                     .memory_mb(c.sandbox_memory)
+                                                     .cpu_seconds(c.sandbox_cpu)
+                                                     .timeout_seconds(c.sandbox_timeout));
+  }
   if (!is_wmark_checkpoint(c.model, c.arch)) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
   auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
   WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", c.model, " takes ", loaded.info.spec.input.str(),
@@ -77,6 +94,10 @@ int run_verify(const VerifyCommand& c) {
       model = loaded.model;
       description = "checkpoint " + c.model + " (" + loaded.info.arch + ")";
     } else {
+      // Loading runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
+      WMARK_CHECK(!sandboxed(c), "white-box key ", c.key, " (", key.method, ") is read from the TorchScript model ",
+                  c.model, " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
+                  "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
       model = load_script_network(c.model, device);
     }
     model->to(device);
@@ -88,6 +109,8 @@ int run_verify(const VerifyCommand& c) {
   if (!c.report.empty()) {
     auto document = report.to_json();
     if (!remote_info.is_null()) document["remote"] = remote_info;
+    // Whether the suspect's own code ran in the sandbox worker (false: in-process or a checkpoint, which runs none).
+    document["sandboxed"] = sandboxed(c) && key.black_box();
     write_json(c.report, document, c.force);
   }
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
@@ -134,7 +157,28 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
   sub->add_flag("--force", c->force, "overwrite an existing report");
+  sub->add_flag("--no-sandbox", c->no_sandbox,
+                "run a TorchScript suspect's code inside wmark instead of a resource-limited worker process "
+                "(needed for white-box keys on TorchScript files and for --device cuda)");
+  sub->add_option("--sandbox-memory", c->sandbox_memory, "sandbox: memory the suspect may allocate, MB")
+      ->check(CLI::Range(16ll, 1ll << 24));
+  sub->add_option("--sandbox-cpu", c->sandbox_cpu, "sandbox: CPU seconds for loading and all queries")
+      ->check(CLI::Range(1ll, 1ll << 24));
+  sub->add_option("--sandbox-timeout", c->sandbox_timeout, "sandbox: wall-clock seconds for loading and per batch")
+      ->check(CLI::Range(0.01, 86400.0));
   sub->callback([c, &dispatch] { dispatch.action = [c] { return run_verify(*c); }; });
+}
+
+void add_sandbox_worker_command(CLI::App& app, Dispatch& dispatch) {
+  auto model = std::make_shared<std::string>();
+  auto memory_mb = std::make_shared<std::int64_t>(0);
+  auto* sub = app.add_subcommand("sandbox-worker", "internal: the sandbox process of verify (SandboxedClassifier)");
+  sub->group("");  // hidden from --help
+  sub->add_option("--model", *model, "TorchScript file")->required();
+  sub->add_option("--memory-mb", *memory_mb, "address space beyond start-up, MB")->required();
+  sub->callback([model, memory_mb, &dispatch] {
+    dispatch.action = [model, memory_mb] { return run_sandbox_worker(*model, *memory_mb); };
+  });
 }
 
 void add_keyinfo_command(CLI::App& app, Dispatch& dispatch) {

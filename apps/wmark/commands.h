@@ -9,6 +9,7 @@ void add_train_command(CLI::App& app, Dispatch& dispatch);
 void add_embed_command(CLI::App& app, Dispatch& dispatch);
 void add_verify_command(CLI::App& app, Dispatch& dispatch);
 void add_keyinfo_command(CLI::App& app, Dispatch& dispatch);
+void add_sandbox_worker_command(CLI::App& app, Dispatch& dispatch);  // hidden: verify's sandbox process
 void add_attack_command(CLI::App& app, Dispatch& dispatch);
 void add_evaluate_command(CLI::App& app, Dispatch& dispatch);
 void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and import

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   wmark::cli::add_embed_command(app, dispatch);
   wmark::cli::add_verify_command(app, dispatch);
   wmark::cli::add_keyinfo_command(app, dispatch);
+  wmark::cli::add_sandbox_worker_command(app, dispatch);
   wmark::cli::add_attack_command(app, dispatch);
   wmark::cli::add_evaluate_command(app, dispatch);
   wmark::cli::add_export_command(app, dispatch);

@@ -15,6 +15,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/runtime.h"
 #include "wmark/verify/classifier.h"
+#include "wmark/verify/sandboxed_classifier.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/embed.h"
 #include "wmark/watermark/embedder.h"

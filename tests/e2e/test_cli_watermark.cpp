@@ -4,6 +4,7 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "../support/test_support.h"
@@ -12,6 +13,7 @@
 #include "wmark/models/checkpoint.h"
 #include "wmark/util/files.h"
 #include "wmark/util/sha256.h"
+#include "wmark/watermark/key.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -98,6 +100,35 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
   CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("content.wmk"), out) == 0);
   CHECK_THAT(out, Contains("VERIFIED"));
   CHECK(verify("--model " + f.path("innocent.ts") + " --key " + f.path("content.wmk"), out) == 1);
+  // The file's code ran in the sandbox worker by default; in-process on request, same result.
+  std::string sandboxed, in_process;
+  REQUIRE(verify("--model " + f.path("stolen.ts") + " --key " + f.path("content.wmk") + " --report " +
+                     f.path("stolen-sandboxed.json"), sandboxed) == 0);
+  REQUIRE(verify("--model " + f.path("stolen.ts") + " --key " + f.path("content.wmk") + " --no-sandbox --report " +
+                     f.path("stolen-in-process.json"), in_process) == 0);
+  CHECK(sandboxed == in_process);
+  const auto boxed_report = nlohmann::json::parse(std::ifstream(f.path("stolen-sandboxed.json")));
+  const auto plain_report = nlohmann::json::parse(std::ifstream(f.path("stolen-in-process.json")));
+  CHECK(boxed_report["sandboxed"] == true);
+  CHECK(plain_report["sandboxed"] == false);
+  CHECK(boxed_report["matches"] == plain_report["matches"]);
+  // A suspect that never answers is stopped at the deadline: exit 2 with the reason.
+  torch::jit::Module loop("Loop");
+  loop.define("def forward(self, x):\n    while True:\n        x = x + 1\n    return x\n");
+  loop.save(f.path("loop.ts"));
+  CHECK(verify("--model " + f.path("loop.ts") + " --key " + f.path("content.wmk") + " --sandbox-timeout 1", out) == 2);
+  CHECK_THAT(out, Contains("suspect model " + f.path("loop.ts") + " was stopped: timeout"));
+  // A white-box key reads the file inside wmark (loading runs its code): only on request.
+  WatermarkKey white_box;
+  white_box.method = "uchida";
+  white_box.num_classes = 10;
+  white_box.input_shape = ImageShape({1, 28, 28});
+  white_box.tensors["bits"] = torch::ones({8}, torch::kUInt8);
+  white_box.save(f.path("uchida.wmk"));
+  CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("outside the sandbox") && Contains("pass --no-sandbox"));
+  verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk") + " --no-sandbox", out);
+  CHECK_THAT(out, !Contains("outside the sandbox"));
   // --arch means a wmark checkpoint: a TorchScript file is then an error, not a guess.
   CHECK(verify("--model " + f.path("stolen.ts") + " --arch mnist_cnn --key " + f.path("content.wmk"), out) == 2);
   CHECK_THAT(out, Contains("not a wmark checkpoint"));

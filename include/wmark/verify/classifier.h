@@ -5,8 +5,9 @@
 /// as stored in keys) and returns int64 labels [N] on the CPU; it applies whatever
 /// preprocessing the model expects itself; queries() counts the images sent so far;
 /// a model that rejects the input shape raises wmark::Error naming the model and the
-/// shape. Implementations: ModuleClassifier, TorchScriptClassifier (a remote one
-/// follows with the serving protocols).
+/// shape. Implementations: ModuleClassifier, TorchScriptClassifier (in-process),
+/// SandboxedClassifier (TorchScript in a resource-limited worker process) and
+/// RemoteClassifier (a serving endpoint).
 #pragma once
 
 #include <cstdint>
@@ -62,7 +63,8 @@ class WMARK_API ModuleClassifier : public Classifier {
 };
 
 /// A TorchScript file written by torch.jit.save or torch::jit::Module::save, such as a
-/// model exported from Python; its forward takes the normalised batch.
+/// model exported from Python; its forward takes the normalised batch. The file's code
+/// runs in this process: for an untrusted file use SandboxedClassifier.
 class WMARK_API TorchScriptClassifier : public Classifier {
  public:
   /// Loads `path` onto `device`. Throws wmark::Error naming the file if it is missing

@@ -24,6 +24,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
 #include "wmark/util/log.h"
 #include "wmark/util/random.h"
 #include "wmark/verify/classifier.h"
@@ -97,7 +98,9 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
 
 nlohmann::json read_json(const fs::path& path) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    const auto text = read_file(path);
+    check_json_nesting(text, kMaxJsonDepth, path.string());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& error) {
     WMARK_FAIL(path.string(), " is not valid JSON: ", error.what());
   }

@@ -41,6 +41,7 @@ CheckpointInfo read_info(torch::serialize::InputArchive& archive, const fs::path
               " is a LibTorch archive but not a wmark checkpoint (no metadata record)");
   nlohmann::json j;
   try {
+    check_json_nesting(meta.toStringRef(), kMaxJsonDepth, path.string());
     j = nlohmann::json::parse(meta.toStringRef());
     WMARK_CHECK(j.value("format", "") == kFormat, path.string(), ": unsupported checkpoint format '",
                 j.value("format", ""), "'");

@@ -5,9 +5,14 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
+#include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
 
 namespace fs = std::filesystem;
@@ -92,9 +97,11 @@ WatermarkKey WatermarkKey::load(const fs::path& path) {
               ": not a wmark key file (it does not start with '", kMagic, "')");
   const auto header_end = bytes.find('\n', magic.size());
   WMARK_CHECK(header_end != std::string::npos, path.string(), ": truncated key file (no end of header)");
+  const std::string_view header_text(bytes.data() + magic.size(), header_end - magic.size());
+  check_json_nesting(header_text, kMaxJsonDepth, path.string());  // params is copied and dumped below
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + magic.size(), bytes.begin() + header_end);
+    header = nlohmann::json::parse(header_text);
   } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number overflow
     WMARK_FAIL(path.string(), ": malformed JSON header in key file: ", error.what());
   }

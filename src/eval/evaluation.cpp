@@ -30,6 +30,7 @@
 #include "wmark/verify/classifier.h"
 #include "wmark/watermark/embed.h"
 #include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
@@ -302,8 +303,8 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
       torch::manual_seed(config.seed);
       model = model_registry().create(arch, spec);
       key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
-      key.save(key_path, /*force=*/true);  // a half-finished earlier run may have left one without its model
-      save_checkpoint(model_path, *model, info_for(arch), nullptr, /*force=*/true);
+      // force: a half-finished earlier run may have left one without the other.
+      save_marked_model(key, key_path, *model, info_for(arch), model_path, /*force=*/true);
     }
     model->to(device);
     model->eval();

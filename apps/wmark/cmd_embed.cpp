@@ -16,6 +16,7 @@
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/embed.h"
 #include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
@@ -98,8 +99,7 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
   const std::string commitment = key.commitment();
   info.epoch = static_cast<std::int64_t>(result.history.size());
   info.extra = {{"test_accuracy", result.test_accuracy}, {"watermark", commitment}};
-  save_checkpoint(c.out, *model, info, nullptr, c.force);
-  key.save(c.key_out, c.force);
+  save_marked_model(key, c.key_out, *model, info, c.out, c.force);  // the key first; neither if one fails
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result);
   metrics.update({{"method", c.method}, {"layer", key.params["layer"]}, {"bits", c.bits},
                   {"bit_error_rate", report.bit_error_rate}, {"key_commitment", commitment}});
@@ -182,8 +182,7 @@ int run_embed(const EmbedCommand& c) {
   const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());
   info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", commitment}};
-  save_checkpoint(c.out, *model, info, nullptr, c.force);
-  result.key.save(c.key_out, c.force);
+  save_marked_model(result.key, c.key_out, *model, info, c.out, c.force);
 
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result.training);
   metrics.update({{"method", result.key.method},

@@ -21,5 +21,6 @@
 #include "wmark/watermark/embedder.h"
 #include "wmark/watermark/key.h"
 #include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"

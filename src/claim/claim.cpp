@@ -4,6 +4,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
 #include "wmark/verify/statistics.h"
 
 namespace fs = std::filesystem;
@@ -176,7 +177,9 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
 
 json read_json_object(const fs::path& path) {
   WMARK_CHECK(fs::is_regular_file(path), "file ", path.string(), " does not exist");
-  auto document = json::parse(read_file(path), nullptr, false);
+  const auto text = read_file(path);
+  check_json_nesting(text, kMaxJsonDepth, path.string());  // before check-claim copies and dumps it
+  auto document = json::parse(text, nullptr, false);
   WMARK_CHECK(!document.is_discarded(), path.string(), ": malformed JSON");
   WMARK_CHECK(document.is_object(), path.string(), ": expected a JSON object");
   return document;

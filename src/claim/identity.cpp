@@ -6,6 +6,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
 #include "wmark/util/sha256.h"
 
 namespace fs = std::filesystem;
@@ -35,6 +36,7 @@ bool from_hex(const std::string& hex, std::size_t n, unsigned char* out) {
 
 nlohmann::json read_document(const fs::path& path, const char* what) {
   const auto text = read_file(path);
+  check_json_nesting(text, kMaxJsonDepth, path.string());
   auto document = nlohmann::json::parse(text, nullptr, false);
   WMARK_CHECK(document.is_object(), path.string(), ": not a wmark ", what, " file (not a JSON object)");
   return document;

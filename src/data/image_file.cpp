@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "wmark/util/error.h"
@@ -23,6 +24,35 @@ std::uint32_t be32(const unsigned char* p) {
 int paeth(int a, int b, int c) {
   const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
   return (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+}
+
+// Deflate's best case: a 258-byte match in 2 bits.
+constexpr std::size_t kMaxDeflateRatio = 1032;
+
+// The zlib stream `in` inflated, which must give exactly `expected` bytes. The output
+// grows with the bytes actually inflated, never ahead of them, so a stream that stops
+// short costs what it holds, not what the header promised.
+std::vector<unsigned char> inflate_exactly(const std::string& in, std::size_t expected, const fs::path& path) {
+  WMARK_CHECK(in.size() <= std::numeric_limits<uInt>::max(), path.string(), ": PNG image data too large");
+  z_stream stream{};
+  WMARK_CHECK(inflateInit(&stream) == Z_OK, path.string(), ": zlib failed to initialise");
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  stream.avail_in = static_cast<uInt>(in.size());
+  std::vector<unsigned char> out;
+  unsigned char chunk[1 << 16];
+  int status = Z_OK;
+  while (status == Z_OK) {
+    stream.next_out = chunk;
+    stream.avail_out = sizeof(chunk);
+    status = inflate(&stream, Z_NO_FLUSH);  // Z_BUF_ERROR once no progress is possible: truncated
+    const std::size_t produced = sizeof(chunk) - stream.avail_out;
+    if (produced > expected - out.size()) status = Z_DATA_ERROR;  // more pixels than the header says
+    else out.insert(out.end(), chunk, chunk + produced);
+  }
+  inflateEnd(&stream);
+  WMARK_CHECK(status == Z_STREAM_END && out.size() == expected, path.string(),
+              ": damaged or truncated PNG image data");
+  return out;
 }
 
 at::Tensor decode_png(const std::string& bytes, const fs::path& path) {
@@ -71,11 +101,12 @@ at::Tensor decode_png(const std::string& bytes, const fs::path& path) {
     default: WMARK_FAIL(path.string(), ": unsupported PNG colour type ", color);
   }
   const std::size_t stride = std::size_t(width) * channels;
-  std::vector<unsigned char> raw(std::size_t(height) * (stride + 1));
-  uLongf raw_size = raw.size();
-  const int status = uncompress(raw.data(), &raw_size, reinterpret_cast<const Bytef*>(idat.data()), idat.size());
-  WMARK_CHECK(status == Z_OK && raw_size == raw.size(), path.string(),
-              ": damaged or truncated PNG image data");
+  const std::size_t raw_size = std::size_t(height) * (stride + 1);
+  // Deflate shrinks data at most kMaxDeflateRatio times: a header whose dimensions need
+  // more than the compressed data can hold is refused before anything is allocated.
+  WMARK_CHECK(raw_size / kMaxDeflateRatio <= idat.size(), path.string(), ": PNG size ", width, "x", height,
+              " needs ", raw_size, " bytes of image data, more than its ", idat.size(), " compressed bytes can hold");
+  const auto raw = inflate_exactly(idat, raw_size, path);
   std::vector<unsigned char> pixels(std::size_t(height) * stride);
   for (std::uint32_t y = 0; y < height; ++y) {
     const int filter = raw[y * (stride + 1)];

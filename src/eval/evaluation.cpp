@@ -24,11 +24,13 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
 #include "wmark/util/log.h"
 #include "wmark/util/random.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/watermark/embed.h"
 #include "wmark/watermark/output_keys.h"
+#include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
@@ -97,7 +99,9 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
 
 nlohmann::json read_json(const fs::path& path) {
   try {
-    return nlohmann::json::parse(read_file(path));
+    const auto text = read_file(path);
+    check_json_nesting(text, kMaxJsonDepth, path.string());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& error) {
     WMARK_FAIL(path.string(), " is not valid JSON: ", error.what());
   }
@@ -299,8 +303,8 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
       torch::manual_seed(config.seed);
       model = model_registry().create(arch, spec);
       key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
-      key.save(key_path, /*force=*/true);  // a half-finished earlier run may have left one without its model
-      save_checkpoint(model_path, *model, info_for(arch), nullptr, /*force=*/true);
+      // force: a half-finished earlier run may have left one without the other.
+      save_marked_model(key, key_path, *model, info_for(arch), model_path, /*force=*/true);
     }
     model->to(device);
     model->eval();

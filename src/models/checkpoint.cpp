@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <sstream>
+
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +41,7 @@ CheckpointInfo read_info(torch::serialize::InputArchive& archive, const fs::path
               " is a LibTorch archive but not a wmark checkpoint (no metadata record)");
   nlohmann::json j;
   try {
+    check_json_nesting(meta.toStringRef(), kMaxJsonDepth, path.string());
     j = nlohmann::json::parse(meta.toStringRef());
     WMARK_CHECK(j.value("format", "") == kFormat, path.string(), ": unsupported checkpoint format '",
                 j.value("format", ""), "'");
@@ -91,14 +95,15 @@ void save_checkpoint(const fs::path& path, torch::nn::Module& model, const Check
     optimizer->save(state);
     archive.write("optimizer", state);
   }
-  const auto temp = temp_path_for(path);
+  // Serialised in memory, then written by write_file_atomic: LibTorch's own file writer
+  // would follow a symlink planted at the temporary path.
+  std::ostringstream bytes;
   try {
-    archive.save_to(temp.string());
+    archive.save_to(bytes);
   } catch (const c10::Error& error) {
-    fs::remove(temp);
     WMARK_FAIL("cannot write ", path.string(), ": ", error.what_without_backtrace());
   }
-  commit_temp_file(temp, path, force);
+  write_file_atomic(path, bytes.str(), force);
 }
 
 CheckpointInfo read_checkpoint_info(const fs::path& path) {

@@ -4,6 +4,7 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "zip_directory.h"
 
 namespace wmark {
 namespace {
@@ -31,6 +33,19 @@ std::map<std::string, torch::Tensor> entries(torch::nn::Module& model) {
 // reads the subset of pickle that torch.save writes for dicts of tensors: containers,
 // strings, numbers, GLOBAL + REDUCE for tensors and OrderedDicts, persistent storage
 // ids. Every read is bounds-checked; anything else is refused with its opcode.
+//
+// The file is the attacker's, so everything it can make the reader do is bounded: the
+// zip entries' declared sizes are checked before any is inflated, each storage is read
+// once however often the pickle names it, containers nest at most kMaxDepth deep (the
+// Values are shared_ptrs, freed recursively) and a container is sealed once it is put
+// into another, so the pickle can build neither cycles nor deeper chains through memo
+// references.
+
+constexpr int kMaxDepth = 100;                                  // torch.save's dicts nest about 4 deep
+constexpr std::size_t kMaxObjects = 1000000;                    // Values made by one pickle
+constexpr std::uint64_t kMaxTotalBytes = std::uint64_t(1) << 31;  // all zip entries, inflated
+constexpr std::size_t kMaxZipEntries = 65536;
+constexpr std::size_t kMaxRank = 64;
 
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
@@ -49,18 +64,16 @@ struct Value {
   std::vector<std::pair<ValuePtr, ValuePtr>> entries;   // dict
   Storage storage;
   torch::Tensor tensor;
+  int depth = 0;           // 1 + the deepest item for containers (0 with no items)
+  bool contained = false;  // inside a container: no longer mutable
 };
-
-ValuePtr make(Value::Kind kind) {
-  auto v = std::make_shared<Value>();
-  v->kind = kind;
-  return v;
-}
 
 class TorchSaveReader {
  public:
-  TorchSaveReader(const std::string& pickle, caffe2::serialize::PyTorchStreamReader& zip, std::string file)
-      : data_(pickle), zip_(zip), file_(std::move(file)) {}
+  // `sizes`: the inflated size of each record, as the zip directory declares it.
+  TorchSaveReader(const std::string& pickle, caffe2::serialize::PyTorchStreamReader& zip, std::string file,
+                  const std::map<std::string, std::uint64_t>& sizes)
+      : data_(pickle), zip_(zip), file_(std::move(file)), sizes_(sizes) {}
 
   ValuePtr read() {
     while (true) {
@@ -98,9 +111,9 @@ class TorchSaveReader {
           push(v);
           break;
         }
-        case 'q': memo_[unsigned_le(1)] = top(); break;            // BINPUT
-        case 'r': memo_[unsigned_le(4)] = top(); break;            // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;             // MEMOIZE
+        case 'q': memoize(unsigned_le(1)); break;                  // BINPUT
+        case 'r': memoize(unsigned_le(4)); break;                  // LONG_BINPUT
+        case 0x94: memoize(memo_.size()); break;                   // MEMOIZE
         case 'h': push(memo(unsigned_le(1))); break;               // BINGET
         case 'j': push(memo(unsigned_le(4))); break;               // LONG_BINGET
         case ')': push(make(Value::Kind::Tuple)); break;           // EMPTY_TUPLE
@@ -115,25 +128,29 @@ class TorchSaveReader {
         }
         case 'a': {                                                // APPEND
           auto v = pop();
-          list(top())->items.push_back(v);
+          auto* target = list(top());
+          target->items.push_back(adopt(target, v));
           break;
         }
         case 'e': {                                                // APPENDS
           auto items = until_mark();
-          auto& target = list(top())->items;
-          target.insert(target.end(), items.begin(), items.end());
+          auto* target = list(top());
+          for (auto& item : items) target->items.push_back(adopt(target, item));
           break;
         }
         case 's': {                                                // SETITEM
           auto value = pop();
           auto key = pop();
-          dict(top())->entries.emplace_back(key, value);
+          auto* target = dict(top());
+          target->entries.emplace_back(adopt(target, key), adopt(target, value));
           break;
         }
         case 'u': {                                                // SETITEMS
           auto items = until_mark();
           check(items.size() % 2 == 0, "SETITEMS with an odd number of items");
-          for (std::size_t k = 0; k < items.size(); k += 2) dict(top())->entries.emplace_back(items[k], items[k + 1]);
+          auto* target = dict(top());
+          for (std::size_t k = 0; k < items.size(); k += 2)
+            target->entries.emplace_back(adopt(target, items[k]), adopt(target, items[k + 1]));
           break;
         }
         case '0': pop(); break;                                    // POP
@@ -191,8 +208,28 @@ class TorchSaveReader {
     pos_ = end + 1;
     return text;
   }
+  ValuePtr make(Value::Kind kind) {
+    check(++objects_ <= kMaxObjects, "more than " + std::to_string(kMaxObjects) + " objects (the limit)");
+    auto v = std::make_shared<Value>();
+    v->kind = kind;
+    return v;
+  }
+  // `child` goes into `container`: it is sealed, and the container's depth grows past it.
+  const ValuePtr& adopt(Value* container, const ValuePtr& child) {
+    check(child.get() != container, "a container inside itself");
+    check(!container->contained, "a container changed after it was put into another");
+    container->depth = std::max(container->depth, child->depth + 1);
+    check(container->depth <= kMaxDepth,
+          "containers nested deeper than " + std::to_string(kMaxDepth) + " levels (the limit)");
+    child->contained = true;
+    return child;
+  }
+  void memoize(std::uint64_t index) {
+    check(memo_.size() < kMaxObjects, "more than " + std::to_string(kMaxObjects) + " memo entries (the limit)");
+    memo_[index] = top();
+  }
   void push(ValuePtr v) {
-    check(stack_.size() < 1000000, "pickle stack too deep");
+    check(stack_.size() < kMaxObjects, "pickle stack too deep");
     stack_.push_back(std::move(v));
   }
   void push_int(std::int64_t i) {
@@ -233,6 +270,7 @@ class TorchSaveReader {
   }
   ValuePtr tuple(std::vector<ValuePtr> items) {
     auto v = make(Value::Kind::Tuple);
+    for (const auto& item : items) adopt(v.get(), item);
     v->items = std::move(items);
     return v;
   }
@@ -273,6 +311,26 @@ class TorchSaveReader {
     return v;
   }
 
+  // The elements of a storage, read and inflated once however often the pickle names it.
+  torch::Tensor storage(const Storage& id) {
+    const auto cached = storages_.find(id.key);
+    if (cached != storages_.end()) {
+      check(cached->second.scalar_type() == id.dtype, "storage data/" + id.key + " used with two dtypes");
+      return cached->second;
+    }
+    const auto record = "data/" + id.key;
+    const auto declared = sizes_.find(record);
+    check(declared != sizes_.end() && zip_.hasRecord(record), "tensor data " + record + " is missing");
+    auto [data, bytes] = zip_.getRecord(record);
+    check(bytes == declared->second, "tensor data " + record + " inflates to another size than the zip declares");
+    const auto element = c10::elementSize(id.dtype);
+    const auto numel = static_cast<std::int64_t>(bytes / element);
+    auto flat = torch::empty({numel}, torch::TensorOptions().dtype(id.dtype));
+    std::memcpy(flat.data_ptr(), data.get(), static_cast<std::size_t>(numel) * element);
+    storages_.emplace(id.key, flat);
+    return flat;
+  }
+
   ValuePtr reduce(const ValuePtr& callable, const ValuePtr& args) {
     check(callable->kind == Value::Kind::Global && args->kind == Value::Kind::Tuple, "REDUCE of a non-global");
     if (callable->s == "collections.OrderedDict") return make(Value::Kind::Dict);
@@ -286,28 +344,26 @@ class TorchSaveReader {
       const auto offset = integer(a[1]);
       const auto size = integers(a[2]);
       const auto stride = integers(a[3]);
-      check(size.size() == stride.size(), "a tensor whose size and stride differ in rank");
-      const auto& storage = a[0]->storage;
-      const auto record = "data/" + storage.key;
-      check(zip_.hasRecord(record), "tensor data " + record + " is missing");
-      auto [data, bytes] = zip_.getRecord(record);
-      const auto element = c10::elementSize(storage.dtype);
-      const auto numel = static_cast<std::int64_t>(bytes / element);
+      check(size.size() == stride.size() && size.size() <= kMaxRank,
+            "a tensor whose size and stride differ in rank, or of a rank above " + std::to_string(kMaxRank));
+      const auto flat = storage(a[0]->storage);
+      const auto numel = flat.numel();
       // The view may not hold more elements than its storage, and the largest element it
       // reaches must lie inside it (bounds checked before any multiplication can overflow).
+      const bool empty = std::find(size.begin(), size.end(), 0) != size.end();
+      check(offset >= 0 && offset <= numel, "a tensor reaching past its storage (data/" + a[0]->storage.key + ")");
       std::int64_t count = 1, last = offset;
       for (std::size_t d = 0; d < size.size(); ++d) {
         check(size[d] >= 0 && stride[d] >= 0 && size[d] <= numel && stride[d] <= numel,
               "a tensor with a negative or out-of-range size or stride");
-        count = size[d] == 0 ? 0 : std::min<std::int64_t>(count * size[d], numel + 1);
-        if (size[d] > 0) last += (size[d] - 1) * stride[d];
+        count = empty ? 0 : std::min<std::int64_t>(count * size[d], numel + 1);
+        if (!empty) last += (size[d] - 1) * stride[d];
+        check(empty || (count <= numel && last < numel),
+              "a tensor reaching past its storage (data/" + a[0]->storage.key + ")");
       }
-      check(offset >= 0 && offset <= numel && count <= numel && (count == 0 || last < numel),
-            "a tensor reaching past its storage (" + record + ")");
-      auto flat = torch::empty({numel}, torch::TensorOptions().dtype(storage.dtype));
-      std::memcpy(flat.data_ptr(), data.get(), static_cast<std::size_t>(numel) * element);
+      // A view: tensors sharing a storage in the file share it here too, as in PyTorch.
       auto v = make(Value::Kind::Tensor);
-      v->tensor = flat.as_strided(size, stride, offset).clone();
+      v->tensor = flat.as_strided(size, stride, offset);
       return v;
     }
     fail("unsupported object " + callable->s);
@@ -316,21 +372,49 @@ class TorchSaveReader {
   const std::string& data_;
   caffe2::serialize::PyTorchStreamReader& zip_;
   std::string file_;
+  const std::map<std::string, std::uint64_t>& sizes_;
   std::size_t pos_ = 0;
+  std::size_t objects_ = 0;
   std::vector<ValuePtr> stack_;
   std::map<std::uint64_t, ValuePtr> memo_;
+  std::map<std::string, torch::Tensor> storages_;
 };
 
-// Name -> tensor of a torch.save file holding a dict of tensors.
+// The inflated size of each record (names without the archive's top folder), after
+// checking the declared sizes against the limit: nothing is inflated before this.
+std::map<std::string, std::uint64_t> checked_record_sizes(const std::string& bytes, const std::string& file) {
+  std::map<std::string, std::uint64_t> sizes;
+  std::uint64_t total = 0;
+  for (const auto& entry : zip_directory(bytes, file, kMaxZipEntries)) {
+    WMARK_CHECK(entry.method == 0 || entry.method == 8, file, ": zip entry ", entry.name,
+                " uses compression method ", entry.method, " (only stored and deflated entries are read)");
+    WMARK_CHECK(entry.method != 0 || entry.compressed == entry.uncompressed, file, ": zip entry ", entry.name,
+                " is stored but declares two sizes");
+    WMARK_CHECK(entry.uncompressed <= kMaxTotalBytes - total, file, ": zip entry ", entry.name, " declares ",
+                entry.uncompressed, " bytes, which takes the file past the limit of ", kMaxTotalBytes,
+                " bytes; refusing to inflate it");
+    total += entry.uncompressed;
+    const auto slash = entry.name.find('/');
+    const auto name = slash == std::string::npos ? entry.name : entry.name.substr(slash + 1);
+    WMARK_CHECK(sizes.emplace(name, entry.uncompressed).second, file, ": zip entry ", entry.name, " appears twice");
+  }
+  return sizes;
+}
+
+}  // namespace
+
 std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path& path) {
   const auto bytes = read_file(path);
+  const auto sizes = checked_record_sizes(bytes, path.string());
   try {
     std::istringstream stream(bytes);
     auto zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream);
-    WMARK_CHECK(zip->hasRecord("data.pkl"), path.string(), " is not a file written by torch.save (no data.pkl)");
+    WMARK_CHECK(zip->hasRecord("data.pkl") && sizes.count("data.pkl"), path.string(),
+                " is not a file written by torch.save (no data.pkl)");
     auto [data, size] = zip->getRecord("data.pkl");
+    WMARK_CHECK(size == sizes.at("data.pkl"), path.string(), ": data.pkl inflates to another size than the zip declares");
     const std::string pickle(static_cast<const char*>(data.get()), size);
-    const auto value = TorchSaveReader(pickle, *zip, path.string()).read();
+    const auto value = TorchSaveReader(pickle, *zip, path.string(), sizes).read();
     WMARK_CHECK(value->kind == Value::Kind::Dict, path.string(),
                 " does not hold a dict of tensors (save model.state_dict(), not the model)");
     std::map<std::string, torch::Tensor> out;
@@ -345,8 +429,6 @@ std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path
     WMARK_FAIL(path.string(), " is not a file written by torch.save: ", message.substr(0, message.find('\n')));
   }
 }
-
-}  // namespace
 
 void save_state_dict(torch::nn::Module& model, const std::filesystem::path& path, bool force) {
   check_writable(path, force);

@@ -2,6 +2,10 @@
 
 #include <zlib.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -68,6 +72,48 @@ fs::path temp_path_for(const fs::path& path) {
   return fs::path(path.string() + ".tmp" + std::to_string(device() % 1000000));
 }
 
+int create_file_exclusive(const fs::path& file, fs::perms mode) {
+  const auto bits = static_cast<mode_t>(mode) & 07777;
+  // O_EXCL|O_NOFOLLOW: a new inode or nothing, never an existing file or a planted
+  // symlink; created with at most `bits` (the umask can only narrow them), then set
+  // exactly, so no moment exists where the file is more open than asked.
+  const int fd = ::open(file.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, bits);
+  WMARK_CHECK(fd >= 0, "cannot create ", file.string(), ": ", std::strerror(errno));
+  if (::fchmod(fd, bits) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    ::unlink(file.c_str());
+    WMARK_FAIL("cannot set the permissions of ", file.string(), ": ", std::strerror(saved));
+  }
+  return fd;
+}
+
+namespace {
+
+// Every byte, retrying short writes and EINTR.
+bool write_all(int fd, const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = EIO;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The rename is only durable once the folder's entry is on disk too.
+void sync_folder(const fs::path& path) {
+  const fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: the data itself is already synced
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
 void commit_temp_file(const fs::path& temp, const fs::path& path, bool force) {
   if (!force && fs::exists(path)) {
     fs::remove(temp);
@@ -80,20 +126,24 @@ void commit_temp_file(const fs::path& temp, const fs::path& path, bool force) {
     fs::remove(temp);
     WMARK_FAIL("cannot write ", path.string(), ": ", error.message());
   }
+  sync_folder(path);
 }
 
 void write_file_atomic(const fs::path& path, const std::string& bytes, bool force,
                        fs::perms mode) {
   check_writable(path, force);
   const fs::path temp = temp_path_for(path);
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    WMARK_CHECK(out, "cannot create ", temp.string(), ": ", std::strerror(errno));
-    // Narrow the permissions before any byte lands, for secret keys.
-    fs::permissions(temp, mode, fs::perm_options::replace);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    WMARK_CHECK(out, "error while writing ", temp.string());
+  const int fd = create_file_exclusive(temp, mode);
+  std::string problem;
+  if (!write_all(fd, bytes)) {
+    problem = std::strerror(errno);
+  } else if (::fsync(fd) != 0) {
+    problem = std::strerror(errno);
+  }
+  if (::close(fd) != 0 && problem.empty()) problem = std::strerror(errno);
+  if (!problem.empty()) {
+    ::unlink(temp.c_str());
+    WMARK_FAIL("error while writing ", temp.string(), ": ", problem);
   }
   commit_temp_file(temp, path, force);
 }

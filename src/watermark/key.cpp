@@ -5,9 +5,14 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
+#include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
 
 namespace fs = std::filesystem;
@@ -57,6 +62,16 @@ std::pair<nlohmann::json, std::string> serialize(const WatermarkKey& key) {
   return {header, payload};
 }
 
+// Keys hold the trigger set, i.e. the secret; wmark writes them 0600. Loading still works
+// (a key copied by hand is common), but the owner should know others can read it.
+void warn_if_shared(const fs::path& path) {
+  std::error_code error;
+  const auto perms = fs::status(path, error).permissions();
+  if (error || (perms & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none) return;
+  logger()->warn("key file {} has mode {:o}: group or others can read the secret trigger set; restrict it with: chmod 600 {}",
+                 path.string(), static_cast<unsigned>(perms) & 0777u, path.string());
+}
+
 std::string commit(const nlohmann::json& header, const std::string& payload) {
   Sha256 hasher;
   hasher.update(kCommitmentPrefix).update(header.dump()).update("\n").update(payload);
@@ -86,15 +101,18 @@ void WatermarkKey::save(const fs::path& path, bool force) const {
 }
 
 WatermarkKey WatermarkKey::load(const fs::path& path) {
+  warn_if_shared(path);
   const std::string bytes = read_file(path);
   const std::string magic = std::string(kMagic) + "\n";
   WMARK_CHECK(bytes.compare(0, magic.size(), magic) == 0, path.string(),
               ": not a wmark key file (it does not start with '", kMagic, "')");
   const auto header_end = bytes.find('\n', magic.size());
   WMARK_CHECK(header_end != std::string::npos, path.string(), ": truncated key file (no end of header)");
+  const std::string_view header_text(bytes.data() + magic.size(), header_end - magic.size());
+  check_json_nesting(header_text, kMaxJsonDepth, path.string());  // params is copied and dumped below
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + magic.size(), bytes.begin() + header_end);
+    header = nlohmann::json::parse(header_text);
   } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for a number overflow
     WMARK_FAIL(path.string(), ": malformed JSON header in key file: ", error.what());
   }
@@ -124,16 +142,21 @@ WatermarkKey WatermarkKey::load(const fs::path& path) {
       const auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
       const auto offset = entry.at("offset").get<std::size_t>();
       const auto nbytes = entry.at("nbytes").get<std::size_t>();
-      std::size_t numel = 1;
+      // The shape, dtype, nbytes and the bytes present must all agree before anything is
+      // allocated: the header is the attacker's, the payload's size is a fact.
+      WMARK_CHECK(offset == expected_offset && nbytes <= payload.size() - offset, path.string(),
+                  ": truncated key file or inconsistent offset (tensor '", name, "' needs ", nbytes, " bytes at ",
+                  offset, ", the payload has ", payload.size() - expected_offset, " left)");
+      std::size_t size = c10::elementSize(dtype);  // bytes; stays <= nbytes, so never overflows
       for (auto d : shape) {
-        WMARK_CHECK(d >= 0 && d < (std::int64_t(1) << 31), path.string(), ": bad shape for tensor '", name, "'");
-        numel *= static_cast<std::size_t>(d);
+        WMARK_CHECK(d >= 0, path.string(), ": bad shape for tensor '", name, "'");
+        WMARK_CHECK(d == 0 || size <= nbytes / static_cast<std::size_t>(d), path.string(), ": the shape of tensor '",
+                    name, "' needs more than its ", nbytes, " bytes");
+        size *= static_cast<std::size_t>(d);
       }
+      WMARK_CHECK(size == nbytes, path.string(), ": inconsistent size for tensor '", name, "' in key header (its shape needs ",
+                  size, " bytes, nbytes says ", nbytes, ")");
       auto tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-      WMARK_CHECK(numel * tensor.element_size() == nbytes && offset == expected_offset, path.string(),
-                  ": inconsistent size or offset for tensor '", name, "' in key header");
-      WMARK_CHECK(offset + nbytes <= payload.size(), path.string(), ": truncated key file (tensor '", name,
-                  "' needs ", nbytes, " bytes at ", offset, ", the payload has ", payload.size(), ")");
       std::memcpy(tensor.data_ptr(), payload.data() + offset, nbytes);
       WMARK_CHECK(key.tensors.emplace(name, tensor).second, path.string(), ": tensor '", name, "' appears twice");
       expected_offset += nbytes;

@@ -147,3 +147,19 @@ TEST_CASE("claim and key files that are not JSON objects are refused naming the 
   CHECK_FALSE(check.valid);
   CHECK(check.problems.size() >= 2);
 }
+
+TEST_CASE("claim, report and identity files nested 100,000 deep are refused before parsing", "[claim]") {
+  test::TempDir dir;
+  const auto deep = "{\"format\": \"wmark-claim-1\", \"report\": " + test::deeply_nested_json(100000) + "}";
+  test::write_bytes(dir / "claim.json", deep, true);
+  // What `wmark check-claim` reads its claim and report with, before it copies and dumps them.
+  CHECK_THROWS_WITH(read_json_object(dir / "claim.json"), Catch::Contains("claim.json") && Catch::Contains("nested deeper than 64"));
+  test::write_bytes(dir / "owner.key", deep, true);
+  fs::permissions(dir / "owner.key", fs::perms::owner_read | fs::perms::owner_write);
+  CHECK_THROWS_WITH(Identity::load(dir / "owner.key"), Catch::Contains("owner.key") && Catch::Contains("nested deeper"));
+  test::write_bytes(dir / "owner.pub", deep, true);
+  CHECK_THROWS_WITH(load_public_key(dir / "owner.pub"), Catch::Contains("owner.pub") && Catch::Contains("nested deeper"));
+  // Brackets inside strings are text, not nesting.
+  test::write_bytes(dir / "text.json", "{\"note\": \"" + test::deeply_nested_json(100000) + "\"}", true);
+  CHECK(read_json_object(dir / "text.json")["note"].get<std::string>().size() == 200000);
+}

@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
+#include <sys/resource.h>
 #include <zlib.h>
+
+#include <random>
 
 #include "../support/test_support.h"
 #include "wmark/data/image_file.h"
@@ -92,4 +95,36 @@ TEST_CASE("PGM/PPM images decode and convert to a model's shape", "[data]") {
   auto listed = list_images(dir.path());
   CHECK(listed.size() == 2);
   CHECK_THROWS_WITH(list_images(dir / "no-such-folder"), Contains("no-such-folder") && Contains("does not exist"));
+}
+
+TEST_CASE("a PNG whose header promises far more pixels than its data holds is refused before allocating", "[data]") {
+  test::TempDir dir;
+  // 16384 x 16384 RGBA (a gigabyte of pixels) from a few bytes of zlib data.
+  const std::string tiny(100, '\0');
+  uLongf size = compressBound(tiny.size());
+  std::string packed(size, '\0');
+  compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(tiny.data()), tiny.size());
+  packed.resize(size);
+  const std::string header = be32(16384) + be32(16384) + std::string{char(8), char(6), 0, 0, 0};
+  test::write_bytes(dir / "huge.png", std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", header) +
+                                          chunk("IDAT", packed) + chunk("IEND", ""), true);
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  CHECK_THROWS_WITH(read_image(dir / "huge.png"), Contains("huge.png") && Contains("compressed bytes can hold"));
+  getrusage(RUSAGE_SELF, &after);
+  CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024);  // KiB: nothing near the gigabyte was touched
+
+  // Data that would fit the ratio (random bytes do not compress) but stops short costs
+  // what it holds, and is refused.
+  std::string rows(64 * (1 + 64 * 3), '\0');
+  std::mt19937 random(5);
+  for (auto& byte : rows) byte = static_cast<char>(random());
+  size = compressBound(rows.size());
+  packed.assign(size, '\0');
+  compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(rows.data()), rows.size());
+  packed.resize(size);
+  const std::string taller = be32(64) + be32(4096) + std::string{char(8), char(2), 0, 0, 0};
+  test::write_bytes(dir / "short.png", std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", taller) +
+                                           chunk("IDAT", packed) + chunk("IEND", ""), true);
+  CHECK_THROWS_WITH(read_image(dir / "short.png"), Contains("short.png") && Contains("truncated PNG image data"));
 }

@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -142,5 +143,24 @@ int BackgroundProcess::stop(int signal_number, double seconds) {
   finished_ = true;
   return exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+FileSizeLimit::FileSizeLimit(std::uint64_t bytes) {
+  previous_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &limit) == 0);
+  previous_soft_ = limit.rlim_cur;
+  limit.rlim_cur = bytes;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
+}
+
+FileSizeLimit::~FileSizeLimit() {
+  rlimit limit{};
+  ::getrlimit(RLIMIT_FSIZE, &limit);
+  limit.rlim_cur = previous_soft_;
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+  ::signal(SIGXFSZ, previous_handler_);
+}
+
+std::string deeply_nested_json(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 }  // namespace wmark::test

@@ -1,6 +1,7 @@
 // Helpers shared by the tests: real data paths, temp folders, corrupted copies.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -28,6 +29,23 @@ class TempDir {
 
 /// Writes bytes to a file; gzip-compressed when the name ends in .gz unless `raw`.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes, bool raw = false);
+
+/// While it lives, no file of this process may grow past `bytes` (RLIMIT_FSIZE, with
+/// SIGXFSZ ignored so a write fails with EFBIG): a write failure midway, even as root.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(std::uint64_t bytes);
+  ~FileSizeLimit();
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  std::uint64_t previous_soft_ = 0;
+  void (*previous_handler_)(int) = nullptr;
+};
+
+/// A JSON text of `depth` nested arrays.
+std::string deeply_nested_json(int depth);
 
 /// The MNIST splits, loaded once per test process.
 const DatasetSplits& mnist();

@@ -1,11 +1,17 @@
 #include <catch2/catch.hpp>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
+
+#include <sstream>
 
 #include "../support/test_support.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/log.h"
 #include "wmark/watermark/key.h"
+#include "wmark/watermark/save_marked.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -99,6 +105,66 @@ TEST_CASE("a tampered or malformed key file is refused with the reason", "[water
   SECTION("missing file") {
     CHECK_THROWS_WITH(WatermarkKey::load(dir / "nope.wmk"), Contains("nope.wmk") && Contains("does not exist"));
   }
+  SECTION("a shape that lies about the bytes present, refused before allocating") {
+    std::string bytes = good;
+    // 2^48 floats (a petabyte) for the 48 bytes of a 3x4 matrix: the old reader asked
+    // LibTorch for the memory before comparing.
+    bytes.replace(bytes.find("\"shape\":[3,4]"), 13, "\"shape\":[65536,65536,65536]");
+    write(bytes);
+    CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"),
+                      Contains("bad.wmk") && Contains("'matrix' needs more than its 48 bytes"));
+  }
+  SECTION("a header nested 100,000 deep") {
+    std::string bytes = good;
+    const auto params = bytes.find("\"params\":{");
+    bytes.replace(params, bytes.find('}', params) + 1 - params, "\"params\":" + test::deeply_nested_json(100000));
+    write(bytes);
+    CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("bad.wmk") && Contains("nested deeper than 64"));
+  }
+}
+
+TEST_CASE("loading a key that group or others can read logs a warning naming it and its mode", "[watermark]") {
+  test::TempDir dir;
+  sample_key().save(dir / "k.wmk");
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  logger()->sinks().push_back(sink);
+  WatermarkKey::load(dir / "k.wmk");
+  const auto quiet = log.str();
+  std::filesystem::permissions(dir / "k.wmk", std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+  WatermarkKey::load(dir / "k.wmk");
+  logger()->sinks().pop_back();
+  CHECK(quiet.find("k.wmk") == std::string::npos);  // 0600: nothing to say
+  CHECK_THAT(log.str(), Contains((dir / "k.wmk").string()) && Contains("mode 604") && Contains("chmod 600"));
+}
+
+TEST_CASE("a model and its key are written together or not at all", "[watermark]") {
+  test::TempDir dir;
+  auto key = sample_key();
+  torch::nn::Linear model(256, 256);  // a checkpoint of about 260 KB; the key is about 4 KB
+  CheckpointInfo info;
+  info.arch = "linear";
+  SECTION("the model cannot be written: the key just written is removed") {
+    test::FileSizeLimit limit(64 * 1024);
+    CHECK_THROWS_WITH(save_marked_model(key, dir / "k.wmk", *model, info, dir / "m.pt", false), Contains("m.pt"));
+  }
+  SECTION("the key cannot be written: no model is written without it") {
+    key.tensors["images"] = torch::zeros({400, 1, 28, 28}, torch::kUInt8);  // about 310 KB
+    torch::nn::Linear small(2, 2);
+    test::FileSizeLimit limit(64 * 1024);
+    CHECK_THROWS_WITH(save_marked_model(key, dir / "k.wmk", *small, info, dir / "m.pt", false), Contains("k.wmk"));
+  }
+  CHECK_FALSE(std::filesystem::exists(dir / "k.wmk"));
+  CHECK_FALSE(std::filesystem::exists(dir / "m.pt"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) FAIL("left behind: " << entry.path());
+  // Nothing existing is replaced without force, and with room both are written.
+  test::write_bytes(dir / "m.pt", "theirs", true);
+  CHECK_THROWS_WITH(save_marked_model(key, dir / "k.wmk", *model, info, dir / "m.pt", false), Contains("already exists"));
+  CHECK_FALSE(std::filesystem::exists(dir / "k.wmk"));
+  CHECK(read_file(dir / "m.pt") == "theirs");
+  save_marked_model(key, dir / "k.wmk", *model, info, dir / "m2.pt", false);
+  CHECK(WatermarkKey::load(dir / "k.wmk").commitment() == key.commitment());
+  CHECK(std::filesystem::exists(dir / "m2.pt"));
 }
 
 TEST_CASE("public key information holds no secrets", "[watermark]") {

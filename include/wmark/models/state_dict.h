@@ -9,6 +9,8 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 #include <torch/nn/module.h>
 
@@ -20,6 +22,14 @@ namespace wmark {
 /// tensors in PyTorch's zip format. Refuses to replace a file unless `force`; throws
 /// wmark::Error naming the file on a write error.
 WMARK_API void save_state_dict(torch::nn::Module& model, const std::filesystem::path& path, bool force = false);
+
+/// The tensors of a file written by `torch.save(model.state_dict(), path)` (or
+/// save_state_dict()) by name, as load_state_dict() reads them. Tensors that share a
+/// storage in the file share it here, as in PyTorch; each storage is read once. The file
+/// is treated as hostile: its zip entries' declared sizes (at most 2 GiB in all),
+/// container nesting (100 levels) and object count (a million) are limited, and any
+/// damage is a wmark::Error naming the file and the problem or limit.
+WMARK_API std::map<std::string, torch::Tensor> read_state_dict(const std::filesystem::path& path);
 
 /// Reads a state dict saved with Python's `torch.save(model.state_dict(), path)` (or
 /// save_state_dict()) into `model`: every parameter and buffer must be present with

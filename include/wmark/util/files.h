@@ -24,16 +24,24 @@ WMARK_API std::string read_file(const std::filesystem::path& path);
 /// truncated gzip stream.
 WMARK_API std::string read_maybe_gzip(const std::filesystem::path& path);
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it into place,
-/// so a crash never leaves a half-written output. Refuses to replace an existing
-/// file unless `force` (see check_writable()). `mode` sets the permission bits of the
-/// new file before any byte is written. Throws wmark::Error on failure.
+/// Writes `bytes` to a temporary file beside `path`, syncs it, renames it into place and
+/// syncs the folder, so a crash never leaves a half-written output. Refuses to replace
+/// an existing file unless `force` (see check_writable()). The temporary file is created
+/// with exactly `mode` (see create_file_exclusive()), so a secret is never readable by
+/// others, not even for a moment; it is removed on every failure. Throws wmark::Error
+/// on failure.
 WMARK_API void write_file_atomic(const std::filesystem::path& path, const std::string& bytes,
                                  bool force,
                                  std::filesystem::perms mode = std::filesystem::perms::owner_read |
                                                                std::filesystem::perms::owner_write |
                                                                std::filesystem::perms::group_read |
                                                                std::filesystem::perms::others_read);
+
+/// Creates `file` for writing with exactly the permission bits `mode` from the start
+/// (open with O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod past the umask) and returns its
+/// descriptor; the caller closes it. Throws wmark::Error naming the file if it exists
+/// already, including as a symlink, which is never followed.
+WMARK_API int create_file_exclusive(const std::filesystem::path& file, std::filesystem::perms mode);
 
 /// A temporary path beside `path` for writers that save through another library
 /// (LibTorch archives); pair it with commit_temp_file().

@@ -1,4 +1,5 @@
 #include "wmark/protocol/inference_protocol.h"
+#include "wmark/util/json_limits.h"
 
 #include <cmath>
 #include <cstring>
@@ -25,36 +26,15 @@ std::string cat(const Args&... args) {
   return detail::str_cat(args...);
 }
 
-// One iterative pass before nlohmann builds a tree: the nesting depth (a deep tree
-// would overflow the stack of every recursive walk over it) and the number of values
-// (the tree costs ~16 bytes a value, eight times a body of "0,0,...").
 }  // namespace
 
+// Before nlohmann builds a tree: the nesting depth (a deep tree would overflow the
+// stack of every recursive walk over it) and the number of values (the tree costs ~16
+// bytes a value, eight times a body of "0,0,...").
 void check_json_limits(std::string_view text, const DecodeLimits& limits, const char* what) {
-  std::int64_t depth = 0, values = 0;
-  bool in_string = false, escaped = false, in_scalar = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; ++values; in_scalar = false; break;
-      case '[': case '{':
-        if (++depth > limits.max_json_depth) malformed(cat("the ", what, " is nested deeper than ", limits.max_json_depth, " levels"));
-        ++values;
-        in_scalar = false;
-        break;
-      case ']': case '}': --depth; in_scalar = false; break;
-      case ',': case ':': case ' ': case '\t': case '\n': case '\r': in_scalar = false; break;
-      default:
-        if (!in_scalar) ++values;
-        in_scalar = true;
-    }
-    if (values > limits.max_json_values) too_large(cat("the ", what, " holds more than ", limits.max_json_values, " JSON values"));
-  }
+  const auto scan = scan_json(text, limits.max_json_depth, limits.max_json_values);
+  if (scan.too_deep) malformed(cat("the ", what, " is nested deeper than ", limits.max_json_depth, " levels"));
+  if (scan.too_many) too_large(cat("the ", what, " holds more than ", limits.max_json_values, " JSON values"));
 }
 
 namespace {

@@ -94,6 +94,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
   bool busy() const { return busy_; }
+  const std::string& client() const { return client_; }
   bool evicted = false;  // chosen for eviction (guarded by the registry's mutex)
   Clock::rep request_started() const { return request_started_; }
 
@@ -290,12 +291,20 @@ void HttpServer::Impl::admit(tcp::socket socket) {
     const auto known = per_client.find(client);
     if (known != per_client.end() && known->second >= limits.max_connections_per_client) return;  // closes the socket
     if (static_cast<int>(connections.size()) - evicting >= limits.max_connections) {
-      // Evict the connection whose current request (or wait for one) began first; one
-      // already being evicted does not count, nor is it chosen twice.
+      // Evict from the address holding the most connections, the one whose current
+      // request (or wait for one) began first: a flood of connections from a few
+      // addresses cannot push out a client that holds one. One already being evicted
+      // does not count, nor is it chosen twice.
+      int victim_share = 0;
       for (const auto& [id, weak] : connections) {
         auto candidate = weak.lock();
         if (!candidate || candidate->busy() || candidate->evicted) continue;
-        if (!victim || candidate->request_started() < victim->request_started()) victim = std::move(candidate);
+        const int share = per_client[candidate->client()];
+        if (!victim || share > victim_share ||
+            (share == victim_share && candidate->request_started() < victim->request_started())) {
+          victim = std::move(candidate);
+          victim_share = share;
+        }
       }
       if (!victim) return;
       victim->evicted = true;

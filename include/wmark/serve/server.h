@@ -64,8 +64,9 @@ struct WMARK_API ServerOptions {
   TORCH_ARG(double, request_timeout_seconds) = 10;
   /// Larger request headers get 431.
   TORCH_ARG(std::int64_t, max_header_bytes) = 16 << 10;
-  /// Open connections at most; at the cap a new connection evicts the one whose
-  /// request (or wait for one) began longest ago, unless every one is being answered.
+  /// Open connections at most; at the cap a new connection evicts, from the address
+  /// holding the most, the one whose request (or wait for one) began longest ago,
+  /// unless every one is being answered.
   TORCH_ARG(int, max_connections) = 256;
   /// Open connections from one client address at most; more are closed at once.
   TORCH_ARG(int, max_connections_per_client) = 64;

@@ -124,10 +124,10 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
   white_box.num_classes = 10;
   white_box.input_shape = ImageShape({1, 28, 28});
   white_box.tensors["bits"] = torch::ones({8}, torch::kUInt8);
-  white_box.save(f.path("uchida.wmk"));
-  CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk"), out) == 2);
+  white_box.save(f.path("whitebox-on-script.wmk"));
+  CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("whitebox-on-script.wmk"), out) == 2);
   CHECK_THAT(out, Contains("outside the sandbox") && Contains("pass --no-sandbox"));
-  verify("--model " + f.path("stolen.ts") + " --key " + f.path("uchida.wmk") + " --no-sandbox", out);
+  verify("--model " + f.path("stolen.ts") + " --key " + f.path("whitebox-on-script.wmk") + " --no-sandbox", out);
   CHECK_THAT(out, !Contains("outside the sandbox"));
   // --arch means a wmark checkpoint: a TorchScript file is then an error, not a guess.
   CHECK(verify("--model " + f.path("stolen.ts") + " --arch mnist_cnn --key " + f.path("content.wmk"), out) == 2);

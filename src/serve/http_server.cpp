@@ -286,6 +286,9 @@ void HttpServer::Impl::admit(tcp::socket socket) {
   const auto client = endpoint.address().to_string();
   std::shared_ptr<Connection> victim;
   std::shared_ptr<Connection> connection;
+  // Strong references taken under the lock are released only after it: the last one
+  // runs ~Connection, which takes the lock in forget().
+  std::vector<std::shared_ptr<Connection>> seen;
   {
     std::lock_guard<std::mutex> lock(registry_mutex);
     const auto known = per_client.find(client);
@@ -298,13 +301,17 @@ void HttpServer::Impl::admit(tcp::socket socket) {
       int victim_share = 0;
       for (const auto& [id, weak] : connections) {
         auto candidate = weak.lock();
-        if (!candidate || candidate->busy() || candidate->evicted) continue;
+        if (!candidate || candidate->busy() || candidate->evicted) {
+          if (candidate) seen.push_back(std::move(candidate));
+          continue;
+        }
         const int share = per_client[candidate->client()];
         if (!victim || share > victim_share ||
             (share == victim_share && candidate->request_started() < victim->request_started())) {
-          victim = std::move(candidate);
+          victim = candidate;
           victim_share = share;
         }
+        seen.push_back(std::move(candidate));
       }
       if (!victim) return;
       victim->evicted = true;
@@ -371,12 +378,15 @@ void HttpServer::stop() {
     impl.acceptor->close(ignored);
     impl.accept_retry->cancel();
   });
+  std::vector<std::shared_ptr<Connection>> open;  // released after the lock (see admit)
   {
     std::lock_guard<std::mutex> lock(impl.registry_mutex);
     for (const auto& [id, weak] : impl.connections) {
-      if (auto connection = weak.lock()) connection->close_soon();
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
     }
   }
+  for (const auto& connection : open) connection->close_soon();
+  open.clear();
   // Requests being handled finish and close themselves; anything left after the
   // request deadline is dropped.
   const auto deadline = Clock::now() + impl.limits.request_timeout + std::chrono::seconds(1);

@@ -65,6 +65,10 @@ struct HttpServer::Impl {
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::steady_timer> accept_retry;
+  // Keeps the worker threads in run() until stop() ends them: without it they return as
+  // soon as nothing is pending (acceptor closed, clients gone), and what stop() posts
+  // afterwards would never run.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::vector<std::thread> threads;
 
   void accept();
@@ -365,6 +369,7 @@ int HttpServer::start(const std::string& host, int port, int threads) {
   }
   const int bound = impl.acceptor->local_endpoint().port();
   impl.accept();
+  impl.keep_running.emplace(impl.ioc.get_executor());
   for (int i = 0; i < threads; ++i) impl.threads.emplace_back([&impl] { impl.ioc.run(); });
   return bound;
 }
@@ -391,6 +396,7 @@ void HttpServer::stop() {
   // request deadline is dropped.
   const auto deadline = Clock::now() + impl.limits.request_timeout + std::chrono::seconds(1);
   while (open_connections() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  impl.keep_running.reset();
   impl.ioc.stop();
   for (auto& thread : impl.threads) thread.join();
   impl.threads.clear();

@@ -387,3 +387,36 @@ TEST_CASE("the remote client bounds what a hostile server sends and follows no r
   fake.stop();
   thread.join();
 }
+
+TEST_CASE("stopping while clients hang up never deadlocks", "[serve]") {
+  // Regression: a connection released by its worker thread while stop() held the
+  // registry lock ran its destructor under that lock, which took it again (a hang about
+  // once in ten runs of this suite). Many start/stop cycles with clients leaving at the
+  // moment of stop; a watchdog turns a hang into a failure instead of a stuck ctest.
+  const auto& f = test::watermarked_mnist();
+  std::atomic<bool> finished{false};
+  std::thread cycles([&] {
+    for (int round = 0; round < 60; ++round) {
+      InferenceServer server(served(f.model), loopback());
+      server.start();
+      std::vector<std::unique_ptr<httplib::Client>> clients;
+      for (int i = 0; i < 6; ++i) {
+        clients.push_back(std::make_unique<httplib::Client>(server.url()));
+        clients.back()->set_keep_alive(true);
+        clients.back()->Get("/v2/health/live");
+      }
+      std::thread leave([&] { clients.clear(); });
+      server.stop();
+      leave.join();
+    }
+    finished = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!finished && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!finished) {
+    std::fprintf(stderr, "stopping while clients hang up: stop() hung (deadlock)\n");
+    std::abort();
+  }
+  cycles.join();
+  CHECK(finished);
+}

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc >= 2.28)
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,17 +115,30 @@ void sync_folder(const fs::path& path) {
 
 }  // namespace
 
+// Without --force the final name is claimed atomically: renameat2(RENAME_NOREPLACE), or
+// on file systems without it link()+unlink(), both of which fail if the name exists,
+// so a file appearing between the check and the commit is never replaced.
 void commit_temp_file(const fs::path& temp, const fs::path& path, bool force) {
-  if (!force && fs::exists(path)) {
-    fs::remove(temp);
-    WMARK_FAIL("output file ", path.string(),
-               " appeared while writing; not replaced (pass --force to overwrite)");
-  }
-  std::error_code error;
-  fs::rename(temp, path, error);
-  if (error) {
-    fs::remove(temp);
-    WMARK_FAIL("cannot write ", path.string(), ": ", error.message());
+  auto give_up = [&](const std::string& why) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    WMARK_FAIL(why);
+  };
+  if (force) {
+    std::error_code error;
+    fs::rename(temp, path, error);
+    if (error) give_up("cannot write " + path.string() + ": " + error.message());
+  } else {
+    int result = ::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+    if (result != 0 && (errno == EINVAL || errno == ENOSYS)) {
+      result = ::link(temp.c_str(), path.c_str());
+      if (result == 0) ::unlink(temp.c_str());
+    }
+    if (result != 0) {
+      if (errno == EEXIST)
+        give_up("output file " + path.string() + " appeared while writing; not replaced (pass --force to overwrite)");
+      give_up("cannot write " + path.string() + ": " + std::strerror(errno));
+    }
   }
   sync_folder(path);
 }

@@ -156,3 +156,31 @@ TEST_CASE("a write that fails midway leaves neither the file nor a temporary fil
   write_file_atomic(dir / "big.bin", std::string(1 << 20, 'x'), false);  // and works once it can
   CHECK(names_in(dir.path()) == std::vector<std::string>{"big.bin"});
 }
+
+TEST_CASE("a file that appears between the check and the commit is not replaced without --force", "[util]") {
+  // The race a check-then-rename leaves open: another writer (or an attacker) creates
+  // the output after check_writable() passed. The commit claims the name atomically.
+  test::TempDir dir;
+  const auto path = dir / "model.pt";
+  for (const bool symlink : {false, true}) {
+    std::filesystem::remove(path);
+    const auto temp = temp_path_for(path);
+    ::close(create_file_exclusive(temp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    if (symlink) {
+      test::write_bytes(dir / "theirs", "theirs", false);
+      std::filesystem::create_symlink(dir / "theirs", path);
+    } else {
+      test::write_bytes(path, "theirs", false);
+    }
+    CHECK_THROWS_WITH(commit_temp_file(temp, path, false), Contains("appeared while writing") && Contains("--force"));
+    CHECK(read_file(path) == "theirs");
+    CHECK(std::filesystem::is_symlink(path) == symlink);
+    CHECK_FALSE(std::filesystem::exists(temp));  // the temporary file is cleaned up
+  }
+  // Forced, the commit replaces it (the link itself, not its target).
+  const auto temp = temp_path_for(path);
+  test::write_bytes(temp, "ours", false);
+  commit_temp_file(temp, path, true);
+  CHECK(read_file(path) == "ours");
+  CHECK(read_file(dir / "theirs") == "theirs");
+}

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 
 #include "wmark/verify/statistics.h"
@@ -21,6 +22,37 @@ TEST_CASE("binomial upper tails match exact values", "[verify]") {
   // Far below double's range the exponent survives.
   CHECK(binomial_upper_tail_log10(1000, 1000, 0.1) == Approx(-1000.0).epsilon(1e-12));
   CHECK(binomial_upper_tail(1000, 1000, 0.1) == 0.0);
+}
+
+TEST_CASE("binomial tails of any size come back at once, exact or conservative", "[verify]") {
+  // A hostile claim with 4e18 queries once made the tail loop run for ever: refused at
+  // once now; the largest exact counts come back in milliseconds.
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(binomial_upper_tail_log10(3000000000000000000, 4000000000000000000, 0.5), Catch::Contains("2^53"));
+  const std::int64_t n_max = kMaxBinomialCount;
+  const double half = binomial_upper_tail_log10(n_max / 2, n_max, 0.5);
+  const double far = binomial_upper_tail_log10(n_max / 4 * 3, n_max, 0.5);
+  const double near_mean = binomial_upper_tail_log10(n_max / 10 + 300000000, n_max, 0.1);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 2.0);
+  CHECK(half == Approx(std::log10(0.5)).margin(0.001));
+  CHECK(far < -1e14);  // astronomically small, exponent intact
+  CHECK(near_mean < 0);
+  CHECK(near_mean > -300);
+  // Where the exact summation hands over to the incomplete beta, the two agree:
+  // n - k just below and just above the hand-over, k at mean + 3 sd.
+  for (const std::int64_t n : {std::int64_t{1000500}, std::int64_t{1001500}}) {
+    const double mean = 0.5 * double(n), sd = std::sqrt(0.25 * double(n));
+    const auto k = static_cast<std::int64_t>(mean + 3 * sd);
+    // P[Z >= 3] = 0.00135 (normal approximation, good to ~1% at this n).
+    CHECK(binomial_upper_tail(k, n, 0.5) == Approx(0.00135).epsilon(0.02));
+  }
+  // Far in the tail with a huge n, the bounded sum never claims more than the truth:
+  // the first term alone is a lower bound on the tail.
+  const std::int64_t n = 5000000, k = 4000000;
+  const double first_term = (std::lgamma(double(n) + 1) - std::lgamma(double(k) + 1) - std::lgamma(double(n - k) + 1) +
+                             double(n) * std::log(0.5)) / std::log(10.0);
+  CHECK(binomial_upper_tail_log10(k, n, 0.5) >= first_term);
+  CHECK(binomial_upper_tail_log10(k, n, 0.5) < first_term + 1);
 }
 
 TEST_CASE("the verifier needs both a small p-value and a high match rate", "[verify]") {

@@ -8,10 +8,17 @@
 
 namespace wmark {
 
+/// The largest number of trials the tail below takes: counts past 2^53 are not exact in
+/// double (and no key has that many triggers or bits).
+constexpr std::int64_t kMaxBinomialCount = std::int64_t{1} << 53;
+
 /// log10 P[X >= k] for X ~ Binomial(n, p): the one-sided p-value of k matches in n
-/// queries when each matches by chance with probability p. Exact summation in log
-/// space, so p-values far below 1e-308 keep their exponent; -inf when k > n or when
-/// p = 0 and k > 0. Requires n >= 0 and p in [0,1]; throws wmark::Error otherwise.
+/// queries when each matches by chance with probability p. Bounded time for any n:
+/// exact summation in log space when n - k < 10^6 (so p-values far below 1e-308 keep
+/// their exponent), else the regularised incomplete beta I_p(k, n-k+1) (Boost.Math), and
+/// where that underflows a bounded sum whose remainder is bounded above (a conservative
+/// p-value). -inf when k > n or when p = 0 and k > 0. Requires 0 <= n <= 2^53 and p in
+/// [0,1]; throws wmark::Error otherwise.
 WMARK_API double binomial_upper_tail_log10(std::int64_t k, std::int64_t n, double p);
 
 /// P[X >= k] for X ~ Binomial(n, p) (0 when it underflows double); same requirements

@@ -1,6 +1,7 @@
 #include "wmark/claim/claim.h"
 
 #include <cmath>
+#include <optional>
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
@@ -15,6 +16,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* kClaimFormat = "wmark-claim-1";
+// The weakest evidence a claim may rest on (the verifier's defaults).
+constexpr double kClaimMaxPThreshold = 1e-6;
+constexpr double kClaimMinMatchRate = 0.5;
 
 // What a key signature covers: the commitment and the public metadata.
 std::string key_signature_message(const json& fields) { return "wmark-key-signature-v1\n" + fields.dump(); }
@@ -58,8 +62,52 @@ class Reader {
   std::vector<std::string>& problems_;
 };
 
-// The report's own numbers must give its p-value and decision.
-void check_report(const json& report, std::vector<std::string>& problems) {
+// What the key itself allows a report to claim, from the claim's copy of the key info.
+struct KeyBounds {
+  double chance_floor = 0;      // policy_chance_rate() of the key
+  std::int64_t max_queries = 0;  // triggers (black-box) or bits (white-box) in the key
+};
+
+std::optional<KeyBounds> key_bounds(const json& key, std::vector<std::string>& problems) {
+  Reader read(problems);
+  const auto method = read.text(key, "method", "key: ");
+  const auto* classes = read.get(key, "num_classes", json::value_t::number_integer, "key: ");
+  const auto* tensors = read.get(key, "tensors", json::value_t::object, "key: ");
+  if (method.empty() || !classes || !tensors) return std::nullopt;
+  const auto text = [&key](const char* name) {
+    return key.contains(name) && key[name].is_string() ? key[name].get<std::string>() : std::string();
+  };
+  const auto num_classes = classes->get<std::int64_t>();
+  if (num_classes < 2 || num_classes > (1 << 24)) {
+    problems.push_back("key: num_classes out of range");
+    return std::nullopt;
+  }
+  KeyBounds bounds;
+  bounds.chance_floor = policy_chance_rate(method, text("label_policy"), text("generator"), num_classes);
+  // The count of what the report may have compared: the labels' first dimension, or
+  // every bit of the bit string.
+  const bool black_box = method == "trigger-set" || method == "deepsigns-output";
+  const auto* shape = tensors->contains(black_box ? "labels" : "bits") ? &(*tensors)[black_box ? "labels" : "bits"] : nullptr;
+  if (!shape || !shape->is_array() || shape->empty() || shape->size() > 8) {
+    problems.push_back(std::string("key: the shape of its ") + (black_box ? "labels" : "bits") + " is missing");
+    return std::nullopt;
+  }
+  std::int64_t count = 1;
+  for (const auto& d : *shape) {
+    if (!d.is_number_integer() || d.get<std::int64_t>() < 0 || d.get<std::int64_t>() > (std::int64_t{1} << 40)) {
+      problems.push_back("key: a dimension of its tensor shapes is out of range");
+      return std::nullopt;
+    }
+    count *= black_box ? 1 : d.get<std::int64_t>();
+  }
+  bounds.max_queries = black_box ? (*shape)[0].get<std::int64_t>() : count;
+  return bounds;
+}
+
+// The report's numbers must give its p-value and decision, within what the key allows
+// and the minimum standard of evidence: the p-value is recomputed at the chance rate
+// the key's label policy implies when the report states a lower one.
+void check_report(const json& report, const KeyBounds& bounds, std::vector<std::string>& problems) {
   Reader read(problems);
   const auto* queries = read.get(report, "queries", json::value_t::number_integer, "report: ");
   const auto* matches = read.get(report, "matches", json::value_t::number_integer, "report: ");
@@ -77,15 +125,32 @@ void check_report(const json& report, std::vector<std::string>& problems) {
     problems.push_back("report: queries, matches, chance rate or p threshold out of range");
     return;
   }
+  if (n > bounds.max_queries) {
+    problems.push_back("report: " + std::to_string(n) + " queries, but the key has only " +
+                       std::to_string(bounds.max_queries) + " triggers or bits to query");
+    return;
+  }
+  if (threshold->get<double>() > kClaimMaxPThreshold)
+    problems.push_back("report: its p threshold is above 1e-6, weaker than a claim may use");
+  if (min_rate->get<double>() < kClaimMinMatchRate)
+    problems.push_back("report: its minimum match rate is below 0.5, weaker than a claim may use");
+  if (p < bounds.chance_floor)
+    problems.push_back("report: its chance rate " + std::to_string(p) + " is below the " +
+                       std::to_string(bounds.chance_floor) + " the key's label policy implies");
   const double rate = static_cast<double>(k) / static_cast<double>(n);
   if (!close(match_rate->get<double>(), rate)) problems.push_back("report: match_rate is not matches / queries");
-  const double recomputed = binomial_upper_tail_log10(k, n, p);
-  const bool stored_ok = log10_p && (log10_p->is_null() ? std::isinf(recomputed)
-                                                         : log10_p->is_number() && close(log10_p->get<double>(), recomputed));
+  const double stated = binomial_upper_tail_log10(k, n, p);
+  const bool stored_ok = log10_p && (log10_p->is_null() ? std::isinf(stated)
+                                                         : log10_p->is_number() && close(log10_p->get<double>(), stated));
   if (!stored_ok) problems.push_back("report: log10_p_value does not follow from matches, queries and chance rate");
-  const bool decision = recomputed < std::log10(threshold->get<double>()) && rate >= min_rate->get<double>();
-  if (decision != verified->get<bool>()) problems.push_back("report: the decision does not follow from its numbers");
-  if (!decision) problems.push_back("report: ownership is not verified by its numbers");
+  const bool stated_decision = stated < std::log10(threshold->get<double>()) && rate >= min_rate->get<double>();
+  if (stated_decision != verified->get<bool>()) problems.push_back("report: the decision does not follow from its numbers");
+  // The decision an arbiter makes: the key's chance rate (or the report's, if higher),
+  // and thresholds no weaker than the claim minimum.
+  const double sound = binomial_upper_tail_log10(k, n, std::max(p, bounds.chance_floor));
+  const double sound_threshold = std::min(threshold->get<double>(), kClaimMaxPThreshold);
+  if (!(sound < std::log10(sound_threshold) && rate >= std::max(min_rate->get<double>(), kClaimMinMatchRate)))
+    problems.push_back("report: ownership is not verified by its numbers");
 }
 
 }  // namespace
@@ -114,7 +179,9 @@ json make_claim(const WatermarkKey& key, const json& report, const Identity& own
               "the report is for another key (its key_commitment is not this key's ", commitment, ")");
   WMARK_CHECK(report.value("verified", json()) == true,
               "the report does not verify ownership; a claim needs a verified report");
-  WMARK_CHECK(key.signature.is_null() || key_signature_valid(key, owner.public_key()),
+  WMARK_CHECK(!key.signature.is_null(),
+              "the key is not signed; a claim needs a key signed when it was embedded (wmark embed --sign IDENTITY)");
+  WMARK_CHECK(key_signature_valid(key, owner.public_key()),
               "the key is signed by another identity (or its signature is invalid); claim with the identity that signed it");
   json claim = {{"format", kClaimFormat},
                 {"created", utc_now_iso8601()},
@@ -155,6 +222,8 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
     problems.push_back("the key info names another commitment");
   if (report && key && report->value("method", json()) != key->value("method", json()))
     problems.push_back("the report's method differs from the key's");
+  if (key && !key->contains("signature"))
+    problems.push_back("the key is not signed: nothing shows that this owner held it before the claim");
   if (key && key->contains("signature")) {
     // The key's own signature, made when it was embedded, by the same owner.
     const auto& s = (*key)["signature"];
@@ -170,7 +239,8 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
     if (!shaped || !verify_signature(public_key_hex, key_signature_message(fields), s["value"].get<std::string>()))
       problems.push_back("the key's signature is invalid or by another key");
   }
-  if (report) check_report(*report, problems);
+  const auto bounds = key ? key_bounds(*key, problems) : std::nullopt;
+  if (report && bounds) check_report(*report, *bounds, problems);
   result.valid = problems.empty();
   return result;
 }

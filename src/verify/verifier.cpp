@@ -28,10 +28,17 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   report.queries = queries;
   report.matches = matches;
   report.match_rate = static_cast<double>(matches) / static_cast<double>(queries);
-  const double recorded = key.params.is_object() ? key.params.value("chance_rate", 0.0) : 0.0;
-  report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate()
-                       : recorded > 0             ? recorded
-                                                  : 1.0 / static_cast<double>(key.num_classes);
+  // The key's recorded rate, never below what its label policy implies: a key cannot
+  // buy a smaller p-value by writing a smaller number. An explicit option (a rate
+  // measured on reference models) is the verifier's own statement and is reported.
+  const auto* recorded_field = key.params.is_object() && key.params.contains("chance_rate") ? &key.params["chance_rate"] : nullptr;
+  const double recorded = recorded_field && recorded_field->is_number() ? recorded_field->get<double>() : 0.0;
+  const auto param = [&key](const char* name) {
+    const bool text = key.params.is_object() && key.params.contains(name) && key.params[name].is_string();
+    return text ? key.params[name].get<std::string>() : std::string();
+  };
+  const double floor = policy_chance_rate(key.method, param("label_policy"), param("generator"), key.num_classes);
+  report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate() : std::max(recorded, floor);
   report.log10_p_value = binomial_upper_tail_log10(matches, queries, report.chance_rate);
   report.p_value = binomial_upper_tail(matches, queries, report.chance_rate);
   report.p_threshold = options_.p_threshold();

@@ -89,7 +89,9 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
   base.params.update({{"generator", "deepsigns-output"},
                       {"source", options.source()},
                       {"label_policy", "random"},
-                      {"chance_rate", 1.0 / static_cast<double>(train.num_classes)}});
+                      // Labels avoid the model's own class: a model agreeing with it never
+                      // matches, any other at most 1 in C-1.
+                      {"chance_rate", 1.0 / static_cast<double>(train.num_classes - 1)}});
   base.seed = options.seed();
   const auto ratio = auto_trigger_ratio(train.size(), keys.size(), "random");
   base.params["trigger_ratio"] = ratio;

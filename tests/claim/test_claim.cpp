@@ -4,12 +4,16 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cmath>
+
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/claim/claim.h"
 #include "wmark/claim/identity.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
 
 using namespace wmark;
@@ -105,6 +109,84 @@ TEST_CASE("a claim checks with the owner's public key, and fails with any other"
   inflated["match_rate"] = inflated["matches"].get<double>() / inflated["queries"].get<double>();
   CHECK_THROWS_WITH(make_claim(key, inflated, owner), Catch::Contains("log10_p_value"));
   CHECK_THROWS_WITH(make_claim(key, verified_report(), Identity::generate()), Catch::Contains("signed by another"));
+}
+
+namespace {
+
+// The owner as false accuser: edits the report, recomputes what the report derives,
+// and signs the result with their own (valid) identity.
+json resigned(json claim, const Identity& owner) {
+  auto& r = claim["report"];
+  const auto n = r["queries"].get<std::int64_t>(), k = r["matches"].get<std::int64_t>();
+  r["match_rate"] = static_cast<double>(k) / static_cast<double>(n);
+  const double log10_p = n <= kMaxBinomialCount ? binomial_upper_tail_log10(k, n, r["chance_rate"].get<double>()) : 0.0;
+  r["log10_p_value"] = log10_p;
+  r["p_value"] = std::pow(10.0, log10_p);
+  r["verified"] = log10_p < std::log10(r["p_threshold"].get<double>()) &&
+                  r["match_rate"].get<double>() >= r["min_match_rate"].get<double>();
+  claim.erase("signature");
+  claim["signature"] = owner.sign("wmark-claim-v1\n" + claim.dump());
+  return claim;
+}
+
+std::string problems_of(const ClaimCheck& check) {
+  std::string all;
+  for (const auto& p : check.problems) all += p + "\n";
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("a signed claim cannot assert more than its key and the evidence standard allow", "[claim]") {
+  const auto owner = Identity::generate();
+  auto key = test::watermarked_mnist().key;
+  sign_key(key, owner);
+  const auto honest = make_claim(key, verified_report(), owner);
+  REQUIRE(check_claim(resigned(honest, owner), owner.public_key()).valid);  // re-signing alone changes nothing
+  const auto triggers = key.tensor("labels").size(0);
+
+  // Weak evidence called "verified" by lowering the bars: p = 0.3 at threshold 0.9.
+  auto weak = honest;
+  weak["report"]["matches"] = 6;
+  weak["report"]["p_threshold"] = 0.9;
+  weak["report"]["min_match_rate"] = 0.1;
+  auto check = check_claim(resigned(weak, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("above 1e-6") && Catch::Contains("below 0.5") &&
+                                     Catch::Contains("not verified by its numbers"));
+
+  // A chance rate below what the key's label policy implies: 30 of 50 at "chance" 0.01
+  // has p ~ 1e-40, at the key's own rate not nearly enough.
+  auto cheap = honest;
+  cheap["report"]["matches"] = 30;
+  cheap["report"]["chance_rate"] = 0.01;
+  check = check_claim(resigned(cheap, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("chance rate") && Catch::Contains("label policy"));
+
+  // More queries than the key has triggers; and 4e18 of them, refused at once.
+  auto inflated = honest;
+  inflated["report"]["queries"] = triggers * 10;
+  inflated["report"]["matches"] = triggers * 10;
+  check = check_claim(resigned(inflated, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("the key has only " + std::to_string(triggers)));
+  auto absurd = honest;
+  absurd["report"]["queries"] = std::int64_t{4000000000000000000};
+  absurd["report"]["matches"] = std::int64_t{3000000000000000000};
+  const auto t0 = std::chrono::steady_clock::now();
+  check = check_claim(resigned(absurd, owner), owner.public_key());
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
+  CHECK_FALSE(check.valid);
+
+  // An unsigned key: make_claim refuses it, and a claim over one does not check.
+  const auto unsigned_key = test::watermarked_mnist().key;
+  CHECK_THROWS_WITH(make_claim(unsigned_key, verified_report(), owner), Catch::Contains("not signed"));
+  auto bare = honest;
+  bare["key"].erase("signature");
+  check = check_claim(resigned(bare, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("the key is not signed"));
 }
 
 TEST_CASE("a claim with any one byte altered is rejected or means the same", "[claim]") {

@@ -12,6 +12,8 @@
 #include "../support/torchscript_fixture.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/models/checkpoint.h"
+#include "wmark/claim/claim.h"
+#include "wmark/claim/identity.h"
 #include "wmark/util/files.h"
 
 using namespace wmark;
@@ -44,9 +46,15 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   const auto& f = test::watermarked_mnist();
   const auto marked = save_model(f.model, dir / "marked.pt");
   const auto clean = save_model(test::clean_mnist(), dir / "clean.pt");
-  const auto key = (dir / "key.wmk").string();
-  f.key.save(key);
   std::string out;
+  // The owner's identity signs the key when it is made (a claim needs a signed key).
+  const auto owner = (dir / "owner").string();
+  REQUIRE(run_wmark("identity --out " + owner, out) == 0);
+  CHECK(run_wmark("identity --out " + owner, out) == 2);  // never overwritten silently
+  const auto key = (dir / "key.wmk").string();
+  auto signed_key = f.key;
+  sign_key(signed_key, Identity::load(owner + ".key"));
+  signed_key.save(key);
 
   test::BackgroundProcess marked_server({test::wmark_binary(), "serve", "--model", marked, "--name", "mnist", "--port", "0",
                                          "--workers", "2", "--threads", "1"});
@@ -81,10 +89,7 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   CHECK_THAT(out, Catch::Contains("cannot reach"));
   CHECK(run_wmark("verify --model " + marked + " --remote " + marked_url + " --remote-model mnist --key " + key, out) == 2);
 
-  // The owner signs; a third party checks with the public key only.
-  const auto owner = (dir / "owner").string();
-  REQUIRE(run_wmark("identity --out " + owner, out) == 0);
-  CHECK(run_wmark("identity --out " + owner, out) == 2);  // never overwritten silently
+  // The owner signs the claim; a third party checks with the public key only.
   const auto claim = (dir / "claim.json").string();
   const int claimed = run_wmark("claim --report " + (dir / "remote.json").string() + " --key " + key + " --identity " +
                                     owner + ".key --out " + claim,

@@ -60,6 +60,7 @@ TEST_CASE("the verifier needs both a small p-value and a high match rate", "[ver
   key.method = "trigger-set";
   key.num_classes = 10;
   Verifier verifier;
+  key.params = {{"label_policy", "random"}, {"generator", "unrelated"}};
   auto strong = verifier.decide(98, 100, key);
   CHECK(strong.verified);
   CHECK(strong.chance_rate == Approx(0.1));
@@ -92,4 +93,27 @@ TEST_CASE("the null match rate follows the label policy", "[verify]") {
   key.params = {{"chance_rate", 0.2}};
   CHECK(Verifier().decide(50, 100, key).chance_rate == Approx(0.2));
   CHECK(Verifier(VerifierOptions().chance_rate(0.3)).decide(50, 100, key).chance_rate == Approx(0.3));
+}
+
+TEST_CASE("a key cannot buy a smaller p-value by recording a smaller chance rate", "[verify]") {
+  // The false accuser's hand-made key: 15 of 50 triggers match (a clean model's share
+  // on a key whose labels it was asked for), and the key says chance is 1e-9.
+  WatermarkKey key;
+  key.method = "trigger-set";
+  key.num_classes = 10;
+  key.params = {{"chance_rate", 1e-9}, {"label_policy", "random"}, {"generator", "content"}};
+  const auto report = Verifier(VerifierOptions().min_match_rate(0.3)).decide(15, 50, key);
+  CHECK(report.chance_rate == Approx(1.0 / 9));  // the label policy's rate, not the key's
+  CHECK_FALSE(report.verified);
+  // What the key's number would have bought (the rate given explicitly, as an option):
+  CHECK(Verifier(VerifierOptions().min_match_rate(0.3).chance_rate(1e-9)).decide(15, 50, key).verified);
+  // Every policy's floor; an unknown key gets the largest black-box one.
+  CHECK(policy_chance_rate("trigger-set", "random", "unrelated", 10) == Approx(0.1));
+  CHECK(policy_chance_rate("trigger-set", "random", "noise", 10) == Approx(1.0 / 9));
+  CHECK(policy_chance_rate("trigger-set", "target", "content", 10) == Approx(0.1));
+  CHECK(policy_chance_rate("trigger-set", "", "", 10) == Approx(1.0 / 9));
+  CHECK(policy_chance_rate("deepsigns-output", "random", "deepsigns-output", 10) == Approx(1.0 / 9));
+  CHECK(policy_chance_rate("uchida", "", "", 10) == 0.5);
+  key.params = nlohmann::json{{"label_policy", 7}, {"chance_rate", "low"}};  // wrong types: the floor, no exception
+  CHECK(Verifier().decide(20, 50, key).chance_rate == Approx(1.0 / 9));
 }

@@ -73,17 +73,25 @@ printf 'WMARK-KEY 1\n{"method":"trigger-set","params":{},"seed":1,"num_classes":
   > "$seeds/fuzz_key/key"
 
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:allocator_may_return_null=1"
+# Targets run side by side, one per core.
+fuzz_one() {
+  local target=$1 corpus=build-fuzz/corpus/$1 findings=build-fuzz/findings/$1
+  mkdir -p "$corpus" "$findings"
+  build-fuzz/tests/fuzz/$target "$corpus" "$seeds/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+    -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"build-fuzz/$target.log" 2>&1 || true
+}
+running=0
+for target in "${targets[@]}"; do
+  fuzz_one "$target" &
+  running=$((running + 1))
+  if [ "$running" -ge "$(nproc)" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
 total_findings=0
 for target in "${targets[@]}"; do
-  corpus=build-fuzz/corpus/$target findings=build-fuzz/findings/$target
-  mkdir -p "$corpus" "$findings"
   log=build-fuzz/$target.log
-  set +e
-  build-fuzz/tests/fuzz/$target "$corpus" "$seeds/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-    -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1
-  set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
-  found=$(find "$findings" -type f | wc -l)
+  found=$(find "build-fuzz/findings/$target" -type f | wc -l)
   total_findings=$((total_findings + found))
   printf '%-22s %10s executions  %d findings\n' "$target" "${runs:-0}" "$found"
 done

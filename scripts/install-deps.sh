@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcpp-httplib-dev                 # remote verification (HTTP client), test stand-ins
-  libboost1.81-dev                   # wmark serve's HTTP server (Boost.Beast, header-only)
+  libboost1.81-dev                   # header-only: Boost.Beast (wmark serve), Boost.Math (binomial tails)
   libsodium-dev                      # Ed25519 signatures of keys and ownership claims
   libgloo-dev                        # headers of c10d's Gloo backend (data-parallel training)
   dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)

@@ -141,7 +141,7 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--batch-size", c->batch_size, "remote: images per request")->check(CLI::Range(1ll, 1ll << 20));
   sub->add_option("--timeout", c->timeout, "remote: seconds per request")->check(CLI::Range(0.001, 3600.0));
   sub->add_option("--retries", c->retries, "remote: retries after a connection error or 5xx")->check(CLI::Range(0, 20));
-  sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (the key's first ones)")
+  sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (a fresh random subset of the key's, listed in the report)")
       ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
   sub->add_option("--key", c->key, "the secret watermark key")->required();

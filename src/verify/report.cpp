@@ -22,6 +22,7 @@ nlohmann::json VerificationReport::to_json() const {
           {"decision", verified ? "ownership verified" : "not verified"},
           {"seconds", seconds}};
   if (bit_error_rate >= 0) out["bit_error_rate"] = bit_error_rate;
+  if (!queried_triggers.empty()) out["queried_triggers"] = queried_triggers;
   return out;
 }
 

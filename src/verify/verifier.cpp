@@ -2,7 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <sodium.h>
+
+#include <algorithm>
 #include <chrono>
+#include <limits>
+#include <numeric>
+#include <vector>
 
 #include "wmark/util/error.h"
 #include "wmark/verify/statistics.h"
@@ -10,6 +16,25 @@
 #include "wmark/watermark/whitebox/uchida.h"
 
 namespace wmark {
+namespace {
+
+// `count` distinct indexes of [0, total), uniformly at random from the OS CSPRNG
+// (partial Fisher-Yates), in increasing order.
+std::vector<std::int64_t> random_subset(std::int64_t total, std::int64_t count) {
+  WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise");
+  WMARK_CHECK(total <= std::numeric_limits<std::uint32_t>::max(), "too many triggers to sample from");
+  std::vector<std::int64_t> all(static_cast<std::size_t>(total));
+  std::iota(all.begin(), all.end(), 0);
+  for (std::int64_t i = 0; i < count; ++i) {
+    const auto j = i + static_cast<std::int64_t>(randombytes_uniform(static_cast<std::uint32_t>(total - i)));
+    std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
+  }
+  all.resize(static_cast<std::size_t>(count));
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+}  // namespace
 
 Verifier::Verifier(VerifierOptions options) : options_(options) {
   WMARK_CHECK(options_.p_threshold() > 0 && options_.p_threshold() < 1, "p threshold must be in (0,1)");
@@ -57,14 +82,20 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
               "malformed trigger-set key: images ", images.sizes(), ", labels ", labels.sizes());
   WMARK_CHECK(ImageShape({images.size(1), images.size(2), images.size(3)}) == key.input_shape,
               "malformed trigger-set key: trigger shape differs from the key's input shape");
-  // A query budget keeps the first triggers: their order is already random (seeded).
-  const auto used = options_.max_queries() > 0 ? std::min(options_.max_queries(), labels.size(0)) : labels.size(0);
+  // A query budget asks for a fresh random subset each time (OS randomness): a suspect
+  // that has seen one verification cannot tell which triggers the next one will use.
+  const auto total = labels.size(0);
+  const auto used = options_.max_queries() > 0 ? std::min(options_.max_queries(), total) : total;
+  std::vector<std::int64_t> chosen;
+  if (used < total) chosen = random_subset(total, used);
+  const auto index = torch::tensor(chosen, torch::kLong);
   const auto before = suspect.queries();
-  auto predicted = suspect.classify(images.narrow(0, 0, used));
+  auto predicted = suspect.classify(chosen.empty() ? images : images.index_select(0, index));
   WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == used, suspect.describe(), " returned ",
               predicted.sizes(), " labels for ", used, " triggers");
-  const auto matches = predicted.eq(labels.narrow(0, 0, used)).sum().item<std::int64_t>();
+  const auto matches = predicted.eq(chosen.empty() ? labels : labels.index_select(0, index)).sum().item<std::int64_t>();
   auto report = decide(matches, used, key);
+  report.queried_triggers = std::move(chosen);
   report.model = suspect.describe();
   report.queries = suspect.queries() - before;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

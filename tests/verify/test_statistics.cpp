@@ -1,7 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
+#include <vector>
 
 #include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
@@ -116,4 +119,67 @@ TEST_CASE("a key cannot buy a smaller p-value by recording a smaller chance rate
   CHECK(policy_chance_rate("uchida", "", "", 10) == 0.5);
   key.params = nlohmann::json{{"label_policy", 7}, {"chance_rate", "low"}};  // wrong types: the floor, no exception
   CHECK(Verifier().decide(20, 50, key).chance_rate == Approx(1.0 / 9));
+}
+
+namespace {
+
+// Answers the key's own label for triggers 0..24 (found by pixel equality) and a wrong
+// one for the rest, and remembers which triggers it was shown.
+class HalfMarked : public Classifier {
+ public:
+  explicit HalfMarked(const WatermarkKey& key) : key_(key) {}
+  at::Tensor classify(const at::Tensor& images) override {
+    const auto& all = key_.tensor("images");
+    auto out = torch::empty({images.size(0)}, torch::kLong);
+    for (std::int64_t i = 0; i < images.size(0); ++i) {
+      std::int64_t found = -1;
+      for (std::int64_t j = 0; j < all.size(0) && found < 0; ++j)
+        if (torch::equal(all[j], images[i])) found = j;
+      REQUIRE(found >= 0);
+      seen.push_back(found);
+      const auto label = key_.tensor("labels")[found].item<std::int64_t>();
+      out[i] = found < 25 ? label : (label + 1) % key_.num_classes;
+    }
+    queries_ += images.size(0);
+    return out;
+  }
+  std::string describe() const override { return "half-marked"; }
+  std::vector<std::int64_t> seen;
+
+ private:
+  const WatermarkKey& key_;
+};
+
+}  // namespace
+
+TEST_CASE("a query budget asks a fresh random subset each time and counts it right", "[verify]") {
+  WatermarkKey key;
+  key.method = "trigger-set";
+  key.num_classes = 10;
+  key.input_shape = {1, 4, 4};
+  torch::manual_seed(3);
+  key.tensors["images"] = torch::randint(0, 256, {50, 1, 4, 4}, torch::kUInt8);
+  key.tensors["labels"] = torch::randint(0, 10, {50}, torch::kLong);
+  const Verifier budget(VerifierOptions().max_queries(10));
+  std::set<std::vector<std::int64_t>> subsets;
+  for (int round = 0; round < 3; ++round) {
+    HalfMarked suspect(key);
+    const auto report = budget.verify(suspect, key);
+    CHECK(report.queries == 10);
+    CHECK(report.queried_triggers == suspect.seen);  // the report lists what was asked
+    CHECK(std::is_sorted(suspect.seen.begin(), suspect.seen.end()));
+    CHECK(std::adjacent_find(suspect.seen.begin(), suspect.seen.end()) == suspect.seen.end());
+    const auto below = std::count_if(suspect.seen.begin(), suspect.seen.end(), [](std::int64_t i) { return i < 25; });
+    CHECK(report.matches == below);
+    CHECK(report.to_json()["queried_triggers"].size() == 10);
+    subsets.insert(suspect.seen);
+  }
+  CHECK(subsets.size() == 3);  // equal subsets: once in C(50,10) ~ 1e10
+  // Without a budget every trigger is asked, in order, and none is listed.
+  HalfMarked all(key);
+  const auto report = Verifier().verify(all, key);
+  CHECK(report.queries == 50);
+  CHECK(report.matches == 25);
+  CHECK(report.queried_triggers.empty());
+  CHECK_FALSE(report.to_json().contains("queried_triggers"));
 }

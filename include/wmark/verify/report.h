@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +42,9 @@ struct WMARK_API VerificationReport {
   /// White-box keys: the share of extracted bits that differ from the key's; negative
   /// for trigger sets (not written to JSON then).
   double bit_error_rate = -1;
+  /// Under a query budget: the key's triggers asked for (indexes, drawn at random for
+  /// each verification); empty when every trigger was asked for.
+  std::vector<std::int64_t> queried_triggers;
   /// Wall time of the verification.
   double seconds = 0;
 

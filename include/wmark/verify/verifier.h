@@ -35,8 +35,9 @@ struct VerifierOptions {
   TORCH_ARG(double, chance_rate) = 0.0;
   /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
   TORCH_ARG(double, max_bit_error_rate) = 0.1;
-  /// Black-box keys: query at most this many triggers (the key's first ones); 0 = all.
-  /// Fewer queries give a weaker p-value, never a wrong one.
+  /// Black-box keys: query at most this many triggers, a fresh random subset of the
+  /// key's (OS randomness) each time, listed in the report; 0 = all. Fewer queries give
+  /// a weaker p-value, never a wrong one.
   TORCH_ARG(std::int64_t, max_queries) = 0;
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input with libFuzzer for a bounded time.
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 60 s, every target)
 # Builds into build-fuzz/ with clang (installed from Debian if missing), AddressSanitizer
 # and libFuzzer; seeds come from the real datasets and from files wmark writes. Findings
 # (crash-*, timeout-*, oom-*) land in build-fuzz/findings/TARGET/; each becomes a
@@ -19,12 +19,13 @@ flags="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS="$flags" -DWMARK_BUILD_FUZZ=ON -DWMARK_BUILD_TESTS=OFF -DWMARK_BUILD_EXAMPLES=OFF \
   -DWMARK_BUILD_BENCH=OFF >/dev/null
-targets=(fuzz_infer_protocol fuzz_key fuzz_claim fuzz_dataset fuzz_model_file)
+targets=(fuzz_infer_protocol fuzz_remote_response fuzz_key fuzz_claim fuzz_dataset fuzz_model_file)
+if [ $# -gt 1 ]; then shift; targets=("$@"); fi
 cmake --build build-fuzz -j "$(nproc)" $(printf -- '--target %s ' "${targets[@]}")
 
 # Seeds: small valid inputs of each kind.
 seeds=build-fuzz/seeds
-rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file}
+rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_remote_response,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file}
 printf '\x00{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5,2]}],"outputs":[{"name":"label"}]}' \
   > "$seeds/fuzz_infer_protocol/v2"
 printf '\x03{"instances":[[[1,2],[3,4]]]}' > "$seeds/fuzz_infer_protocol/v1"
@@ -44,6 +45,15 @@ printf '\x01{"inputs":[{"name":"input","shape":[1,4],"datatype":"UINT8","paramet
   > "$seeds/fuzz_infer_protocol/lying_binary"
 printf '\x00{"inputs":[{"name":"\xff\xfe","shape":[1],"datatype":"FP32","data":[0]}]}' \
   > "$seeds/fuzz_infer_protocol/bad_utf8"
+# What a hostile suspect server sends the remote client: metadata (valid, deep, many
+# dimensions), responses (JSON, binary with a lying length), V1 predictions.
+r=$seeds/fuzz_remote_response
+printf '\x00{"name":"m","inputs":[{"name":"x","datatype":"UINT8","shape":[-1,1,28,28]}],"outputs":[{"name":"label","datatype":"INT64","shape":[-1]}]}' > "$r/metadata"
+printf '\x00{"inputs":[{"name":"x","datatype":"FP32","shape":[1,2,3,4,5,6,7,8,9,10]}]}' > "$r/many_dims"
+{ printf '\x00{"inputs":[{"name":"x","datatype":"FP32","shape":'; head -c 3000 /dev/zero | tr '\0' '['; head -c 3000 /dev/zero | tr '\0' ']'; printf '}]}'; } > "$r/deep_metadata"
+printf '\x01{"model_name":"m","outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,2]}]}' > "$r/response"
+printf '\x0a{"model_name":"m","outputs":[{"name":"label","shape":[2],"datatype":"INT64","parameters":{"binary_data_size":16}}]}\x01\x00\x00\x00\x00\x00\x00\x00' > "$r/binary_lying"
+printf '\x03{"predictions":[{"scores":[0.1,0.9],"label":1},[0.2,0.8]]}' > "$r/v1"
 data="${WMARK_DATA:-../shared/data}"
 if [ -f "$data/mnist/t10k-labels-idx1-ubyte.gz" ]; then
   { printf '\x01'; (gzip -dc "$data/mnist/t10k-labels-idx1-ubyte.gz" || true) | head -c 200; } > "$seeds/fuzz_dataset/labels"
@@ -58,6 +68,10 @@ if [ -x build/wmark ]; then
   cp "$tmp/owner.pub" "$seeds/fuzz_claim/pub"
   echo '{"format":"wmark-claim-1","commitment":"00","owner":{"public_key":"aa"},"signature":"00","key":{"commitment":"00"},"report":{"queries":10,"matches":9,"match_rate":0.9,"chance_rate":0.1,"p_threshold":1e-6,"min_match_rate":0.5,"verified":true,"log10_p_value":-8}}' \
     > "$seeds/fuzz_claim/claim"
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"trigger-set","num_classes":10,"label_policy":"random","generator":"content","tensors":{"labels":[50],"images":[50,1,28,28]},"signature":{"public_key":"aa","signed_at":"x","value":"00"}},"report":{"key_commitment":"00","method":"trigger-set","queries":4000000000000000000,"matches":3000000000000000000,"match_rate":0.75,"chance_rate":0.01,"p_threshold":0.9,"min_match_rate":0.1,"verified":true,"log10_p_value":-8}}' \
+    > "$seeds/fuzz_claim/bounded"
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"uchida","num_classes":10,"tensors":{"bits":[64],"projection":[64,4608]}},"report":{"key_commitment":"00","method":"uchida","queries":64,"matches":64,"match_rate":1.0,"chance_rate":0.5,"p_threshold":1e-6,"min_match_rate":0.9,"verified":true,"log10_p_value":-19.2}}' \
+    > "$seeds/fuzz_claim/whitebox"
   rm -rf "$tmp"
 fi
 /usr/bin/python3 - "$seeds" <<'PY' || true

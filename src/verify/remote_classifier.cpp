@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wmark/protocol/inference_protocol.h"
+#include "wmark/protocol/model_metadata.h"
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -60,10 +61,6 @@ std::string server_message(const std::string& body) {
 
 std::chrono::microseconds micros(double seconds) {
   return std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6));
-}
-
-bool dim_matches(const json& dim, std::int64_t expected) {
-  return dim.is_number_integer() && (dim.get<std::int64_t>() == -1 || dim.get<std::int64_t>() == expected);
 }
 
 }  // namespace
@@ -158,34 +155,25 @@ struct RemoteClassifier::Impl {
   void read_v2_metadata() {
     const auto answer = send("GET", "/v2/models/" + options.model());
     check_answer(answer, "GET /v2/models/" + options.model());
-    const auto metadata = parse_bounded(answer.body, response_limits(options.batch_size()));
-    WMARK_CHECK(metadata.is_object() && metadata.contains("inputs") && metadata["inputs"].is_array(), where(),
-                ": model metadata is not an Open Inference Protocol metadata object");
-    const auto& inputs = metadata["inputs"];
-    WMARK_CHECK(inputs.size() == 1, where(), ": the model has ", inputs.size(),
-                " inputs; an image classifier with one input is needed");
-    const auto& in = inputs[0];
-    WMARK_CHECK(in.is_object() && in.value("name", json()).is_string() && in.value("datatype", json()).is_string() &&
-                    in.value("shape", json()).is_array(),
-                where(), ": input metadata needs name, datatype and shape");
-    input_name = in["name"].get<std::string>();
-    const auto datatype = in["datatype"].get<std::string>();
+    protocol::ModelMetadata metadata;
+    try {
+      metadata = protocol::decode_v2_model_metadata(answer.body, response_limits(options.batch_size()));
+    } catch (const protocol::ProtocolError& e) {
+      WMARK_FAIL(where(), ": ", e.what());
+    }
+    input_name = metadata.input_name;
+    const auto& datatype = metadata.input_datatype;
     WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", first_line(input_name, 64), "' takes ",
                 first_line(datatype, 16), "; wmark sends FP32 or UINT8 images");
     input_type = datatype == "UINT8" ? at::kByte : at::kFloat;
-    const auto& shape = in["shape"];
-    const bool fits = shape.size() == 4 && dim_matches(shape[0], -1) && dim_matches(shape[1], input.channels) &&
+    const auto& shape = metadata.input_shape;
+    const auto dim_matches = [](std::int64_t dim, std::int64_t expected) { return dim == -1 || dim == expected; };
+    const bool fits = shape.size() == 4 && shape[0] == -1 && dim_matches(shape[1], input.channels) &&
                       dim_matches(shape[2], input.height) && dim_matches(shape[3], input.width);
     WMARK_CHECK(fits, where(), ": input '", first_line(input_name, 64), "' has a shape other than the key's images, [N,",
                 input.channels, ",", input.height, ",", input.width, "]");
     // Ask for a label output if there is one, else for the class scores.
-    if (metadata.contains("outputs") && metadata["outputs"].is_array()) {
-      for (const auto& out : metadata["outputs"]) {
-        if (out.is_object() && out.value("name", json()).is_string() && out.value("shape", json()).is_array() &&
-            out["shape"].size() == 1)
-          outputs = {out["name"].get<std::string>()};
-      }
-    }
+    if (metadata.label_output) outputs = {*metadata.label_output};
   }
 
   void read_v1_metadata() {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/protocol/inference_protocol.h"
+#include "wmark/protocol/model_metadata.h"
 
 using namespace wmark;
 using namespace wmark::protocol;
@@ -199,4 +200,40 @@ TEST_CASE("JSON is bounded in depth and values before a tree is built, and never
   }
   // An error body stays valid JSON when a message is cut inside a UTF-8 character.
   CHECK(json::parse(error_body(std::string("caf\xc3", 4)))["error"].is_string());
+}
+
+TEST_CASE("model metadata from an untrusted server: read when well formed, refused otherwise", "[protocol]") {
+  const auto metadata = decode_v2_model_metadata(
+      R"({"name": "m", "inputs": [{"name": "x", "datatype": "UINT8", "shape": [-1, 1, 28, 28]}],
+          "outputs": [{"name": "scores", "datatype": "FP32", "shape": [-1, 10]},
+                      {"name": "label", "datatype": "INT64", "shape": [-1]}]})");
+  CHECK(metadata.input_name == "x");
+  CHECK(metadata.input_datatype == "UINT8");
+  CHECK(metadata.input_shape == std::vector<std::int64_t>{-1, 1, 28, 28});
+  REQUIRE(metadata.label_output);
+  CHECK(*metadata.label_output == "label");
+  CHECK_FALSE(decode_v2_model_metadata(R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 3]}]})")
+                  .label_output);
+
+  const auto refused = [](const std::string& body, const std::string& why) {
+    INFO(body.substr(0, 80));
+    CHECK_THROWS_WITH(decode_v2_model_metadata(body), Catch::Contains(why));
+  };
+  refused("not json", "not an Open Inference Protocol metadata object");
+  refused(R"({"outputs": []})", "not an Open Inference Protocol metadata object");
+  refused(R"({"inputs": [{"name": "a", "datatype": "FP32", "shape": [1]}, {"name": "b", "datatype": "FP32", "shape": [1]}]})",
+          "2 inputs");
+  refused(R"({"inputs": [{"name": 5, "datatype": "FP32", "shape": [1]}]})", "name, datatype");
+  refused(R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2, 3, 4, 5, 6, 7, 8, 9]}]})", "at most 8");
+  refused(R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, "28"]}]})", "not an integer");
+  refused(R"({"inputs": [{"name": "x", "datatype": "FP32", "shape": )" + std::string(5000, '[') + std::string(5000, ']') +
+              "}]}",
+          "nested deeper");
+  // Nothing the server sent is echoed into the message.
+  try {
+    decode_v2_model_metadata(R"({"inputs": [{"name": "SECRET-NAME", "datatype": "FP32", "shape": ["SECRET"]}]})");
+    FAIL("not refused");
+  } catch (const ProtocolError& e) {
+    CHECK(std::string(e.what()).find("SECRET") == std::string::npos);
+  }
 }

@@ -377,7 +377,7 @@ TEST_CASE("the remote client bounds what a hostile server sends and follows no r
   CHECK_THROWS_WITH(connect(), Catch::Contains("larger than 65536 bytes"));
   mode = 3;
   options.max_response_bytes(1 << 20);
-  CHECK_THROWS_WITH(connect(), Catch::Contains("not an Open Inference Protocol metadata object"));
+  CHECK_THROWS_WITH(connect(), Catch::Contains("model metadata is nested deeper"));
   mode = 4;
   CHECK_THROWS_WITH(connect(), Catch::Contains("redirect"));
   mode = 0;

@@ -80,7 +80,7 @@ inline int run_watermark_table(const std::string& dataset, int argc, char** argv
     for (const std::string trigger : {"content", "unrelated", "noise"}) {
       wmark::TriggerSpec tspec;
       tspec.size = trigger_size;
-      tspec.seed = seed;
+      tspec.secret = wmark::experiment_secret(seed, "watermark-table");  // a reproducible table, not a defensible key
       tspec.data_dir = data_dir;
       tspec.label_policy = "auto";
       torch::manual_seed(seed);  // same initial weights as the clean model

@@ -12,6 +12,7 @@
 #include "wmark/train/recipe.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/log.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/embed.h"
@@ -45,7 +46,42 @@ struct EmbedCommand {
   double intensity = 1.0, sigma = 0.4;
   bool force = false;
   std::string sign;  // the owner's identity (.key) that signs the watermark key
+  std::string key_secret;  // 64 hex digits for a reproducible key; default: the OS CSPRNG
+  bool record_commitment = false;
 };
+
+// The key's secret: --key-secret or fresh from the OS CSPRNG, bound to the signing owner,
+// and the same on every rank (rank 0's, broadcast): the ranks must train one trigger set.
+KeySecret make_key_secret(const EmbedCommand& c, const Identity* owner, const std::shared_ptr<ProcessGroup>& group) {
+  KeySecret secret;
+  if (!c.key_secret.empty()) {
+    secret = KeySecret::from_hex(c.key_secret);
+    logger()->warn("--key-secret: this key is only as secret as the value given; use it for tests and examples, "
+                   "never for a model you may need to defend");
+  }
+  if (owner) secret.owner_public_key = owner->public_key();
+  if (group && group->world_size() > 1) {
+    auto packed = torch::zeros({32 + 64}, torch::kUInt8);
+    if (group->rank() == 0) {
+      std::copy(secret.value.begin(), secret.value.end(), packed.data_ptr<std::uint8_t>());
+      std::copy(secret.owner_public_key.begin(), secret.owner_public_key.end(), packed.data_ptr<std::uint8_t>() + 32);
+    }
+    group->broadcast({packed});
+    const auto* bytes = packed.data_ptr<std::uint8_t>();
+    std::copy(bytes, bytes + 32, secret.value.begin());
+    secret.owner_public_key.assign(reinterpret_cast<const char*>(bytes) + 32, bytes[32] ? 64 : 0);
+    packed.zero_();
+  }
+  return secret;
+}
+
+// The model's metadata names the key's commitment only when asked: it tells a thief
+// which model is marked.
+nlohmann::json model_extra(const EmbedCommand& c, double test_accuracy, const std::string& commitment) {
+  nlohmann::json extra = {{"test_accuracy", test_accuracy}};
+  if (c.record_commitment) extra["watermark"] = commitment;
+  return extra;
+}
 
 // Signs the key as the owner when --sign was given; the key file stays secret either way.
 void sign_if_asked(WatermarkKey& key, const std::shared_ptr<const Identity>& owner) {
@@ -74,16 +110,16 @@ std::string signature_text(const EmbedCommand& c) {
 // White-box marks: the same training with a loss term from one layer.
 int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, CheckpointInfo info, NetworkPtr model,
                         const TrainerOptions& training, int threads, bool pretrained,
-                        const std::shared_ptr<const Identity>& owner) {
+                        const std::shared_ptr<const Identity>& owner, const KeySecret& secret) {
   std::shared_ptr<Embedder> embedder;
   if (c.method == "uchida") {
-    auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(signature_text(c)).seed(c.data.seed);
+    auto options = UchidaOptions().layer(c.layer).bits(c.bits).signature(signature_text(c)).secret(secret);
     if (c.strength > 0) options.strength(c.strength);
     embedder = make_uchida_embedder(*model, data.splits.train, options, info.arch);
   } else {
     auto options = DeepSignsOptions().layer(c.layer).bits(c.bits).signature(signature_text(c))
                        .target_classes(c.target_classes).key_inputs(c.key_inputs).compactness(c.compactness)
-                       .seed(c.data.seed);
+                       .secret(secret);
     if (c.strength > 0) options.strength(c.strength);
     embedder = make_deepsigns_embedder(model, data.splits.train, options, info.arch);
   }
@@ -98,7 +134,7 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
   const auto report = Verifier().verify_white_box(*model, key, "embedded model");
   const std::string commitment = key.commitment();
   info.epoch = static_cast<std::int64_t>(result.history.size());
-  info.extra = {{"test_accuracy", result.test_accuracy}, {"watermark", commitment}};
+  info.extra = model_extra(c, result.test_accuracy, commitment);
   save_marked_model(key, c.key_out, *model, info, c.out, c.force);  // the key first; neither if one fails
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result);
   metrics.update({{"method", c.method}, {"layer", key.params["layer"]}, {"bits", c.bits},
@@ -147,15 +183,16 @@ int run_embed(const EmbedCommand& c) {
     model = model_registry().create(info.arch, info.spec);
   }
   auto training = make_trainer_options(recipe.options, c.train, c.data.seed, c.force, group);
+  const auto secret = make_key_secret(c, owner.get(), group);
   if (c.method == "uchida" || c.method == "deepsigns") {
-    return run_embed_white_box(c, data, info, model, training, threads, pretrained, owner);
+    return run_embed_white_box(c, data, info, model, training, threads, pretrained, owner, secret);
   }
 
   TriggerSpec spec;
   spec.size = c.trigger_size;
   spec.label_policy = c.label_policy;
   spec.target_label = c.target_label;
-  spec.seed = c.data.seed;
+  spec.secret = secret;
   if (!c.data.data_dir.empty()) spec.data_dir = c.data.data_dir;
   TriggerWatermarkOptions options;
   options.trigger(c.trigger).trigger_options(generator_options(c)).spec(spec);
@@ -171,7 +208,7 @@ int run_embed(const EmbedCommand& c) {
       reference->to(training.device());
       references.push_back(reference);
     }
-    auto keys = OutputKeyOptions().keys(c.trigger_size).source(c.key_source).seed(c.data.seed);
+    auto keys = OutputKeyOptions().keys(c.trigger_size).source(c.key_source).secret(secret);
     keys.min_keys(std::min<std::int64_t>(keys.min_keys(), c.trigger_size));
     result = embed_output_keys(model, data.splits, training, keys, references, info, pretrained);
   } else {
@@ -181,7 +218,7 @@ int run_embed(const EmbedCommand& c) {
   sign_if_asked(result.key, owner);
   const std::string commitment = result.key.commitment();  // hashes every trigger byte: once
   info.epoch = static_cast<std::int64_t>(result.training.history.size());
-  info.extra = {{"test_accuracy", result.clean_accuracy_after}, {"watermark", commitment}};
+  info.extra = model_extra(c, result.clean_accuracy_after, commitment);
   save_marked_model(result.key, c.key_out, *model, info, c.out, c.force);
 
   auto metrics = training_metrics(data.name, info.arch, data.splits.train.size(), threads, result.training);
@@ -217,14 +254,14 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
                   "(default: the last before the logits)");
   sub->add_option("--bits", c->bits, "uchida, deepsigns: number of bits (default 64)")->check(CLI::Range(1, 1 << 20));
   sub->add_option("--signature", c->signature,
-                  "uchida, deepsigns: text to embed as bits (default: random bits from the seed)");
+                  "uchida, deepsigns: text to embed as bits (default: random bits from the key secret)");
   sub->add_option("--signature-file", c->signature_file, "uchida, deepsigns: embed this file's bytes as bits")
       ->check(CLI::ExistingFile);
   sub->add_option("--strength", c->strength,
                   "uchida, deepsigns: weight of the bit loss (default 0.1 for uchida, 1 for deepsigns)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--target-classes", c->target_classes,
-                  "deepsigns: classes whose samples are key inputs (default: one drawn from the seed)");
+                  "deepsigns: classes whose samples are key inputs (default: one drawn from the key secret)");
   sub->add_option("--key-inputs", c->key_inputs, "deepsigns: number of key inputs (default 100)")
       ->check(CLI::Range(2, 100000));
   sub->add_option("--compactness", c->compactness, "deepsigns: weight of the Gaussian-mixture loss (default 0.01)")
@@ -247,7 +284,7 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
                   "target (one secret class), random (keyed label per trigger) or auto (random for "
                   "unrelated and noise triggers, target for content)")
       ->check(CLI::IsMember({"auto", "target", "random"}));
-  sub->add_option("--target-label", c->target_label, "the target class (default: drawn from the seed)");
+  sub->add_option("--target-label", c->target_label, "the target class (default: drawn from the key secret)");
   sub->add_option("--trigger-ratio", c->trigger_ratio,
                   "trigger samples per clean sample in a batch (0 = automatic: 0.1, more for random "
                   "labels on small data)")
@@ -275,6 +312,12 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--metrics", c->metrics, "write metrics as JSON here");
   sub->add_option("--sign", c->sign, "sign the key's commitment as the owner with this identity (wmark identity)")
       ->check(CLI::ExistingFile);
+  sub->add_option("--key-secret", c->key_secret,
+                  "the key's 256-bit secret as 64 hex digits, for reproducible tests and examples only: the key is "
+                  "then only as secret as this value (default: fresh from the OS CSPRNG; --seed never sets it)");
+  sub->add_flag("--record-commitment", c->record_commitment,
+                "also write the key's commitment into the model's metadata (default: not, it marks the model "
+                "as watermarked to anyone who reads the file)");
   sub->add_flag("--force", c->force, "overwrite existing output files");
   sub->callback([c, &dispatch] { dispatch.action = [c] { return run_embed(*c); }; });
 }

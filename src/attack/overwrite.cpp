@@ -28,7 +28,8 @@ AttackResult OverwriteAttack::run(Network& victim, const AttackContext& context)
   auto watermark = TriggerWatermarkOptions().trigger(options_.trigger()).trigger_options(options_.trigger_options());
   watermark.spec().size = options_.trigger_size();
   watermark.spec().label_policy = options_.label_policy();
-  watermark.spec().seed = derive_seed(context.seed, "overwrite-key");  // the attacker's own secret
+  // The attacker's own secret, repeatable from the attack seed like every attack.
+  watermark.spec().secret = experiment_secret(context.seed, "overwrite-key");
   watermark.spec().data_dir = context.data_dir;
   watermark.max_extra_epochs(0);  // the attacker's budget is the epochs asked for
   auto training = attack_training(context.training, options_.optimizer(), options_.lr(), options_.epochs(),

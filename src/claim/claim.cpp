@@ -156,6 +156,10 @@ void check_report(const json& report, const KeyBounds& bounds, std::vector<std::
 }  // namespace
 
 void sign_key(WatermarkKey& key, const Identity& owner) {
+  WMARK_CHECK(key.legacy_seed || key.secret.owner_public_key == owner.public_key(),
+              key.secret.owner_public_key.empty()
+                  ? "the key's secret is not bound to an owner; sign it as it is made (wmark embed --sign IDENTITY)"
+                  : "the key's secret is bound to another owner; sign it with that owner's identity");
   const auto fields = key_signed_fields(key, utc_now_iso8601());
   key.signature = {{"algorithm", "ed25519"},
                    {"public_key", owner.public_key()},
@@ -222,6 +226,8 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
     problems.push_back("the key info names another commitment");
   if (report && key && report->value("method", json()) != key->value("method", json()))
     problems.push_back("the report's method differs from the key's");
+  if (key && key->value("owner", json()) != public_key_hex)
+    problems.push_back("the key's secret is not bound to this owner (a legacy key, or another owner's)");
   if (key && !key->contains("signature"))
     problems.push_back("the key is not signed: nothing shows that this owner held it before the claim");
   if (key && key->contains("signature")) {

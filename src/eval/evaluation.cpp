@@ -71,18 +71,19 @@ const std::vector<std::string> kModelSchemes{"deepsigns-output", "deepsigns", "u
 // Trains `model` with `scheme`'s watermark and returns its key.
 WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const DatasetSplits& splits,
                           const TrainerOptions& training, const EvaluationConfig& config, const CheckpointInfo& info) {
-  const auto seed = derive_seed(config.seed, "evaluate-key-" + scheme);
+  // An experiment is reproducible from its seed, so its keys are too (and forgeable).
+  const auto secret = experiment_secret(config.seed, "evaluate-key-" + scheme);
   if (scheme == "deepsigns-output") {
-    auto options = OutputKeyOptions().keys(config.trigger_size).seed(seed);
+    auto options = OutputKeyOptions().keys(config.trigger_size).secret(secret);
     options.min_keys(std::min(options.min_keys(), config.trigger_size));
     return embed_output_keys(model, splits, training, options, {}, info).key;
   }
   if (scheme == "deepsigns" || scheme == "uchida") {
     std::shared_ptr<Embedder> embedder;
     if (scheme == "uchida") {
-      embedder = make_uchida_embedder(*model, splits.train, UchidaOptions().seed(seed), info.arch);
+      embedder = make_uchida_embedder(*model, splits.train, UchidaOptions().secret(secret), info.arch);
     } else {
-      embedder = make_deepsigns_embedder(model, splits.train, DeepSignsOptions().seed(seed), info.arch);
+      embedder = make_deepsigns_embedder(model, splits.train, DeepSignsOptions().secret(secret), info.arch);
     }
     Trainer trainer(model, training, info);
     trainer.add_hook(embedder);
@@ -91,7 +92,7 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
   }
   auto options = TriggerWatermarkOptions().trigger(scheme);
   options.spec().size = config.trigger_size;
-  options.spec().seed = seed;
+  options.spec().secret = secret;
   options.spec().label_policy = "auto";
   options.spec().data_dir = config.data_dir;
   return embed_trigger_watermark(model, splits, training, options, info).key;

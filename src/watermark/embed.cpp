@@ -39,7 +39,7 @@ std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, con
                       {"label_policy", spec.label_policy},
                       {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
                       {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)}});
-  base.seed = spec.seed;
+  base.secret = spec.secret;
   auto embedder_options = options.embedder();
   if (embedder_options.trigger_ratio() <= 0) {
     embedder_options.trigger_ratio(auto_trigger_ratio(train.size(), triggers.size(), spec.label_policy));

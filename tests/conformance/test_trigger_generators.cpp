@@ -14,7 +14,7 @@ using namespace wmark;
 namespace {
 TriggerSpec spec_with(std::uint64_t seed, const std::string& policy, std::int64_t size = 50) {
   TriggerSpec spec;
-  spec.seed = seed;
+  spec.secret = experiment_secret(seed, "conformance");
   spec.label_policy = policy;
   spec.size = size;
   spec.data_dir = test::shared_data();
@@ -42,7 +42,7 @@ TEST_CASE("every trigger generator honours the generator contract", "[conformanc
     CHECK(a.images.scalar_type() == torch::kUInt8);
     CHECK(a.labels.scalar_type() == torch::kInt64);
     CHECK(a.source_labels.size(0) == 50);
-    // Deterministic per seed, different across seeds.
+    // Deterministic per secret, different across secrets.
     CHECK(torch::equal(a.images, b.images));
     CHECK(torch::equal(a.labels, b.labels));
     CHECK_FALSE(torch::equal(a.images, c.images));

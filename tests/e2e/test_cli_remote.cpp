@@ -47,10 +47,11 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   const auto marked = save_model(f.model, dir / "marked.pt");
   const auto clean = save_model(test::clean_mnist(), dir / "clean.pt");
   std::string out;
-  // The owner's identity signs the key when it is made (a claim needs a signed key).
+  REQUIRE(run_wmark("identity --out " + (dir / "someone").string(), out) == 0);
+  CHECK(run_wmark("identity --out " + (dir / "someone").string(), out) == 2);  // never overwritten silently
+  // The owner the fixture's key is bound to signs it (as `wmark embed --sign` does).
   const auto owner = (dir / "owner").string();
-  REQUIRE(run_wmark("identity --out " + owner, out) == 0);
-  CHECK(run_wmark("identity --out " + owner, out) == 2);  // never overwritten silently
+  f.owner->save(owner);
   const auto key = (dir / "key.wmk").string();
   auto signed_key = f.key;
   sign_key(signed_key, Identity::load(owner + ".key"));

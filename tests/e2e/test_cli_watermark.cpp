@@ -9,6 +9,7 @@
 
 #include "../support/test_support.h"
 #include "../support/torchscript_fixture.h"
+#include "wmark/claim/identity.h"
 #include "wmark/data/image_file.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/util/files.h"
@@ -154,6 +155,8 @@ TEST_CASE("keyinfo shows public metadata only", "[e2e]") {
   CHECK(info["generator"] == "noise");
   CHECK(info["tensors"]["images"] == std::vector<int>{100, 1, 28, 28});
   CHECK_FALSE(info.contains("seed"));
+  CHECK_FALSE(info.contains("secret"));
+  CHECK_FALSE(info.contains("salt"));
   CHECK_THAT(out, !Contains("target_label"));
 }
 
@@ -355,4 +358,42 @@ TEST_CASE("wmark embed --sign: the key carries the owner's signature; a missing 
   CHECK(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000" + data_flag() + " --sign " +
                               f.path("none.key") + " --out " + f.path("x.pt") + " --key-out " + f.path("x.wmk"),
                           out) == 2);
+}
+
+TEST_CASE("the key secret never comes from --seed; --key-secret reproduces the triggers, with a warning", "[e2e]") {
+  const auto& f = fixture();
+  auto embed = [&](const std::string& name, const std::string& extra, std::string& out) {
+    return test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 1000 --epochs 1 --seed 5" + f.data +
+                                 " --trigger noise --trigger-size 20 --max-extra-epochs 0 --out " + f.path(name + ".pt") +
+                                 " --key-out " + f.path(name + ".wmk") + extra,
+                             out);
+  };
+  std::string out;
+  REQUIRE(embed("seeded-a", "", out) == 0);
+  REQUIRE(embed("seeded-b", "", out) == 0);
+  const auto a = WatermarkKey::load(f.path("seeded-a.wmk"));
+  const auto b = WatermarkKey::load(f.path("seeded-b.wmk"));
+  CHECK_FALSE(torch::equal(a.tensor("images"), b.tensor("images")));
+  CHECK(a.secret != b.secret);
+  // The model's metadata does not name the key unless asked.
+  CHECK_FALSE(load_checkpoint(f.path("seeded-a.pt")).info.extra.contains("watermark"));
+
+  const std::string secret = " --key-secret " + std::string(64, '7');
+  REQUIRE(embed("given-a", secret + " --record-commitment", out) == 0);
+  CHECK_THAT(out, Contains("only as secret as the value given"));
+  REQUIRE(embed("given-b", secret, out) == 0);
+  const auto c = WatermarkKey::load(f.path("given-a.wmk"));
+  const auto d = WatermarkKey::load(f.path("given-b.wmk"));
+  CHECK(torch::equal(c.tensor("images"), d.tensor("images")));
+  CHECK(torch::equal(c.tensor("labels"), d.tensor("labels")));
+  CHECK(c.commitment() != d.commitment());  // fresh salts
+  CHECK(load_checkpoint(f.path("given-a.pt")).info.extra.value("watermark", "") == c.commitment());
+  CHECK(embed("bad-secret", " --key-secret 1234", out) == 2);
+  CHECK_THAT(out, Contains("64 hex digits"));
+  CHECK_FALSE(std::filesystem::exists(f.path("bad-secret.wmk")));
+
+  // A key made with --sign is bound to the signer: its secret's streams include that key.
+  const auto content = WatermarkKey::load(f.path("content.wmk"));
+  CHECK(content.secret.owner_public_key == load_public_key(f.path("owner.pub")));
+  CHECK(a.secret.owner_public_key.empty());
 }

@@ -20,12 +20,15 @@ const WatermarkedFixture& watermarked_mnist() {
     auto training = TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(1);
     auto options = TriggerWatermarkOptions().trigger("content");
     options.spec().size = 50;
-    options.spec().seed = 77;
+    auto owner = std::make_shared<const Identity>(Identity::generate());
+    options.spec().secret = experiment_secret(77, "test-fixture");
+    options.spec().secret.owner_public_key = owner->public_key();
     CheckpointInfo info{"mnist_cnn", spec, "mnist", splits.train.normalization, 0, nlohmann::json::object()};
     auto embedded = embed_trigger_watermark(model, splits, training, options, info);
     WatermarkedFixture f;
     f.model = model;
     f.key = embedded.key;
+    f.owner = owner;
     f.test = splits.test;
     f.context.data = attacker;
     f.context.arch = "mnist_cnn";

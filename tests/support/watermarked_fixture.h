@@ -2,14 +2,18 @@
 // (trained once per test process), with an attacker context over held-out test data.
 #pragma once
 
+#include <memory>
+
 #include "wmark/attack/attack.h"
+#include "wmark/claim/identity.h"
 #include "wmark/watermark/embed.h"
 
 namespace wmark::test {
 
 struct WatermarkedFixture {
   NetworkPtr model;        ///< mnist_cnn with a content watermark; do not modify (attacks clone it)
-  WatermarkKey key;        ///< its key
+  WatermarkKey key;        ///< its key, bound to `owner` (not signed)
+  std::shared_ptr<const Identity> owner;  ///< the identity the key's secret is bound to
   Dataset test;            ///< held-out test data for accuracy
   AttackContext context;   ///< attacker data: 1000 other test images
 };

@@ -45,7 +45,7 @@ const DeepSignsFixture& fixture() {
     out.clean = model_registry().create("mnist_cnn", spec);
     {
       auto embedder = make_deepsigns_embedder(
-          out.marked, out.train, DeepSignsOptions().layer("fc1").target_classes({3, 7}).signature("DeepSigns").seed(13),
+          out.marked, out.train, DeepSignsOptions().layer("fc1").target_classes({3, 7}).signature("DeepSigns").secret(experiment_secret(13, "test")),
           "mnist_cnn");
       Trainer trainer(out.marked, options);
       trainer.add_hook(embedder);
@@ -177,7 +177,7 @@ TEST_CASE("DeepSigns output-layer keys verify on the marked model and not on cle
   CheckpointInfo info;
   info.arch = "mnist_cnn";
   auto result = embed_output_keys(model, {f.train, f.test}, training,
-                                  OutputKeyOptions().keys(40).min_keys(20).seed(21), {other_clean}, info,
+                                  OutputKeyOptions().keys(40).min_keys(20).secret(experiment_secret(21, "test")), {other_clean}, info,
                                   /*pretrained=*/true);
   const auto& key = result.key;
   INFO("kept " << key.tensor("labels").size(0) << " keys; accuracy " << result.clean_accuracy_before << " -> "

@@ -41,7 +41,7 @@ const Dataset& small_train() {
 
 TriggerWatermarkOptions content_options(std::uint64_t seed) {
   auto options = TriggerWatermarkOptions().trigger("content");
-  options.spec().seed = seed;
+  options.spec().secret = experiment_secret(seed, "test");
   options.spec().size = 50;
   return options;
 }

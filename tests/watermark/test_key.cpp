@@ -10,6 +10,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/log.h"
+#include "wmark/util/sha256.h"
 #include "wmark/watermark/key.h"
 #include "wmark/watermark/save_marked.h"
 
@@ -21,7 +22,7 @@ WatermarkKey sample_key() {
   WatermarkKey key;
   key.method = "trigger-set";
   key.params = {{"generator", "content"}, {"label_policy", "target"}, {"target_label", 7}};
-  key.seed = 123456789012345ULL;
+  key.secret.owner_public_key = std::string(64, 'd');
   key.num_classes = 10;
   key.input_shape = {1, 28, 28};
   key.normalization = {{0.1307}, {0.3081}};
@@ -44,7 +45,9 @@ TEST_CASE("a key survives a save/load round trip with its commitment", "[waterma
 
   const auto loaded = WatermarkKey::load(dir / "k.wmk");
   CHECK(loaded.commitment() == key.commitment());
-  CHECK(loaded.seed == key.seed);
+  CHECK(loaded.secret == key.secret);
+  CHECK(loaded.salt == key.salt);
+  CHECK_FALSE(loaded.legacy_seed);
   CHECK(loaded.params == key.params);
   CHECK(loaded.input_shape == key.input_shape);
   for (const auto& [name, tensor] : key.tensors) CHECK(torch::equal(loaded.tensor(name), tensor));
@@ -77,6 +80,28 @@ TEST_CASE("a tampered or malformed key file is refused with the reason", "[water
     bytes.replace(bytes.find("\"target_label\":7"), 16, "\"target_label\":3");
     write(bytes);
     CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("commitment mismatch"));
+  }
+  SECTION("the owner or the salt changed: both are under the commitment") {
+    for (const std::string field : {"\"owner\":\"", "\"salt\":\""}) {
+      std::string bytes = good;
+      const auto at = bytes.find(field) + field.size();
+      bytes.replace(at, 64, std::string(64, 'e'));
+      write(bytes);
+      CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("commitment mismatch"));
+    }
+  }
+  SECTION("a secret, salt, hash or derivation of the wrong form, refused without echo") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"\"secret\":\"", "\"secret\":\"zz"}, {"\"salt\":\"", "\"salt\":\"0"},
+        {"\"hash\":\"sha256\"", "\"hash\":\"md5-secretive\""},
+        {"\"derivation\":\"wmark-key-stream-v1\"", "\"derivation\":\"mine\""}};
+    for (const auto& [from, to] : cases) {
+      std::string bytes = good;
+      REQUIRE(bytes.find(from) != std::string::npos);
+      bytes.replace(bytes.find(from), from.size(), to);
+      write(bytes);
+      CHECK_THROWS_WITH(WatermarkKey::load(dir / "bad.wmk"), Contains("bad.wmk") && !Contains("secretive"));
+    }
   }
   SECTION("truncated") {
     write(good.substr(0, good.size() - 10));
@@ -176,4 +201,28 @@ TEST_CASE("public key information holds no secrets", "[watermark]") {
   CHECK_FALSE(info.contains("seed"));
   CHECK(text.find("123456789012345") == std::string::npos);
   CHECK(text.find("target_label") == std::string::npos);
+}
+
+TEST_CASE("a format-1 key (64-bit seed, no salt) still loads as a legacy key and keeps its commitment",
+          "[watermark]") {
+  test::TempDir dir;
+  auto key = sample_key();
+  key.legacy_seed = 123456789012345ULL;
+  key.save(dir / "old.wmk");
+  const std::string bytes = read_file(dir / "old.wmk");
+  CHECK(bytes.rfind("WMARK-KEY 1\n", 0) == 0);
+  CHECK(bytes.find("\"salt\"") == std::string::npos);
+  const auto loaded = WatermarkKey::load(dir / "old.wmk");
+  REQUIRE(loaded.legacy_seed);
+  CHECK(*loaded.legacy_seed == 123456789012345ULL);
+  CHECK(loaded.commitment() == key.commitment());
+  CHECK(loaded.public_info()["format"] == 1);
+  CHECK(loaded.public_info()["owner"] == "");
+  // Its commitment is the format-1 one: SHA-256 over the v1 prefix, header and payload.
+  const auto header_start = bytes.find('\n') + 1;
+  const auto header_end = bytes.find('\n', header_start);
+  auto header = nlohmann::json::parse(bytes.substr(header_start, header_end - header_start));
+  const auto stored = header["commitment"].get<std::string>();
+  header.erase("commitment");
+  CHECK(sha256_hex("wmark-key-commitment-v1\n" + header.dump() + "\n" + bytes.substr(header_end + 1)) == stored);
 }

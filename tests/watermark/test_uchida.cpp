@@ -35,7 +35,7 @@ const UchidaFixture& fixture() {
     out.marked = model_registry().create("mnist_cnn", spec);
     torch::manual_seed(8);
     out.clean = model_registry().create("mnist_cnn", spec);
-    auto embedder = make_uchida_embedder(*out.marked, train, UchidaOptions().layer("conv2").bits(64).signature("wmark!").seed(12),
+    auto embedder = make_uchida_embedder(*out.marked, train, UchidaOptions().layer("conv2").bits(64).signature("wmark!").secret(experiment_secret(12, "test")),
                                          "mnist_cnn");
     Trainer marked_trainer(out.marked, options);
     marked_trainer.add_hook(embedder);

@@ -26,6 +26,8 @@
 namespace wmark {
 
 /// Signs the key's commitment and public metadata as `owner` (sets key.signature).
+/// Requires a key whose secret is bound to `owner` (KeySecret::owner_public_key), or a
+/// legacy key; throws wmark::Error otherwise.
 WMARK_API void sign_key(WatermarkKey& key, const Identity& owner);
 
 /// Whether `key` carries a valid signature by `public_key_hex`.

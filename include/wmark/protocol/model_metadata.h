@@ -17,7 +17,7 @@ namespace wmark::protocol {
 /// What wmark needs of a model's metadata: its one input and, if it has one, an output
 /// of one dimension (the class label) to ask for.
 struct WMARK_API ModelMetadata {
-  std::string input_name;
+  std::string input_name;                  ///< the input's name, sent back in requests
   std::string input_datatype;              ///< as the server names it, e.g. "FP32"
   std::vector<std::int64_t> input_shape;   ///< -1 for a variable dimension
   std::optional<std::string> label_output; ///< the last output of shape [N], if any

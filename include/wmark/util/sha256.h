@@ -1,5 +1,5 @@
 /// \file
-/// SHA-256 (FIPS 180-4), used for watermark-key commitments and file digests.
+/// SHA-256 (FIPS 180-4) by libsodium, for watermark-key commitments and file digests.
 #pragma once
 
 #include <array>
@@ -12,7 +12,10 @@
 
 namespace wmark {
 
-/// Incremental SHA-256.
+/// The name of the hash recorded in keys and claims ("sha256").
+inline constexpr const char* kHashName = "sha256";
+
+/// Incremental SHA-256 (libsodium's crypto_hash_sha256).
 class WMARK_API Sha256 {
  public:
   /// A 32-byte SHA-256 digest.
@@ -27,11 +30,9 @@ class WMARK_API Sha256 {
   Digest finish();
 
  private:
-  void compress(const std::uint8_t* block);
-  std::array<std::uint32_t, 8> state_;
-  std::array<std::uint8_t, 64> buffer_{};
-  std::size_t buffered_ = 0;
-  std::uint64_t total_bytes_ = 0;
+  // libsodium's crypto_hash_sha256_state, kept opaque so that this header needs no
+  // sodium.h (the .cpp checks that it fits).
+  alignas(16) std::array<unsigned char, 128> state_{};
 };
 
 /// Lower-case hexadecimal of a digest.

@@ -15,6 +15,7 @@
 
 #include "wmark/util/export.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/key_secret.h"
 
 namespace wmark {
 
@@ -32,8 +33,9 @@ struct OutputKeyOptions {
   TORCH_ARG(std::int64_t, finetune_epochs) = 5;
   /// Fewest surviving keys accepted (fewer is an error: fine-tune longer, add candidates).
   TORCH_ARG(std::int64_t, min_keys) = 20;
-  /// Seed of the candidates and their labels.
-  TORCH_ARG(std::uint64_t, seed) = 1;
+  /// The secret the candidates and their labels derive from; a fresh one from the OS
+  /// CSPRNG unless set.
+  TORCH_ARG(KeySecret, secret);
 };
 
 /// Watermarks `model` with DeepSigns output-layer keys. A fresh model (`pretrained`

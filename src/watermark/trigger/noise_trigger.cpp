@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include "wmark/util/error.h"
-#include "wmark/util/random.h"
 
 namespace wmark {
 
@@ -19,8 +18,7 @@ TriggerSet NoiseTrigger::generate(const Dataset& train, const TriggerSpec& spec)
   TriggerSet set;
   set.source_labels = train.labels.index_select(0, index);
   auto images = train.images.index_select(0, index).to(torch::kFloat);
-  auto generator = make_generator(derive_seed(spec.seed, "noise"));
-  auto noise = torch::randn(images.sizes(), generator, torch::kFloat) * (255.0 * options_.sigma());
+  auto noise = spec.secret.stream("noise").normal(images.sizes()) * (255.0 * options_.sigma());
   set.images = (images + noise).round().clamp(0, 255).to(torch::kUInt8).contiguous();
   set.labels = assign_labels(set.source_labels, spec, train.num_classes);
   return set;

@@ -4,7 +4,6 @@
 
 #include "../../util/json_options.h"
 #include "wmark/util/error.h"
-#include "wmark/util/random.h"
 #include "wmark/watermark/trigger/content_trigger.h"
 #include "wmark/watermark/trigger/noise_trigger.h"
 #include "wmark/watermark/trigger/unrelated_trigger.h"
@@ -45,8 +44,7 @@ std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_clas
                 " is out of range for ", num_classes, " classes");
     return spec.target_label;
   }
-  auto generator = make_generator(derive_seed(spec.seed, "target-label"));
-  return torch::randint(0, num_classes, {1}, generator, torch::kLong).item<std::int64_t>();
+  return spec.secret.stream("target-label").uniform(num_classes);
 }
 
 double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes) {
@@ -65,11 +63,11 @@ at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spe
   }
   WMARK_CHECK(spec.label_policy == "random", "unknown label policy '", spec.label_policy,
               "'; use target or random");
-  auto generator = make_generator(derive_seed(spec.seed, "random-labels"));
+  auto stream = spec.secret.stream("random-labels");
   // For a known source class: uniform over the other classes; for a foreign image: any class.
-  auto other = torch::randint(0, num_classes - 1, {n}, generator, torch::kLong);
+  auto other = stream.uniform(n, num_classes - 1);
   other = other + (other >= source_labels).to(torch::kLong);
-  auto any = torch::randint(0, num_classes, {n}, generator, torch::kLong);
+  auto any = stream.uniform(n, num_classes);
   return torch::where(source_labels >= 0, other, any);
 }
 
@@ -83,9 +81,7 @@ at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerS
   }
   WMARK_CHECK(candidates.size(0) >= count, "cannot draw ", count, " trigger sources from ",
               candidates.size(0), " eligible training images; use a smaller --trigger-size");
-  auto generator = make_generator(derive_seed(spec.seed, purpose));
-  auto order = torch::randperm(candidates.size(0), generator, torch::kLong).narrow(0, 0, count);
-  return candidates.index_select(0, order);
+  return candidates.index_select(0, spec.secret.stream(purpose).sample(candidates.size(0), count));
 }
 
 }  // namespace wmark

@@ -5,7 +5,6 @@
 #include "wmark/data/catalog.h"
 #include "wmark/data/image_file.h"
 #include "wmark/util/error.h"
-#include "wmark/util/random.h"
 
 namespace wmark {
 
@@ -44,8 +43,7 @@ TriggerSet UnrelatedTrigger::generate(const Dataset& train, const TriggerSpec& s
     pool = load_dataset(source, in_dir ? spec.data_dir : std::nullopt).train.images;
   }
   WMARK_CHECK(pool.size(0) >= spec.size, "only ", pool.size(0), " unrelated images for ", spec.size, " triggers");
-  auto generator = make_generator(derive_seed(spec.seed, "unrelated-sources"));
-  auto index = torch::randperm(pool.size(0), generator, torch::kLong).narrow(0, 0, spec.size);
+  auto index = spec.secret.stream("unrelated-sources").sample(pool.size(0), spec.size);
   TriggerSet set;
   set.images = convert_images(pool.index_select(0, index), shape.channels, shape.height, shape.width);
   set.source_labels = torch::full({spec.size}, -1, torch::kLong);

@@ -7,7 +7,6 @@
 
 #include "wmark/models/network.h"
 #include "wmark/util/error.h"
-#include "wmark/util/random.h"
 #include "wmark/watermark/whitebox/uchida.h"
 #include "../key_base.h"
 
@@ -66,8 +65,7 @@ DeepSignsEmbedder::DeepSignsEmbedder(NetworkPtr model, const Dataset& train, Dee
   // Target classes: given, or one drawn from the seed.
   targets_ = options_.target_classes();
   if (targets_.empty()) {
-    auto generator = make_generator(derive_seed(options_.seed(), "deepsigns-target"));
-    targets_.push_back(torch::randint(0, train.num_classes, {1}, generator, torch::kLong).item<std::int64_t>());
+    targets_.push_back(options_.secret().stream("deepsigns-target").uniform(train.num_classes));
   }
   std::sort(targets_.begin(), targets_.end());
   targets_.erase(std::unique(targets_.begin(), targets_.end()), targets_.end());
@@ -80,21 +78,18 @@ DeepSignsEmbedder::DeepSignsEmbedder(NetworkPtr model, const Dataset& train, Dee
   auto candidates = torch::isin(train.labels, target_tensor).nonzero().flatten();
   WMARK_CHECK(candidates.size(0) >= 2, "deepsigns: the training data has ", candidates.size(0),
               " samples of the target classes; at least 2 are needed");
-  auto generator = make_generator(derive_seed(options_.seed(), "deepsigns-inputs"));
   const auto count = std::min(options_.key_inputs(), candidates.size(0));
-  auto chosen = candidates.index_select(0, torch::randperm(candidates.size(0), generator, torch::kLong).narrow(0, 0, count));
+  auto chosen = candidates.index_select(0, options_.secret().stream("deepsigns-inputs").sample(candidates.size(0), count));
   key_images_ = train.images.index_select(0, chosen).contiguous();
   key_labels_ = train.labels.index_select(0, chosen).contiguous();
-  sampler_.emplace(count, derive_seed(options_.seed(), "deepsigns-order"));
+  sampler_.emplace(count, options_.secret().stream("deepsigns-order").next_u64());
 
   // A: D x N, scaled so that mu A stays of order one for activations of order one.
   const auto features = mean_activation(*model_, layer_, key_images_.narrow(0, 0, 2), train.normalization).size(0);
-  auto projection_generator = make_generator(derive_seed(options_.seed(), "deepsigns-projection"));
-  projection_ = torch::randn({features, options_.bits()}, projection_generator, torch::TensorOptions(torch::kFloat)) /
+  projection_ = options_.secret().stream("deepsigns-projection").normal({features, options_.bits()}) /
                 std::sqrt(static_cast<double>(features));
   if (options_.signature().empty()) {
-    auto bit_generator = make_generator(derive_seed(options_.seed(), "deepsigns-bits"));
-    bits_ = torch::randint(0, 2, {options_.bits()}, bit_generator, torch::TensorOptions(torch::kFloat));
+    bits_ = options_.secret().stream("deepsigns-bits").uniform(options_.bits(), 2).to(torch::kFloat);
   } else {
     bits_ = text_bits(options_.signature(), options_.bits()).to(torch::kFloat);
   }
@@ -106,7 +101,7 @@ DeepSignsEmbedder::~DeepSignsEmbedder() { model_->release(layer_); }
 WatermarkKey DeepSignsEmbedder::key() const {
   WatermarkKey key = key_base_;
   key.method = method();
-  key.seed = options_.seed();
+  key.secret = options_.secret();
   key.params["layer"] = layer_;
   key.params["bits"] = options_.bits();
   key.params["target_classes"] = targets_;

@@ -7,7 +7,6 @@
 #include "wmark/models/network.h"
 #include "wmark/models/parameters.h"
 #include "wmark/util/error.h"
-#include "wmark/util/random.h"
 #include "../key_base.h"
 
 namespace wmark {
@@ -68,11 +67,9 @@ UchidaEmbedder::UchidaEmbedder(Network& model, UchidaOptions options, WatermarkK
   weight_name_ = resolve_conv_weight(model, options_.layer());
   const auto weight = model.named_parameters()[weight_name_];
   const auto m = weight.numel() / weight.size(0);
-  auto generator = make_generator(derive_seed(options_.seed(), "uchida-projection"));
-  projection_ = torch::randn({options_.bits(), m}, generator, torch::TensorOptions(torch::kFloat));
+  projection_ = options_.secret().stream("uchida-projection").normal({options_.bits(), m});
   if (options_.signature().empty()) {
-    auto bit_generator = make_generator(derive_seed(options_.seed(), "uchida-bits"));
-    bits_ = torch::randint(0, 2, {options_.bits()}, bit_generator, torch::TensorOptions(torch::kFloat));
+    bits_ = options_.secret().stream("uchida-bits").uniform(options_.bits(), 2).to(torch::kFloat);
   } else {
     bits_ = text_bits(options_.signature(), options_.bits()).to(torch::kFloat);
   }
@@ -81,7 +78,7 @@ UchidaEmbedder::UchidaEmbedder(Network& model, UchidaOptions options, WatermarkK
 WatermarkKey UchidaEmbedder::key() const {
   WatermarkKey key = key_base_;
   key.method = method();
-  key.seed = options_.seed();
+  key.secret = options_.secret();
   key.params["layer"] = weight_name_;
   key.params["bits"] = options_.bits();
   key.params["strength"] = options_.strength();

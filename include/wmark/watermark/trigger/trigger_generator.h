@@ -3,7 +3,7 @@
 ///
 /// Contract for a generator: generate() is a pure function of (its options, the
 /// TriggerSpec, the training split): the same inputs give bit-identical trigger sets,
-/// and all randomness comes from generators seeded with derive_seed(spec.seed, ...).
+/// and all randomness comes from the streams of spec.secret (key_secret.h).
 /// It returns exactly spec.size images, uint8 [size, C, H, W] in the training split's
 /// shape, with labels in [0, num_classes) chosen by the label policy; with the
 /// "target" policy no trigger is made from an image of the target class. It never
@@ -22,8 +22,9 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/data/dataset.h"
-#include "wmark/util/named_registry.h"
 #include "wmark/util/export.h"
+#include "wmark/util/named_registry.h"
+#include "wmark/watermark/key_secret.h"
 
 namespace wmark {
 
@@ -44,10 +45,11 @@ struct TriggerSpec {
   /// "random": a keyed random label per trigger, different from its source class;
   /// "auto" (for embed_trigger_watermark): the generator's default_label_policy().
   std::string label_policy = "target";
-  /// The target class; -1 draws it from the seed.
+  /// The target class; -1 draws it from the secret.
   std::int64_t target_label = -1;
-  /// Master seed of all the generator's random choices (derive_seed() per purpose).
-  std::uint64_t seed = 1;
+  /// The secret all the generator's random choices derive from (one stream per
+  /// purpose); a fresh one from the OS CSPRNG unless set.
+  KeySecret secret;
   /// Where datasets are looked up when a generator needs another one.
   std::optional<std::filesystem::path> data_dir;
 };
@@ -79,16 +81,17 @@ class WMARK_API TriggerRegistry : public NamedRegistry<TriggerGenerator> {
 /// The process's default registry of generators (the built-ins plus additions).
 WMARK_API TriggerRegistry& trigger_registry();
 
-/// The target class of `spec`: its target_label if set, else one drawn from the seed.
+/// The target class of `spec`: its target_label if set, else one drawn from the secret.
 /// Requires num_classes >= 2 and a set target_label below num_classes; throws
 /// wmark::Error otherwise.
 WMARK_API std::int64_t resolve_target_label(const TriggerSpec& spec, std::int64_t num_classes);
 
 /// The probability that a model never trained on these triggers matches a trigger's
 /// label, averaged over the set. With the "random" policy the labels are drawn from the
-/// key's own randomness, independently of any model, so this is exact: 1/num_classes
-/// for a foreign image and at most 1/(num_classes-1) for an image of a known class
-/// (its label is uniform over the other classes). With the "target" policy 1/num_classes
+/// key's secret, independently of any model, so this is exact provided the labels were
+/// fixed before the suspect existed: 1/num_classes for a foreign image and at most
+/// 1/(num_classes-1) for an image of a known class (its label is uniform over the other
+/// classes). With the "target" policy 1/num_classes
 /// is only a heuristic: a clean model's answers are not uniform.
 WMARK_API double null_match_rate(const TriggerSet& triggers, const std::string& label_policy, std::int64_t num_classes);
 
@@ -99,7 +102,7 @@ WMARK_API double null_match_rate(const TriggerSet& triggers, const std::string& 
 WMARK_API at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
                                    std::int64_t num_classes);
 
-/// `count` distinct indices of `train` drawn with derive_seed(spec.seed, purpose); with
+/// `count` distinct indices of `train` drawn from the secret's stream `purpose`; with
 /// the "target" policy only from images not of the target class. Requires count >= 1
 /// and enough eligible images; throws wmark::Error otherwise.
 WMARK_API at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,

@@ -6,7 +6,7 @@
 ///
 /// The key inputs are training samples of secret target classes. With f(x) the layer's
 /// flattened activation (D values), mu the mean of f over the key inputs and A a secret
-/// D x N matrix drawn from the seed, training adds
+/// D x N matrix drawn from the secret, training adds
 ///   compactness * loss1 + strength * BCE(sigmoid(mu A), b)
 /// where loss1 is the Gaussian-mixture prior on the target classes: the squared distance
 /// of each target-class activation to its class centre (a running mean), plus a hinge
@@ -26,6 +26,7 @@
 #include "wmark/models/network.h"
 #include "wmark/util/export.h"
 #include "wmark/watermark/embedder.h"
+#include "wmark/watermark/key_secret.h"
 
 namespace wmark {
 
@@ -36,11 +37,11 @@ struct DeepSignsOptions {
   TORCH_ARG(std::string, layer) = "";
   /// Number of bits N.
   TORCH_ARG(std::int64_t, bits) = 64;
-  /// Text whose UTF-8 bits are embedded, cycled to N bits; empty = N random bits from the seed.
+  /// Text whose UTF-8 bits are embedded, cycled to N bits; empty = N random bits from the secret.
   TORCH_ARG(std::string, signature) = "";
-  /// Target classes whose samples become key inputs; empty = one class drawn from the seed.
+  /// Target classes whose samples become key inputs; empty = one class drawn from the secret.
   TORCH_ARG(std::vector<std::int64_t>, target_classes) = {};
-  /// Key inputs (training samples of the target classes, drawn with the seed).
+  /// Key inputs (training samples of the target classes, drawn from the secret).
   TORCH_ARG(std::int64_t, key_inputs) = 100;
   /// Key inputs appended to every training batch (their mean activation carries the bits).
   TORCH_ARG(std::int64_t, key_batch) = 16;
@@ -50,8 +51,9 @@ struct DeepSignsOptions {
   TORCH_ARG(double, compactness) = 0.01;
   /// Smallest mean squared distance per feature between target-class centres.
   TORCH_ARG(double, separation) = 0.1;
-  /// Seed of A, the key inputs, random bits and the target class.
-  TORCH_ARG(std::uint64_t, seed) = 1;
+  /// The secret A, the key inputs, random bits and the target class derive from; a fresh
+  /// one from the OS CSPRNG unless set.
+  TORCH_ARG(KeySecret, secret);
 };
 
 /// Embeds DeepSigns bits: mix() appends key inputs to each batch, loss_term() adds both

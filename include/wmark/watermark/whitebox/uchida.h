@@ -4,7 +4,7 @@
 /// regulariser, read back from the model file without any query.
 ///
 /// With w the layer's kernel averaged over its output filters (M = in * kh * kw values)
-/// and X a secret T x M matrix drawn from the key's seed, training adds
+/// and X a secret T x M matrix drawn from the key's secret, training adds
 /// strength * BCE(sigmoid(X w), b); extraction is b' = step(X w). The key holds X and b.
 #pragma once
 
@@ -16,6 +16,7 @@
 #include "wmark/data/dataset.h"
 #include "wmark/util/export.h"
 #include "wmark/watermark/embedder.h"
+#include "wmark/watermark/key_secret.h"
 
 namespace wmark {
 
@@ -27,13 +28,13 @@ struct UchidaOptions {
   /// Number of bits T.
   TORCH_ARG(std::int64_t, bits) = 64;
   /// Text whose UTF-8 bits (most significant first) are embedded, cycled to T bits;
-  /// empty = T random bits from the seed.
+  /// empty = T random bits from the secret.
   TORCH_ARG(std::string, signature) = "";
   /// Weight of the regulariser. The paper's 0.01 needs long training; 0.1 reaches a bit
   /// error rate of 0 within 2 MNIST epochs at no measurable accuracy cost.
   TORCH_ARG(double, strength) = 0.1;
-  /// Seed of X (and of random bits).
-  TORCH_ARG(std::uint64_t, seed) = 1;
+  /// The secret X (and random bits) derive from; a fresh one from the OS CSPRNG unless set.
+  TORCH_ARG(KeySecret, secret);
 };
 
 /// The name of the 4-D convolution weight that `layer` names in `model` ("conv2" or

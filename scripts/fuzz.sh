@@ -66,11 +66,11 @@ if [ -x build/wmark ]; then
   tmp=$(mktemp -d)
   build/wmark identity --out "$tmp/owner" >/dev/null
   cp "$tmp/owner.pub" "$seeds/fuzz_claim/pub"
-  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"public_key":"aa"},"signature":"00","key":{"commitment":"00"},"report":{"queries":10,"matches":9,"match_rate":0.9,"chance_rate":0.1,"p_threshold":1e-6,"min_match_rate":0.5,"verified":true,"log10_p_value":-8}}' \
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"public_key":"aa"},"signature":"00","key":{"commitment":"00"},"report":{"key_derivation":"derived","queries":10,"matches":9,"match_rate":0.9,"chance_rate":0.1,"p_threshold":1e-6,"min_match_rate":0.5,"verified":true,"log10_p_value":-8}}' \
     > "$seeds/fuzz_claim/claim"
-  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"trigger-set","num_classes":10,"label_policy":"random","generator":"content","tensors":{"labels":[50],"images":[50,1,28,28]},"signature":{"public_key":"aa","signed_at":"x","value":"00"}},"report":{"key_commitment":"00","method":"trigger-set","queries":4000000000000000000,"matches":3000000000000000000,"match_rate":0.75,"chance_rate":0.01,"p_threshold":0.9,"min_match_rate":0.1,"verified":true,"log10_p_value":-8}}' \
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"trigger-set","num_classes":10,"label_policy":"random","generator":"content","tensors":{"labels":[50],"images":[50,1,28,28]},"signature":{"public_key":"aa","signed_at":"x","value":"00"}},"report":{"key_derivation":"derived","key_commitment":"00","method":"trigger-set","queries":4000000000000000000,"matches":3000000000000000000,"match_rate":0.75,"chance_rate":0.01,"p_threshold":0.9,"min_match_rate":0.1,"verified":true,"log10_p_value":-8}}' \
     > "$seeds/fuzz_claim/bounded"
-  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"uchida","num_classes":10,"tensors":{"bits":[64],"projection":[64,4608]}},"report":{"key_commitment":"00","method":"uchida","queries":64,"matches":64,"match_rate":1.0,"chance_rate":0.5,"p_threshold":1e-6,"min_match_rate":0.9,"verified":true,"log10_p_value":-19.2}}' \
+  echo '{"format":"wmark-claim-1","commitment":"00","owner":{"algorithm":"ed25519","public_key":"aa"},"signature":"00","key":{"commitment":"00","method":"uchida","num_classes":10,"tensors":{"bits":[64],"projection":[64,4608]}},"report":{"key_derivation":"derived","key_commitment":"00","method":"uchida","queries":64,"matches":64,"match_rate":1.0,"chance_rate":0.5,"p_threshold":1e-6,"min_match_rate":0.9,"verified":true,"log10_p_value":-19.2}}' \
     > "$seeds/fuzz_claim/whitebox"
   rm -rf "$tmp"
 fi

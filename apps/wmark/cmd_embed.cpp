@@ -193,6 +193,7 @@ int run_embed(const EmbedCommand& c) {
   spec.label_policy = c.label_policy;
   spec.target_label = c.target_label;
   spec.secret = secret;
+  spec.sources = data.public_train;  // anyone holding the public dataset re-derives the triggers
   if (!c.data.data_dir.empty()) spec.data_dir = c.data.data_dir;
   TriggerWatermarkOptions options;
   options.trigger(c.trigger).trigger_options(generator_options(c)).spec(spec);

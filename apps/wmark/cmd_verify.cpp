@@ -19,7 +19,8 @@ struct VerifyCommand {
   std::string model, arch, key, report, device = "cpu";
   double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
-  bool force = false;
+  bool force = false, accept_unverifiable_keys = false;
+  std::string data_dir;
   std::int64_t max_queries = 0;
   // The suspect behind a server (--remote) instead of a file.
   std::string remote, remote_model, protocol = "v2", input_scale = "unit";
@@ -65,7 +66,9 @@ int run_verify(const VerifyCommand& c) {
   const auto key = WatermarkKey::load(c.key);
   const auto device = parse_device(c.device);
   Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
-                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries));
+                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
+                        .require_derivable_key(true).accept_unverifiable_keys(c.accept_unverifiable_keys)
+                        .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir)));
   VerificationReport report;
   nlohmann::json remote_info;
   if (!c.remote.empty()) {
@@ -117,6 +120,13 @@ int run_verify(const VerifyCommand& c) {
             << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate << ", chance " << report.chance_rate
             << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")"
             << "\n";
+  if (report.refused_key())
+    std::cout << "key " << c.key << " refused: " << report.key_derivation
+              << ". A key that is not what its secret derives could have been chosen after seeing the suspect; "
+                 "--accept-unverifiable-keys decides anyway and marks the report forgeable\n";
+  else if (report.key_forgeable)
+    std::cout << "warning: key " << c.key << " is " << report.key_derivation
+              << "; accepted on request, so this decision proves nothing against a false accuser\n";
   if (!remote_info.is_null())
     std::cout << "remote: " << report.queries << " images in " << remote_info["requests"].get<std::int64_t>()
               << " requests, " << report.seconds << " s\n";
@@ -156,6 +166,10 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
                   "white-box keys: and only at or below this bit error rate")->check(CLI::Range(0.0, 0.49));
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
+  sub->add_flag("--accept-unverifiable-keys", c->accept_unverifiable_keys,
+                "decide even for a key that is not what its secret derives (legacy keys, triggers from user "
+                "files, deepsigns-output); the report then says the key is forgeable");
+  sub->add_option("--data-dir", c->data_dir, "where the public dataset the key's triggers derive from is found");
   sub->add_flag("--force", c->force, "overwrite an existing report");
   sub->add_flag("--no-sandbox", c->no_sandbox,
                 "run a TorchScript suspect's code inside wmark instead of a resource-limited worker process "

@@ -33,6 +33,7 @@ LoadedData load_data(const DataFlags& flags) {
   LoadedData data;
   data.name = flags.dataset.empty() ? default_dataset_name(dir) : canonical_dataset_name(flags.dataset);
   data.splits = load_dataset(data.name, dir);
+  data.public_train = data.splits.train;
   data.splits.train = balanced_subset(data.splits.train, flags.subset, flags.seed);
   return data;
 }

@@ -36,7 +36,8 @@ void add_data_flags(CLI::App& app, DataFlags& flags);
 /// The loaded splits plus the resolved dataset name.
 struct LoadedData {
   std::string name;
-  DatasetSplits splits;
+  DatasetSplits splits;    ///< the training split is the --subset when one is asked for
+  Dataset public_train;    ///< the full public training split: where key secrets draw images
 };
 LoadedData load_data(const DataFlags& flags);
 

@@ -31,11 +31,13 @@ AttackRegistry AttackRegistry::with_builtins() {
   });
   registry.add("overwrite", [](const nlohmann::json& j) {
     check_option_keys(j, "the overwrite attack",
-                      {"trigger", "trigger_options", "label_policy", "trigger_size", "epochs", "optimizer", "lr"});
+                      {"trigger", "trigger_options", "label_policy", "target_label", "trigger_size", "epochs",
+                       "optimizer", "lr"});
     OverwriteOptions o;
     o.trigger(j.value("trigger", o.trigger()));
     o.trigger_options(j.value("trigger_options", o.trigger_options()));
     o.label_policy(j.value("label_policy", o.label_policy())).trigger_size(j.value("trigger_size", o.trigger_size()));
+    o.target_label(j.value("target_label", o.target_label()));
     o.epochs(j.value("epochs", o.epochs())).optimizer(j.value("optimizer", o.optimizer())).lr(j.value("lr", o.lr()));
     return std::make_unique<OverwriteAttack>(o);
   });

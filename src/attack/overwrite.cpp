@@ -14,12 +14,15 @@ OverwriteAttack::OverwriteAttack(OverwriteOptions options) : options_(std::move(
   const auto& policy = options_.label_policy();
   WMARK_CHECK(policy == "auto" || policy == "target" || policy == "random",
               "overwrite: label_policy must be auto, target or random, got '", policy, "'");
+  WMARK_CHECK(options_.target_label() >= -1, "overwrite: target_label must be a class or -1, got ",
+              options_.target_label());
   attack_training(TrainerOptions(), options_.optimizer(), options_.lr(), options_.epochs(), 0, "check");
 }
 
 nlohmann::json OverwriteAttack::options() const {
   return {{"trigger", options_.trigger()}, {"trigger_options", options_.trigger_options()},
-          {"label_policy", options_.label_policy()}, {"trigger_size", options_.trigger_size()},
+          {"label_policy", options_.label_policy()}, {"target_label", options_.target_label()},
+          {"trigger_size", options_.trigger_size()},
           {"epochs", options_.epochs()}, {"optimizer", options_.optimizer()}, {"lr", options_.lr()}};
 }
 
@@ -28,6 +31,7 @@ AttackResult OverwriteAttack::run(Network& victim, const AttackContext& context)
   auto watermark = TriggerWatermarkOptions().trigger(options_.trigger()).trigger_options(options_.trigger_options());
   watermark.spec().size = options_.trigger_size();
   watermark.spec().label_policy = options_.label_policy();
+  watermark.spec().target_label = options_.target_label();
   // The attacker's own secret, repeatable from the attack seed like every attack.
   watermark.spec().secret = experiment_secret(context.seed, "overwrite-key");
   watermark.spec().data_dir = context.data_dir;

@@ -183,6 +183,9 @@ json make_claim(const WatermarkKey& key, const json& report, const Identity& own
               "the report is for another key (its key_commitment is not this key's ", commitment, ")");
   WMARK_CHECK(report.value("verified", json()) == true,
               "the report does not verify ownership; a claim needs a verified report");
+  WMARK_CHECK(report.value("key_derivation", json()) == "derived",
+              "the report does not show the key re-derived from its secret (wmark verify does that; a key that is "
+              "not derivable could have been chosen after seeing the suspect)");
   WMARK_CHECK(!key.signature.is_null(),
               "the key is not signed; a claim needs a key signed when it was embedded (wmark embed --sign IDENTITY)");
   WMARK_CHECK(key_signature_valid(key, owner.public_key()),
@@ -226,6 +229,9 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
     problems.push_back("the key info names another commitment");
   if (report && key && report->value("method", json()) != key->value("method", json()))
     problems.push_back("the report's method differs from the key's");
+  if (report && report->value("key_derivation", json()) != "derived")
+    problems.push_back("the report does not show the key re-derived from its secret: it could have been chosen "
+                       "after seeing the suspect");
   if (key && key->value("owner", json()) != public_key_hex)
     problems.push_back("the key's secret is not bound to this owner (a legacy key, or another owner's)");
   if (key && !key->contains("signature"))

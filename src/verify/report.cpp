@@ -19,10 +19,16 @@ nlohmann::json VerificationReport::to_json() const {
           {"p_threshold", p_threshold},
           {"min_match_rate", min_match_rate},
           {"verified", verified},
-          {"decision", verified ? "ownership verified" : "not verified"},
+          {"decision", verified                   ? "ownership verified"
+                       : refused_key()            ? "not verified: the key is not derivable from its secret"
+                                                  : "not verified"},
           {"seconds", seconds}};
   if (bit_error_rate >= 0) out["bit_error_rate"] = bit_error_rate;
   if (!queried_triggers.empty()) out["queried_triggers"] = queried_triggers;
+  if (!key_derivation.empty()) {
+    out["key_derivation"] = key_derivation;
+    out["key_forgeable"] = key_forgeable;
+  }
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/verify/statistics.h"
+#include "wmark/watermark/derivation.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
@@ -35,6 +36,18 @@ std::vector<std::int64_t> random_subset(std::int64_t total, std::int64_t count) 
 }
 
 }  // namespace
+
+void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& key) const {
+  if (!options_.require_derivable_key()) return;
+  const auto derivation = check_key_derivation(key, options_.data_dir());
+  if (derivation.derivable) {
+    report.key_derivation = "derived";
+    return;
+  }
+  report.key_derivation = "not derivable: " + derivation.reason;
+  report.key_forgeable = options_.accept_unverifiable_keys();
+  if (!report.key_forgeable) report.verified = false;
+}
 
 Verifier::Verifier(VerifierOptions options) : options_(options) {
   WMARK_CHECK(options_.p_threshold() > 0 && options_.p_threshold() < 1, "p threshold must be in (0,1)");
@@ -96,6 +109,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   const auto matches = predicted.eq(chosen.empty() ? labels : labels.index_select(0, index)).sum().item<std::int64_t>();
   auto report = decide(matches, used, key);
   report.queried_triggers = std::move(chosen);
+  apply_derivation(report, key);
   report.model = suspect.describe();
   report.queries = suspect.queries() - before;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -118,6 +132,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   auto report = per_bit.decide(matches, bits.size(0), key);
   report.model = description;
   report.bit_error_rate = 1.0 - report.match_rate;
+  apply_derivation(report, key);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

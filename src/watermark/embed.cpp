@@ -39,6 +39,9 @@ std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, con
                       {"label_policy", spec.label_policy},
                       {"target_label", spec.label_policy == "target" ? spec.target_label : -1},
                       {"chance_rate", null_match_rate(triggers, spec.label_policy, train.num_classes)}});
+  // Where the trigger images were drawn from: what re-deriving them needs (derivation.h).
+  const auto& sources = trigger_sources(train, spec);
+  base.params["trigger_sources"] = {{"dataset", sources.name}, {"size", sources.size()}};
   base.secret = spec.secret;
   auto embedder_options = options.embedder();
   if (embedder_options.trigger_ratio() <= 0) {

@@ -141,9 +141,14 @@ TEST_CASE("the owner's decision after an overwrite is reported with its p-value"
   CHECK(json.at("verification_after").at("p_value").get<double>() == report.verification_after->p_value);
 
   // A stamp of the attacker's own ("MINE") at the owner's position, with another label,
-  // takes the owner's "TEST" triggers over: the claim fails (docs/robustness.md).
-  auto stamp = attack_registry().create(
-      "overwrite", {{"trigger", "content"}, {"trigger_options", {{"text", "MINE"}}}, {"epochs", 2}, {"trigger_size", 50}});
+  // takes the owner's "TEST" triggers over: the claim fails (docs/robustness.md). (With
+  // the owner's own target class the stamp would only reinforce the mark.)
+  const auto owner_target = f.key.params.at("target_label").get<std::int64_t>();
+  auto stamp = attack_registry().create("overwrite", {{"trigger", "content"},
+                                                      {"trigger_options", {{"text", "MINE"}}},
+                                                      {"target_label", (owner_target + 1) % 10},
+                                                      {"epochs", 2},
+                                                      {"trigger_size", 50}});
   auto taken = evaluate_attack(*stamp, *f.model, f.context, f.test, &f.key);
   INFO("owner after a same-position stamp: match " << taken.verification_after->match_rate);
   CHECK_FALSE(taken.verification_after->verified);

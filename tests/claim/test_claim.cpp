@@ -26,7 +26,9 @@ json verified_report() {
   const auto& f = test::watermarked_mnist();
   ModuleClassifier suspect(f.model, f.key.normalization, "suspect.pt");
   // Through text, as `wmark claim` reads it (integers parse back unsigned).
-  const auto report = json::parse(Verifier().verify(suspect, f.key).to_json().dump());
+  const auto strict = VerifierOptions().require_derivable_key(true).data_dir(test::shared_data());
+  const auto report = json::parse(Verifier(strict).verify(suspect, f.key).to_json().dump());
+  REQUIRE(report["key_derivation"] == "derived");
   REQUIRE(report["verified"] == true);
   return report;
 }
@@ -179,6 +181,17 @@ TEST_CASE("a signed claim cannot assert more than its key and the evidence stand
   check = check_claim(resigned(absurd, owner), owner.public_key());
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
   CHECK_FALSE(check.valid);
+
+  // A report that did not re-derive the key, or found it forgeable: refused.
+  ModuleClassifier suspect(test::watermarked_mnist().model, key.normalization, "suspect.pt");
+  const auto unchecked = json::parse(Verifier().verify(suspect, key).to_json().dump());
+  CHECK_THROWS_WITH(make_claim(key, unchecked, owner), Catch::Contains("re-derived"));
+  auto forgeable = honest;
+  forgeable["report"]["key_derivation"] = "not derivable: chosen after the fact";
+  forgeable["report"]["key_forgeable"] = true;
+  check = check_claim(resigned(forgeable, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("re-derived from its secret"));
 
   // An unsigned key: make_claim refuses it, and a claim over one does not check.
   const auto unsigned_key = test::watermarked_mnist().key;

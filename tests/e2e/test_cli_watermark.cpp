@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
@@ -56,6 +57,15 @@ const WatermarkFixture& fixture() {
 
 std::string data_flag() { return " --data-dir " + test::shared_data().string(); }
 
+// The lines of a command's output that are not time-stamped log lines: its decision.
+std::string decision(const std::string& out) {
+  std::istringstream lines(out);
+  std::string line, kept;
+  while (std::getline(lines, line))
+    if (line.rfind("[", 0) != 0) kept += line + "\n";
+  return kept;
+}
+
 int verify(const std::string& args, std::string& out) {
   return test::run_command(test::wmark_binary() + " verify " + args, out);
 }
@@ -107,7 +117,7 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
                      f.path("stolen-sandboxed.json"), sandboxed) == 0);
   REQUIRE(verify("--model " + f.path("stolen.ts") + " --key " + f.path("content.wmk") + " --no-sandbox --report " +
                      f.path("stolen-in-process.json"), in_process) == 0);
-  CHECK(sandboxed == in_process);
+  CHECK(decision(sandboxed) == decision(in_process));
   const auto boxed_report = nlohmann::json::parse(std::ifstream(f.path("stolen-sandboxed.json")));
   const auto plain_report = nlohmann::json::parse(std::ifstream(f.path("stolen-in-process.json")));
   CHECK(boxed_report["sandboxed"] == true);
@@ -277,11 +287,18 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("bit_error_rate: 0"));
+  // Not yet re-derivable from their secret: refused by default, decided on request and
+  // marked forgeable (issue #17).
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk"),
+                          out) == 1);
+  CHECK_THAT(out, Contains("refused: not derivable") && Contains("--accept-unverifiable-keys"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
+                              " --key " + f.path("ds.wmk") + " --report " + f.path("ds.json"),
                           out) == 0);
-  CHECK_THAT(out, Contains("48/48 bits matched"));
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
-                              f.path("ds.wmk"), out) == 1);
+  CHECK_THAT(out, Contains("48/48 bits matched") && Contains("proves nothing against a false accuser"));
+  CHECK(nlohmann::json::parse(std::ifstream(f.path("ds.json")))["key_forgeable"] == true);
+  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("clean.pt") +
+                              " --key " + f.path("ds.wmk"), out) == 1);
   // Output-layer keys: fine-tuned into the fixture's clean model, checked against a reference.
   code = test::run_command(test::wmark_binary() + " embed --method deepsigns-output --from " + f.path("clean.pt") +
                                " --trigger-size 30 --reference " + f.path("ds.pt") +
@@ -291,10 +308,12 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("trigger_accuracy: 1"));
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("dso.pt") + " --key " +
-                              f.path("dso.wmk") + " --report " + f.path("dso.json"), out) == 0);
+                              f.path("dso.wmk"), out) == 1);  // labels from the model: never derivable
+  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("dso.pt") +
+                              " --key " + f.path("dso.wmk") + " --report " + f.path("dso.json"), out) == 0);
   CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["method"] == "deepsigns-output");
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " +
-                              f.path("dso.wmk"), out) == 1);
+  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
+                              " --key " + f.path("dso.wmk"), out) == 1);
   // A layer the model does not tap is a clear error before any training.
   CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("d2.pt") + " --key-out " + f.path("d2.wmk"), out) == 2);
@@ -326,14 +345,14 @@ TEST_CASE("wmark export and import move a watermarked model through a Python sta
                               f.path("content.wmk"), original) == 0);
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("content_back.pt") + " --key " +
                               f.path("content.wmk"), back) == 0);
-  CHECK(back == original);  // same matches, same p-value
+  CHECK(decision(back) == decision(original));  // same matches, same p-value
   // As TorchScript (the form a deployed model often takes) it verifies the same way.
   REQUIRE(test::run_command(test::wmark_binary() + " export --format torchscript --model " + f.path("content.pt") +
                                 " --out " + f.path("content.ts"), out) == 0);
   std::string scripted;
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("content.ts") + " --key " +
                               f.path("content.wmk"), scripted) == 0);
-  CHECK(scripted == original);
+  CHECK(decision(scripted) == decision(original));
   // Never overwrites unasked; the wrong architecture is refused, naming what differs.
   CHECK(test::run_command(test::wmark_binary() + " export --model " + f.path("content.pt") + " --out " +
                               f.path("content_sd.pt"), out) == 2);

@@ -22,6 +22,7 @@ const WatermarkedFixture& watermarked_mnist() {
     options.spec().size = 50;
     auto owner = std::make_shared<const Identity>(Identity::generate());
     options.spec().secret = experiment_secret(77, "test-fixture");
+    options.spec().sources = mnist.train;  // the full public split: the key re-derives
     options.spec().secret.owner_public_key = owner->public_key();
     CheckpointInfo info{"mnist_cnn", spec, "mnist", splits.train.normalization, 0, nlohmann::json::object()};
     auto embedded = embed_trigger_watermark(model, splits, training, options, info);

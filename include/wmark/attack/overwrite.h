@@ -22,6 +22,8 @@ struct OverwriteOptions {
   TORCH_ARG(nlohmann::json, trigger_options) = nlohmann::json::object();
   /// Label policy of the attacker's triggers ("auto", "target", "random").
   TORCH_ARG(std::string, label_policy) = "auto";
+  /// The attacker's target class with the "target" policy; -1 = drawn from their secret.
+  TORCH_ARG(std::int64_t, target_label) = -1;
   /// Number of attacker triggers.
   TORCH_ARG(std::int64_t, trigger_size) = 100;
   /// Fine-tuning epochs on the attacker's data mixed with their triggers.

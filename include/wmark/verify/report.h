@@ -37,14 +37,23 @@ struct WMARK_API VerificationReport {
   double p_threshold = 0;
   /// The match rate must reach this.
   double min_match_rate = 0;
-  /// Ownership verified: p_value < p_threshold and match_rate >= min_match_rate.
+  /// Ownership verified: p_value < p_threshold and match_rate >= min_match_rate (and the
+  /// key derivable, when the verifier required it).
   bool verified = false;
+  /// When the verifier re-derived the key: "derived", or "not derivable: REASON";
+  /// empty when it did not check (not written to JSON then).
+  std::string key_derivation;
+  /// A key that is not derivable, accepted on request: a false accuser could have made
+  /// it, so the decision proves nothing against one.
+  bool key_forgeable = false;
   /// White-box keys: the share of extracted bits that differ from the key's; negative
   /// for trigger sets (not written to JSON then).
   double bit_error_rate = -1;
   /// Under a query budget: the key's triggers asked for (indexes, drawn at random for
   /// each verification); empty when every trigger was asked for.
   std::vector<std::int64_t> queried_triggers;
+  /// Whether the decision is "not verified" because the key was refused as not derivable.
+  bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }
   /// Wall time of the verification.
   double seconds = 0;
 

@@ -15,6 +15,9 @@
 /// many triggers to one class could reach; the rate alone ignores the key size.
 #pragma once
 
+#include <filesystem>
+#include <optional>
+
 #include <torch/arg.h>
 
 #include "wmark/util/export.h"
@@ -39,6 +42,17 @@ struct VerifierOptions {
   /// key's (OS randomness) each time, listed in the report; 0 = all. Fewer queries give
   /// a weaker p-value, never a wrong one.
   TORCH_ARG(std::int64_t, max_queries) = 0;
+  /// Re-derive the key from its secret first (check_key_derivation, derivation.h): a
+  /// key that is not what its secret derives could have been chosen after seeing the
+  /// suspect, and is refused (verified = false) unless `accept_unverifiable_keys`.
+  /// `wmark verify` sets it; off by default in the library, where experiments (attacks,
+  /// evaluation) verify keys of their own many times.
+  TORCH_ARG(bool, require_derivable_key) = false;
+  /// With require_derivable_key: decide anyway for a key that is not derivable, and say
+  /// in the report that it is forgeable.
+  TORCH_ARG(bool, accept_unverifiable_keys) = false;
+  /// Where the public datasets of a derivation are found (default: the standard lookup).
+  TORCH_ARG(std::optional<std::filesystem::path>, data_dir);
 };
 
 /// Decides ownership of a suspect model from a trigger-set key (see the file comment).
@@ -66,6 +80,8 @@ class WMARK_API Verifier {
                                   c10::Device device) const;
 
  private:
+  // With require_derivable_key: records the derivation check and refuses a non-derivable key.
+  void apply_derivation(VerificationReport& report, const WatermarkKey& key) const;
   VerifierOptions options_;
 };
 

@@ -89,10 +89,11 @@ at::Tensor ContentTrigger::stamp(const at::Tensor& images) const {
 }
 
 TriggerSet ContentTrigger::generate(const Dataset& train, const TriggerSpec& spec) const {
-  auto index = pick_sources(train, spec.size, spec, "content-sources");
+  const auto& sources = trigger_sources(train, spec);
+  auto index = pick_sources(sources, spec.size, spec, "content-sources");
   TriggerSet set;
-  set.source_labels = train.labels.index_select(0, index);
-  set.images = stamp(train.images.index_select(0, index));
+  set.source_labels = sources.labels.index_select(0, index);
+  set.images = stamp(sources.images.index_select(0, index));
   set.labels = assign_labels(set.source_labels, spec, train.num_classes);
   return set;
 }

@@ -71,6 +71,15 @@ at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spe
   return torch::where(source_labels >= 0, other, any);
 }
 
+const Dataset& trigger_sources(const Dataset& train, const TriggerSpec& spec) {
+  if (!spec.sources) return train;
+  WMARK_CHECK(spec.sources->shape() == train.shape() && spec.sources->num_classes == train.num_classes,
+              "the trigger sources (", spec.sources->name, ", ", spec.sources->shape().str(), ", ",
+              spec.sources->num_classes, " classes) do not match the training data (", train.shape().str(), ", ",
+              train.num_classes, " classes)");
+  return *spec.sources;
+}
+
 at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
                         const std::string& purpose) {
   WMARK_CHECK(count >= 1, "trigger set size must be at least 1, got ", count);

@@ -82,6 +82,7 @@ WatermarkKey UchidaEmbedder::key() const {
   key.params["layer"] = weight_name_;
   key.params["bits"] = options_.bits();
   key.params["strength"] = options_.strength();
+  key.params["signature"] = options_.signature();  // the text the bits spell; empty = bits from the secret
   key.params["chance_rate"] = 0.5;  // a model never trained with X agrees with b by chance
   key.tensors["projection"] = projection_;
   key.tensors["bits"] = bits_.to(torch::kUInt8);

@@ -52,6 +52,11 @@ struct TriggerSpec {
   KeySecret secret;
   /// Where datasets are looked up when a generator needs another one.
   std::optional<std::filesystem::path> data_dir;
+  /// The images triggers are made from (content and noise triggers): a public dataset's
+  /// full training split, so that anyone holding it re-derives the triggers from the
+  /// secret (watermark/derivation.h). Unset: the training data itself, which is
+  /// re-derivable only when that is a full public split, not a private subset.
+  std::optional<Dataset> sources;
 };
 
 /// A generator of trigger sets (see the contract above). Exported (WMARK_API) so that
@@ -101,6 +106,10 @@ WMARK_API double null_match_rate(const TriggerSet& triggers, const std::string& 
 /// for another policy.
 WMARK_API at::Tensor assign_labels(const at::Tensor& source_labels, const TriggerSpec& spec,
                                    std::int64_t num_classes);
+
+/// The dataset triggers are made from: spec.sources if set (its shape and classes must
+/// be `train`'s; throws wmark::Error otherwise), else `train`.
+WMARK_API const Dataset& trigger_sources(const Dataset& train, const TriggerSpec& spec);
 
 /// `count` distinct indices of `train` drawn from the secret's stream `purpose`; with
 /// the "target" policy only from images not of the target class. Requires count >= 1

@@ -119,7 +119,8 @@ int run_embed_white_box(const EmbedCommand& c, const LoadedData& data, Checkpoin
   } else {
     auto options = DeepSignsOptions().layer(c.layer).bits(c.bits).signature(signature_text(c))
                        .target_classes(c.target_classes).key_inputs(c.key_inputs).compactness(c.compactness)
-                       .secret(secret);
+                       .secret(secret)
+                       .sources(data.public_train);  // key inputs anyone holding the dataset re-derives
     if (c.strength > 0) options.strength(c.strength);
     embedder = make_deepsigns_embedder(model, data.splits.train, options, info.arch);
   }

@@ -7,6 +7,7 @@
 #include "wmark/models/module_adapter.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/sha256.h"
 #include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/sandboxed_classifier.h"
 #include "wmark/verify/verifier.h"
@@ -64,6 +65,7 @@ int run_verify(const VerifyCommand& c) {
   if (!c.report.empty()) check_writable(c.report, c.force);
   setup_runtime(c.threads);
   const auto key = WatermarkKey::load(c.key);
+  const auto model_sha256_before = c.remote.empty() ? sha256_hex(read_file(c.model)) : std::string();
   const auto device = parse_device(c.device);
   Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
                         .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
@@ -86,6 +88,7 @@ int run_verify(const VerifyCommand& c) {
                                  .input_scale(c.input_scale),
                              key.input_shape, key.normalization);
     report = verifier.verify(suspect, key);
+    report.transcript_sha256 = suspect.transcript_sha256();
     remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
                    {"requests", suspect.requests()}};
   } else if (!key.black_box()) {
@@ -108,6 +111,12 @@ int run_verify(const VerifyCommand& c) {
   } else {
     auto suspect = open_suspect(c, key, device);
     report = verifier.verify(*suspect, key);
+  }
+  if (c.remote.empty()) {
+    // The suspect by content, hashed before and after it was read: the same file throughout.
+    report.model_sha256 = sha256_hex(read_file(c.model));
+    WMARK_CHECK(report.model_sha256 == model_sha256_before, "model ", c.model,
+                " changed while it was being verified; verify a file nothing else writes");
   }
   if (!c.report.empty()) {
     auto document = report.to_json();

@@ -202,7 +202,8 @@ json make_claim(const WatermarkKey& key, const json& report, const Identity& own
   return claim;
 }
 
-ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
+ClaimCheck check_claim(const json& claim, const std::string& public_key_hex,
+                       const std::optional<std::string>& model_sha256) {
   ClaimCheck result;
   auto& problems = result.problems;
   if (!claim.is_object()) {
@@ -250,6 +251,14 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex) {
                    {"signed_at", shaped ? s["signed_at"] : json()}};
     if (!shaped || !verify_signature(public_key_hex, key_signature_message(fields), s["value"].get<std::string>()))
       problems.push_back("the key's signature is invalid or by another key");
+  }
+  if (model_sha256 && report) {
+    const auto named = report->value("model_sha256", json());
+    if (!named.is_string())
+      problems.push_back("the claim names no model file by content (a remote suspect, or an older report), so it "
+                         "cannot be checked against one");
+    else if (named.get<std::string>() != *model_sha256)
+      problems.push_back("the claim is for another model: its model_sha256 is not this file's");
   }
   const auto bounds = key ? key_bounds(*key, problems) : std::nullopt;
   if (report && bounds) check_report(*report, *bounds, problems);

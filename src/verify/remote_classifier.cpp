@@ -16,6 +16,7 @@
 #include "wmark/protocol/inference_protocol.h"
 #include "wmark/protocol/model_metadata.h"
 #include "wmark/util/error.h"
+#include "wmark/util/sha256.h"
 
 namespace wmark {
 namespace {
@@ -74,6 +75,10 @@ struct RemoteClassifier::Impl {
   c10::ScalarType input_type = at::kFloat;
   std::vector<std::string> outputs;  // what to ask for; empty = everything
   std::int64_t requests = 0;
+  Sha256 transcript;  // every exchange that got an answer, in order
+
+  // Length-prefixed, so that no two different transcripts hash the same bytes.
+  void record(std::string_view part) { transcript.update(std::to_string(part.size()) + ":").update(part); }
 
   std::string where() const { return "model '" + options.model() + "' at " + options.url(); }
 
@@ -125,6 +130,11 @@ struct RemoteClassifier::Impl {
         continue;
       }
       result.body = std::move(received);
+      record(method);
+      record(path);
+      record(body ? std::string_view(body->bytes) : std::string_view());
+      record(std::to_string(result.status));
+      record(result.body);
       if (result.status >= 300 && result.status < 400)
         WMARK_FAIL(where(), ": ", method, " ", path, " answered with a redirect (", result.status,
                    "); wmark follows none: give the server's own URL");
@@ -305,5 +315,10 @@ std::string RemoteClassifier::describe() const {
 }
 
 std::int64_t RemoteClassifier::requests() const { return impl_->requests; }
+
+std::string RemoteClassifier::transcript_sha256() const {
+  Sha256 copy = impl_->transcript;
+  return to_hex(copy.finish());
+}
 
 }  // namespace wmark

@@ -25,6 +25,9 @@ nlohmann::json VerificationReport::to_json() const {
           {"seconds", seconds}};
   if (bit_error_rate >= 0) out["bit_error_rate"] = bit_error_rate;
   if (!queried_triggers.empty()) out["queried_triggers"] = queried_triggers;
+  if (!model_sha256.empty()) out["model_sha256"] = model_sha256;
+  if (!transcript_sha256.empty()) out["transcript_sha256"] = transcript_sha256;
+  if (!verified_at.empty()) out["verified_at"] = verified_at;
   if (!key_derivation.empty()) {
     out["key_derivation"] = key_derivation;
     out["key_forgeable"] = key_forgeable;

@@ -111,6 +111,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   report.queried_triggers = std::move(chosen);
   apply_derivation(report, key);
   report.model = suspect.describe();
+  report.verified_at = utc_now_iso8601();
   report.queries = suspect.queries() - before;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
@@ -131,6 +132,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   Verifier per_bit(VerifierOptions(options_).chance_rate(0.5).min_match_rate(1.0 - options_.max_bit_error_rate()));
   auto report = per_bit.decide(matches, bits.size(0), key);
   report.model = description;
+  report.verified_at = utc_now_iso8601();
   report.bit_error_rate = 1.0 - report.match_rate;
   apply_derivation(report, key);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

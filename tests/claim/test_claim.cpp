@@ -13,6 +13,7 @@
 #include "wmark/claim/identity.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/sha256.h"
 #include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
 
@@ -258,4 +259,22 @@ TEST_CASE("claim, report and identity files nested 100,000 deep are refused befo
   // Brackets inside strings are text, not nesting.
   test::write_bytes(dir / "text.json", "{\"note\": \"" + test::deeply_nested_json(100000) + "\"}", true);
   CHECK(read_json_object(dir / "text.json")["note"].get<std::string>().size() == 200000);
+}
+
+TEST_CASE("a claim names its model by content; checked against another file it is refused", "[claim]") {
+  const auto& owner = *test::watermarked_mnist().owner;
+  auto key = test::watermarked_mnist().key;
+  sign_key(key, owner);
+  auto report = verified_report();
+  report["model_sha256"] = sha256_hex("the bytes of model A");
+  const auto claim = make_claim(key, report, owner);
+  CHECK(check_claim(claim, owner.public_key(), sha256_hex("the bytes of model A")).valid);
+  const auto other = check_claim(claim, owner.public_key(), sha256_hex("the bytes of model B"));
+  CHECK_FALSE(other.valid);
+  CHECK_THAT(problems_of(other), Catch::Contains("the claim is for another model"));
+  // A claim that names no file (a remote suspect) cannot be checked against one.
+  const auto unnamed = make_claim(key, verified_report(), owner);
+  const auto check = check_claim(unnamed, owner.public_key(), sha256_hex("the bytes of model A"));
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("names no model file by content"));
 }

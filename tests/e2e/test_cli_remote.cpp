@@ -15,6 +15,7 @@
 #include "wmark/claim/claim.h"
 #include "wmark/claim/identity.h"
 #include "wmark/util/files.h"
+#include "wmark/util/sha256.h"
 
 using namespace wmark;
 using json = nlohmann::json;
@@ -76,6 +77,9 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
     CHECK(remote["matches"] == local["matches"]);
     CHECK(remote["p_value"] == local["p_value"]);
     CHECK(remote["remote"]["requests"].get<int>() >= 2);
+    // Remote suspects are named by the exchange itself, local ones by the file's hash.
+    CHECK(remote["transcript_sha256"].get<std::string>().size() == 64);
+    CHECK_FALSE(remote.contains("model_sha256"));
     CHECK(run_wmark("verify --remote " + clean_url + " --remote-model mnist " + protocol + " --key " + key, out) == 1);
   }
   // Budget: the key's first 20 triggers only.
@@ -98,8 +102,20 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   INFO(out);
   REQUIRE(claimed == 0);
   CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
-  CHECK_THAT(out, Catch::Contains("CLAIM VALID"));
+  CHECK_THAT(out, Catch::Contains("CLAIM VALID: a signed assertion by owner") && Catch::Contains("not checked:") &&
+                      Catch::Contains("transcript sha256"));
   CHECK(out.find("secret") == std::string::npos);
+  // A claim names its model by content: checked against the file the arbiter holds.
+  CHECK(local["model_sha256"] == sha256_hex(read_file(marked)));
+  const auto local_claim = (dir / "local-claim.json").string();
+  REQUIRE(run_wmark("claim --report " + (dir / "local.json").string() + " --key " + key + " --identity " + owner +
+                        ".key --out " + local_claim,
+                    out) == 0);
+  CHECK(run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + marked, out) == 0);
+  CHECK(run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + clean, out) == 1);
+  CHECK_THAT(out, Catch::Contains("the claim is for another model"));
+  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + marked, out) == 1);
+  CHECK_THAT(out, Catch::Contains("names no model file by content"));
   // One altered digit in the reported match count: rejected.
   auto text = read_file(claim);
   const auto at = text.find("\"matches\": ") + 11;

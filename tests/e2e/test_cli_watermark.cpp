@@ -287,18 +287,13 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("bit_error_rate: 0"));
-  // Not yet re-derivable from their secret: refused by default, decided on request and
-  // marked forgeable (issue #17).
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk"),
-                          out) == 1);
-  CHECK_THAT(out, Contains("refused: not derivable") && Contains("--accept-unverifiable-keys"));
-  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
-                              " --key " + f.path("ds.wmk") + " --report " + f.path("ds.json"),
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk") +
+                              " --report " + f.path("ds.json"),
                           out) == 0);
-  CHECK_THAT(out, Contains("48/48 bits matched") && Contains("proves nothing against a false accuser"));
-  CHECK(nlohmann::json::parse(std::ifstream(f.path("ds.json")))["key_forgeable"] == true);
-  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("clean.pt") +
-                              " --key " + f.path("ds.wmk"), out) == 1);
+  CHECK_THAT(out, Contains("48/48 bits matched"));
+  CHECK(nlohmann::json::parse(std::ifstream(f.path("ds.json")))["key_derivation"] == "derived");
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
+                              f.path("ds.wmk"), out) == 1);
   // Output-layer keys: fine-tuned into the fixture's clean model, checked against a reference.
   code = test::run_command(test::wmark_binary() + " embed --method deepsigns-output --from " + f.path("clean.pt") +
                                " --trigger-size 30 --reference " + f.path("ds.pt") +
@@ -307,10 +302,15 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
                            out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("trigger_accuracy: 1"));
+  // Labels from the model: never derivable; refused by default, decided on request and
+  // marked forgeable (issue #17).
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("dso.pt") + " --key " +
-                              f.path("dso.wmk"), out) == 1);  // labels from the model: never derivable
+                              f.path("dso.wmk"), out) == 1);
+  CHECK_THAT(out, Contains("refused: not derivable") && Contains("--accept-unverifiable-keys"));
   CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("dso.pt") +
                               " --key " + f.path("dso.wmk") + " --report " + f.path("dso.json"), out) == 0);
+  CHECK_THAT(out, Contains("proves nothing against a false accuser"));
+  CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["key_forgeable"] == true);
   CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["method"] == "deepsigns-output");
   CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
                               " --key " + f.path("dso.wmk"), out) == 1);

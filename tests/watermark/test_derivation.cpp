@@ -12,6 +12,7 @@
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/derivation.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 using namespace wmark;
@@ -121,4 +122,24 @@ TEST_CASE("an Uchida key derives from its secret: projection and bits, or the bi
     flipped.tensors["bits"][0] = 1 - flipped.tensors["bits"][0].item<std::uint8_t>();
     CHECK_THAT(derive(flipped).reason, Contains("bits"));
   }
+}
+
+TEST_CASE("a DeepSigns key derives from its secret: projection, bits and key inputs from the public split",
+          "[watermark]") {
+  const auto train = balanced_subset(test::mnist().train, 500, 3);
+  auto model = model_registry().create("mnist_cnn", {train.shape(), 10});
+  auto options = DeepSignsOptions().layer("fc1").bits(16).target_classes({2, 5}).key_inputs(20);
+  const auto subset_key = make_deepsigns_embedder(model, train, options)->key();
+  CHECK_THAT(derive(subset_key).reason, Contains("key inputs were drawn from 500 images"));
+  const auto key = make_deepsigns_embedder(model, train, options.sources(test::mnist().train))->key();
+  INFO(derive(key).reason);
+  CHECK(derive(key).derivable);
+  // Key inputs hand-picked to steer the mean activation are what the check refuses.
+  auto picked = key;
+  picked.tensors["images"] = key.tensor("images").clone();
+  picked.tensors["images"][0] = test::mnist().train.images[0];
+  CHECK_THAT(derive(picked).reason, Contains("key inputs are not the ones its secret derives"));
+  auto projected = key;
+  projected.tensors["projection"] = key.tensor("projection") * 2;
+  CHECK_THAT(derive(projected).reason, Contains("projection"));
 }

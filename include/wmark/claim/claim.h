@@ -14,6 +14,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,12 @@ struct WMARK_API ClaimCheck {
 
 /// Checks a claim against the owner's public key: format, signature, that report, key
 /// info and key signature name the same commitment, and that the report's numbers give
-/// its p-value and decision. Never throws for a malformed claim: that is a problem.
-WMARK_API ClaimCheck check_claim(const nlohmann::json& claim, const std::string& public_key_hex);
+/// its p-value and decision. With `model_sha256` (the SHA-256 of the file the arbiter
+/// holds), also that the claim's report names that file by content: a claim made for
+/// another model, or for a remote suspect (named by URL and transcript), is refused.
+/// Never throws for a malformed claim: that is a problem.
+WMARK_API ClaimCheck check_claim(const nlohmann::json& claim, const std::string& public_key_hex,
+                                 const std::optional<std::string>& model_sha256 = std::nullopt);
 
 /// Reads a JSON document; throws wmark::Error naming the file if it is missing, not
 /// JSON, or not an object.

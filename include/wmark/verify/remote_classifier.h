@@ -66,6 +66,10 @@ class WMARK_API RemoteClassifier : public Classifier {
   std::string describe() const override;
   /// HTTP requests sent so far (metadata, inference and retries).
   std::int64_t requests() const;
+  /// SHA-256 (hex) of every exchange with the server so far that got an answer, in
+  /// order: method, path, request body, status and response body, each prefixed with its
+  /// length. Recorded in reports, so that a claim names the exact answers it rests on.
+  std::string transcript_sha256() const;
 
  private:
   struct Impl;

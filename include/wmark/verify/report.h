@@ -52,6 +52,14 @@ struct WMARK_API VerificationReport {
   /// Under a query budget: the key's triggers asked for (indexes, drawn at random for
   /// each verification); empty when every trigger was asked for.
   std::vector<std::int64_t> queried_triggers;
+  /// The suspect by content: SHA-256 (hex) of the model file verified, when it was read
+  /// from one (wmark verify --model); empty otherwise (not written to JSON then).
+  std::string model_sha256;
+  /// A remote suspect: SHA-256 (hex) of the exact exchange with its server
+  /// (RemoteClassifier::transcript_sha256); empty otherwise (not written to JSON then).
+  std::string transcript_sha256;
+  /// When the verification ran, UTC ISO 8601 (the verifier's own clock).
+  std::string verified_at;
   /// Whether the decision is "not verified" because the key was refused as not derivable.
   bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }
   /// Wall time of the verification.

@@ -62,7 +62,7 @@ DeepSignsEmbedder::DeepSignsEmbedder(NetworkPtr model, const Dataset& train, Dee
   layer_ = options_.layer().empty() ? default_layer(*model_) : options_.layer();
   { ActivationCapture check(*model_, layer_); }  // refuses a layer the model does not tap, listing those it does
 
-  // Target classes: given, or one drawn from the seed.
+  // Target classes: given, or one drawn from the secret.
   targets_ = options_.target_classes();
   if (targets_.empty()) {
     targets_.push_back(options_.secret().stream("deepsigns-target").uniform(train.num_classes));
@@ -73,30 +73,42 @@ DeepSignsEmbedder::DeepSignsEmbedder(NetworkPtr model, const Dataset& train, Dee
     WMARK_CHECK(t >= 0 && t < train.num_classes, "deepsigns: target class ", t, " is outside [0, ",
                 train.num_classes, ")");
   }
-  // Key inputs: training samples of the target classes, drawn with the seed.
-  auto target_tensor = torch::tensor(targets_, torch::kLong);
-  auto candidates = torch::isin(train.labels, target_tensor).nonzero().flatten();
-  WMARK_CHECK(candidates.size(0) >= 2, "deepsigns: the training data has ", candidates.size(0),
+  // Key inputs: samples of the target classes from the public sources (else the
+  // training data), drawn from the secret.
+  const auto& sources = options_.sources() ? *options_.sources() : train;
+  WMARK_CHECK(sources.shape() == train.shape() && sources.num_classes == train.num_classes,
+              "deepsigns: the key-input sources do not match the training data's shape and classes");
+  sources_ = {{"dataset", sources.name}, {"size", sources.size()}};
+  const auto available = torch::isin(sources.labels, torch::tensor(targets_, torch::kLong)).sum().item<std::int64_t>();
+  WMARK_CHECK(available >= 2, "deepsigns: the training data has ", available,
               " samples of the target classes; at least 2 are needed");
-  const auto count = std::min(options_.key_inputs(), candidates.size(0));
-  auto chosen = candidates.index_select(0, options_.secret().stream("deepsigns-inputs").sample(candidates.size(0), count));
-  key_images_ = train.images.index_select(0, chosen).contiguous();
-  key_labels_ = train.labels.index_select(0, chosen).contiguous();
+  const auto count = std::min(options_.key_inputs(), available);
+  const auto chosen = draw_deepsigns_inputs(sources, targets_, count, options_.secret());
+  key_images_ = sources.images.index_select(0, chosen).contiguous();
+  key_labels_ = sources.labels.index_select(0, chosen).contiguous();
   sampler_.emplace(count, options_.secret().stream("deepsigns-order").next_u64());
 
   // A: D x N, scaled so that mu A stays of order one for activations of order one.
   const auto features = mean_activation(*model_, layer_, key_images_.narrow(0, 0, 2), train.normalization).size(0);
-  projection_ = options_.secret().stream("deepsigns-projection").normal({features, options_.bits()}) /
-                std::sqrt(static_cast<double>(features));
-  if (options_.signature().empty()) {
-    bits_ = options_.secret().stream("deepsigns-bits").uniform(options_.bits(), 2).to(torch::kFloat);
-  } else {
-    bits_ = text_bits(options_.signature(), options_.bits()).to(torch::kFloat);
-  }
+  projection_ = deepsigns_projection(options_.secret(), features, options_.bits());
+  bits_ = watermark_bits(options_.secret(), options_.signature(), options_.bits(), "deepsigns-bits");
   model_->capture(layer_);  // last: nothing after this may throw, or the capture would leak
 }
 
 DeepSignsEmbedder::~DeepSignsEmbedder() { model_->release(layer_); }
+
+at::Tensor deepsigns_projection(const KeySecret& secret, std::int64_t features, std::int64_t bits) {
+  // Scaled so that mu A stays of order one for activations of order one.
+  return secret.stream("deepsigns-projection").normal({features, bits}) / std::sqrt(static_cast<double>(features));
+}
+
+at::Tensor draw_deepsigns_inputs(const Dataset& sources, const std::vector<std::int64_t>& targets, std::int64_t count,
+                                 const KeySecret& secret) {
+  const auto candidates = torch::isin(sources.labels, torch::tensor(targets, torch::kLong)).nonzero().flatten();
+  WMARK_CHECK(count >= 1 && candidates.size(0) >= count, "deepsigns: ", count, " key inputs asked for, ",
+              candidates.size(0), " samples of the target classes available");
+  return candidates.index_select(0, secret.stream("deepsigns-inputs").sample(candidates.size(0), count));
+}
 
 WatermarkKey DeepSignsEmbedder::key() const {
   WatermarkKey key = key_base_;
@@ -107,6 +119,8 @@ WatermarkKey DeepSignsEmbedder::key() const {
   key.params["target_classes"] = targets_;
   key.params["strength"] = options_.strength();
   key.params["compactness"] = options_.compactness();
+  key.params["signature"] = options_.signature();  // the text the bits spell; empty = bits from the secret
+  key.params["key_sources"] = sources_;            // where the key inputs were drawn: what re-deriving needs
   key.params["chance_rate"] = 0.5;  // a model never trained with A agrees with b by chance
   key.tensors["projection"] = projection_.cpu();
   key.tensors["bits"] = bits_.cpu().to(torch::kUInt8);

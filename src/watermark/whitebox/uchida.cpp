@@ -67,12 +67,18 @@ UchidaEmbedder::UchidaEmbedder(Network& model, UchidaOptions options, WatermarkK
   weight_name_ = resolve_conv_weight(model, options_.layer());
   const auto weight = model.named_parameters()[weight_name_];
   const auto m = weight.numel() / weight.size(0);
-  projection_ = options_.secret().stream("uchida-projection").normal({options_.bits(), m});
-  if (options_.signature().empty()) {
-    bits_ = options_.secret().stream("uchida-bits").uniform(options_.bits(), 2).to(torch::kFloat);
-  } else {
-    bits_ = text_bits(options_.signature(), options_.bits()).to(torch::kFloat);
-  }
+  projection_ = uchida_projection(options_.secret(), options_.bits(), m);
+  bits_ = watermark_bits(options_.secret(), options_.signature(), options_.bits(), "uchida-bits");
+}
+
+at::Tensor uchida_projection(const KeySecret& secret, std::int64_t bits, std::int64_t m) {
+  return secret.stream("uchida-projection").normal({bits, m});
+}
+
+at::Tensor watermark_bits(const KeySecret& secret, const std::string& signature, std::int64_t count,
+                          const std::string& purpose) {
+  if (!signature.empty()) return text_bits(signature, count).to(torch::kFloat);
+  return secret.stream(purpose).uniform(count, 2).to(torch::kFloat);
 }
 
 WatermarkKey UchidaEmbedder::key() const {

@@ -54,6 +54,9 @@ struct DeepSignsOptions {
   /// The secret A, the key inputs, random bits and the target class derive from; a fresh
   /// one from the OS CSPRNG unless set.
   TORCH_ARG(KeySecret, secret);
+  /// Where key inputs are drawn from: a public dataset's full training split, so that the
+  /// key re-derives (watermark/derivation.h); unset = the training data itself.
+  TORCH_ARG(std::optional<Dataset>, sources);
 };
 
 /// Embeds DeepSigns bits: mix() appends key inputs to each batch, loss_term() adds both
@@ -86,6 +89,7 @@ class WMARK_API DeepSignsEmbedder : public Embedder {
   WatermarkKey key_base_;
   std::string layer_;
   std::vector<std::int64_t> targets_;
+  nlohmann::json sources_;  // {dataset, size} the key inputs were drawn from
   at::Tensor key_images_;  // uint8 [K,C,H,W]
   at::Tensor key_labels_;  // int64 [K]
   at::Tensor projection_;  // A, float [D,N]
@@ -108,5 +112,15 @@ WMARK_API std::shared_ptr<DeepSignsEmbedder> make_deepsigns_embedder(NetworkPtr 
 /// device of the model's parameters). Throws wmark::Error if the key is not a DeepSigns
 /// key, the model does not tap the layer, or the layer's width differs from the key's.
 WMARK_API at::Tensor extract_deepsigns_bits(Network& model, const WatermarkKey& key);
+
+/// The secret projection A [features, bits] of a DeepSigns key: the secret's
+/// "deepsigns-projection" stream, scaled by 1/sqrt(features), float32.
+WMARK_API at::Tensor deepsigns_projection(const KeySecret& secret, std::int64_t features, std::int64_t bits);
+
+/// The key inputs of a DeepSigns key: indexes into `sources` of `count` samples of the
+/// `targets` classes, drawn from the secret's "deepsigns-inputs" stream. Requires at
+/// least `count` such samples; throws wmark::Error otherwise.
+WMARK_API at::Tensor draw_deepsigns_inputs(const Dataset& sources, const std::vector<std::int64_t>& targets,
+                                           std::int64_t count, const KeySecret& secret);
 
 }  // namespace wmark

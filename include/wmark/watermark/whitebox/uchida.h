@@ -81,4 +81,13 @@ WMARK_API at::Tensor extract_uchida_bits(Network& model, const WatermarkKey& key
 /// `text` as bits (UTF-8 bytes, most significant bit first), cycled to `count` bits.
 WMARK_API at::Tensor text_bits(const std::string& text, std::int64_t count);
 
+/// The secret projection X [bits, m] of an Uchida key: the secret's "uchida-projection"
+/// stream, float32.
+WMARK_API at::Tensor uchida_projection(const KeySecret& secret, std::int64_t bits, std::int64_t m);
+
+/// The bits of a white-box key, float32 {0,1} [count]: those of `signature` when it is
+/// not empty (text_bits), else drawn from the secret's stream `purpose`.
+WMARK_API at::Tensor watermark_bits(const KeySecret& secret, const std::string& signature, std::int64_t count,
+                                    const std::string& purpose);
+
 }  // namespace wmark

@@ -1,6 +1,9 @@
 // wmark verify: does a suspect model carry the watermark of a key?
 // Exit code 0 = ownership verified, 1 = not verified, 2 = error (like grep).
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <vector>
 
 #include "commands.h"
 #include "wmark/models/checkpoint.h"
@@ -17,7 +20,8 @@ namespace wmark::cli {
 namespace {
 
 struct VerifyCommand {
-  std::string model, arch, key, report, device = "cpu";
+  std::vector<std::string> models, keys;
+  std::string arch, report, device = "cpu";
   double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
   bool force = false, accept_unverifiable_keys = false;
@@ -35,46 +39,68 @@ struct VerifyCommand {
   double sandbox_timeout = 120;
 };
 
-// Whether the suspect's code runs in the sandbox worker: a TorchScript file, unless --no-sandbox.
-bool sandboxed(const VerifyCommand& c) { return !c.no_sandbox && c.remote.empty() && !is_wmark_checkpoint(c.model, c.arch); }
+// One verification: a suspect (a file, or the remote model when `model` is empty) and a key.
+struct Pair {
+  std::string model, key_path;
+  const WatermarkKey* key = nullptr;
+  VerificationReport report;
+  nlohmann::json remote_info;
+  bool sandboxed = false;
+};
 
-std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const WatermarkKey& key, c10::Device device) {
-  if (sandboxed(c)) {
-    WMARK_CHECK(device.is_cpu(), "the sandbox runs the suspect ", c.model, " on the CPU; --device ", c.device,
+// Whether the suspect's code runs in the sandbox worker: a TorchScript file, unless --no-sandbox.
+bool sandboxed(const VerifyCommand& c, const std::string& model) {
+  return !c.no_sandbox && !model.empty() && !is_wmark_checkpoint(model, c.arch);
+}
+
+// --model arguments: files, and the model files (.pt, .pth, .ts) of folders, sorted.
+std::vector<std::string> suspect_files(const std::vector<std::string>& arguments) {
+  std::vector<std::string> files;
+  for (const auto& argument : arguments) {
+    if (!std::filesystem::is_directory(argument)) {
+      files.push_back(argument);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : std::filesystem::directory_iterator(argument)) {
+      const auto extension = entry.path().extension();
+      if (entry.is_regular_file() && (extension == ".pt" || extension == ".pth" || extension == ".ts"))
+        found.push_back(entry.path().string());
+    }
+    WMARK_CHECK(!found.empty(), "folder ", argument, " holds no model files (.pt, .pth, .ts)");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, c10::Device device) {
+  const auto& key = *p.key;
+  if (sandboxed(c, p.model)) {
+    WMARK_CHECK(device.is_cpu(), "the sandbox runs the suspect ", p.model, " on the CPU; --device ", c.device,
                 " needs --no-sandbox (which runs its TorchScript code inside wmark)");
-    return std::make_unique<SandboxedClassifier>(c.model, key.normalization,
+    return std::make_unique<SandboxedClassifier>(p.model, key.normalization,
                                                  SandboxOptions()
                                                      .memory_mb(c.sandbox_memory)
                                                      .cpu_seconds(c.sandbox_cpu)
                                                      .timeout_seconds(c.sandbox_timeout));
   }
-  if (!is_wmark_checkpoint(c.model, c.arch)) return std::make_unique<TorchScriptClassifier>(c.model, key.normalization, device);
-  auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-  WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", c.model, " takes ", loaded.info.spec.input.str(),
-              " inputs but key ", c.key, " holds ", key.input_shape.str(), " triggers");
-  WMARK_CHECK(loaded.info.spec.num_classes == key.num_classes, "model ", c.model, " has ",
-              loaded.info.spec.num_classes, " classes but key ", c.key, " is for ", key.num_classes);
+  if (!is_wmark_checkpoint(p.model, c.arch)) return std::make_unique<TorchScriptClassifier>(p.model, key.normalization, device);
+  auto loaded = load_checkpoint(p.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+  WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", p.model, " takes ", loaded.info.spec.input.str(),
+              " inputs but key ", p.key_path, " holds ", key.input_shape.str(), " triggers");
+  WMARK_CHECK(loaded.info.spec.num_classes == key.num_classes, "model ", p.model, " has ",
+              loaded.info.spec.num_classes, " classes but key ", p.key_path, " is for ", key.num_classes);
   loaded.model->to(device);
   return std::make_unique<ModuleClassifier>(loaded.model, key.normalization,
-                                            "checkpoint " + c.model + " (" + loaded.info.arch + ")", device);
+                                            "checkpoint " + p.model + " (" + loaded.info.arch + ")", device);
 }
 
-int run_verify(const VerifyCommand& c) {
-  WMARK_CHECK(c.model.empty() != c.remote.empty(), "give the suspect as --model FILE or as --remote URL --remote-model NAME");
-  WMARK_CHECK(c.remote.empty() || !c.remote_model.empty(), "--remote needs --remote-model, the model's name on the server");
-  if (!c.report.empty()) check_writable(c.report, c.force);
-  setup_runtime(c.threads);
-  const auto key = WatermarkKey::load(c.key);
-  const auto model_sha256_before = c.remote.empty() ? sha256_hex(read_file(c.model)) : std::string();
-  const auto device = parse_device(c.device);
-  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
-                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
-                        .require_derivable_key(true).accept_unverifiable_keys(c.accept_unverifiable_keys)
-                        .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir)));
-  VerificationReport report;
-  nlohmann::json remote_info;
-  if (!c.remote.empty()) {
-    WMARK_CHECK(key.black_box(), "key ", c.key, " is a white-box key (", key.method,
+void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device device, Pair& p) {
+  const auto& key = *p.key;
+  const auto model_sha256_before = p.model.empty() ? std::string() : sha256_hex(read_file(p.model));
+  if (p.model.empty()) {
+    WMARK_CHECK(key.black_box(), "key ", p.key_path, " is a white-box key (", key.method,
                 "): it is read from the model file, which a server does not give; use --model");
     RemoteClassifier suspect(RemoteOptions()
                                  .url(c.remote)
@@ -87,59 +113,107 @@ int run_verify(const VerifyCommand& c) {
                                  .max_queries(c.max_queries)
                                  .input_scale(c.input_scale),
                              key.input_shape, key.normalization);
-    report = verifier.verify(suspect, key);
-    report.transcript_sha256 = suspect.transcript_sha256();
-    remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
-                   {"requests", suspect.requests()}};
-  } else if (!key.black_box()) {
+    p.report = verifier.verify(suspect, key);
+    p.report.transcript_sha256 = suspect.transcript_sha256();
+    p.remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
+                     {"requests", suspect.requests()}};
+    return;
+  }
+  if (!key.black_box()) {
     // White-box: the bits are read from the weights or activations; no query is sent.
     NetworkPtr model;
-    std::string description = "TorchScript model " + c.model;
-    if (is_wmark_checkpoint(c.model, c.arch)) {
-      auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+    std::string description = "TorchScript model " + p.model;
+    if (is_wmark_checkpoint(p.model, c.arch)) {
+      auto loaded = load_checkpoint(p.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
       model = loaded.model;
-      description = "checkpoint " + c.model + " (" + loaded.info.arch + ")";
+      description = "checkpoint " + p.model + " (" + loaded.info.arch + ")";
     } else {
       // Loading runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
-      WMARK_CHECK(!sandboxed(c), "white-box key ", c.key, " (", key.method, ") is read from the TorchScript model ",
-                  c.model, " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
+      WMARK_CHECK(!sandboxed(c, p.model), "white-box key ", p.key_path, " (", key.method,
+                  ") is read from the TorchScript model ", p.model,
+                  " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
                   "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
-      model = load_script_network(c.model, device);
+      model = load_script_network(p.model, device);
     }
     model->to(device);
-    report = verifier.verify_white_box(*model, key, description);
+    p.report = verifier.verify_white_box(*model, key, description);
   } else {
-    auto suspect = open_suspect(c, key, device);
-    report = verifier.verify(*suspect, key);
+    p.report = verifier.verify(*open_suspect(c, p, device), key);
+    p.sandboxed = sandboxed(c, p.model);  // whether the suspect's own code ran in the sandbox worker
   }
-  if (c.remote.empty()) {
-    // The suspect by content, hashed before and after it was read: the same file throughout.
-    report.model_sha256 = sha256_hex(read_file(c.model));
-    WMARK_CHECK(report.model_sha256 == model_sha256_before, "model ", c.model,
-                " changed while it was being verified; verify a file nothing else writes");
-  }
-  if (!c.report.empty()) {
-    auto document = report.to_json();
-    if (!remote_info.is_null()) document["remote"] = remote_info;
-    // Whether the suspect's own code ran in the sandbox worker (false: in-process or a checkpoint, which runs none).
-    document["sandboxed"] = sandboxed(c) && key.black_box();
-    write_json(c.report, document, c.force);
-  }
+  // The suspect by content, hashed before and after it was read: the same file throughout.
+  p.report.model_sha256 = sha256_hex(read_file(p.model));
+  WMARK_CHECK(p.report.model_sha256 == model_sha256_before, "model ", p.model,
+              " changed while it was being verified; verify a file nothing else writes");
+}
+
+nlohmann::json report_document(const Pair& p) {
+  auto document = p.report.to_json();
+  if (!p.remote_info.is_null()) document["remote"] = p.remote_info;
+  document["sandboxed"] = p.sandboxed;
+  return document;
+}
+
+void print_outcome(const VerifyCommand& c, const Pair& p, bool family) {
+  const auto& report = p.report;
+  if (family) std::cout << (p.model.empty() ? c.remote_model : p.model) << " with key " << p.key_path << ": ";
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
-            << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate << ", chance " << report.chance_rate
-            << "), p-value " << report.p_value << " (log10 " << report.log10_p_value << ")"
-            << "\n";
+            << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate
+            << ", chance " << report.chance_rate << "), p-value " << report.p_value << " (log10 "
+            << report.log10_p_value << ")";
+  if (family) std::cout << ", Holm-adjusted over " << report.family_size << ": log10 " << report.family_log10_p_value;
+  std::cout << "\n";
   if (report.refused_key())
-    std::cout << "key " << c.key << " refused: " << report.key_derivation
+    std::cout << "key " << p.key_path << " refused: " << report.key_derivation
               << ". A key that is not what its secret derives could have been chosen after seeing the suspect; "
                  "--accept-unverifiable-keys decides anyway and marks the report forgeable\n";
   else if (report.key_forgeable)
-    std::cout << "warning: key " << c.key << " is " << report.key_derivation
+    std::cout << "warning: key " << p.key_path << " is " << report.key_derivation
               << "; accepted on request, so this decision proves nothing against a false accuser\n";
-  if (!remote_info.is_null())
-    std::cout << "remote: " << report.queries << " images in " << remote_info["requests"].get<std::int64_t>()
+  if (!p.remote_info.is_null())
+    std::cout << "remote: " << report.queries << " images in " << p.remote_info["requests"].get<std::int64_t>()
               << " requests, " << report.seconds << " s\n";
-  return report.verified ? 0 : 1;
+}
+
+int run_verify(const VerifyCommand& c) {
+  WMARK_CHECK(c.models.empty() != c.remote.empty(), "give the suspect as --model FILE or as --remote URL --remote-model NAME");
+  WMARK_CHECK(c.remote.empty() || !c.remote_model.empty(), "--remote needs --remote-model, the model's name on the server");
+  if (!c.report.empty()) check_writable(c.report, c.force);
+  setup_runtime(c.threads);
+  std::vector<WatermarkKey> keys;
+  for (const auto& path : c.keys) keys.push_back(WatermarkKey::load(path));
+  const auto models = c.remote.empty() ? suspect_files(c.models) : std::vector<std::string>{std::string()};
+  const auto device = parse_device(c.device);
+  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
+                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
+                        .require_derivable_key(true).accept_unverifiable_keys(c.accept_unverifiable_keys)
+                        .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir)));
+  std::vector<Pair> pairs;
+  for (const auto& model : models)
+    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, c.keys[k], &keys[k], {}, {}, false});
+  for (auto& pair : pairs) verify_pair(c, verifier, device, pair);
+  const bool family = pairs.size() > 1;
+  if (family) {
+    // Many suspects or keys at once: the family-wise error stays at the threshold.
+    std::vector<VerificationReport> reports;
+    for (const auto& pair : pairs) reports.push_back(pair.report);
+    Verifier::control_family_wise_error(reports);
+    for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i].report = reports[i];
+  }
+  if (!c.report.empty()) {
+    nlohmann::json documents = nlohmann::json::array();
+    for (const auto& pair : pairs) documents.push_back(report_document(pair));
+    write_json(c.report, family ? nlohmann::json{{"reports", documents}} : documents[0], c.force);
+  }
+  bool any = false;
+  for (const auto& pair : pairs) {
+    print_outcome(c, pair, family);
+    any = any || pair.report.verified;
+  }
+  if (family)
+    std::cout << "family of " << pairs.size() << " checks: Holm-Bonferroni keeps the chance of claiming any innocent "
+              << "model at most " << c.p_threshold << "\n";
+  return any ? 0 : 1;
 }
 
 }  // namespace
@@ -147,7 +221,9 @@ int run_verify(const VerifyCommand& c) {
 void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   auto c = std::make_shared<VerifyCommand>();
   auto* sub = app.add_subcommand("verify", "Check a suspect model for a watermark (exit 0 verified, 1 not, 2 error)");
-  sub->add_option("--model", c->model, "suspect model: a wmark checkpoint or a TorchScript file");
+  sub->add_option("--model", c->models,
+                  "suspect model: a wmark checkpoint or a TorchScript file, or a folder of them (repeatable; several "
+                  "suspects are one family, Holm-Bonferroni)");
   sub->add_option("--remote", c->remote, "or a suspect behind a server: http://HOST:PORT (Triton, KServe, wmark serve, ...)");
   sub->add_option("--remote-model", c->remote_model, "the suspect's model name on that server");
   sub->add_option("--protocol", c->protocol, "v2 (Open Inference Protocol) or v1 (predict)")
@@ -163,7 +239,7 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (a fresh random subset of the key's, listed in the report)")
       ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
-  sub->add_option("--key", c->key, "the secret watermark key")->required();
+  sub->add_option("--key", c->keys, "the secret watermark key (repeatable: several keys are one family)")->required();
   sub->add_option("--report", c->report, "write the verification report as JSON here");
   sub->add_option("--p-threshold", c->p_threshold, "claim ownership only below this p-value")->check(CLI::Range(1e-300, 0.5));
   sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate")

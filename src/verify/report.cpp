@@ -28,6 +28,13 @@ nlohmann::json VerificationReport::to_json() const {
   if (!model_sha256.empty()) out["model_sha256"] = model_sha256;
   if (!transcript_sha256.empty()) out["transcript_sha256"] = transcript_sha256;
   if (!verified_at.empty()) out["verified_at"] = verified_at;
+  if (family_size > 1) {
+    const bool finite = std::isfinite(family_log10_p_value);
+    out["family"] = {{"size", family_size},
+                     {"method", "holm-bonferroni"},
+                     {"log10_adjusted_p_value", finite ? nlohmann::json(family_log10_p_value) : nlohmann::json()},
+                     {"adjusted_p_value", std::pow(10.0, family_log10_p_value)}};
+  }
   if (!key_derivation.empty()) {
     out["key_derivation"] = key_derivation;
     out["key_forgeable"] = key_forgeable;

@@ -2,8 +2,10 @@
 
 #include <boost/math/special_functions/beta.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 #include "wmark/util/error.h"
 
@@ -79,6 +81,22 @@ double policy_chance_rate(const std::string& method, const std::string& label_po
 
 double binomial_upper_tail(std::int64_t k, std::int64_t n, double p) {
   return std::pow(10.0, binomial_upper_tail_log10(k, n, p));
+}
+
+std::vector<double> holm_adjusted_log10(const std::vector<double>& log10_p) {
+  for (double value : log10_p) WMARK_CHECK(!std::isnan(value) && value <= 0, "a log10 p-value must be in [-inf, 0]");
+  std::vector<std::size_t> order(log10_p.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return log10_p[a] < log10_p[b]; });
+  std::vector<double> adjusted(log10_p.size());
+  double running = -std::numeric_limits<double>::infinity();
+  const auto m = static_cast<double>(log10_p.size());
+  for (std::size_t rank = 0; rank < order.size(); ++rank) {
+    const double scaled = std::min(0.0, std::log10(m - static_cast<double>(rank)) + log10_p[order[rank]]);
+    running = std::max(running, scaled);  // monotone: never below a smaller p's adjustment
+    adjusted[order[rank]] = running;
+  }
+  return adjusted;
 }
 
 }  // namespace wmark

@@ -139,6 +139,18 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   return report;
 }
 
+void Verifier::control_family_wise_error(std::vector<VerificationReport>& reports) {
+  std::vector<double> raw;
+  for (const auto& report : reports) raw.push_back(report.log10_p_value);
+  const auto adjusted = holm_adjusted_log10(raw);
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    auto& report = reports[i];
+    report.family_size = static_cast<std::int64_t>(reports.size());
+    report.family_log10_p_value = adjusted[i];
+    report.verified = report.verified && adjusted[i] < std::log10(report.p_threshold);
+  }
+}
+
 VerificationReport Verifier::verify_model(Network& model, const WatermarkKey& key, const std::string& description,
                                           c10::Device device) const {
   if (!key.black_box()) return verify_white_box(model, key, description);

@@ -416,3 +416,34 @@ TEST_CASE("the key secret never comes from --seed; --key-secret reproduces the t
   CHECK(content.secret.owner_public_key == load_public_key(f.path("owner.pub")));
   CHECK(a.secret.owner_public_key.empty());
 }
+
+TEST_CASE("verify over a folder of suspects is one family: Holm-Bonferroni, one report each", "[e2e]") {
+  const auto& f = fixture();
+  const auto folder = f.dir / "suspects";
+  std::filesystem::create_directories(folder);
+  for (const std::string name : {"content", "noise", "clean"})
+    std::filesystem::copy_file(f.path(name + ".pt"), folder / (name + ".pt"));
+  test::write_bytes(folder / "notes.txt", "not a model");  // other files are left alone
+  std::string out;
+  CHECK(verify("--model " + folder.string() + " --key " + f.path("content.wmk") + " --report " +
+                   f.path("family.json"),
+               out) == 0);
+  CHECK_THAT(out, Contains("family of 3 checks") && Contains("Holm-adjusted over 3"));
+  const auto document = nlohmann::json::parse(std::ifstream(f.path("family.json")));
+  REQUIRE(document["reports"].size() == 3);
+  for (const auto& report : document["reports"]) {
+    CHECK(report["family"]["size"] == 3);
+    CHECK(report["family"]["method"] == "holm-bonferroni");
+    const bool marked = report["model"].get<std::string>().find("content.pt") != std::string::npos;
+    CHECK(report["verified"] == marked);
+    CHECK(report["family"]["log10_adjusted_p_value"].get<double>() >= report["log10_p_value"].get<double>());
+  }
+  // Two keys against one suspect: a family of two.
+  CHECK(verify("--model " + f.path("noise.pt") + " --key " + f.path("content.wmk") + " --key " + f.path("noise.wmk"),
+               out) == 0);
+  CHECK_THAT(out, Contains("family of 2 checks"));
+  const auto empty = f.dir / "empty-folder";
+  std::filesystem::create_directories(empty);
+  CHECK(verify("--model " + empty.string() + " --key " + f.path("content.wmk"), out) == 2);
+  CHECK_THAT(out, Contains("holds no model files"));
+}

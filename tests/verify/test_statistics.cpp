@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -182,4 +184,45 @@ TEST_CASE("a query budget asks a fresh random subset each time and counts it rig
   CHECK(report.matches == 25);
   CHECK(report.queried_triggers.empty());
   CHECK_FALSE(report.to_json().contains("queried_triggers"));
+}
+
+TEST_CASE("Holm's adjustment matches the textbook example and keeps the family-wise error", "[verify]") {
+  // p = 0.01, 0.04, 0.03, 0.005 (m = 4): sorted 0.005, 0.01, 0.03, 0.04 become
+  // 0.02, 0.03, 0.06, 0.06 (the last is max(0.06, 0.04)).
+  const std::vector<double> p{0.01, 0.04, 0.03, 0.005};
+  std::vector<double> log10_p;
+  for (double value : p) log10_p.push_back(std::log10(value));
+  const auto adjusted = holm_adjusted_log10(log10_p);
+  CHECK(std::pow(10.0, adjusted[0]) == Approx(0.03));
+  CHECK(std::pow(10.0, adjusted[1]) == Approx(0.06));
+  CHECK(std::pow(10.0, adjusted[2]) == Approx(0.06));
+  CHECK(std::pow(10.0, adjusted[3]) == Approx(0.02));
+  // Capped at 1, -inf stays -inf, one test is unchanged.
+  CHECK(holm_adjusted_log10({-0.1, -0.2})[0] == 0.0);
+  CHECK(holm_adjusted_log10({-std::numeric_limits<double>::infinity()})[0] == -std::numeric_limits<double>::infinity());
+  CHECK(holm_adjusted_log10({-7.5})[0] == -7.5);
+  CHECK_THROWS(holm_adjusted_log10({0.5}));
+
+  // A false accuser who checks 1,000 innocent models at p < 1e-3 each expects one
+  // "verified" by chance; as one family, none (measured over 20 families of null p-values).
+  std::mt19937_64 random(7);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  int raw_claims = 0, family_claims = 0;
+  for (int family = 0; family < 20; ++family) {
+    std::vector<VerificationReport> reports(1000);
+    for (auto& report : reports) {
+      report.log10_p_value = std::log10(uniform(random));
+      report.p_threshold = 1e-3;
+      report.match_rate = 1;
+      report.verified = report.log10_p_value < -3;
+      raw_claims += report.verified;
+    }
+    Verifier::control_family_wise_error(reports);
+    for (const auto& report : reports) {
+      family_claims += report.verified;
+      CHECK(report.family_size == 1000);
+    }
+  }
+  CHECK(raw_claims > 5);  // about 20 expected
+  CHECK(family_claims == 0);
 }

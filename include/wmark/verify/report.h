@@ -58,6 +58,12 @@ struct WMARK_API VerificationReport {
   /// A remote suspect: SHA-256 (hex) of the exact exchange with its server
   /// (RemoteClassifier::transcript_sha256); empty otherwise (not written to JSON then).
   std::string transcript_sha256;
+  /// Checked as one of a family (several suspects or keys at once): the family's size,
+  /// and this test's Holm-adjusted log10 p-value, on which the decision then rests
+  /// (Verifier::control_family_wise_error). 1 = checked alone (not written to JSON then).
+  std::int64_t family_size = 1;
+  /// The Holm-adjusted log10 p-value when family_size > 1.
+  double family_log10_p_value = 0;
   /// When the verification ran, UTC ISO 8601 (the verifier's own clock).
   std::string verified_at;
   /// Whether the decision is "not verified" because the key was refused as not derivable.

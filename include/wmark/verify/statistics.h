@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "wmark/util/export.h"
 
@@ -43,5 +44,13 @@ WMARK_API double binomial_upper_tail(std::int64_t k, std::int64_t n, double p);
 /// the verifier and check_claim() never go below this floor. Requires C >= 2.
 WMARK_API double policy_chance_rate(const std::string& method, const std::string& label_policy,
                                     const std::string& generator, std::int64_t num_classes);
+
+/// Holm's step-down adjustment of a family of p-values, given and returned as log10: the
+/// i-th smallest p becomes max over j <= i of min(1, (m - j) p_(j)) (j from 0). Rejecting
+/// every hypothesis whose adjusted p-value is below alpha keeps the chance of any false
+/// rejection in the family at most alpha, whatever the dependence between the tests
+/// (Holm 1979). -inf stays -inf; entries must not be NaN or positive (throws
+/// wmark::Error otherwise).
+WMARK_API std::vector<double> holm_adjusted_log10(const std::vector<double>& log10_p);
 
 }  // namespace wmark

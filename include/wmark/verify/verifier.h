@@ -17,6 +17,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 #include <torch/arg.h>
 
@@ -78,6 +79,11 @@ class WMARK_API Verifier {
   /// ModuleClassifier on `device`, white-box keys read it with verify_white_box().
   VerificationReport verify_model(Network& model, const WatermarkKey& key, const std::string& description,
                                   c10::Device device) const;
+  /// Makes `reports` one family: checking m suspects (or keys) at threshold p would
+  /// otherwise claim an innocent one with probability up to m p. Holm's adjustment
+  /// (holm_adjusted_log10) sets each report's family_size and family_log10_p_value, and
+  /// a report stays verified only if its adjusted p-value is below its threshold.
+  static void control_family_wise_error(std::vector<VerificationReport>& reports);
 
  private:
   // With require_derivable_key: records the derivation check and refuses a non-derivable key.

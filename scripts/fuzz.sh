@@ -85,6 +85,9 @@ with open(seeds + "/fuzz_model_file/state.pt", "wb") as f:
 PY
 printf 'WMARK-KEY 1\n{"method":"trigger-set","params":{},"seed":1,"num_classes":10,"input_shape":[1,2,2],"normalization":{"mean":[],"stddev":[]},"dataset":"mnist","created":"x","tensors":[{"name":"labels","dtype":"int64","shape":[1],"offset":0,"nbytes":8}],"commitment":"00"}\n\x01\x00\x00\x00\x00\x00\x00\x00' \
   > "$seeds/fuzz_key/key"
+z64=$(printf '0%.0s' $(seq 64))
+printf 'WMARK-KEY 2\n{"commitment":"00","created":"x","dataset":"mnist","derivation":"wmark-key-stream-v1","hash":"sha256","input_shape":[1,2,2],"method":"trigger-set","normalization":{"mean":[],"stddev":[]},"num_classes":10,"owner":"","params":{},"salt":"%s","secret":"%s","tensors":[{"name":"labels","dtype":"int64","shape":[1],"offset":0,"nbytes":8}]}\n\x01\x00\x00\x00\x00\x00\x00\x00' "$z64" "$z64" \
+  > "$seeds/fuzz_key/key2"
 
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:allocator_may_return_null=1"
 # Targets run side by side, one per core.

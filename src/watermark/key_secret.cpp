@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "wmark/util/error.h"
+#include "wmark/util/sha256.h"
 
 namespace wmark {
 namespace {
@@ -40,12 +41,7 @@ KeySecret KeySecret::from_hex(std::string_view hex, std::string owner_public_key
   return secret;
 }
 
-std::string KeySecret::hex() const {
-  std::string out(2 * value.size() + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), value.data(), value.size());
-  out.pop_back();
-  return out;
-}
+std::string KeySecret::hex() const { return to_hex(value); }  // 32 bytes, as a digest
 
 KeyStream KeySecret::stream(std::string_view purpose) const { return KeyStream(*this, purpose); }
 

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
@@ -16,23 +17,6 @@ namespace {
 
 constexpr const char* kSecretFormat = "wmark-identity-1";
 constexpr const char* kPublicFormat = "wmark-public-key-1";
-
-void init_sodium() { WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise"); }
-
-std::string to_hex_string(const unsigned char* bytes, std::size_t n) {
-  std::string hex(2 * n + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), bytes, n);
-  hex.pop_back();
-  return hex;
-}
-
-// Exactly `n` bytes from hex, or false.
-bool from_hex(const std::string& hex, std::size_t n, unsigned char* out) {
-  std::size_t length = 0;
-  const char* end = nullptr;
-  return hex.size() == 2 * n && sodium_hex2bin(out, n, hex.data(), hex.size(), nullptr, &length, &end) == 0 &&
-         length == n && end == hex.data() + hex.size();
-}
 
 nlohmann::json read_document(const fs::path& path, const char* what) {
   const auto text = read_file(path);
@@ -63,17 +47,17 @@ fs::path with_extension(fs::path base, const char* extension) {
 }  // namespace
 
 Identity Identity::generate() {
-  init_sodium();
+  ensure_sodium();
   Identity identity;
   unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
   identity.secret_.resize(crypto_sign_SECRETKEYBYTES);
   crypto_sign_keypair(public_key, identity.secret_.data());
-  identity.public_hex_ = to_hex_string(public_key, sizeof(public_key));
+  identity.public_hex_ = hex_encode(public_key, sizeof(public_key));
   return identity;
 }
 
 Identity Identity::load(const fs::path& path) {
-  init_sodium();
+  ensure_sodium();
   WMARK_CHECK(fs::is_regular_file(path), "identity file ", path.string(), " does not exist");
   const auto perms = fs::status(path).permissions();
   WMARK_CHECK((perms & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none, path.string(),
@@ -85,12 +69,12 @@ Identity Identity::load(const fs::path& path) {
   Identity identity;
   identity.secret_.resize(crypto_sign_SECRETKEYBYTES);
   std::string secret_hex = string_field(document, "secret_key", path);
-  const bool ok = from_hex(secret_hex, identity.secret_.size(), identity.secret_.data());
+  const bool ok = hex_decode(secret_hex, identity.secret_.data(), identity.secret_.size());
   sodium_memzero(secret_hex.data(), secret_hex.size());
   WMARK_CHECK(ok, path.string(), ": \"secret_key\" must be ", 2 * crypto_sign_SECRETKEYBYTES, " hex digits");
   unsigned char derived[crypto_sign_PUBLICKEYBYTES];
   crypto_sign_ed25519_sk_to_pk(derived, identity.secret_.data());
-  identity.public_hex_ = to_hex_string(derived, sizeof(derived));
+  identity.public_hex_ = hex_encode(derived, sizeof(derived));
   WMARK_CHECK(identity.public_hex_ == string_field(document, "public_key", path), path.string(),
               ": the public key does not belong to the secret key (the file was altered)");
   return identity;
@@ -101,7 +85,7 @@ void Identity::save(const fs::path& base, bool force) const {
   const auto public_path = with_extension(base, ".pub");
   check_writable(secret_path, force);
   check_writable(public_path, force);
-  std::string secret_hex = to_hex_string(secret_.data(), secret_.size());
+  std::string secret_hex = hex_encode(secret_.data(), secret_.size());
   std::string text = nlohmann::json{{"format", kSecretFormat},
                                     {"algorithm", "ed25519"},
                                     {"public_key", public_hex_},
@@ -125,12 +109,12 @@ void Identity::save(const fs::path& base, bool force) const {
 std::string Identity::fingerprint() const { return public_key_fingerprint(public_hex_); }
 
 std::string Identity::sign(const std::string& message) const {
-  init_sodium();
+  ensure_sodium();
   WMARK_CHECK(secret_.size() == crypto_sign_SECRETKEYBYTES, "identity has no secret key");
   unsigned char signature[crypto_sign_BYTES];
   crypto_sign_detached(signature, nullptr, reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                        secret_.data());
-  return to_hex_string(signature, sizeof(signature));
+  return hex_encode(signature, sizeof(signature));
 }
 
 Identity::Identity(Identity&& other) noexcept
@@ -159,17 +143,17 @@ std::string load_public_key(const fs::path& path) {
   WMARK_CHECK(text_or_empty(document, "algorithm") == "ed25519", path.string(), ": algorithm must be ed25519");
   const auto hex = string_field(document, "public_key", path);
   unsigned char bytes[crypto_sign_PUBLICKEYBYTES];
-  WMARK_CHECK(from_hex(hex, sizeof(bytes), bytes), path.string(), ": \"public_key\" must be ",
+  WMARK_CHECK(hex_decode(hex, bytes, sizeof(bytes)), path.string(), ": \"public_key\" must be ",
               2 * crypto_sign_PUBLICKEYBYTES, " hex digits");
   return hex;
 }
 
 bool verify_signature(const std::string& public_key_hex, const std::string& message,
                       const std::string& signature_hex) {
-  init_sodium();
+  ensure_sodium();
   unsigned char public_key[crypto_sign_PUBLICKEYBYTES];
   unsigned char signature[crypto_sign_BYTES];
-  if (!from_hex(public_key_hex, sizeof(public_key), public_key) || !from_hex(signature_hex, sizeof(signature), signature))
+  if (!hex_decode(public_key_hex, public_key, sizeof(public_key)) || !hex_decode(signature_hex, signature, sizeof(signature)))
     return false;
   return crypto_sign_verify_detached(signature, reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                                      public_key) == 0;

@@ -2,7 +2,7 @@
 
 #include <sodium.h>
 
-#include "wmark/util/error.h"
+#include "wmark/util/encoding.h"
 
 namespace wmark {
 namespace {
@@ -16,7 +16,7 @@ crypto_hash_sha256_state* state_of(std::array<unsigned char, 128>& storage) {
 }  // namespace
 
 Sha256::Sha256() {
-  WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise");
+  ensure_sodium();
   crypto_hash_sha256_init(state_of(state_));
 }
 
@@ -32,14 +32,7 @@ Sha256::Digest Sha256::finish() {
 }
 
 std::string to_hex(const Sha256::Digest& digest) {
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(digest.size() * 2);
-  for (auto byte : digest) {
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
-  }
-  return hex;
+  return hex_encode(digest.data(), digest.size());
 }
 
 std::string sha256_hex(std::string_view bytes) { return to_hex(Sha256().update(bytes).finish()); }

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
@@ -26,11 +27,6 @@ constexpr const char* kCommitmentPrefix = "wmark-key-commitment-v2\n";
 constexpr const char* kLegacyMagic = "WMARK-KEY 1";
 constexpr const char* kLegacyCommitmentPrefix = "wmark-key-commitment-v1\n";
 constexpr const char* kDerivation = "wmark-key-stream-v1";
-
-bool is_hex(const std::string& text, std::size_t digits) {
-  return text.size() == digits &&
-         text.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
 
 std::string fresh_salt() { return KeySecret().hex(); }
 
@@ -103,13 +99,13 @@ void read_secret_fields(const nlohmann::json& header, const fs::path& path, Wate
   WMARK_CHECK(text("derivation") == kDerivation, path.string(), ": unsupported key derivation (wmark uses ", kDerivation,
               ")");
   const auto owner = text("owner");
-  WMARK_CHECK(owner.empty() || is_hex(owner, 64), path.string(), ": \"owner\" must be empty or 64 lower-case hex digits");
+  WMARK_CHECK(owner.empty() || is_lower_hex(owner, 64), path.string(), ": \"owner\" must be empty or 64 lower-case hex digits");
   auto secret = text("secret");
-  WMARK_CHECK(is_hex(secret, 64), path.string(), ": \"secret\" must be 64 lower-case hex digits");
+  WMARK_CHECK(is_lower_hex(secret, 64), path.string(), ": \"secret\" must be 64 lower-case hex digits");
   key.secret = KeySecret::from_hex(secret, owner);
   std::fill(secret.begin(), secret.end(), '0');
   key.salt = text("salt");
-  WMARK_CHECK(is_hex(key.salt, 64), path.string(), ": \"salt\" must be 64 lower-case hex digits");
+  WMARK_CHECK(is_lower_hex(key.salt, 64), path.string(), ": \"salt\" must be 64 lower-case hex digits");
 }
 
 }  // namespace

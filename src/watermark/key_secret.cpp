@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <torch/torch.h>
 
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/util/sha256.h"
 
@@ -16,27 +17,19 @@ namespace {
 
 constexpr const char* kStreamDomain = "wmark-key-stream-v1";
 
-void init_sodium() { WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise"); }
-
 }  // namespace
 
 KeySecret::KeySecret() {
-  init_sodium();
+  ensure_sodium();
   randombytes_buf(value.data(), value.size());
 }
 
 KeySecret::~KeySecret() { sodium_memzero(value.data(), value.size()); }
 
 KeySecret KeySecret::from_hex(std::string_view hex, std::string owner_public_key) {
-  init_sodium();
+  ensure_sodium();
   KeySecret secret;
-  std::size_t length = 0;
-  const char* end = nullptr;
-  const bool ok = hex.size() == 2 * secret.value.size() &&
-                  sodium_hex2bin(secret.value.data(), secret.value.size(), hex.data(), hex.size(), nullptr, &length,
-                                 &end) == 0 &&
-                  length == secret.value.size() && end == hex.data() + hex.size();
-  WMARK_CHECK(ok, "a key secret must be exactly 64 hex digits (256 bits)");
+  WMARK_CHECK(hex_decode(hex, secret.value.data(), secret.value.size()), "a key secret must be exactly 64 hex digits (256 bits)");
   secret.owner_public_key = std::move(owner_public_key);
   return secret;
 }
@@ -51,7 +44,7 @@ bool KeySecret::operator==(const KeySecret& other) const {
 }
 
 KeySecret experiment_secret(std::uint64_t seed, std::string_view purpose) {
-  init_sodium();
+  ensure_sodium();
   std::string message("wmark-experiment-secret-v1");
   message.push_back('\0');
   message.append(std::to_string(seed));
@@ -64,7 +57,7 @@ KeySecret experiment_secret(std::uint64_t seed, std::string_view purpose) {
 }
 
 KeyStream::KeyStream(const KeySecret& secret, std::string_view purpose) {
-  init_sodium();
+  ensure_sodium();
   std::string message(kStreamDomain);
   message.push_back('\0');
   message.append(purpose);

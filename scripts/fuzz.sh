@@ -19,13 +19,13 @@ flags="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS="$flags" -DWMARK_BUILD_FUZZ=ON -DWMARK_BUILD_TESTS=OFF -DWMARK_BUILD_EXAMPLES=OFF \
   -DWMARK_BUILD_BENCH=OFF >/dev/null
-targets=(fuzz_infer_protocol fuzz_remote_response fuzz_key fuzz_claim fuzz_dataset fuzz_model_file)
+targets=(fuzz_infer_protocol fuzz_remote_response fuzz_key fuzz_claim fuzz_dataset fuzz_model_file fuzz_timestamp)
 if [ $# -gt 1 ]; then shift; targets=("$@"); fi
 cmake --build build-fuzz -j "$(nproc)" $(printf -- '--target %s ' "${targets[@]}")
 
 # Seeds: small valid inputs of each kind.
 seeds=build-fuzz/seeds
-rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_remote_response,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file}
+rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_remote_response,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file,fuzz_timestamp}
 printf '\x00{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5,2]}],"outputs":[{"name":"label"}]}' \
   > "$seeds/fuzz_infer_protocol/v2"
 printf '\x03{"instances":[[[1,2],[3,4]]]}' > "$seeds/fuzz_infer_protocol/v1"
@@ -88,6 +88,28 @@ printf 'WMARK-KEY 1\n{"method":"trigger-set","params":{},"seed":1,"num_classes":
 z64=$(printf '0%.0s' $(seq 64))
 printf 'WMARK-KEY 2\n{"commitment":"00","created":"x","dataset":"mnist","derivation":"wmark-key-stream-v1","hash":"sha256","input_shape":[1,2,2],"method":"trigger-set","normalization":{"mean":[],"stddev":[]},"num_classes":10,"owner":"","params":{},"salt":"%s","secret":"%s","tensors":[{"name":"labels","dtype":"int64","shape":[1],"offset":0,"nbytes":8}]}\n\x01\x00\x00\x00\x00\x00\x00\x00' "$z64" "$z64" \
   > "$seeds/fuzz_key/key2"
+
+# Time stamps: a test CA and TSA (openssl), a token and a response over the commitment
+# fuzz_timestamp checks against (64 zeros), each with and without the CA in front.
+t=$(mktemp -d)
+if (cd "$t" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj '/CN=fuzz CA' \
+      -keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=fuzz TSA' -keyout tsa.key -out tsa.csr &&
+    printf 'extendedKeyUsage=critical,timeStamping\n' > tsa.ext &&
+    openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out tsa.pem -extfile tsa.ext &&
+    printf '01\n' > serial &&
+    printf '[tsa]\ndefault_tsa=t\n[t]\nserial=serial\nsigner_cert=tsa.pem\nsigner_key=tsa.key\nsigner_digest=sha256\ndefault_policy=1.2.3.4\ndigests=sha256\ness_cert_id_alg=sha256\n' > tsa.cnf &&
+    printf '%s' "$z64" > commitment &&
+    openssl ts -query -data commitment -sha256 -cert -out query.tsq &&
+    openssl ts -reply -config tsa.cnf -queryfile query.tsq -out reply.tsr &&
+    openssl ts -reply -config tsa.cnf -queryfile query.tsq -token_out -out token.tst) >/dev/null 2>&1; then
+  s=$seeds/fuzz_timestamp
+  { printf '\x00'; cat "$t/token.tst"; } > "$s/token"
+  { printf '\x01'; cat "$t/ca.pem" "$t/token.tst"; } > "$s/token_ca"
+  { printf '\x02'; cat "$t/ca.pem" "$t/reply.tsr"; } > "$s/reply_ca"
+fi
+rm -rf "$t"
 
 export ASAN_OPTIONS="detect_leaks=0:alloc_dealloc_mismatch=0:allocator_may_return_null=1"
 # Targets run side by side, one per core.

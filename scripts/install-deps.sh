@@ -11,6 +11,7 @@ packages=(
   libcpp-httplib-dev                 # remote verification (HTTP client), test stand-ins
   libboost1.81-dev                   # header-only: Boost.Beast (wmark serve), Boost.Math (binomial tails)
   libsodium-dev                      # Ed25519 signatures of keys and ownership claims
+  libssl-dev openssl                 # RFC 3161 time stamps (OpenSSL's TS API); the tests' local TSA
   libgloo-dev                        # headers of c10d's Gloo backend (data-parallel training)
   dataset-fashion-mnist              # Fashion-MNIST under /usr/share/datasets (default dataset)
   python3-torch                      # the Python side of the benchmark and the interop tests

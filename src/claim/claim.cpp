@@ -3,9 +3,11 @@
 #include <cmath>
 #include <optional>
 
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
+#include "wmark/util/sha256.h"
 #include "wmark/verify/statistics.h"
 
 namespace fs = std::filesystem;
@@ -16,6 +18,7 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* kClaimFormat = "wmark-claim-1";
+constexpr const char* kTimestampFormat = "rfc3161";
 // The weakest evidence a claim may rest on (the verifier's defaults).
 constexpr double kClaimMaxPThreshold = 1e-6;
 constexpr double kClaimMinMatchRate = 0.5;
@@ -153,6 +156,36 @@ void check_report(const json& report, const KeyBounds& bounds, std::vector<std::
     problems.push_back("report: ownership is not verified by its numbers");
 }
 
+// The claim's time stamp, if any: well formed always, and signed by a trusted TSA over
+// the claim's commitment when the caller gives TSA certificates.
+void check_timestamp(const json& claim, const std::string& commitment, const std::optional<std::string>& trusted_pem,
+                     ClaimCheck& result) {
+  auto& problems = result.problems;
+  if (!claim.contains("timestamp")) {
+    if (trusted_pem) problems.push_back("the claim carries no time stamp, so nothing attests when its key existed");
+    return;
+  }
+  result.has_timestamp = true;
+  Reader read(problems);
+  const auto* stamp = read.get(claim, "timestamp", json::value_t::object, "");
+  if (!stamp) return;
+  if (read.text(*stamp, "format", "timestamp: ") != kTimestampFormat)
+    problems.push_back(std::string("timestamp: format is not ") + kTimestampFormat);
+  const auto token = base64_decode(read.text(*stamp, "token", "timestamp: "), kMaxTimestampBytes);
+  if (!token) {
+    problems.push_back("timestamp: the token is not Base64 of at most " + std::to_string(kMaxTimestampBytes) + " bytes");
+    return;
+  }
+  try {
+    if (trusted_pem)
+      result.timestamp = verify_timestamp_token(*token, commitment, *trusted_pem, "timestamp");
+    else if (read_timestamp_token(*token, "timestamp").imprint_sha256 != sha256_hex(commitment))
+      problems.push_back("timestamp: the token stamps another commitment");
+  } catch (const Error& error) {
+    problems.push_back(error.what());
+  }
+}
+
 }  // namespace
 
 void sign_key(WatermarkKey& key, const Identity& owner) {
@@ -177,7 +210,7 @@ bool key_signature_valid(const WatermarkKey& key, const std::string& public_key_
                           s["value"].get<std::string>());
 }
 
-json make_claim(const WatermarkKey& key, const json& report, const Identity& owner) {
+json make_claim(const WatermarkKey& key, const json& report, const Identity& owner, const std::string& timestamp_token) {
   const auto commitment = key.commitment();
   WMARK_CHECK(report.is_object() && report.value("key_commitment", json()) == commitment,
               "the report is for another key (its key_commitment is not this key's ", commitment, ")");
@@ -196,14 +229,19 @@ json make_claim(const WatermarkKey& key, const json& report, const Identity& own
                 {"key", key.public_info()},
                 {"report", report},
                 {"owner", {{"algorithm", "ed25519"}, {"public_key", owner.public_key()}}}};
+  if (!timestamp_token.empty()) {
+    const auto stamped = read_timestamp_token(timestamp_token, "the time-stamp token");
+    WMARK_CHECK(stamped.imprint_sha256 == sha256_hex(commitment),
+                "the time-stamp token is over another commitment, not this key's ", commitment);
+    claim["timestamp"] = {{"format", kTimestampFormat}, {"token", base64_encode(timestamp_token)}};
+  }
   claim["signature"] = owner.sign(claim_message(claim));
   const auto check = check_claim(claim, owner.public_key());
   WMARK_CHECK(check.valid, "the claim does not check: ", check.problems.empty() ? "" : check.problems.front());
   return claim;
 }
 
-ClaimCheck check_claim(const json& claim, const std::string& public_key_hex,
-                       const std::optional<std::string>& model_sha256) {
+ClaimCheck check_claim(const json& claim, const std::string& public_key_hex, const ClaimCheckOptions& options) {
   ClaimCheck result;
   auto& problems = result.problems;
   if (!claim.is_object()) {
@@ -252,6 +290,8 @@ ClaimCheck check_claim(const json& claim, const std::string& public_key_hex,
     if (!shaped || !verify_signature(public_key_hex, key_signature_message(fields), s["value"].get<std::string>()))
       problems.push_back("the key's signature is invalid or by another key");
   }
+  check_timestamp(claim, commitment, options.tsa_certificates_pem, result);
+  const auto& model_sha256 = options.model_sha256;
   if (model_sha256 && report) {
     const auto named = report->value("model_sha256", json());
     if (!named.is_string())

@@ -21,20 +21,7 @@ using namespace wmark;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-json verified_report() {
-  const auto& f = test::watermarked_mnist();
-  ModuleClassifier suspect(f.model, f.key.normalization, "suspect.pt");
-  // Through text, as `wmark claim` reads it (integers parse back unsigned).
-  const auto strict = VerifierOptions().require_derivable_key(true).data_dir(test::shared_data());
-  const auto report = json::parse(Verifier(strict).verify(suspect, f.key).to_json().dump());
-  REQUIRE(report["key_derivation"] == "derived");
-  REQUIRE(report["verified"] == true);
-  return report;
-}
-
-}  // namespace
+using test::verified_report;
 
 TEST_CASE("an identity is written 0600, read back, and refused when others may read it", "[claim]") {
   test::TempDir dir;
@@ -268,13 +255,13 @@ TEST_CASE("a claim names its model by content; checked against another file it i
   auto report = verified_report();
   report["model_sha256"] = sha256_hex("the bytes of model A");
   const auto claim = make_claim(key, report, owner);
-  CHECK(check_claim(claim, owner.public_key(), sha256_hex("the bytes of model A")).valid);
-  const auto other = check_claim(claim, owner.public_key(), sha256_hex("the bytes of model B"));
+  CHECK(check_claim(claim, owner.public_key(), {sha256_hex("the bytes of model A"), std::nullopt}).valid);
+  const auto other = check_claim(claim, owner.public_key(), {sha256_hex("the bytes of model B"), std::nullopt});
   CHECK_FALSE(other.valid);
   CHECK_THAT(problems_of(other), Catch::Contains("the claim is for another model"));
   // A claim that names no file (a remote suspect) cannot be checked against one.
   const auto unnamed = make_claim(key, verified_report(), owner);
-  const auto check = check_claim(unnamed, owner.public_key(), sha256_hex("the bytes of model A"));
+  const auto check = check_claim(unnamed, owner.public_key(), {sha256_hex("the bytes of model A"), std::nullopt});
   CHECK_FALSE(check.valid);
   CHECK_THAT(problems_of(check), Catch::Contains("names no model file by content"));
 }

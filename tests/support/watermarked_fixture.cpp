@@ -1,11 +1,13 @@
 #include "watermarked_fixture.h"
 
+#include <catch2/catch.hpp>
 #include <torch/torch.h>
 
 #include "test_support.h"
 #include "wmark/data/subset.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/trainer.h"
+#include "wmark/verify/verifier.h"
 
 namespace wmark::test {
 
@@ -40,6 +42,17 @@ const WatermarkedFixture& watermarked_mnist() {
     return f;
   }();
   return fixture;
+}
+
+nlohmann::json verified_report() {
+  const auto& f = watermarked_mnist();
+  ModuleClassifier suspect(f.model, f.key.normalization, "suspect.pt");
+  // Through text, as `wmark claim` reads it (integers parse back unsigned).
+  const auto strict = VerifierOptions().require_derivable_key(true).data_dir(shared_data());
+  const auto report = nlohmann::json::parse(Verifier(strict).verify(suspect, f.key).to_json().dump());
+  REQUIRE(report["key_derivation"] == "derived");
+  REQUIRE(report["verified"] == true);
+  return report;
 }
 
 NetworkPtr clean_mnist() {

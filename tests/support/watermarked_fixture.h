@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "wmark/attack/attack.h"
 #include "wmark/claim/identity.h"
 #include "wmark/watermark/embed.h"
@@ -20,6 +22,10 @@ struct WatermarkedFixture {
 
 /// Trained on a 4000-image MNIST subset for 2 epochs, 50 content triggers.
 const WatermarkedFixture& watermarked_mnist();
+
+/// The fixture's report on its own model, as `wmark verify --report` writes it: the key
+/// re-derived from its secret, ownership verified (required).
+nlohmann::json verified_report();
 
 /// A clean mnist_cnn (no watermark) trained 1 epoch on the fixture's attacker data; do not modify.
 NetworkPtr clean_mnist();

@@ -4,7 +4,10 @@ optimizer (Adam 2e-3), per-batch normalisation and thread count as bench_train, 
 the fastest plain-PyTorch form (whole split in memory as uint8, index batches).
 With --layout-tuned it also applies what wmark's loop does beyond plain PyTorch
 (channels-last layout, max-pool before ReLU), to show what the layout alone is worth.
-Usage: train_python.py [epochs=2] [threads=2] [batch=64] [data_dir] [samples=0 (all)] [--layout-tuned]"""
+With --torchscript=PATH it also saves the trained model as TorchScript (a victim trained
+outside wmark for bench/forge_claims.sh), --seed=N sets its initialisation and order.
+Usage: train_python.py [epochs=2] [threads=2] [batch=64] [data_dir] [samples=0 (all)] [--layout-tuned]
+                       [--torchscript=PATH] [--seed=N]"""
 import gzip
 import os
 import sys
@@ -41,7 +44,8 @@ class MnistCnn(nn.Module):
 
 def main():
     tuned = "--layout-tuned" in sys.argv
-    sys.argv = [a for a in sys.argv if a != "--layout-tuned"]
+    named = dict(a[2:].split("=", 1) for a in sys.argv if a.startswith("--") and "=" in a)
+    sys.argv = [a for a in sys.argv if not a.startswith("--")]
     epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
@@ -49,7 +53,7 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "mnist")
     samples = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    torch.manual_seed(int(named.get("seed", 0)))
     images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"), 16).view(-1, 1, 28, 28)
     labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"), 8).long()
     if 0 < samples < images.shape[0]:  # throughput does not depend on which images
@@ -80,6 +84,10 @@ def main():
         print(f"python epoch {epoch}: {n / seconds:.1f} samples/s, {seconds:.2f} s")
     print(f"python threads={torch.get_num_threads()} batch={batch} samples={n}")
     print(f"python_samples_per_second={sum(rates) / len(rates):.1f}")
+    if "torchscript" in named:
+        model.eval()
+        torch.jit.script(model).save(named["torchscript"])
+        print(f"python torchscript={named['torchscript']}")
 
 
 if __name__ == "__main__":

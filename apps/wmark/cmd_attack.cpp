@@ -146,7 +146,7 @@ void option(CLI::App* sub, std::shared_ptr<AttackCommand> c, const std::string& 
 }  // namespace
 
 void add_attack_command(CLI::App& app, Dispatch& dispatch) {
-  auto* attack = app.add_subcommand("attack", "Run a removal attack on a watermarked model")->require_subcommand(1);
+  auto* attack = app.add_subcommand("attack", "Run a removal attack on a watermarked model, or forge a key (the false accuser)")->require_subcommand(1);
   {
     auto c = std::make_shared<AttackCommand>();
     auto* sub = add_attack_kind(*attack, dispatch, "finetune", "Fine-tune on the attacker's data", c);
@@ -201,6 +201,7 @@ void add_attack_command(CLI::App& app, Dispatch& dispatch) {
     option<double>(sub, c, "--l2-weight", "l2_weight", "pull towards grey (default 0.001)");
     option<std::int64_t>(sub, c, "--per-class", "per_class", "images per class (default 1)");
   }
+  add_forge_command(*attack, dispatch);
 }
 
 }  // namespace wmark::cli

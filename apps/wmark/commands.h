@@ -11,9 +11,10 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch);
 void add_keyinfo_command(CLI::App& app, Dispatch& dispatch);
 void add_sandbox_worker_command(CLI::App& app, Dispatch& dispatch);  // hidden: verify's sandbox process
 void add_attack_command(CLI::App& app, Dispatch& dispatch);
+void add_forge_command(CLI::App& attack, Dispatch& dispatch);  // attack forge
 void add_evaluate_command(CLI::App& app, Dispatch& dispatch);
 void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and import
 void add_serve_command(CLI::App& app, Dispatch& dispatch);
-void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, claim, check-claim
+void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, timestamp, claim, check-claim
 
 }  // namespace wmark::cli

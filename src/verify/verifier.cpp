@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -37,9 +39,26 @@ std::vector<std::int64_t> random_subset(std::int64_t total, std::int64_t count) 
 
 }  // namespace
 
+struct DerivationCache {
+  std::mutex mutex;
+  std::map<std::string, KeyDerivation> by_commitment;
+};
+
 void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& key) const {
   if (!options_.require_derivable_key()) return;
-  const auto derivation = check_key_derivation(key, options_.data_dir());
+  // The commitment covers every byte of the key, so equal commitments derive alike.
+  const auto commitment = key.commitment();
+  KeyDerivation derivation;
+  {
+    std::lock_guard<std::mutex> lock(derivations_->mutex);
+    auto found = derivations_->by_commitment.find(commitment);
+    if (found != derivations_->by_commitment.end()) derivation = found->second;
+  }
+  if (derivation.reason.empty() && !derivation.derivable) {
+    derivation = check_key_derivation(key, options_.data_dir());
+    std::lock_guard<std::mutex> lock(derivations_->mutex);
+    derivations_->by_commitment.emplace(commitment, derivation);
+  }
   if (derivation.derivable) {
     report.key_derivation = "derived";
     return;
@@ -49,7 +68,7 @@ void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& 
   if (!report.key_forgeable) report.verified = false;
 }
 
-Verifier::Verifier(VerifierOptions options) : options_(options) {
+Verifier::Verifier(VerifierOptions options) : options_(options), derivations_(std::make_shared<DerivationCache>()) {
   WMARK_CHECK(options_.p_threshold() > 0 && options_.p_threshold() < 1, "p threshold must be in (0,1)");
   WMARK_CHECK(options_.min_match_rate() >= 0 && options_.min_match_rate() <= 1, "minimum match rate must be in [0,1]");
   WMARK_CHECK(options_.chance_rate() >= 0 && options_.chance_rate() < 1, "chance rate must be in [0,1)");

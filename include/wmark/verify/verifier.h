@@ -16,6 +16,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -89,6 +90,9 @@ class WMARK_API Verifier {
   // With require_derivable_key: records the derivation check and refuses a non-derivable key.
   void apply_derivation(VerificationReport& report, const WatermarkKey& key) const;
   VerifierOptions options_;
+  // Derivation results by key commitment: checking one key against many suspects
+  // re-derives it (and reloads its dataset) once. Shared by copies of this Verifier.
+  std::shared_ptr<struct DerivationCache> derivations_;
 };
 
 }  // namespace wmark

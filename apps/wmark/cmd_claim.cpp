@@ -101,6 +101,9 @@ int run_check_claim(const CheckClaimCommand& c) {
             << (report.contains("model_sha256") ? ", file sha256 " + text(report, "model_sha256") : std::string())
             << (report.contains("transcript_sha256") ? ", transcript sha256 " + text(report, "transcript_sha256")
                                                       : std::string())
+            << (report.contains("tls_certificate_sha256")
+                    ? ", TLS certificate sha256 " + text(report, "tls_certificate_sha256")
+                    : std::string())
             << "\n  " << report.value("matches", 0) << "/" << report.value("queries", 0) << " matched at chance rate "
             << report.value("chance_rate", 0.0) << ", p-value " << report.value("p_value", 1.0) << " (threshold "
             << report.value("p_threshold", 0.0) << "), verified " << text(report, "verified_at") << "\n"

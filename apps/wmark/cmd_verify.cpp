@@ -28,7 +28,7 @@ struct VerifyCommand {
   std::string data_dir;
   std::int64_t max_queries = 0;
   // The suspect behind a server (--remote) instead of a file.
-  std::string remote, remote_model, protocol = "v2", input_scale = "unit";
+  std::string remote, remote_model, remote_ca, protocol = "v2", input_scale = "unit";
   bool binary = false;
   std::int64_t batch_size = 64;
   double timeout = 30;
@@ -111,10 +111,12 @@ void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device d
                                  .timeout_seconds(c.timeout)
                                  .retries(c.retries)
                                  .max_queries(c.max_queries)
-                                 .input_scale(c.input_scale),
+                                 .input_scale(c.input_scale)
+                                 .ca_file(c.remote_ca),
                              key.input_shape, key.normalization);
     p.report = verifier.verify(suspect, key);
     p.report.transcript_sha256 = suspect.transcript_sha256();
+    p.report.tls_certificate_sha256 = suspect.tls_certificate_sha256();
     p.remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
                      {"requests", suspect.requests()}};
     return;
@@ -224,8 +226,10 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--model", c->models,
                   "suspect model: a wmark checkpoint or a TorchScript file, or a folder of them (repeatable; several "
                   "suspects are one family, Holm-Bonferroni)");
-  sub->add_option("--remote", c->remote, "or a suspect behind a server: http://HOST:PORT (Triton, KServe, wmark serve, ...)");
+  sub->add_option("--remote", c->remote, "or a suspect behind a server: http[s]://HOST:PORT (Triton, KServe, wmark serve, ...)");
   sub->add_option("--remote-model", c->remote_model, "the suspect's model name on that server");
+  sub->add_option("--remote-ca", c->remote_ca, "https: PEM certificates to trust for the server (default: the system's)")
+      ->check(CLI::ExistingFile);
   sub->add_option("--protocol", c->protocol, "v2 (Open Inference Protocol) or v1 (predict)")
       ->check(CLI::IsMember({"v2", "v1"}));
   sub->add_flag("--binary", c->binary, "v2: send and receive tensors with the binary tensor data extension");

@@ -2,11 +2,15 @@
 
 #include <httplib.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -15,6 +19,7 @@
 
 #include "wmark/protocol/inference_protocol.h"
 #include "wmark/protocol/model_metadata.h"
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/util/sha256.h"
 
@@ -60,6 +65,24 @@ std::string server_message(const std::string& body) {
   return first_line(body);
 }
 
+// The certificate every TLS connection was made with: an info callback on the client's
+// SSL context records the peer certificate's SHA-256 into the set stored in the context.
+int tls_fingerprints_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+void record_tls_certificate(const SSL* ssl, int where, int) {
+  if (!(where & SSL_CB_HANDSHAKE_DONE)) return;
+  auto* fingerprints =
+      static_cast<std::set<std::string>*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_fingerprints_index()));
+  const X509* certificate = SSL_get0_peer_certificate(ssl);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (fingerprints && certificate && X509_digest(certificate, EVP_sha256(), digest, &size) == 1)
+    fingerprints->insert(hex_encode(digest, size));
+}
+
 std::chrono::microseconds micros(double seconds) {
   return std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6));
 }
@@ -76,6 +99,7 @@ struct RemoteClassifier::Impl {
   std::vector<std::string> outputs;  // what to ask for; empty = everything
   std::int64_t requests = 0;
   Sha256 transcript;  // every exchange that got an answer, in order
+  std::set<std::string> tls_certificates;  // SHA-256 of each certificate an https server presented
 
   // Length-prefixed, so that no two different transcripts hash the same bytes.
   void record(std::string_view part) { transcript.update(std::to_string(part.size()) + ":").update(part); }
@@ -271,8 +295,21 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Norm
 
   std::string base = o.url();
   if (base.back() == '/') base.pop_back();
+  const bool https = base.rfind("https://", 0) == 0;
+  WMARK_CHECK(https || o.ca_file().empty(), "a CA file for the remote server needs an https URL, not ", o.url());
   impl.client = std::make_unique<httplib::Client>(base);
   WMARK_CHECK(impl.client->is_valid(), "remote URL '", o.url(), "' is not usable");
+  if (https) {
+    impl.client->enable_server_certificate_verification(true);
+    if (!o.ca_file().empty()) {
+      WMARK_CHECK(std::filesystem::is_regular_file(o.ca_file()), "CA file ", o.ca_file(), " does not exist");
+      impl.client->set_ca_cert_path(o.ca_file());
+    }
+    SSL_CTX* context = impl.client->ssl_context();
+    WMARK_CHECK(context, "remote URL '", o.url(), "': this build has no TLS support");
+    SSL_CTX_set_ex_data(context, tls_fingerprints_index(), &impl.tls_certificates);
+    SSL_CTX_set_info_callback(context, record_tls_certificate);
+  }
   impl.client->set_keep_alive(true);
   impl.client->set_follow_location(false);  // a redirect to another host is refused, not followed
   impl.client->set_tcp_nodelay(true);
@@ -315,6 +352,12 @@ std::string RemoteClassifier::describe() const {
 }
 
 std::int64_t RemoteClassifier::requests() const { return impl_->requests; }
+
+std::string RemoteClassifier::tls_certificate_sha256() const {
+  std::string joined;
+  for (const auto& fingerprint : impl_->tls_certificates) joined += (joined.empty() ? "" : ",") + fingerprint;
+  return joined;
+}
 
 std::string RemoteClassifier::transcript_sha256() const {
   Sha256 copy = impl_->transcript;

@@ -27,6 +27,7 @@ nlohmann::json VerificationReport::to_json() const {
   if (!queried_triggers.empty()) out["queried_triggers"] = queried_triggers;
   if (!model_sha256.empty()) out["model_sha256"] = model_sha256;
   if (!transcript_sha256.empty()) out["transcript_sha256"] = transcript_sha256;
+  if (!tls_certificate_sha256.empty()) out["tls_certificate_sha256"] = tls_certificate_sha256;
   if (!verified_at.empty()) out["verified_at"] = verified_at;
   if (family_size > 1) {
     const bool finite = std::isfinite(family_log10_p_value);

@@ -171,6 +171,16 @@ TEST_CASE("wmark timestamp, claim and check-claim: a claim carries the attested 
   CHECK_THAT(out, Catch::Contains("its time stamp is not checked"));
   CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + other_ca, out) == 1);
   CHECK_THAT(out, Catch::Contains("does not check against the TSA certificate"));
+  // Files that are not there: exit 2 naming them.
+  const auto missing = (dir / "missing.pem").string();
+  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + missing, out) == 2);
+  CHECK_THAT(out, Catch::Contains("missing.pem"));
+  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + missing, out) == 2);
+  CHECK_THAT(out, Catch::Contains("missing.pem"));
+  CHECK(run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + missing + " --out " +
+                      (dir / "other.tst").string(),
+                  out) == 2);
+  CHECK_FALSE(std::filesystem::exists(dir / "other.tst"));
 
   // A false accuser re-signs a claim whose token stamps another key: refused.
   auto swapped = read_json_object(claim);

@@ -16,33 +16,16 @@ namespace {
 
 std::mutex reply_mutex;  // one openssl run at a time: they share the serial file
 
-std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
-
 }  // namespace
 
-void LocalTsa::openssl(const std::string& arguments) const {
-  const auto command = "openssl " + arguments + " >" + quoted(dir_ / "openssl.log") + " 2>&1";
-  if (std::system(command.c_str()) != 0)
-    throw std::runtime_error("local TSA: '" + command + "' failed: " + read_file(dir_ / "openssl.log"));
-}
-
-LocalTsa::LocalTsa(const std::string& name) {
-  const auto d = [this](const char* file) { return quoted(dir_ / file); };
-  openssl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj '/CN=" + name + " CA' -keyout " +
-          d("ca.key") + " -out " + d("ca.pem") +
-          " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
-  openssl("req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" + name + " TSA' -keyout " +
-          d("tsa.key") + " -out " + d("tsa.csr"));
-  std::ofstream(dir_ / "tsa.ext") << "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                                     "extendedKeyUsage=critical,timeStamping\n";
-  openssl("x509 -req -in " + d("tsa.csr") + " -CA " + d("ca.pem") + " -CAkey " + d("ca.key") +
-          " -CAcreateserial -days 2 -out " + d("tsa.pem") + " -extfile " + d("tsa.ext"));
-  std::ofstream(dir_ / "tsaserial") << "01\n";
+LocalTsa::LocalTsa(const std::string& name) : ca_(name) {
+  ca_.issue(name + " TSA", "keyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping", "tsa");
+  std::ofstream(ca_.dir() / "tsaserial") << "01\n";
   // Two TSA sections: "local" stamps SHA-256 imprints; "reject" refuses them (badAlg).
-  std::ofstream config(dir_ / "tsa.cnf");
+  std::ofstream config(ca_.dir() / "tsa.cnf");
   config << "[ tsa ]\ndefault_tsa = local\n";
   for (const std::string section : {"local", "reject"})
-    config << "[ " << section << " ]\ndir = " << dir_.path().string()
+    config << "[ " << section << " ]\ndir = " << ca_.dir().string()
            << "\nserial = $dir/tsaserial\ncrypto_device = builtin\nsigner_cert = $dir/tsa.pem\n"
               "signer_key = $dir/tsa.key\nsigner_digest = sha256\ndefault_policy = 1.3.6.1.4.1.59999.1\n"
            << (section == "local" ? "digests = sha256, sha384, sha512\n" : "digests = sha512\n")
@@ -91,10 +74,10 @@ std::string LocalTsa::ca_pem() const { return read_file(ca_pem_path()); }
 std::string LocalTsa::reply(const std::string& query_der) {
   std::lock_guard<std::mutex> lock(reply_mutex);
   const auto n = std::to_string(++requests_);
-  const auto query = dir_ / ("query" + n + ".tsq"), answer = dir_ / ("reply" + n + ".tsr");
+  const auto query = ca_.dir() / ("query" + n + ".tsq"), answer = ca_.dir() / ("reply" + n + ".tsr");
   std::ofstream(query, std::ios::binary) << query_der;
   try {
-    openssl("ts -reply -config " + quoted(dir_ / "tsa.cnf") + " -queryfile " + quoted(query) + " -out " + quoted(answer) +
+    ca_.openssl("ts -reply -config tsa.cnf -queryfile " + query.filename().string() + " -out " + answer.filename().string() +
             (behaviour_ == Behaviour::rejection ? " -section reject" : ""));
   } catch (const std::runtime_error&) {
     return "";  // openssl refused to answer at all (e.g. an unparsable query)
@@ -106,12 +89,10 @@ std::string LocalTsa::reply(const std::string& query_der) {
 
 std::string LocalTsa::stamp(const std::string& data) const {
   std::lock_guard<std::mutex> lock(reply_mutex);
-  const auto input = dir_ / "data.bin", query = dir_ / "direct.tsq", token = dir_ / "direct.tst";
-  std::ofstream(input, std::ios::binary) << data;
-  openssl("ts -query -data " + quoted(input) + " -sha256 -cert -no_nonce -out " + quoted(query));
-  openssl("ts -reply -config " + quoted(dir_ / "tsa.cnf") + " -queryfile " + quoted(query) + " -token_out -out " +
-          quoted(token));
-  return read_file(token);
+  std::ofstream(ca_.dir() / "data.bin", std::ios::binary) << data;
+  ca_.openssl("ts -query -data data.bin -sha256 -cert -no_nonce -out direct.tsq");
+  ca_.openssl("ts -reply -config tsa.cnf -queryfile direct.tsq -token_out -out direct.tst");
+  return read_file(ca_.dir() / "direct.tst");
 }
 
 }  // namespace wmark::test

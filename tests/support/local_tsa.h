@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "test_support.h"
+#include "test_ca.h"
 
 namespace httplib {
 class Server;
@@ -40,7 +40,7 @@ class LocalTsa {
   std::string url() const;
   /// The CA certificate (PEM): what a client trusts.
   std::string ca_pem() const;
-  std::filesystem::path ca_pem_path() const { return dir_ / "ca.pem"; }
+  std::filesystem::path ca_pem_path() const { return ca_.certificate(); }
   /// A token (DER) over `data` made directly by `openssl ts` (no HTTP, no nonce).
   std::string stamp(const std::string& data) const;
   /// Changes how later requests are answered.
@@ -48,9 +48,8 @@ class LocalTsa {
 
  private:
   std::string reply(const std::string& query_der);
-  void openssl(const std::string& arguments) const;
 
-  TempDir dir_;
+  TestCa ca_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;

@@ -24,8 +24,13 @@ namespace wmark {
 
 /// Where the suspect is and how to talk to it. Each field is a TORCH_ARG.
 struct WMARK_API RemoteOptions {
-  /// Base URL of the server, "http://HOST:PORT" (https when built with OpenSSL).
+  /// Base URL of the server, "http://HOST:PORT" or "https://HOST:PORT". An https
+  /// server's certificate is verified (chain and host name) against the system's CAs or
+  /// `ca_file`, and its SHA-256 recorded (tls_certificate_sha256()).
   TORCH_ARG(std::string, url);
+  /// PEM certificates to trust for an https server instead of the system's (a private
+  /// or test CA); empty for the system's.
+  TORCH_ARG(std::string, ca_file);
   /// The model's name on the server.
   TORCH_ARG(std::string, model);
   /// "v2" (Open Inference Protocol) or "v1" (predict).
@@ -70,6 +75,10 @@ class WMARK_API RemoteClassifier : public Classifier {
   /// order: method, path, request body, status and response body, each prefixed with its
   /// length. Recorded in reports, so that a claim names the exact answers it rests on.
   std::string transcript_sha256() const;
+  /// SHA-256 (hex) of the DER certificate the https server presented; several, joined
+  /// by ",", if connections saw different ones; empty for plain http. Recorded in
+  /// reports, so that a claim names the server it talked to.
+  std::string tls_certificate_sha256() const;
 
  private:
   struct Impl;

@@ -58,6 +58,9 @@ struct WMARK_API VerificationReport {
   /// A remote suspect: SHA-256 (hex) of the exact exchange with its server
   /// (RemoteClassifier::transcript_sha256); empty otherwise (not written to JSON then).
   std::string transcript_sha256;
+  /// A remote suspect over https: SHA-256 (hex) of the server's TLS certificate
+  /// (RemoteClassifier::tls_certificate_sha256); empty otherwise (not written to JSON then).
+  std::string tls_certificate_sha256;
   /// Checked as one of a family (several suspects or keys at once): the family's size,
   /// and this test's Holm-adjusted log10 p-value, on which the decision then rests
   /// (Verifier::control_family_wise_error). 1 = checked alone (not written to JSON then).

@@ -46,7 +46,7 @@ int run_timestamp(const TimestampCommand& c) {
   const auto out = c.out.empty() ? timestamp_path(c.key) : std::filesystem::path(c.out);
   check_writable(out, c.force);
   const auto key = WatermarkKey::load(c.key);
-  const auto token = request_timestamp(key.commitment(), c.tsa, read_file(c.tsa_cert), c.timeout);
+  const auto token = request_timestamp(key.commitment(), c.tsa, read_trusted_certificates(c.tsa_cert), c.timeout);
   write_file_atomic(out, token, c.force);
   const auto info = read_timestamp_token(token, out.string());
   std::cout << "time stamp " << out.string() << ": key " << key.commitment().substr(0, 16) << "... existed at "
@@ -79,7 +79,7 @@ int run_check_claim(const CheckClaimCommand& c) {
   const auto claim = read_json_object(c.claim);
   ClaimCheckOptions options;
   if (!c.model.empty()) options.model_sha256 = sha256_hex(read_file(c.model));
-  if (!c.tsa_cert.empty()) options.tsa_certificates_pem = read_file(c.tsa_cert);
+  if (!c.tsa_cert.empty()) options.tsa_certificates_pem = read_trusted_certificates(c.tsa_cert);
   const auto check = check_claim(claim, public_key, options);
   if (!check.valid) {
     std::cout << "CLAIM INVALID: " << c.claim << "\n";

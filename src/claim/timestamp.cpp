@@ -14,6 +14,7 @@
 
 #include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
+#include "wmark/util/files.h"
 #include "wmark/util/sha256.h"
 
 namespace wmark {
@@ -82,7 +83,7 @@ std::string encode_der(const T* value) {
 
 // Every PEM certificate in `trusted_pem` as a trust anchor; at least one is required.
 // Chains are checked for the time-stamping purpose (extended key usage timeStamping).
-Store trust_store(const std::string& trusted_pem) {
+Store trust_store(const std::string& trusted_pem, const std::string& source = "the trusted TSA certificate text") {
   Store store(X509_STORE_new());
   Bio bio(BIO_new_mem_buf(trusted_pem.data(), static_cast<int>(trusted_pem.size())));
   WMARK_CHECK(store && bio, "out of memory reading TSA certificates");
@@ -93,7 +94,7 @@ Store trust_store(const std::string& trusted_pem) {
     ++count;
   }
   ERR_clear_error();  // reading past the last certificate queues an error
-  WMARK_CHECK(count > 0, "the TSA certificate file holds no PEM certificate");
+  WMARK_CHECK(count > 0, source, " holds no PEM certificate");
   return store;
 }
 
@@ -152,7 +153,14 @@ TimestampInfo describe(PKCS7* token, const std::string& source) {
 
 }  // namespace
 
+std::string read_trusted_certificates(const std::filesystem::path& path) {
+  auto pem = read_file(path);
+  trust_store(pem, "TSA certificate file " + path.string());  // refuse it now, naming the file
+  return pem;
+}
+
 TimestampRequest make_timestamp_request(const std::string& commitment) {
+  ensure_sodium();  // the nonce comes from libsodium's CSPRNG
   const auto digest = commitment_digest(commitment);
   Request request(TS_REQ_new());
   Algorithm algorithm(X509_ALGOR_new());

@@ -102,6 +102,12 @@ TEST_CASE("a token over another commitment, from an untrusted TSA, or malformed 
   CHECK_THROWS_AS(verify_timestamp_token(flipped, commitment, tsa.ca_pem(), "flipped"), Error);
   CHECK_THROWS_WITH(verify_timestamp_token(token, commitment, "not a certificate", "token"),
                     Catch::Contains("no PEM certificate"));
+  test::TempDir dir;
+  write_file_atomic(dir / "junk.pem", "not a certificate", false);
+  CHECK_THROWS_WITH(read_trusted_certificates(dir / "junk.pem"),
+                    Catch::Contains("junk.pem") && Catch::Contains("no PEM certificate"));
+  CHECK_THROWS_WITH(read_trusted_certificates(dir / "missing.pem"), Catch::Contains("missing.pem"));
+  CHECK(read_trusted_certificates(tsa.ca_pem_path()) == tsa.ca_pem());
   CHECK_THROWS_WITH(make_timestamp_request("ABC"), Catch::Contains("64 lower-case hex"));
 }
 
@@ -175,6 +181,10 @@ TEST_CASE("wmark timestamp, claim and check-claim: a claim carries the attested 
   const auto missing = (dir / "missing.pem").string();
   CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + missing, out) == 2);
   CHECK_THAT(out, Catch::Contains("missing.pem"));
+  write_file_atomic(dir / "junk.pem", "not a certificate", false);
+  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + (dir / "junk.pem").string(), out) ==
+        2);  // the arbiter's input is wrong, not the claim
+  CHECK_THAT(out, Catch::Contains("junk.pem") && Catch::Contains("no PEM certificate"));
   CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + missing, out) == 2);
   CHECK_THAT(out, Catch::Contains("missing.pem"));
   CHECK(run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + missing + " --out " +

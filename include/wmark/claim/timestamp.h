@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <string>
 
 #include "wmark/util/export.h"
@@ -35,6 +36,10 @@ struct WMARK_API TimestampRequest {
   std::string der;         ///< the request to POST to the TSA
   std::string commitment;  ///< what it stamps
 };
+
+/// Reads a file of PEM certificates to trust (a TSA, its CA); throws wmark::Error naming
+/// the file if it is missing, unreadable or holds no certificate.
+WMARK_API std::string read_trusted_certificates(const std::filesystem::path& path);
 
 /// Builds the request for `commitment` (64 lower-case hex digits; throws wmark::Error otherwise).
 WMARK_API TimestampRequest make_timestamp_request(const std::string& commitment);

@@ -24,6 +24,7 @@
 #include "wmark/util/log.h"
 #include "wmark/util/runtime.h"
 #include "wmark/verify/statistics.h"
+#include "wmark/watermark/scheme.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
 
 int main(int argc, char** argv) try {
@@ -45,7 +46,7 @@ int main(int argc, char** argv) try {
   const double accuracy = wmark::accuracy(*victim, data.test, c10::Device(c10::kCPU));
 
   auto generator = wmark::trigger_registry().create(trigger);
-  const double chance = wmark::policy_chance_rate("trigger-set", policy, trigger, 10);
+  const double chance = wmark::chance_rate_floor("trigger-set", {{"label_policy", policy}, {"generator", trigger}}, 10);
   std::vector<long> histogram(static_cast<std::size_t>(triggers) + 1, 0);
   long best = 0, verifying = 0;
   const auto start = std::chrono::steady_clock::now();

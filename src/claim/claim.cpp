@@ -9,6 +9,7 @@
 #include "wmark/util/json_limits.h"
 #include "wmark/util/sha256.h"
 #include "wmark/verify/statistics.h"
+#include "wmark/watermark/scheme.h"
 
 namespace fs = std::filesystem;
 
@@ -67,7 +68,7 @@ class Reader {
 
 // What the key itself allows a report to claim, from the claim's copy of the key info.
 struct KeyBounds {
-  double chance_floor = 0;      // policy_chance_rate() of the key
+  double chance_floor = 0;      // chance_rate_floor() of the key
   std::int64_t max_queries = 0;  // triggers (black-box) or bits (white-box) in the key
 };
 
@@ -77,19 +78,17 @@ std::optional<KeyBounds> key_bounds(const json& key, std::vector<std::string>& p
   const auto* classes = read.get(key, "num_classes", json::value_t::number_integer, "key: ");
   const auto* tensors = read.get(key, "tensors", json::value_t::object, "key: ");
   if (method.empty() || !classes || !tensors) return std::nullopt;
-  const auto text = [&key](const char* name) {
-    return key.contains(name) && key[name].is_string() ? key[name].get<std::string>() : std::string();
-  };
   const auto num_classes = classes->get<std::int64_t>();
   if (num_classes < 2 || num_classes > (1 << 24)) {
     problems.push_back("key: num_classes out of range");
     return std::nullopt;
   }
   KeyBounds bounds;
-  bounds.chance_floor = policy_chance_rate(method, text("label_policy"), text("generator"), num_classes);
+  // The public info carries the params a scheme's floor reads (label policy, generator).
+  bounds.chance_floor = chance_rate_floor(method, key, num_classes);
   // The count of what the report may have compared: the labels' first dimension, or
   // every bit of the bit string.
-  const bool black_box = method == "trigger-set" || method == "deepsigns-output";
+  const bool black_box = is_black_box_method(method);
   const auto* shape = tensors->contains(black_box ? "labels" : "bits") ? &(*tensors)[black_box ? "labels" : "bits"] : nullptr;
   if (!shape || !shape->is_array() || shape->empty() || shape->size() > 8) {
     problems.push_back(std::string("key: the shape of its ") + (black_box ? "labels" : "bits") + " is missing");

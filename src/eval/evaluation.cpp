@@ -29,10 +29,8 @@
 #include "wmark/util/random.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/watermark/embed.h"
-#include "wmark/watermark/output_keys.h"
 #include "wmark/watermark/save_marked.h"
-#include "wmark/watermark/whitebox/deepsigns.h"
-#include "wmark/watermark/whitebox/uchida.h"
+#include "wmark/watermark/scheme.h"
 
 namespace fs = std::filesystem;
 
@@ -65,37 +63,28 @@ std::string file_safe(std::string name) {
   return name;
 }
 
-// Schemes that are not trigger generators: they need the model to make their key.
-const std::vector<std::string> kModelSchemes{"deepsigns-output", "deepsigns", "uchida"};
+// A config's scheme name with its options: the config's trigger_size for every scheme
+// that has one (triggers, output keys).
+SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size) {
+  auto choice = resolve_scheme(name);
+  if (scheme_registry().create(choice.scheme, choice.options)->schema().find("trigger_size"))
+    choice.options["trigger_size"] = trigger_size;
+  return choice;
+}
 
 // Trains `model` with `scheme`'s watermark and returns its key.
 WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const DatasetSplits& splits,
                           const TrainerOptions& training, const EvaluationConfig& config, const CheckpointInfo& info) {
+  const auto choice = scheme_choice(scheme, config.trigger_size);
+  EmbedRequest request;
+  request.model = std::move(model);
+  request.splits = splits;
+  request.training = training;
+  request.info = info;
   // An experiment is reproducible from its seed, so its keys are too (and forgeable).
-  const auto secret = experiment_secret(config.seed, "evaluate-key-" + scheme);
-  if (scheme == "deepsigns-output") {
-    auto options = OutputKeyOptions().keys(config.trigger_size).secret(secret);
-    options.min_keys(std::min(options.min_keys(), config.trigger_size));
-    return embed_output_keys(model, splits, training, options, {}, info).key;
-  }
-  if (scheme == "deepsigns" || scheme == "uchida") {
-    std::shared_ptr<Embedder> embedder;
-    if (scheme == "uchida") {
-      embedder = make_uchida_embedder(*model, splits.train, UchidaOptions().secret(secret), info.arch);
-    } else {
-      embedder = make_deepsigns_embedder(model, splits.train, DeepSignsOptions().secret(secret), info.arch);
-    }
-    Trainer trainer(model, training, info);
-    trainer.add_hook(embedder);
-    trainer.fit(splits.train, &splits.test);
-    return embedder->key();
-  }
-  auto options = TriggerWatermarkOptions().trigger(scheme);
-  options.spec().size = config.trigger_size;
-  options.spec().secret = secret;
-  options.spec().label_policy = "auto";
-  options.spec().data_dir = config.data_dir;
-  return embed_trigger_watermark(model, splits, training, options, info).key;
+  request.secret = experiment_secret(config.seed, "evaluate-key-" + scheme);
+  request.data_dir = config.data_dir;
+  return embed_watermark(choice.scheme, choice.options, request).key;
 }
 
 nlohmann::json read_json(const fs::path& path) {
@@ -132,11 +121,11 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
   WMARK_CHECK(c.trigger_size >= 1, source, ": trigger_size must be at least 1");
   WMARK_CHECK(!c.schemes.empty(), source, ": '", schemes_key, "' is empty");
   for (const auto& scheme : c.schemes) {
-    if (std::find(kModelSchemes.begin(), kModelSchemes.end(), scheme) != kModelSchemes.end()) continue;
     try {
-      trigger_registry().create(scheme);  // refuses unknown names, listing the generators
+      const auto choice = scheme_choice(scheme, c.trigger_size);  // refuses unknown names, listing the known
+      scheme_registry().create(choice.scheme, choice.options);
     } catch (const Error& error) {
-      WMARK_FAIL(source, ": '", schemes_key, "': ", error.what(), "; or a scheme: deepsigns-output, deepsigns, uchida");
+      WMARK_FAIL(source, ": '", schemes_key, "': ", error.what());
     }
   }
   if (!c.arch.empty()) WMARK_CHECK(model_registry().contains(c.arch), source, ": unknown arch '", c.arch, "'");

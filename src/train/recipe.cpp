@@ -20,4 +20,8 @@ TrainRecipe default_recipe(const std::string& dataset) {
   return recipe;
 }
 
+TrainerOptions fine_tuning_recipe(const TrainerOptions& recipe) {
+  return TrainerOptions(recipe).lr(recipe.lr() * 0.1).epochs(5).schedule("none");
+}
+
 }  // namespace wmark

@@ -67,18 +67,6 @@ double binomial_upper_tail_log10(std::int64_t k, std::int64_t n, double p) {
   return std::min(0.0, log_tail_sum(k, n, p) / kLog10);
 }
 
-double policy_chance_rate(const std::string& method, const std::string& label_policy, const std::string& generator,
-                          std::int64_t num_classes) {
-  WMARK_CHECK(num_classes >= 2, "a chance rate needs at least 2 classes, not ", num_classes);
-  if (method != "trigger-set" && method != "deepsigns-output") return 0.5;
-  const double any = 1.0 / static_cast<double>(num_classes);
-  const double other = 1.0 / static_cast<double>(num_classes - 1);
-  if (method == "deepsigns-output") return other;  // labels drawn from the C-1 classes not the model's own
-  if (label_policy == "target") return any;
-  if (label_policy == "random" && generator == "unrelated") return any;
-  return other;
-}
-
 double binomial_upper_tail(std::int64_t k, std::int64_t n, double p) {
   return std::pow(10.0, binomial_upper_tail_log10(k, n, p));
 }

@@ -15,8 +15,7 @@
 #include "wmark/util/error.h"
 #include "wmark/verify/statistics.h"
 #include "wmark/watermark/derivation.h"
-#include "wmark/watermark/whitebox/deepsigns.h"
-#include "wmark/watermark/whitebox/uchida.h"
+#include "wmark/watermark/scheme.h"
 
 namespace wmark {
 namespace {
@@ -90,11 +89,7 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   // measured on reference models) is the verifier's own statement and is reported.
   const auto* recorded_field = key.params.is_object() && key.params.contains("chance_rate") ? &key.params["chance_rate"] : nullptr;
   const double recorded = recorded_field && recorded_field->is_number() ? recorded_field->get<double>() : 0.0;
-  const auto param = [&key](const char* name) {
-    const bool text = key.params.is_object() && key.params.contains(name) && key.params[name].is_string();
-    return text ? key.params[name].get<std::string>() : std::string();
-  };
-  const double floor = policy_chance_rate(key.method, param("label_policy"), param("generator"), key.num_classes);
+  const double floor = chance_rate_floor(key.method, key.params, key.num_classes);
   report.chance_rate = options_.chance_rate() > 0 ? options_.chance_rate() : std::max(recorded, floor);
   report.log10_p_value = binomial_upper_tail_log10(matches, queries, report.chance_rate);
   report.p_value = binomial_upper_tail(matches, queries, report.chance_rate);
@@ -106,8 +101,8 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
 
 VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key) const {
   const auto start = std::chrono::steady_clock::now();
-  WMARK_CHECK(key.black_box(), "verify() queries a model with a black-box key (trigger-set, deepsigns-output); "
-              "this key's method is '", key.method, "': read the model with verify_white_box()");
+  WMARK_CHECK(key.black_box(), "verify() queries a model with a black-box key; this key's method is '", key.method,
+              "': read the model with verify_white_box()");
   const auto& images = key.tensor("images");
   const auto& labels = key.tensor("labels");
   WMARK_CHECK(images.dim() == 4 && labels.dim() == 1 && images.size(0) == labels.size(0),
@@ -139,16 +134,18 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
 VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey& key,
                                               const std::string& description) const {
   const auto start = std::chrono::steady_clock::now();
-  WMARK_CHECK(key.method == "uchida" || key.method == "deepsigns",
-              "verify_white_box reads white-box watermarks (uchida, deepsigns); this key's method is '", key.method,
-              "': query the model with verify()");
+  const auto scheme = key_scheme(key);
+  WMARK_CHECK(scheme->key_kind() == KeyKind::white_box, "verify_white_box reads white-box watermarks; this key's "
+              "method is '", key.method, "': query the model with verify()");
   const auto& bits = key.tensor("bits");
-  auto extracted = key.method == "uchida" ? extract_uchida_bits(model, key) : extract_deepsigns_bits(model, key);
+  auto extracted = scheme->extract_bits(model, key);
   WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed ", key.method, " key: ",
               bits.sizes(), " bits but the projection gives ", extracted.sizes());
   const auto matches = extracted.eq(bits.to(torch::kUInt8)).sum().item<std::int64_t>();
-  // Per bit, a model never trained with this secret projection agrees with b at 1/2.
-  Verifier per_bit(VerifierOptions(options_).chance_rate(0.5).min_match_rate(1.0 - options_.max_bit_error_rate()));
+  // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
+  const double per_bit_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
+  Verifier per_bit(
+      VerifierOptions(options_).chance_rate(per_bit_rate).min_match_rate(1.0 - options_.max_bit_error_rate()));
   auto report = per_bit.decide(matches, bits.size(0), key);
   report.model = description;
   report.verified_at = utc_now_iso8601();

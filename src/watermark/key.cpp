@@ -15,6 +15,7 @@
 #include "wmark/util/json_limits.h"
 #include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
+#include "wmark/watermark/scheme.h"
 
 namespace fs = std::filesystem;
 
@@ -222,6 +223,8 @@ nlohmann::json WatermarkKey::public_info() const {
   if (params.contains("label_policy")) info["label_policy"] = params["label_policy"];
   return info;
 }
+
+bool WatermarkKey::black_box() const { return is_black_box_method(method); }
 
 std::string utc_now_iso8601() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

@@ -33,7 +33,7 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
                                   "eval.json"),
       Contains("eval.json: attacks[0]: prune: rate must be in [0, 0.95]"));
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"generators", {"sparkle"}}}),
-                    Contains("unknown trigger generator 'sparkle'"));
+                    Contains("unknown watermark scheme 'sparkle'"));
   test::TempDir dir;
   test::write_bytes(dir / "bad.json", "{\"attacks\": [", true);
   CHECK_THROWS_WITH(EvaluationConfig::load(dir / "bad.json"), Contains("bad.json is not valid JSON"));
@@ -42,7 +42,11 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
                                                  {"generators", {"content"}}}),
                     Contains("not both"));
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"deepmarks"}}}),
-                    Contains("deepmarks") && Contains("deepsigns-output, deepsigns, uchida"));
+                    Contains("unknown watermark scheme 'deepmarks'") && Contains("deepsigns-output") &&
+                        Contains("uchida") && Contains("content"));
+  // A scheme's options are checked before hours of work: too many triggers, by its schema.
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"noise"}}, {"trigger_size", 200000}}),
+                    Contains("'trigger_size' must be at most 100000"));
   CHECK(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida", "content"}}}).schemes.size() == 2);
 }
 

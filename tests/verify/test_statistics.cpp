@@ -10,6 +10,8 @@
 
 #include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
+#include "wmark/util/error.h"
+#include "wmark/watermark/scheme.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
 
 #include <torch/torch.h>
@@ -113,12 +115,18 @@ TEST_CASE("a key cannot buy a smaller p-value by recording a smaller chance rate
   // What the key's number would have bought (the rate given explicitly, as an option):
   CHECK(Verifier(VerifierOptions().min_match_rate(0.3).chance_rate(1e-9)).decide(15, 50, key).verified);
   // Every policy's floor; an unknown key gets the largest black-box one.
-  CHECK(policy_chance_rate("trigger-set", "random", "unrelated", 10) == Approx(0.1));
-  CHECK(policy_chance_rate("trigger-set", "random", "noise", 10) == Approx(1.0 / 9));
-  CHECK(policy_chance_rate("trigger-set", "target", "content", 10) == Approx(0.1));
-  CHECK(policy_chance_rate("trigger-set", "", "", 10) == Approx(1.0 / 9));
-  CHECK(policy_chance_rate("deepsigns-output", "random", "deepsigns-output", 10) == Approx(1.0 / 9));
-  CHECK(policy_chance_rate("uchida", "", "", 10) == 0.5);
+  const auto floor = [](const char* method, const char* policy, const char* generator) {
+    return chance_rate_floor(method, {{"label_policy", policy}, {"generator", generator}}, 10);
+  };
+  CHECK(floor("trigger-set", "random", "unrelated") == Approx(0.1));
+  CHECK(floor("trigger-set", "random", "noise") == Approx(1.0 / 9));
+  CHECK(floor("trigger-set", "target", "content") == Approx(0.1));
+  CHECK(floor("trigger-set", "", "") == Approx(1.0 / 9));
+  CHECK(floor("deepsigns-output", "random", "deepsigns-output") == Approx(1.0 / 9));
+  CHECK(floor("uchida", "", "") == 0.5);
+  CHECK(floor("no-such-scheme", "target", "") == 0.5);  // unknown: the largest floor
+  CHECK(chance_rate_floor("no-such-scheme", nullptr, 2) == 1.0);
+  CHECK_THROWS_AS(chance_rate_floor("trigger-set", nullptr, 1), Error);
   key.params = nlohmann::json{{"label_policy", 7}, {"chance_rate", "low"}};  // wrong types: the floor, no exception
   CHECK(Verifier().decide(20, 50, key).chance_rate == Approx(1.0 / 9));
 }

@@ -134,7 +134,8 @@ TEST_CASE("DeepSigns refuses unknown layers, wrong widths and bad classes with c
   wide.params["layer"] = "conv2";
   CHECK_THROWS_WITH(extract_deepsigns_bits(*other, wide),
                     Contains("expects 256 activations of layer 'conv2' but the model's layer has 1024"));
-  CHECK_THROWS_WITH(Verifier().verify_white_box(*other, WatermarkKey{}), Contains("this key's method is"));
+  CHECK_THROWS_WITH(Verifier().verify_white_box(*other, WatermarkKey{}),
+                    Contains("is not a registered watermark scheme"));
   // Without a tapped layer (a user's module) the error says how to expose one.
   auto user = as_network(torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(784, 10)));
   CHECK_THROWS_WITH(extract_deepsigns_bits(*user, f.key), Contains("calling tap() in forward()"));

@@ -16,10 +16,11 @@
 ///  "false_positive": {"models": 2, "other_archs": ["resnet18"], "epochs": 0}}
 /// \endcode
 /// 0 / "" mean the dataset's recipe (default_recipe()); attacker_samples 0 = half the
-/// test split, held out by the seed (the other half measures accuracy). A scheme is a
-/// trigger generator or one of deepsigns-output, deepsigns, uchida (with their default
-/// options; trigger_size is also the output-key count); "generators" is accepted as the
-/// older name of "schemes".
+/// test split, held out by the seed (the other half measures accuracy). A scheme is any
+/// registered scheme (watermark/scheme.h) or a trigger generator's name standing for
+/// the trigger-set scheme with that generator (resolve_scheme()), with its default
+/// options and the config's trigger_size for every scheme that has that option;
+/// "generators" is accepted as the older name of "schemes".
 #pragma once
 
 #include <filesystem>

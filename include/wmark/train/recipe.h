@@ -22,4 +22,9 @@ struct TrainRecipe {
 /// Throws wmark::Error for an unknown dataset name.
 WMARK_API TrainRecipe default_recipe(const std::string& dataset);
 
+/// The recipe for embedding a watermark into a trained model by fine-tuning: a tenth of
+/// `recipe`'s learning rate, 5 epochs, no schedule (the marked model stays close to the
+/// trained one; trigger-set embedding also stops once every trigger is learnt).
+WMARK_API TrainerOptions fine_tuning_recipe(const TrainerOptions& recipe);
+
 }  // namespace wmark

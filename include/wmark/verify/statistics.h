@@ -27,24 +27,6 @@ WMARK_API double binomial_upper_tail_log10(std::int64_t k, std::int64_t n, doubl
 /// as binomial_upper_tail_log10().
 WMARK_API double binomial_upper_tail(std::int64_t k, std::int64_t n, double p);
 
-/// The chance rate a key's own description implies, whatever rate the key records: the
-/// probability that a model never trained on the key matches one of its labels.
-///   - white-box ("uchida", "deepsigns", any method but "trigger-set" and
-///     "deepsigns-output"): 1/2 per bit;
-///   - "deepsigns-output": 1/(C-1) (labels drawn from the classes other than the
-///     marked model's own answer);
-///   - trigger-set, labels drawn at random: 1/C for "unrelated" triggers (no source
-///     class), 1/(C-1) for every other generator (labels drawn from the classes other
-///     than the source image's or the model's own, so a model agreeing with the source
-///     matches with probability 0, any other at most 1/(C-1));
-///   - trigger-set with one target class: 1/C (the match-rate guard covers a model that
-///     sends many inputs to one class);
-///   - anything unknown (a legacy or hand-made key): 1/(C-1), the largest of the above.
-/// A key recording a lower rate is asking for a smaller p-value than its labels allow;
-/// the verifier and check_claim() never go below this floor. Requires C >= 2.
-WMARK_API double policy_chance_rate(const std::string& method, const std::string& label_policy,
-                                    const std::string& generator, std::int64_t num_classes);
-
 /// Holm's step-down adjustment of a family of p-values, given and returned as log10: the
 /// i-th smallest p becomes max over j <= i of min(1, (m - j) p_(j)) (j from 0). Rejecting
 /// every hypothesis whose adjusted p-value is below alpha keeps the chance of any false

@@ -57,23 +57,25 @@ struct VerifierOptions {
   TORCH_ARG(std::optional<std::filesystem::path>, data_dir);
 };
 
-/// Decides ownership of a suspect model from a trigger-set key (see the file comment).
+/// Decides ownership of a suspect model from a key of any registered scheme (see the
+/// file comment): black-box keys by querying, white-box keys by reading bits.
 class WMARK_API Verifier {
  public:
   /// Throws wmark::Error if an option is outside its range.
   explicit Verifier(VerifierOptions options = {});
-  /// Queries `suspect` with the key's triggers and decides. Requires a "trigger-set"
-  /// key whose "images" [K,C,H,W] match its input shape and whose "labels" are [K], and
-  /// K labels back from the suspect; throws wmark::Error otherwise.
+  /// Queries `suspect` with the key's triggers and decides. Requires a black-box key
+  /// (its scheme's KeyKind) whose "images" [K,C,H,W] match its input shape and whose
+  /// "labels" are [K], and K labels back from the suspect; throws wmark::Error otherwise.
   VerificationReport verify(Classifier& suspect, const WatermarkKey& key) const;
   /// The decision from a match count alone (for remote or recorded answers). Requires
   /// `queries` > 0; throws wmark::Error otherwise.
   VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
-  /// White-box: reads the bits a white-box key hid in `model` (weights for "uchida",
-  /// the key inputs' mean activation for "deepsigns") and decides by the binomial test
-  /// of matching bits at 1/2 per bit and the bit error rate (queries = bits compared; no
-  /// image is sent). Throws wmark::Error for a black-box key or a model without the
-  /// key's layer.
+  /// White-box: reads the bits a white-box key hid in `model` through its scheme's
+  /// extract_bits() (weights for "uchida", the key inputs' mean activation for
+  /// "deepsigns") and decides by the binomial test of matching bits at the scheme's
+  /// chance rate (at least 1/2 per bit) and the bit error rate (queries = bits compared;
+  /// no image is sent). Throws wmark::Error for a black-box key, an unregistered method
+  /// or a model without the key's layer.
   VerificationReport verify_white_box(Network& model, const WatermarkKey& key,
                                       const std::string& description = "model") const;
   /// Any key against a model at hand: black-box keys query it through a

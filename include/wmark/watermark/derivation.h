@@ -29,15 +29,16 @@ struct KeyDerivation {
 };
 
 /// Recomputes the key's secret parts from its secret, bound owner and public inputs and
-/// compares them: trigger sets made by the content (text stamps), noise and unrelated
-/// (from a public dataset) generators from a full public training split, found under
-/// `data_dir` or the standard lookup; Uchida keys (projection, and bits from the secret
-/// or from the recorded signature text); DeepSigns keys (projection, bits, and key
-/// inputs drawn from a full public split). Not derivable, with the reason: legacy
-/// (format-1) keys, triggers or key inputs from user files, folders or a private
-/// subset, keys whose parts differ from what the secret derives, and deepsigns-output
-/// keys, whose labels depend on the model they were made with. Throws wmark::Error when
-/// a dataset the derivation needs is missing.
+/// compares them, through its scheme's Scheme::check_derivation() (watermark/scheme.h):
+/// trigger sets made by the content (text stamps), noise and unrelated (from a public
+/// dataset) generators from a full public training split, found under `data_dir` or
+/// the standard lookup; Uchida keys (projection, and bits from the secret or from the
+/// recorded signature text); DeepSigns keys (projection, bits, and key inputs drawn
+/// from a full public split). Not derivable, with the reason: legacy (format-1) keys,
+/// keys of a method no scheme is registered under, triggers or key inputs from user
+/// files, folders or a private subset, keys whose parts differ from what the secret
+/// derives, and deepsigns-output keys, whose labels depend on the model they were made
+/// with. Throws wmark::Error when a dataset the derivation needs is missing.
 WMARK_API KeyDerivation check_key_derivation(const WatermarkKey& key,
                                              const std::optional<std::filesystem::path>& data_dir = std::nullopt);
 

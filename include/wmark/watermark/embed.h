@@ -58,12 +58,15 @@ struct EmbedResult {
   double clean_accuracy_before = -1;
   /// Clean test accuracy after embedding (negative without a test split).
   double clean_accuracy_after = -1;
-  /// Fraction of triggers the final model labels with their watermark labels.
+  /// Fraction of the key's queries the final model answers with their key labels
+  /// (black-box schemes; 0 for white-box ones).
   double trigger_accuracy = 0;
   /// The trigger ratio used.
   double trigger_ratio = 0;
   /// The consolidation epochs that were needed.
   std::int64_t extra_epochs = 0;
+  /// Scheme-specific figures (e.g. "bit_error_rate" of a white-box mark).
+  nlohmann::json details = nlohmann::json::object();
 };
 
 /// Generates the trigger set for `splits.train`, trains `model` on the clean data

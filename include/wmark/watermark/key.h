@@ -69,8 +69,9 @@ struct WMARK_API WatermarkKey {
   /// The tensor `name`; throws wmark::Error naming the key and the missing tensor.
   const at::Tensor& tensor(const std::string& name) const;
   /// Whether the key is proved by querying the model with its "images" and "labels"
-  /// (methods "trigger-set" and "deepsigns-output"), not by reading the model's insides.
-  bool black_box() const { return method == "trigger-set" || method == "deepsigns-output"; }
+  /// (its scheme's KeyKind, watermark/scheme.h), not by reading the model's insides;
+  /// false for a method no scheme is registered under.
+  bool black_box() const;
   /// SHA-256 commitment (hex) over the header fields (salt and owner included) and every
   /// tensor byte.
   std::string commitment() const;

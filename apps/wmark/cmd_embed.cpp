@@ -101,12 +101,18 @@ nlohmann::json generator_options(const EmbedCommand& c) {
     if (option->count() == 0) continue;
     const auto& [name, type] = kOptions.at(flag);
     const auto& text = c.generator_text.at(flag);
-    try {
-      options[name] = type == 's' ? nlohmann::json(text)
-                      : type == 'i' ? nlohmann::json(std::stoll(text)) : nlohmann::json(std::stod(text));
-    } catch (const std::exception&) {
-      WMARK_FAIL("--", flag, ": '", text, "' is not a ", type == 'i' ? "whole number" : "number");
+    if (type == 's') {
+      options[name] = text;
+      continue;
     }
+    std::size_t used = 0;
+    try {
+      options[name] = type == 'i' ? nlohmann::json(std::stoll(text, &used)) : nlohmann::json(std::stod(text, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    WMARK_CHECK(!text.empty() && used == text.size(), "--", flag, ": '", text, "' is not a ",
+                type == 'i' ? "whole number" : "number");
   }
   return options;
 }

@@ -83,7 +83,7 @@ std::shared_ptr<ProcessGroup> join_group(const TrainFlags& f) {
   options.backend(f.backend).timeout_seconds(f.dist_timeout);
   auto group = std::make_shared<ProcessGroup>(options);
   // Rank 0 speaks for the group (as the Trainer does); the others report only problems.
-  if (group->rank() != 0 && spdlog::get_level() < spdlog::level::warn) set_log_level("warn");
+  if (group->rank() != 0 && logger()->level() < spdlog::level::warn) set_log_level("warn");
   return group;
 }
 

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wmark/util/error.h"
+#include "wmark/util/log.h"
 
 namespace wmark {
 namespace {
@@ -113,7 +114,7 @@ ProcessGroup::ProcessGroup(DistributedOptions options) : impl_(std::make_unique<
     WMARK_FAIL(impl_->who(), ": cannot join the process group at ", o.master_addr(), ":", o.master_port(), ": ",
                first_line(error.what()));
   }
-  spdlog::debug("dist: {} joined at {}:{}", impl_->who(), o.master_addr(), o.master_port());
+  logger()->debug("dist: {} joined at {}:{}", impl_->who(), o.master_addr(), o.master_port());
 }
 
 ProcessGroup::~ProcessGroup() = default;

@@ -14,6 +14,7 @@
 
 #include "wmark/protocol/inference_protocol.h"
 #include "wmark/util/error.h"
+#include "wmark/util/log.h"
 #include "http_server.h"
 
 #ifndef WMARK_VERSION_STRING
@@ -244,7 +245,7 @@ struct InferenceServer::Impl {
     } catch (const Error& error) {
       return answer_error(400, error.what());
     } catch (const std::exception& error) {
-      spdlog::warn("serve: internal error on {} {}: {}", req.method, req.path.substr(0, 128), error.what());
+      logger()->warn("serve: internal error on {} {}: {}", req.method, req.path.substr(0, 128), error.what());
       return answer_error(500, "internal error while running the model");
     }
   }
@@ -252,7 +253,7 @@ struct InferenceServer::Impl {
   void log(const std::string& method, const std::string& path, int status, std::size_t in, std::size_t out) {
     ++requests;
     if (status >= 400) ++errors;
-    spdlog::debug("serve: {} {} -> {} ({} bytes in, {} out)", method.substr(0, 16), path.substr(0, 128), status, in,
+    logger()->debug("serve: {} {} -> {} ({} bytes in, {} out)", method.substr(0, 16), path.substr(0, 128), status, in,
                   out);
   }
 
@@ -313,7 +314,7 @@ int InferenceServer::start() {
     throw;
   }
   impl.running = true;
-  spdlog::info("serve: model '{}' ({} classes, input {}) at {}/v2/models/{}", impl.model.name, impl.model.num_classes,
+  logger()->info("serve: model '{}' ({} classes, input {}) at {}/v2/models/{}", impl.model.name, impl.model.num_classes,
                impl.model.input.str(), url(), impl.model.name);
   return impl.port;
 }
@@ -330,7 +331,7 @@ void InferenceServer::stop() {
     impl.has_stopped = true;
   }
   impl.stopped.notify_all();
-  spdlog::info("serve: stopped after {} requests", impl.requests.load());
+  logger()->info("serve: stopped after {} requests", impl.requests.load());
 }
 
 void InferenceServer::wait() {

@@ -1,5 +1,7 @@
 #include "wmark/util/log.h"
 
+#include <mutex>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +11,10 @@ namespace wmark {
 
 std::shared_ptr<spdlog::logger> logger() {
   // Registered under its name so an application may replace it with spdlog::register_logger.
+  if (auto existing = spdlog::get("wmark")) return existing;
+  // Two threads logging first at once must not both create it (spdlog refuses a second).
+  static std::mutex creating;
+  std::lock_guard<std::mutex> lock(creating);
   if (auto existing = spdlog::get("wmark")) return existing;
   auto created = spdlog::stderr_color_mt("wmark");
   created->set_pattern("[%H:%M:%S] [%^%l%$] %v");

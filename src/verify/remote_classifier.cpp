@@ -21,6 +21,7 @@
 #include "wmark/protocol/model_metadata.h"
 #include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
+#include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
 
 namespace wmark {
@@ -112,7 +113,7 @@ struct RemoteClassifier::Impl {
     for (int attempt = 0; attempt <= options.retries(); ++attempt) {
       if (attempt > 0) {
         const double wait = options.backoff_seconds() * std::pow(2.0, attempt - 1);
-        spdlog::debug("remote: retry {} of {} in {:.2f} s: {}", attempt, options.retries(), wait, last_problem);
+        logger()->debug("remote: retry {} of {} in {:.2f} s: {}", attempt, options.retries(), wait, last_problem);
         std::this_thread::sleep_for(micros(wait));
       }
       ++requests;

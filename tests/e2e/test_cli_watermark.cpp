@@ -276,6 +276,40 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK_THAT(out, Contains("no convolution 'conv7'"));
 }
 
+TEST_CASE("wmark embed takes each scheme's options from its schema, and refuses another scheme's", "[e2e]") {
+  const auto& f = fixture();
+  std::string out;
+  const auto embed = [&f](const std::string& flags) {
+    return test::wmark_binary() + " embed " + flags + " --dataset mnist --subset 500" + data_flag() + " --out " +
+           f.path("never.pt") + " --key-out " + f.path("never.wmk");
+  };
+  // --method NAME --help: that scheme's declarations, defaults and ranges.
+  REQUIRE(test::run_command(test::wmark_binary() + " embed --method uchida --help", out) == 0);
+  CHECK_THAT(out, Contains("Options of the uchida scheme") && Contains("--strength X") &&
+                      Contains("weight of the bit loss (default 0.1;"));
+  REQUIRE(test::run_command(test::wmark_binary() + " embed --method deepsigns-output --help", out) == 0);
+  CHECK_THAT(out, Contains("--key-source TEXT") && Contains("one of noise perturbed"));
+  // Every refusal comes before any data is read or any training starts.
+  CHECK(test::run_command(embed("--method uchida --trigger noise"), out) == 2);
+  CHECK_THAT(out, Contains("--trigger is not an option of the uchida scheme"));
+  CHECK(test::run_command(embed("--method uchida --bits 0"), out) == 2);
+  CHECK_THAT(out, Contains("'bits' must be at least 1, not 0"));
+  CHECK(test::run_command(embed("--method deepsigns --key-inputs many"), out) == 2);
+  CHECK_THAT(out, Contains("--key-inputs: 'many' is not an integer"));
+  CHECK(test::run_command(embed("--trigger-ratio 9"), out) == 2);
+  CHECK_THAT(out, Contains("'trigger_ratio' must be at most 4"));
+  CHECK(test::run_command(embed("--method deepsigns --sigma 0.3"), out) == 2);
+  CHECK_THAT(out, Contains("options of trigger-set schemes, not of deepsigns"));
+  CHECK(test::run_command(embed("--method uchida --signature a --signature-file " + f.path("clean.pt")), out) == 2);
+  CHECK_THAT(out, Contains("not both"));
+  CHECK(test::run_command(embed("--stamp-x left"), out) == 2);
+  CHECK_THAT(out, Contains("--stamp-x: 'left' is not a whole number"));
+  CHECK(test::run_command(embed("--stamp-x 3px"), out) == 2);
+  CHECK_THAT(out, Contains("--stamp-x: '3px' is not a whole number"));
+  CHECK_FALSE(std::filesystem::exists(f.path("never.pt")));
+  CHECK_FALSE(std::filesystem::exists(f.path("never.wmk")));
+}
+
 TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verify reads back", "[e2e]") {
   const auto& f = fixture();
   std::string out;

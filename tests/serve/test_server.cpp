@@ -8,6 +8,8 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "../support/test_support.h"
 #include "../support/torchscript_fixture.h"
@@ -17,6 +19,7 @@
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
+#include "wmark/util/log.h"
 #include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/verifier.h"
 
@@ -419,4 +422,34 @@ TEST_CASE("stopping while clients hang up never deadlocks", "[serve]") {
   }
   cycles.join();
   CHECK(finished);
+}
+
+TEST_CASE("the server and the remote client log through wmark::logger(), not spdlog's default logger", "[serve]") {
+  const auto& f = test::watermarked_mnist();
+  auto ours = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  auto theirs = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  const auto level = logger()->level();
+  const auto default_level = spdlog::default_logger()->level();
+  logger()->sinks().push_back(ours);
+  spdlog::default_logger()->sinks().push_back(theirs);
+  logger()->set_level(spdlog::level::debug);
+  spdlog::default_logger()->set_level(spdlog::level::debug);
+  std::string url;
+  {
+    InferenceServer server(served(f.model), loopback());
+    server.start();
+    url = server.url();
+    RemoteClassifier(remote(server), f.key.input_shape, f.key.normalization);
+  }
+  CHECK_THROWS(RemoteClassifier(RemoteOptions().url(url).model("mnist").retries(1).backoff_seconds(0.01),
+                                f.key.input_shape, f.key.normalization));
+  logger()->sinks().pop_back();
+  spdlog::default_logger()->sinks().pop_back();
+  logger()->set_level(level);
+  spdlog::default_logger()->set_level(default_level);
+  std::string logged;
+  for (const auto& line : ours->last_formatted()) logged += line;
+  CHECK_THAT(logged, Catch::Contains("serve: model 'mnist'") && Catch::Contains("serve: stopped after") &&
+                         Catch::Contains("remote: retry 1 of 1"));
+  CHECK(theirs->last_formatted().empty());
 }

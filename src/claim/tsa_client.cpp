@@ -5,6 +5,7 @@
 #include <chrono>
 #include <regex>
 
+#include "../util/bounded_http.h"
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -40,24 +41,15 @@ std::string request_timestamp(const std::string& commitment, const std::string& 
   post.headers.emplace("Content-Type", "application/timestamp-query");
   post.headers.emplace("Accept", "application/timestamp-reply");
   post.body = request.der;
-  // The answer is counted as it arrives and cut at the cap, whatever its framing.
-  bool too_large = false;
-  std::string received;
-  post.content_receiver = [&](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
-    too_large = received.size() + length > kMaxTimestampBytes;
-    if (!too_large) received.append(data, length);
-    return !too_large;
-  };
-  httplib::Response response;
-  httplib::Error error = httplib::Error::Success;
-  const bool sent = client.send(post, response, error);
-  WMARK_CHECK(!too_large, where, ": the answer is larger than ", kMaxTimestampBytes, " bytes");
-  WMARK_CHECK(sent, where, ": cannot reach it (", httplib::to_string(error), ")");
+  const auto exchange = http::send_bounded(client, std::move(post), kMaxTimestampBytes);
+  WMARK_CHECK(!exchange.too_large, where, ": the answer is larger than ", kMaxTimestampBytes, " bytes");
+  WMARK_CHECK(exchange.sent, where, ": cannot reach it (", httplib::to_string(exchange.error), ")");
+  const auto& response = exchange.response;
   WMARK_CHECK(response.status == 200, where, ": answered HTTP ", response.status, " (wmark follows no redirects)");
   const auto type = response.get_header_value("Content-Type");
   WMARK_CHECK(type.rfind("application/timestamp-reply", 0) == 0, where, ": answered Content-Type '",
               type.substr(0, 100), "', not application/timestamp-reply");
-  return accept_timestamp_response(received, request, trusted_pem, where);
+  return accept_timestamp_response(response.body, request, trusted_pem, where);
 }
 
 }  // namespace wmark

@@ -32,44 +32,22 @@
 #include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/scheme.h"
 
+#include "evaluation_support.h"
+
 namespace fs = std::filesystem;
 
 namespace wmark {
 namespace {
 
-template <class T>
-T get(const nlohmann::json& j, const char* key, const T& fallback, const std::string& source) {
-  if (!j.contains(key) || j.at(key).is_null()) return fallback;
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    WMARK_FAIL(source, ": key '", key, "' has the wrong type (", j.at(key).type_name(), ")");
-  }
-}
-
-std::string value_text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+using evaluation::file_safe;
+using evaluation::read_json;
+using evaluation::scheme_choice;
+using evaluation::value_text;
 
 std::string cell_name(const std::string& generator, const AttackSweep& sweep, const nlohmann::json& value) {
   std::string name = generator + "/" + sweep.attack;
   if (!sweep.vary.empty()) name += "/" + sweep.vary + "=" + value_text(value);
   return name;
-}
-
-// A file name for a cell: its name with '/' and '=' made safe.
-std::string file_safe(std::string name) {
-  for (auto& ch : name) {
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
-  }
-  return name;
-}
-
-// A config's scheme name with its options: the config's trigger_size for every scheme
-// that has one (triggers, output keys).
-SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size) {
-  auto choice = resolve_scheme(name);
-  if (scheme_registry().create(choice.scheme, choice.options)->schema().find("trigger_size"))
-    choice.options["trigger_size"] = trigger_size;
-  return choice;
 }
 
 // Trains `model` with `scheme`'s watermark and returns its key.
@@ -87,94 +65,7 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
   return embed_watermark(choice.scheme, choice.options, request).key;
 }
 
-nlohmann::json read_json(const fs::path& path) {
-  try {
-    const auto text = read_file(path);
-    check_json_nesting(text, kMaxJsonDepth, path.string());
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& error) {
-    WMARK_FAIL(path.string(), " is not valid JSON: ", error.what());
-  }
-}
-
 }  // namespace
-
-EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std::string& source) {
-  WMARK_CHECK(j.is_object(), source, ": an evaluation config must be a JSON object");
-  check_option_keys(j, source, {"dataset", "data_dir", "subset", "arch", "epochs", "seed", "trigger_size",
-                                "schemes", "generators", "attacker_samples", "attacks", "false_positive"});
-  EvaluationConfig c;
-  c.dataset = canonical_dataset_name(get<std::string>(j, "dataset", c.dataset, source));
-  if (j.contains("data_dir") && !j.at("data_dir").is_null()) c.data_dir = get<std::string>(j, "data_dir", "", source);
-  c.subset = get<std::int64_t>(j, "subset", c.subset, source);
-  c.arch = get<std::string>(j, "arch", c.arch, source);
-  c.epochs = get<std::int64_t>(j, "epochs", c.epochs, source);
-  c.seed = get<std::uint64_t>(j, "seed", c.seed, source);
-  c.trigger_size = get<std::int64_t>(j, "trigger_size", c.trigger_size, source);
-  WMARK_CHECK(!(j.contains("schemes") && j.contains("generators")), source,
-              ": give 'schemes' or its older name 'generators', not both");
-  const char* schemes_key = j.contains("generators") ? "generators" : "schemes";
-  c.schemes = get<std::vector<std::string>>(j, schemes_key, c.schemes, source);
-  c.attacker_samples = get<std::int64_t>(j, "attacker_samples", c.attacker_samples, source);
-  WMARK_CHECK(c.subset >= 0 && c.epochs >= 0 && c.attacker_samples >= 0, source,
-              ": subset, epochs and attacker_samples must not be negative");
-  WMARK_CHECK(c.trigger_size >= 1, source, ": trigger_size must be at least 1");
-  WMARK_CHECK(!c.schemes.empty(), source, ": '", schemes_key, "' is empty");
-  for (const auto& scheme : c.schemes) {
-    try {
-      const auto choice = scheme_choice(scheme, c.trigger_size);  // refuses unknown names, listing the known
-      scheme_registry().create(choice.scheme, choice.options);
-    } catch (const Error& error) {
-      WMARK_FAIL(source, ": '", schemes_key, "': ", error.what());
-    }
-  }
-  if (!c.arch.empty()) WMARK_CHECK(model_registry().contains(c.arch), source, ": unknown arch '", c.arch, "'");
-
-  WMARK_CHECK(j.contains("attacks") && j.at("attacks").is_array() && !j.at("attacks").empty(), source,
-              ": 'attacks' must be a non-empty array of {\"attack\", \"options\", \"vary\", \"values\"}");
-  for (const auto& a : j.at("attacks")) {
-    const auto where = source + ": attacks[" + std::to_string(c.attacks.size()) + "]";
-    WMARK_CHECK(a.is_object(), where, " must be an object");
-    check_option_keys(a, where, {"attack", "options", "vary", "values"});
-    AttackSweep sweep;
-    sweep.attack = get<std::string>(a, "attack", "", where);
-    sweep.options = get<nlohmann::json>(a, "options", nlohmann::json::object(), where);
-    sweep.vary = get<std::string>(a, "vary", "", where);
-    if (!sweep.vary.empty()) {
-      sweep.values = get<std::vector<nlohmann::json>>(a, "values", {}, where);
-      WMARK_CHECK(!sweep.values.empty(), where, ": 'vary' needs a non-empty 'values' array");
-    } else {
-      WMARK_CHECK(!a.contains("values"), where, ": 'values' needs 'vary' (the option they set)");
-      sweep.values = {nullptr};
-    }
-    for (const auto& v : sweep.values) {  // every cell's options must be valid before hours of work
-      auto options = sweep.options;
-      if (!sweep.vary.empty()) options[sweep.vary] = v;
-      try {
-        attack_registry().create(sweep.attack, options);
-      } catch (const Error& error) {
-        WMARK_FAIL(where, ": ", error.what());
-      }
-    }
-    c.attacks.push_back(std::move(sweep));
-  }
-  if (j.contains("false_positive")) {
-    const auto& fp = j.at("false_positive");
-    const auto where = source + ": false_positive";
-    WMARK_CHECK(fp.is_object(), where, " must be an object");
-    check_option_keys(fp, where, {"models", "other_archs", "epochs"});
-    c.clean_models = get<std::int64_t>(fp, "models", c.clean_models, where);
-    c.other_archs = get<std::vector<std::string>>(fp, "other_archs", c.other_archs, where);
-    c.clean_epochs = get<std::int64_t>(fp, "epochs", c.clean_epochs, where);
-    WMARK_CHECK(c.clean_models >= 1, where, ": models must be at least 1 (the clean baseline)");
-    for (const auto& a : c.other_archs) WMARK_CHECK(model_registry().contains(a), where, ": unknown arch '", a, "'");
-  }
-  return c;
-}
-
-EvaluationConfig EvaluationConfig::load(const fs::path& path) {
-  return from_json(read_json(path), path.string());
-}
 
 nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRun& run) {
   WMARK_CHECK(!run.out_dir.empty(), "run_evaluation needs an output folder");
@@ -362,162 +253,6 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   write_file_atomic(run.out_dir / "report.json", report.dump(2) + "\n", true);
   write_file_atomic(run.out_dir / "report.md", evaluation_markdown(report), true);
   return report;
-}
-
-std::string evaluation_markdown(const nlohmann::json& report) {
-  std::ostringstream md;
-  auto pct = [](const nlohmann::json& v) {
-    if (!v.is_number()) return std::string("-");
-    std::ostringstream os;
-    os << std::fixed << std::setprecision(2) << 100 * v.get<double>() << "%";
-    return os.str();
-  };
-  auto p = [](double v) {
-    std::ostringstream os;
-    os << std::setprecision(2) << v;
-    return os.str();
-  };
-  md << "# Watermark robustness: " << report.value("dataset", "") << ", " << report.value("arch", "") << "\n\n"
-     << report.value("train_samples", 0) << " training samples, " << report.value("epochs", 0) << " epochs, "
-     << report.value("trigger_size", 0) << " triggers per key; attacker holds " << report.value("attacker_samples", 0)
-     << " test images, accuracy measured on the other " << report.value("test_samples", 0) << ".\n\n"
-     << "## Watermarked models\n\nClean model test accuracy: " << pct(report["clean_test_accuracy"]) << "\n\n"
-     << "Mark acc is the trigger (or key) match rate for black-box schemes and 1 - bit error rate for white-box ones.\n\n"
-     << "| scheme | label policy | test acc | mark acc | verified (p-value) |\n|---|---|---|---|---|\n";
-  for (const auto& w : report["watermarked"]) {
-    md << "| " << w.value("generator", "") << " | " << w.value("label_policy", "") << " | " << pct(w["test_accuracy"])
-       << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
-       << p(w.value("p_value", 1.0)) << ") |\n";
-  }
-  // One table per attack (and varied option), rows = strength, per generator: test / trigger acc, decision.
-  std::vector<std::pair<std::string, std::string>> groups;
-  for (const auto& c : report["cells"]) {
-    std::pair<std::string, std::string> g{c.value("attack", ""), c.value("vary", "")};
-    if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
-  }
-  for (const auto& [attack, vary] : groups) {
-    md << "\n## Attack: " << attack << (vary.empty() ? "" : " (" + vary + ")") << "\n\n| "
-       << (vary.empty() ? "run" : vary);
-    for (const auto& w : report["watermarked"]) {
-      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified";
-    }
-    md << " |\n|---";
-    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---";
-    md << "|\n";
-    std::vector<nlohmann::json> values;
-    for (const auto& c : report["cells"]) {
-      if (c.value("attack", "") == attack && c.value("vary", "") == vary &&
-          std::find(values.begin(), values.end(), c["value"]) == values.end()) {
-        values.push_back(c["value"]);
-      }
-    }
-    for (const auto& v : values) {
-      md << "| " << (v.is_null() ? std::string("-") : value_text(v));
-      for (const auto& w : report["watermarked"]) {
-        const nlohmann::json* cell = nullptr;
-        for (const auto& c : report["cells"]) {
-          if (c["generator"] == w["generator"] && c["attack"] == attack && c["vary"] == vary && c["value"] == v) {
-            cell = &c;
-          }
-        }
-        if (!cell) {
-          md << " | - | - | -";
-          continue;
-        }
-        const auto& after = (*cell)["verification_after"];
-        if (after.is_null()) {  // inversion: no model; report what the images revealed
-          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | -";
-        } else {
-          md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
-             << (after.value("verified", false) ? "yes" : "**no**") << " (" << p(after.value("p_value", 1.0)) << ")";
-        }
-      }
-      md << " |\n";
-    }
-  }
-  const auto& fp = report["false_positive"];
-  md << "\n## False positives\n\n" << fp.value("checks", 0) << " verifications of clean models against every key: "
-     << fp.value("false_claims", 0) << " false claims; highest match rate " << pct(fp["highest_match_rate"])
-     << ", lowest p-value " << p(fp.value("lowest_p_value", 1.0)) << "."
-     << (fp.value("not_applicable", 0) > 0
-             ? " " + std::to_string(fp.value("not_applicable", 0)) +
-                   " pairs of a white-box key and a model without its layer were not applicable."
-             : std::string())
-     << "\n";
-  if (!report["charts"].empty()) {
-    md << "\n## Charts\n\n";
-    for (const auto& c : report["charts"]) md << "![" << c.get<std::string>() << "](" << c.get<std::string>() << ")\n";
-  }
-  return md.str();
-}
-
-std::string svg_line_chart(const std::string& title, const std::string& x_label,
-                           const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& series) {
-  constexpr double width = 640, height = 400, left = 60, right = 190, top = 40, bottom = 50;
-  const double plot_w = width - left - right, plot_h = height - top - bottom;
-  double x_min = 0, x_max = 1;
-  bool first = true;
-  for (const auto& s : series) {
-    for (const auto& [x, y] : s.second) {
-      x_min = first ? x : std::min(x_min, x);
-      x_max = first ? x : std::max(x_max, x);
-      first = false;
-    }
-  }
-  if (x_max <= x_min) x_max = x_min + 1;
-  auto sx = [&](double x) { return left + (x - x_min) / (x_max - x_min) * plot_w; };
-  auto sy = [&](double y) { return top + (1 - std::clamp(y, 0.0, 1.0)) * plot_h; };
-  auto escape = [](const std::string& text) {
-    std::string out;
-    for (char ch : text) {
-      if (ch == '<') out += "&lt;";
-      else if (ch == '>') out += "&gt;";
-      else if (ch == '&') out += "&amp;";
-      else out += ch;
-    }
-    return out;
-  };
-  static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
-  std::ostringstream svg;
-  svg << std::fixed << std::setprecision(1);
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      << "<text x=\"" << width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << escape(title)
-      << "</text>\n";
-  for (int i = 0; i <= 5; ++i) {  // y grid: 0%..100%
-    const double y = sy(i / 5.0);
-    svg << "<line x1=\"" << left << "\" y1=\"" << y << "\" x2=\"" << left + plot_w << "\" y2=\"" << y
-        << "\" stroke=\"#ddd\"/><text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << i * 20
-        << "%</text>\n";
-  }
-  for (int i = 0; i <= 4; ++i) {  // x ticks
-    const double xv = x_min + (x_max - x_min) * i / 4.0;
-    std::ostringstream label;
-    label << std::setprecision(3) << xv;
-    svg << "<text x=\"" << sx(xv) << "\" y=\"" << top + plot_h + 18 << "\" text-anchor=\"middle\">" << label.str()
-        << "</text>\n";
-  }
-  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_w << "\" height=\"" << plot_h
-      << "\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"" << left + plot_w / 2 << "\" y=\"" << height - 10
-      << "\" text-anchor=\"middle\">" << escape(x_label) << "</text>\n";
-  for (size_t i = 0; i < series.size(); ++i) {
-    const auto& [name, points] = series[i];
-    const char* colour = colours[(i / 2) % 6];
-    const bool dashed = name.find("test") != std::string::npos;
-    svg << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\""
-        << (dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
-    for (const auto& [x, y] : points) svg << sx(x) << "," << sy(y) << " ";
-    svg << "\"/>\n";
-    for (const auto& [x, y] : points) {
-      svg << "<circle cx=\"" << sx(x) << "\" cy=\"" << sy(y) << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
-    }
-    const double ly = top + 14 + 18.0 * static_cast<double>(i);
-    svg << "<line x1=\"" << left + plot_w + 12 << "\" y1=\"" << ly << "\" x2=\"" << left + plot_w + 36 << "\" y2=\""
-        << ly << "\" stroke=\"" << colour << "\" stroke-width=\"2\"" << (dashed ? " stroke-dasharray=\"6 4\"" : "")
-        << "/><text x=\"" << left + plot_w + 40 << "\" y=\"" << ly + 4 << "\">" << escape(name) << "</text>\n";
-  }
-  svg << "</svg>\n";
-  return svg.str();
 }
 
 }  // namespace wmark

@@ -20,6 +20,7 @@
 #include "wmark/protocol/inference_protocol.h"
 #include "wmark/protocol/model_metadata.h"
 #include "wmark/util/encoding.h"
+#include "../util/bounded_http.h"
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
@@ -126,35 +127,16 @@ struct RemoteClassifier::Impl {
         request.headers.emplace("Content-Type", body->content_type());
         request.body = body->bytes;
       }
-      // The response is counted as it arrives and cut at the cap, whatever its framing.
       const auto cap = static_cast<std::uint64_t>(options.max_response_bytes());
-      bool too_large = false;
-      std::string received;
-      request.response_handler = [&](const httplib::Response& head) {
-        if (head.has_header("Content-Length") &&
-            std::strtoull(head.get_header_value("Content-Length").c_str(), nullptr, 10) > cap)
-          too_large = true;
-        return !too_large;
-      };
-      request.content_receiver = [&](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
-        if (received.size() + length > cap) {
-          too_large = true;
-          return false;
-        }
-        received.append(data, length);
-        return true;
-      };
-      httplib::Response result;
-      httplib::Error error = httplib::Error::Success;
-      const bool sent = client->send(request, result, error);
-      if (too_large)
+      auto exchange = http::send_bounded(*client, std::move(request), cap);
+      if (exchange.too_large)
         WMARK_FAIL(where(), ": the response to ", method, " ", path, " is larger than ", cap,
                    " bytes (RemoteOptions::max_response_bytes)");
-      if (!sent) {
-        last_problem = "cannot reach " + options.url() + " (" + httplib::to_string(error) + ")";
+      if (!exchange.sent) {
+        last_problem = "cannot reach " + options.url() + " (" + httplib::to_string(exchange.error) + ")";
         continue;
       }
-      result.body = std::move(received);
+      auto& result = exchange.response;
       record(method);
       record(path);
       record(body ? std::string_view(body->bytes) : std::string_view());

@@ -20,10 +20,12 @@ namespace {
 
 std::string launch_local() { return std::string(WMARK_TEST_SOURCE_DIR) + "/scripts/launch-local.sh"; }
 
-// A port per test process and call, away from the usual 29500.
+// A port per test process and call, away from the usual 29500 and below Linux's
+// ephemeral range (32768 and up), where the serve tests' closed connections linger in
+// TIME_WAIT and a rendezvous port would fail to bind.
 int next_port() {
   static int offset = 0;
-  return 21000 + static_cast<int>(getpid() % 4000) * 4 + (offset++ % 4);
+  return 21000 + static_cast<int>(getpid() % 2900) * 4 + (offset++ % 4);
 }
 
 std::string data_flags(int subset) {

@@ -1,0 +1,140 @@
+// EvaluationConfig: the evaluation's JSON config, read and checked before any work.
+#include "wmark/eval/evaluation.h"
+
+#include <algorithm>
+
+#include "../util/json_options.h"
+#include "evaluation_support.h"
+#include "wmark/attack/attack.h"
+#include "wmark/data/catalog.h"
+#include "wmark/models/registry.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "wmark/util/json_limits.h"
+
+namespace fs = std::filesystem;
+
+namespace wmark {
+namespace evaluation {
+
+std::string file_safe(std::string name) {
+  for (auto& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '-' && ch != '_') ch = '_';
+  }
+  return name;
+}
+
+SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size) {
+  auto choice = resolve_scheme(name);
+  if (scheme_registry().create(choice.scheme, choice.options)->schema().find("trigger_size"))
+    choice.options["trigger_size"] = trigger_size;
+  return choice;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  try {
+    const auto text = read_file(path);
+    check_json_nesting(text, kMaxJsonDepth, path.string());
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& error) {
+    WMARK_FAIL(path.string(), " is not valid JSON: ", error.what());
+  }
+}
+
+}  // namespace evaluation
+
+namespace {
+
+template <class T>
+T get(const nlohmann::json& j, const char* key, const T& fallback, const std::string& source) {
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    WMARK_FAIL(source, ": key '", key, "' has the wrong type (", j.at(key).type_name(), ")");
+  }
+}
+
+}  // namespace
+
+using evaluation::read_json;
+using evaluation::scheme_choice;
+
+EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  WMARK_CHECK(j.is_object(), source, ": an evaluation config must be a JSON object");
+  check_option_keys(j, source, {"dataset", "data_dir", "subset", "arch", "epochs", "seed", "trigger_size",
+                                "schemes", "generators", "attacker_samples", "attacks", "false_positive"});
+  EvaluationConfig c;
+  c.dataset = canonical_dataset_name(get<std::string>(j, "dataset", c.dataset, source));
+  if (j.contains("data_dir") && !j.at("data_dir").is_null()) c.data_dir = get<std::string>(j, "data_dir", "", source);
+  c.subset = get<std::int64_t>(j, "subset", c.subset, source);
+  c.arch = get<std::string>(j, "arch", c.arch, source);
+  c.epochs = get<std::int64_t>(j, "epochs", c.epochs, source);
+  c.seed = get<std::uint64_t>(j, "seed", c.seed, source);
+  c.trigger_size = get<std::int64_t>(j, "trigger_size", c.trigger_size, source);
+  WMARK_CHECK(!(j.contains("schemes") && j.contains("generators")), source,
+              ": give 'schemes' or its older name 'generators', not both");
+  const char* schemes_key = j.contains("generators") ? "generators" : "schemes";
+  c.schemes = get<std::vector<std::string>>(j, schemes_key, c.schemes, source);
+  c.attacker_samples = get<std::int64_t>(j, "attacker_samples", c.attacker_samples, source);
+  WMARK_CHECK(c.subset >= 0 && c.epochs >= 0 && c.attacker_samples >= 0, source,
+              ": subset, epochs and attacker_samples must not be negative");
+  WMARK_CHECK(c.trigger_size >= 1, source, ": trigger_size must be at least 1");
+  WMARK_CHECK(!c.schemes.empty(), source, ": '", schemes_key, "' is empty");
+  for (const auto& scheme : c.schemes) {
+    try {
+      const auto choice = scheme_choice(scheme, c.trigger_size);  // refuses unknown names, listing the known
+      scheme_registry().create(choice.scheme, choice.options);
+    } catch (const Error& error) {
+      WMARK_FAIL(source, ": '", schemes_key, "': ", error.what());
+    }
+  }
+  if (!c.arch.empty()) WMARK_CHECK(model_registry().contains(c.arch), source, ": unknown arch '", c.arch, "'");
+
+  WMARK_CHECK(j.contains("attacks") && j.at("attacks").is_array() && !j.at("attacks").empty(), source,
+              ": 'attacks' must be a non-empty array of {\"attack\", \"options\", \"vary\", \"values\"}");
+  for (const auto& a : j.at("attacks")) {
+    const auto where = source + ": attacks[" + std::to_string(c.attacks.size()) + "]";
+    WMARK_CHECK(a.is_object(), where, " must be an object");
+    check_option_keys(a, where, {"attack", "options", "vary", "values"});
+    AttackSweep sweep;
+    sweep.attack = get<std::string>(a, "attack", "", where);
+    sweep.options = get<nlohmann::json>(a, "options", nlohmann::json::object(), where);
+    sweep.vary = get<std::string>(a, "vary", "", where);
+    if (!sweep.vary.empty()) {
+      sweep.values = get<std::vector<nlohmann::json>>(a, "values", {}, where);
+      WMARK_CHECK(!sweep.values.empty(), where, ": 'vary' needs a non-empty 'values' array");
+    } else {
+      WMARK_CHECK(!a.contains("values"), where, ": 'values' needs 'vary' (the option they set)");
+      sweep.values = {nullptr};
+    }
+    for (const auto& v : sweep.values) {  // every cell's options must be valid before hours of work
+      auto options = sweep.options;
+      if (!sweep.vary.empty()) options[sweep.vary] = v;
+      try {
+        attack_registry().create(sweep.attack, options);
+      } catch (const Error& error) {
+        WMARK_FAIL(where, ": ", error.what());
+      }
+    }
+    c.attacks.push_back(std::move(sweep));
+  }
+  if (j.contains("false_positive")) {
+    const auto& fp = j.at("false_positive");
+    const auto where = source + ": false_positive";
+    WMARK_CHECK(fp.is_object(), where, " must be an object");
+    check_option_keys(fp, where, {"models", "other_archs", "epochs"});
+    c.clean_models = get<std::int64_t>(fp, "models", c.clean_models, where);
+    c.other_archs = get<std::vector<std::string>>(fp, "other_archs", c.other_archs, where);
+    c.clean_epochs = get<std::int64_t>(fp, "epochs", c.clean_epochs, where);
+    WMARK_CHECK(c.clean_models >= 1, where, ": models must be at least 1 (the clean baseline)");
+    for (const auto& a : c.other_archs) WMARK_CHECK(model_registry().contains(a), where, ": unknown arch '", a, "'");
+  }
+  return c;
+}
+
+EvaluationConfig EvaluationConfig::load(const fs::path& path) {
+  return from_json(read_json(path), path.string());
+}
+
+}  // namespace wmark

@@ -1,0 +1,172 @@
+// The evaluation's report: Markdown tables in the paper's style and SVG line charts.
+#include "wmark/eval/evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+#include <vector>
+
+#include "evaluation_support.h"
+
+namespace wmark {
+
+using evaluation::value_text;
+
+std::string evaluation_markdown(const nlohmann::json& report) {
+  std::ostringstream md;
+  auto pct = [](const nlohmann::json& v) {
+    if (!v.is_number()) return std::string("-");
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(2) << 100 * v.get<double>() << "%";
+    return os.str();
+  };
+  auto p = [](double v) {
+    std::ostringstream os;
+    os << std::setprecision(2) << v;
+    return os.str();
+  };
+  md << "# Watermark robustness: " << report.value("dataset", "") << ", " << report.value("arch", "") << "\n\n"
+     << report.value("train_samples", 0) << " training samples, " << report.value("epochs", 0) << " epochs, "
+     << report.value("trigger_size", 0) << " triggers per key; attacker holds " << report.value("attacker_samples", 0)
+     << " test images, accuracy measured on the other " << report.value("test_samples", 0) << ".\n\n"
+     << "## Watermarked models\n\nClean model test accuracy: " << pct(report["clean_test_accuracy"]) << "\n\n"
+     << "Mark acc is the trigger (or key) match rate for black-box schemes and 1 - bit error rate for white-box ones.\n\n"
+     << "| scheme | label policy | test acc | mark acc | verified (p-value) |\n|---|---|---|---|---|\n";
+  for (const auto& w : report["watermarked"]) {
+    md << "| " << w.value("generator", "") << " | " << w.value("label_policy", "") << " | " << pct(w["test_accuracy"])
+       << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
+       << p(w.value("p_value", 1.0)) << ") |\n";
+  }
+  // One table per attack (and varied option), rows = strength, per generator: test / trigger acc, decision.
+  std::vector<std::pair<std::string, std::string>> groups;
+  for (const auto& c : report["cells"]) {
+    std::pair<std::string, std::string> g{c.value("attack", ""), c.value("vary", "")};
+    if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
+  }
+  for (const auto& [attack, vary] : groups) {
+    md << "\n## Attack: " << attack << (vary.empty() ? "" : " (" + vary + ")") << "\n\n| "
+       << (vary.empty() ? "run" : vary);
+    for (const auto& w : report["watermarked"]) {
+      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified";
+    }
+    md << " |\n|---";
+    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---";
+    md << "|\n";
+    std::vector<nlohmann::json> values;
+    for (const auto& c : report["cells"]) {
+      if (c.value("attack", "") == attack && c.value("vary", "") == vary &&
+          std::find(values.begin(), values.end(), c["value"]) == values.end()) {
+        values.push_back(c["value"]);
+      }
+    }
+    for (const auto& v : values) {
+      md << "| " << (v.is_null() ? std::string("-") : value_text(v));
+      for (const auto& w : report["watermarked"]) {
+        const nlohmann::json* cell = nullptr;
+        for (const auto& c : report["cells"]) {
+          if (c["generator"] == w["generator"] && c["attack"] == attack && c["vary"] == vary && c["value"] == v) {
+            cell = &c;
+          }
+        }
+        if (!cell) {
+          md << " | - | - | -";
+          continue;
+        }
+        const auto& after = (*cell)["verification_after"];
+        if (after.is_null()) {  // inversion: no model; report what the images revealed
+          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | -";
+        } else {
+          md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
+             << (after.value("verified", false) ? "yes" : "**no**") << " (" << p(after.value("p_value", 1.0)) << ")";
+        }
+      }
+      md << " |\n";
+    }
+  }
+  const auto& fp = report["false_positive"];
+  md << "\n## False positives\n\n" << fp.value("checks", 0) << " verifications of clean models against every key: "
+     << fp.value("false_claims", 0) << " false claims; highest match rate " << pct(fp["highest_match_rate"])
+     << ", lowest p-value " << p(fp.value("lowest_p_value", 1.0)) << "."
+     << (fp.value("not_applicable", 0) > 0
+             ? " " + std::to_string(fp.value("not_applicable", 0)) +
+                   " pairs of a white-box key and a model without its layer were not applicable."
+             : std::string())
+     << "\n";
+  if (!report["charts"].empty()) {
+    md << "\n## Charts\n\n";
+    for (const auto& c : report["charts"]) md << "![" << c.get<std::string>() << "](" << c.get<std::string>() << ")\n";
+  }
+  return md.str();
+}
+
+std::string svg_line_chart(const std::string& title, const std::string& x_label,
+                           const std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>>& series) {
+  constexpr double width = 640, height = 400, left = 60, right = 190, top = 40, bottom = 50;
+  const double plot_w = width - left - right, plot_h = height - top - bottom;
+  double x_min = 0, x_max = 1;
+  bool first = true;
+  for (const auto& s : series) {
+    for (const auto& [x, y] : s.second) {
+      x_min = first ? x : std::min(x_min, x);
+      x_max = first ? x : std::max(x_max, x);
+      first = false;
+    }
+  }
+  if (x_max <= x_min) x_max = x_min + 1;
+  auto sx = [&](double x) { return left + (x - x_min) / (x_max - x_min) * plot_w; };
+  auto sy = [&](double y) { return top + (1 - std::clamp(y, 0.0, 1.0)) * plot_h; };
+  auto escape = [](const std::string& text) {
+    std::string out;
+    for (char ch : text) {
+      if (ch == '<') out += "&lt;";
+      else if (ch == '>') out += "&gt;";
+      else if (ch == '&') out += "&amp;";
+      else out += ch;
+    }
+    return out;
+  };
+  static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  std::ostringstream svg;
+  svg << std::fixed << std::setprecision(1);
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << escape(title)
+      << "</text>\n";
+  for (int i = 0; i <= 5; ++i) {  // y grid: 0%..100%
+    const double y = sy(i / 5.0);
+    svg << "<line x1=\"" << left << "\" y1=\"" << y << "\" x2=\"" << left + plot_w << "\" y2=\"" << y
+        << "\" stroke=\"#ddd\"/><text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << i * 20
+        << "%</text>\n";
+  }
+  for (int i = 0; i <= 4; ++i) {  // x ticks
+    const double xv = x_min + (x_max - x_min) * i / 4.0;
+    std::ostringstream label;
+    label << std::setprecision(3) << xv;
+    svg << "<text x=\"" << sx(xv) << "\" y=\"" << top + plot_h + 18 << "\" text-anchor=\"middle\">" << label.str()
+        << "</text>\n";
+  }
+  svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << plot_w << "\" height=\"" << plot_h
+      << "\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"" << left + plot_w / 2 << "\" y=\"" << height - 10
+      << "\" text-anchor=\"middle\">" << escape(x_label) << "</text>\n";
+  for (size_t i = 0; i < series.size(); ++i) {
+    const auto& [name, points] = series[i];
+    const char* colour = colours[(i / 2) % 6];
+    const bool dashed = name.find("test") != std::string::npos;
+    svg << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\""
+        << (dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
+    for (const auto& [x, y] : points) svg << sx(x) << "," << sy(y) << " ";
+    svg << "\"/>\n";
+    for (const auto& [x, y] : points) {
+      svg << "<circle cx=\"" << sx(x) << "\" cy=\"" << sy(y) << "\" r=\"3\" fill=\"" << colour << "\"/>\n";
+    }
+    const double ly = top + 14 + 18.0 * static_cast<double>(i);
+    svg << "<line x1=\"" << left + plot_w + 12 << "\" y1=\"" << ly << "\" x2=\"" << left + plot_w + 36 << "\" y2=\""
+        << ly << "\" stroke=\"" << colour << "\" stroke-width=\"2\"" << (dashed ? " stroke-dasharray=\"6 4\"" : "")
+        << "/><text x=\"" << left + plot_w + 40 << "\" y=\"" << ly + 4 << "\">" << escape(name) << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}
+
+}  // namespace wmark

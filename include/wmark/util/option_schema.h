@@ -22,10 +22,11 @@ enum class OptionType { boolean, integer, number, text, integers, object };
 /// One declared option.
 struct OptionSpec {
   std::string name;                  ///< JSON key, e.g. "key_inputs"
-  OptionType type = OptionType::text;
+  OptionType type = OptionType::text;  ///< what its value is
   nlohmann::json default_value;      ///< the value when not given
   std::string help;                  ///< one sentence, without the default (added when shown)
-  std::optional<double> min, max;    ///< inclusive range of a number, an integer or each integer of a list
+  std::optional<double> min;         ///< inclusive lower bound of a number, an integer or each integer of a list
+  std::optional<double> max;         ///< inclusive upper bound, likewise
   std::vector<std::string> choices;  ///< allowed texts (empty = any)
   std::string flag;                  ///< command-line flag without "--" (default: name with '-' for '_')
 };

@@ -87,19 +87,33 @@ void sign_if_asked(WatermarkKey& key, const std::shared_ptr<const Identity>& own
   std::cout << "key signed by identity " << owner->fingerprint() << "\n";
 }
 
-// The generator options given on the command line, as the generator's JSON; the
-// generator itself fills in the rest and refuses what it does not know.
+// The trigger generators' flags: flag, the generator's option, its kind ('s' text, 'i'
+// whole number, 'd' number) and help. Only those given are passed on; the generator
+// fills in the rest and refuses what it does not know.
+struct GeneratorFlag {
+  const char *flag, *option;
+  char kind;
+  const char* help;
+};
+const GeneratorFlag kGeneratorFlags[] = {
+    {"text", "text", 's', "content trigger: text to stamp"},
+    {"pattern", "pattern", 's', "content trigger: pattern image (PNG/PGM/PPM) instead of text"},
+    {"mask", "mask", 's', "content trigger: grey mask image for --pattern"},
+    {"stamp-x", "x", 'i', "content trigger: left edge (default: centred)"},
+    {"stamp-y", "y", 'i', "content trigger: top edge (default: near the bottom)"},
+    {"scale", "scale", 'i', "content trigger: pixel scale of the pattern"},
+    {"intensity", "intensity", 'd', "content trigger: stamp opacity in (0,1]"},
+    {"sigma", "sigma", 'd', "noise trigger: noise standard deviation on the [0,1] scale"},
+    {"unrelated-source", "source", 's', "unrelated trigger: source dataset"},
+    {"unrelated-dir", "folder", 's', "unrelated trigger: folder of images instead"}};
+
+// The generator options given on the command line, as the generator's JSON.
 nlohmann::json generator_options(const EmbedCommand& c) {
-  // flag -> (option, type): the content stamp, noise and unrelated generators' options.
-  static const std::map<std::string, std::pair<const char*, char>> kOptions{
-      {"text", {"text", 's'}},      {"pattern", {"pattern", 's'}},        {"mask", {"mask", 's'}},
-      {"stamp-x", {"x", 'i'}},      {"stamp-y", {"y", 'i'}},              {"scale", {"scale", 'i'}},
-      {"intensity", {"intensity", 'd'}}, {"sigma", {"sigma", 'd'}},
-      {"unrelated-source", {"source", 's'}}, {"unrelated-dir", {"folder", 's'}}};
   nlohmann::json options = nlohmann::json::object();
-  for (const auto& [flag, option] : c.generator_flags) {
-    if (option->count() == 0) continue;
-    const auto& [name, type] = kOptions.at(flag);
+  for (const auto& g : kGeneratorFlags) {
+    if (c.generator_flags.at(g.flag)->count() == 0) continue;
+    const std::string flag = g.flag, name = g.option;
+    const char type = g.kind;
     const auto& text = c.generator_text.at(flag);
     if (type == 's') {
       options[name] = text;
@@ -148,14 +162,10 @@ nlohmann::json scheme_options(const EmbedCommand& c) {
   return schema.read(options);  // the whole set checked before any training
 }
 
-// Loads the --reference checkpoints (clean models of the task) onto `device`.
-std::vector<NetworkPtr> load_references(const EmbedCommand& c, c10::Device device) {
+// Loads the --reference checkpoints (clean models of the task); the scheme places them.
+std::vector<NetworkPtr> load_references(const EmbedCommand& c) {
   std::vector<NetworkPtr> references;
-  for (const auto& path : c.references) {
-    auto reference = load_checkpoint(path).model;
-    reference->to(device);
-    references.push_back(reference);
-  }
+  for (const auto& path : c.references) references.push_back(load_checkpoint(path).model);
   return references;
 }
 
@@ -199,7 +209,7 @@ int run_embed(const EmbedCommand& c) {
   request.public_train = data.public_train;  // anyone holding the public dataset re-derives the key's images
   if (!c.data.data_dir.empty()) request.data_dir = c.data.data_dir;
   request.secret = make_key_secret(c, owner.get(), group);
-  request.references = load_references(c, request.training.device());
+  request.references = load_references(c);
 
   auto result = embed_watermark(c.method, options, request);
   if (!lead) return 0;
@@ -296,19 +306,8 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--from", c->from,
                   "embed into this pre-trained checkpoint by fine-tuning (a tenth of the recipe's LR, 5 epochs)");
   add_train_flags(*sub, c->train);
-  const std::vector<std::pair<const char*, const char*>> generator_flags{
-      {"text", "content trigger: text to stamp"},
-      {"pattern", "content trigger: pattern image (PNG/PGM/PPM) instead of text"},
-      {"mask", "content trigger: grey mask image for --pattern"},
-      {"stamp-x", "content trigger: left edge (default: centred)"},
-      {"stamp-y", "content trigger: top edge (default: near the bottom)"},
-      {"scale", "content trigger: pixel scale of the pattern"},
-      {"intensity", "content trigger: stamp opacity in (0,1]"},
-      {"sigma", "noise trigger: noise standard deviation on the [0,1] scale"},
-      {"unrelated-source", "unrelated trigger: source dataset"},
-      {"unrelated-dir", "unrelated trigger: folder of images instead"}};
-  for (const auto& [flag, help] : generator_flags) {
-    c->generator_flags[flag] = sub->add_option(std::string("--") + flag, c->generator_text[flag], help);
+  for (const auto& g : kGeneratorFlags) {
+    c->generator_flags[g.flag] = sub->add_option(std::string("--") + g.flag, c->generator_text[g.flag], g.help);
   }
   sub->add_option("--out", c->out, "watermarked checkpoint to write")->required();
   sub->add_option("--key-out", c->key_out, "secret watermark key to write (mode 0600)")->required();

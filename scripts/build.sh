@@ -10,5 +10,9 @@ while [ $# -gt 0 ]; do
     *) options+=("$1"); shift ;;
   esac
 done
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${options[@]}" >/dev/null
+# Ninja when present: it rebuilds only the commands that changed, where Make rebuilds
+# every object (and the precompiled header) whenever a source is added to a target.
+generator=()
+if [ ! -f build/CMakeCache.txt ] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${generator[@]}" "${options[@]}" >/dev/null
 cmake --build build -j "$(nproc)" "${targets[@]}"

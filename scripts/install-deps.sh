@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config
   doxygen                            # API reference (target docs) and the docs_undocumented test
   libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev

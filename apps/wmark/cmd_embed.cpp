@@ -105,7 +105,8 @@ const GeneratorFlag kGeneratorFlags[] = {
     {"intensity", "intensity", 'd', "content trigger: stamp opacity in (0,1]"},
     {"sigma", "sigma", 'd', "noise trigger: noise standard deviation on the [0,1] scale"},
     {"unrelated-source", "source", 's', "unrelated trigger: source dataset"},
-    {"unrelated-dir", "folder", 's', "unrelated trigger: folder of images instead"}};
+    {"unrelated-dir", "folder", 's', "unrelated trigger: folder of images instead"},
+    {"abstract-shapes", "shapes", 'i', "abstract trigger: shapes drawn on each image"}};
 
 // The generator options given on the command line, as the generator's JSON.
 nlohmann::json generator_options(const EmbedCommand& c) {

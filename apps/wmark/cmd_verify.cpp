@@ -14,13 +14,17 @@
 #include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/sandboxed_classifier.h"
 #include "wmark/verify/verifier.h"
+#include "wmark/claim/claim.h"
 #include "wmark/watermark/key.h"
+#include "wmark/watermark/trigger_commitments.h"
 
 namespace wmark::cli {
 namespace {
 
 struct VerifyCommand {
   std::vector<std::string> models, keys;
+  // Or an adi key's opened triggers: the published commitments, the verifier's request, the opening.
+  std::string published, request, opening;
   std::string arch, report, device = "cpu";
   double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
@@ -182,17 +186,31 @@ int run_verify(const VerifyCommand& c) {
   WMARK_CHECK(c.remote.empty() || !c.remote_model.empty(), "--remote needs --remote-model, the model's name on the server");
   if (!c.report.empty()) check_writable(c.report, c.force);
   setup_runtime(c.threads);
+  const bool opened = !c.opening.empty();
+  WMARK_CHECK(opened != !c.keys.empty(), "give the key as --key FILE, or an adi key's opened triggers as "
+              "--published P --request R --opening O");
+  WMARK_CHECK(!opened || (!c.published.empty() && !c.request.empty()),
+              "--opening needs --published (the owner's commitments) and --request (your open request)");
   std::vector<WatermarkKey> keys;
+  std::vector<std::string> key_names = c.keys;
   for (const auto& path : c.keys) keys.push_back(WatermarkKey::load(path));
+  if (opened) {
+    // Each opened trigger is re-drawn from its seed and checked against its commitment:
+    // that, not a derivation from a secret the verifier never sees, binds it to the key.
+    const auto published = read_json_object(c.published);
+    const auto requested = requested_triggers(read_json_object(c.request), published.value("key_commitment", ""));
+    keys.push_back(opened_key(published, opening_from_json(read_json_object(c.opening)), requested));
+    key_names.push_back(c.opening);
+  }
   const auto models = c.remote.empty() ? suspect_files(c.models) : std::vector<std::string>{std::string()};
   const auto device = parse_device(c.device);
   Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
                         .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
-                        .require_derivable_key(true).accept_unverifiable_keys(c.accept_unverifiable_keys)
+                        .require_derivable_key(!opened).accept_unverifiable_keys(c.accept_unverifiable_keys)
                         .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir)));
   std::vector<Pair> pairs;
   for (const auto& model : models)
-    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, c.keys[k], &keys[k], {}, {}, false});
+    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, key_names[k], &keys[k], {}, {}, false});
   for (auto& pair : pairs) verify_pair(c, verifier, device, pair);
   const bool family = pairs.size() > 1;
   if (family) {
@@ -243,7 +261,13 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (a fresh random subset of the key's, listed in the report)")
       ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
-  sub->add_option("--key", c->keys, "the secret watermark key (repeatable: several keys are one family)")->required();
+  sub->add_option("--key", c->keys, "the secret watermark key (repeatable: several keys are one family)");
+  sub->add_option("--published", c->published, "or an adi key's published commitments (wmark commitments)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--request", c->request, "with --published: your open request (wmark open-request)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--opening", c->opening, "with --published: the owner's opening of that request (wmark open)")
+      ->check(CLI::ExistingFile);
   sub->add_option("--report", c->report, "write the verification report as JSON here");
   sub->add_option("--p-threshold", c->p_threshold, "claim ownership only below this p-value")->check(CLI::Range(1e-300, 0.5));
   sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate")

@@ -16,5 +16,6 @@ void add_evaluate_command(CLI::App& app, Dispatch& dispatch);
 void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and import
 void add_serve_command(CLI::App& app, Dispatch& dispatch);
 void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, timestamp, claim, check-claim
+void add_open_commands(CLI::App& app, Dispatch& dispatch);   // commitments, open-request, open (adi keys)
 
 }  // namespace wmark::cli

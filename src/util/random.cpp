@@ -2,6 +2,15 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <sodium.h>
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+#include "wmark/util/encoding.h"
+#include "wmark/util/error.h"
+
 namespace wmark {
 namespace {
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -22,5 +31,20 @@ std::uint64_t derive_seed(std::uint64_t seed, std::string_view purpose) {
 }
 
 at::Generator make_generator(std::uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+
+std::vector<std::int64_t> secure_random_subset(std::int64_t total, std::int64_t count) {
+  ensure_sodium();
+  WMARK_CHECK(count >= 0 && count <= total, "cannot choose ", count, " of ", total);
+  WMARK_CHECK(total <= std::numeric_limits<std::uint32_t>::max(), "too many to choose from: ", total);
+  std::vector<std::int64_t> all(static_cast<std::size_t>(total));
+  std::iota(all.begin(), all.end(), 0);
+  for (std::int64_t i = 0; i < count; ++i) {  // partial Fisher-Yates
+    const auto j = i + static_cast<std::int64_t>(randombytes_uniform(static_cast<std::uint32_t>(total - i)));
+    std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
+  }
+  all.resize(static_cast<std::size_t>(count));
+  std::sort(all.begin(), all.end());
+  return all;
+}
 
 }  // namespace wmark

@@ -2,41 +2,19 @@
 
 #include <torch/torch.h>
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <map>
 #include <mutex>
-#include <numeric>
 #include <vector>
 
 #include "wmark/util/error.h"
+#include "wmark/util/random.h"
 #include "wmark/verify/statistics.h"
 #include "wmark/watermark/derivation.h"
 #include "wmark/watermark/scheme.h"
 
 namespace wmark {
-namespace {
-
-// `count` distinct indexes of [0, total), uniformly at random from the OS CSPRNG
-// (partial Fisher-Yates), in increasing order.
-std::vector<std::int64_t> random_subset(std::int64_t total, std::int64_t count) {
-  WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise");
-  WMARK_CHECK(total <= std::numeric_limits<std::uint32_t>::max(), "too many triggers to sample from");
-  std::vector<std::int64_t> all(static_cast<std::size_t>(total));
-  std::iota(all.begin(), all.end(), 0);
-  for (std::int64_t i = 0; i < count; ++i) {
-    const auto j = i + static_cast<std::int64_t>(randombytes_uniform(static_cast<std::uint32_t>(total - i)));
-    std::swap(all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>(j)]);
-  }
-  all.resize(static_cast<std::size_t>(count));
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
-}  // namespace
 
 struct DerivationCache {
   std::mutex mutex;
@@ -114,14 +92,17 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   const auto total = labels.size(0);
   const auto used = options_.max_queries() > 0 ? std::min(options_.max_queries(), total) : total;
   std::vector<std::int64_t> chosen;
-  if (used < total) chosen = random_subset(total, used);
+  if (used < total) chosen = secure_random_subset(total, used);
   const auto index = torch::tensor(chosen, torch::kLong);
   const auto before = suspect.queries();
   auto predicted = suspect.classify(chosen.empty() ? images : images.index_select(0, index));
   WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == used, suspect.describe(), " returned ",
               predicted.sizes(), " labels for ", used, " triggers");
-  const auto matches = predicted.eq(chosen.empty() ? labels : labels.index_select(0, index)).sum().item<std::int64_t>();
+  const auto queried = chosen.empty() ? torch::arange(total, torch::kLong) : index;
+  const auto matches = query_matches(key, queried, predicted).sum().item<std::int64_t>();
   auto report = decide(matches, used, key);
+  // A multi-bit black-box key (blackmarks) reads a bit per query.
+  if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;
   report.queried_triggers = std::move(chosen);
   apply_derivation(report, key);
   report.model = suspect.describe();

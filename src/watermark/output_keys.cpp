@@ -7,6 +7,7 @@
 #include "wmark/util/log.h"
 #include "wmark/util/random.h"
 #include "key_base.h"
+#include "keyed_finetune.h"
 
 #include <spdlog/spdlog.h>
 
@@ -57,16 +58,8 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
     check_model(*reference, spec, "reference model");
   }
   const auto device = training.device();
-  const auto* test = splits.test.size() > 0 ? &splits.test : nullptr;
-
-  EmbedResult result;
-  TrainResult clean_training;
-  if (pretrained) {
-    result.clean_accuracy_before = test ? accuracy(*model, *test, device, training.eval_batch_size()) : -1;
-  } else {
-    // Output-layer keys sit in the tails of a trained model's class distributions.
-    clean_training = Trainer(model, training, info).fit(train, test);
-  }
+  // Output-layer keys sit in the tails of a trained model's class distributions.
+  const auto clean = train_clean_model(model, splits, training, info, pretrained);
   // The least confident candidates, with random labels other than the model's own (so
   // the model before fine-tuning, the first reference, matches none of them).
   const auto pool = candidates(train, options, options.keys() * options.oversample());
@@ -90,19 +83,8 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
                       // matches, any other at most 1 in C-1.
                       {"chance_rate", 1.0 / static_cast<double>(train.num_classes - 1)}});
   base.secret = options.secret();
-  const auto ratio = auto_trigger_ratio(train.size(), keys.size(), "random");
-  base.params["trigger_ratio"] = ratio;
-  auto embedder = std::make_shared<TriggerEmbedder>(
-      keys, base, TriggerEmbedderOptions().trigger_ratio(ratio).stop_at_trigger_accuracy(1.0));
-  auto finetune = TrainerOptions(training)
-                      .epochs(options.finetune_epochs())
-                      .schedule("none")
-                      .lr(training.schedule() == "none" ? training.lr() : 0.1 * training.lr())
-                      .checkpoint_path("")
-                      .resume_from("")
-                      .seed(derive_seed(training.seed(), "output-key-finetune"));
-  auto tuned = embed_with_trigger_embedder(model, splits, finetune, embedder, 0.0, 0, info, true);
-
+  auto result = fine_tune_on_keys(model, splits, training, keys, std::move(base), options.finetune_epochs(),
+                                  "output-key-finetune", info, clean);
   // Keep the keys the marked model learnt and no reference maps to their labels.
   auto keep = predict_labels(*model, keys.images, train.normalization, device).eq(keys.labels);
   for (const auto& reference : references) {
@@ -115,23 +97,12 @@ EmbedResult embed_output_keys(NetworkPtr model, const DatasetSplits& splits, con
               " needed); fine-tune longer (finetune_epochs) or draw more candidates (oversample)");
   logger()->info("deepsigns-output: kept {} keys", kept.size(0));
 
-  result.key = embedder->key();
   result.key.method = "deepsigns-output";
   result.key.tensors["images"] = keys.images.index_select(0, kept).contiguous();
   result.key.tensors["labels"] = keys.labels.index_select(0, kept).contiguous();
   result.key.params["references"] = static_cast<std::int64_t>(references.size()) + 1;
-  result.training = tuned.training;
-  if (!pretrained) {
-    result.training.history.insert(result.training.history.begin(), clean_training.history.begin(),
-                                   clean_training.history.end());
-    result.training.train_seconds += clean_training.train_seconds;
-    result.clean_accuracy_before = clean_training.test_accuracy;
-  }
-  result.clean_accuracy_after = tuned.clean_accuracy_after;
   result.trigger_accuracy = accuracy(*model, result.key.tensors["images"], result.key.tensors["labels"],
                                      train.normalization, device);
-  result.trigger_ratio = ratio;
-  result.extra_epochs = tuned.extra_epochs;
   return result;
 }
 

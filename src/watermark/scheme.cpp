@@ -17,6 +17,10 @@ at::Tensor Scheme::extract_bits(Network&, const WatermarkKey& key) const {
              key.method, ")");
 }
 
+at::Tensor Scheme::query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const {
+  return answers.to(torch::kLong).cpu().eq(key.tensor("labels").index_select(0, queried.cpu()));
+}
+
 double Scheme::chance_rate(const nlohmann::json&, std::int64_t) const { return 0.5; }
 
 KeyDerivation Scheme::check_derivation(const WatermarkKey&, const std::optional<std::filesystem::path>&) const {
@@ -29,6 +33,9 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("deepsigns-output", schemes::make_output_keys);
   registry.add("deepsigns", schemes::make_deepsigns);
   registry.add("uchida", schemes::make_uchida);
+  registry.add("adi", schemes::make_adi);
+  registry.add("frontier-stitching", schemes::make_frontier_stitching);
+  registry.add("blackmarks", schemes::make_blackmarks);
   return registry;
 }
 
@@ -59,6 +66,10 @@ double chance_rate_floor(const std::string& method, const nlohmann::json& params
   return std::max(0.5, 1.0 / static_cast<double>(num_classes - 1));
 }
 
+at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) {
+  return key_scheme(key)->query_matches(key, queried, answers);
+}
+
 bool is_black_box_method(const std::string& method) {
   return scheme_registry().contains(method) && scheme_registry().create(method)->key_kind() == KeyKind::black_box;
 }
@@ -82,14 +93,21 @@ EmbedResult train_with_embedder(std::shared_ptr<Embedder> embedder, const EmbedR
 EmbedResult embed_watermark(const std::string& name, const nlohmann::json& options, const EmbedRequest& request) {
   WMARK_CHECK(request.model, "embed_watermark needs a model");
   const auto scheme = scheme_registry().create(name, options);
+  const auto& train = request.splits.train;
+  check_model(*request.model, ModelSpec{train.shape(), train.num_classes},
+              request.info.arch.empty() ? "the model" : request.info.arch);
   auto result = scheme->embed(request);
   WMARK_CHECK(result.key.method == scheme->name(), "the ", name, " scheme made a key of method '", result.key.method,
               "'");
   // The mark as the verifier will see it: queries answered, or bits read back.
   const auto device = request.training.device();
   if (scheme->key_kind() == KeyKind::black_box) {
-    result.trigger_accuracy = accuracy(*request.model, result.key.tensor("images"), result.key.tensor("labels"),
-                                       result.key.normalization, device);
+    const auto& images = result.key.tensor("images");
+    const auto answers = predict_labels(*request.model, images, result.key.normalization, device);
+    result.trigger_accuracy = scheme->query_matches(result.key, torch::arange(images.size(0), torch::kLong), answers)
+                                  .to(torch::kDouble)
+                                  .mean()
+                                  .item<double>();
   } else {
     const auto& bits = result.key.tensor("bits");
     const auto read = scheme->extract_bits(*request.model, result.key);

@@ -82,6 +82,9 @@ json quick_options(const std::string& name) {
   if (name == "trigger-set") return {{"trigger_size", 30}};
   if (name == "deepsigns-output") return {{"trigger_size", 20}, {"min_keys", 5}};
   if (name == "deepsigns") return {{"key_inputs", 30}};
+  if (name == "adi") return {{"trigger_size", 30}};
+  if (name == "frontier-stitching") return {{"trigger_size", 80}};
+  if (name == "blackmarks") return {{"bits", 48}};
   return json::object();
 }
 
@@ -114,7 +117,9 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
   REQUIRE(kRegistered);
   const auto& data = scheme_data();
   const auto names = scheme_registry().names();
-  for (const auto* builtin : {"deepsigns", "deepsigns-output", "trigger-set", "uchida", "test-keyed-noise"}) {
+  for (const auto* builtin :
+       {"adi", "blackmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "trigger-set", "uchida",
+        "test-keyed-noise"}) {
     CHECK(std::find(names.begin(), names.end(), builtin) != names.end());
   }
   for (const auto& name : names) {

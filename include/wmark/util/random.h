@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 #include <string_view>
 
 #include <ATen/core/Generator.h>
@@ -17,5 +18,11 @@ WMARK_API std::uint64_t derive_seed(std::uint64_t seed, std::string_view purpose
 
 /// A CPU generator seeded with `seed`, for torch::randperm / torch::randn and friends.
 WMARK_API at::Generator make_generator(std::uint64_t seed);
+
+/// `count` distinct indexes of [0, total), uniformly at random from the OS CSPRNG
+/// (libsodium; not seeded, not reproducible: for choices an adversary must not
+/// predict, such as which triggers a verification queries), in increasing order.
+/// Requires 0 <= count <= total < 2^32; throws wmark::Error otherwise.
+WMARK_API std::vector<std::int64_t> secure_random_subset(std::int64_t total, std::int64_t count);
 
 }  // namespace wmark

@@ -6,7 +6,7 @@
 /// watermark label with probability `chance_rate`, so the match count is
 /// Binomial(K, chance_rate). The default chance rate is the one the key records
 /// (null_match_rate()), never below what the key's label policy implies
-/// (policy_chance_rate(): a key cannot buy a smaller p-value by recording a smaller
+/// (chance_rate_floor(): a key cannot buy a smaller p-value by recording a smaller
 /// rate), or one measured on reference models and given as an option.
 /// Ownership is claimed only if the one-sided p-value is below `p_threshold`
 /// (default 1e-6) AND the match rate reaches `min_match_rate` (default 0.5). The two
@@ -36,7 +36,7 @@ struct VerifierOptions {
   TORCH_ARG(double, p_threshold) = 1e-6;
   /// Ownership needs a match rate of at least this; in [0,1].
   TORCH_ARG(double, min_match_rate) = 0.5;
-  /// 0 = the key's recorded chance rate, floored at policy_chance_rate(); in [0,1).
+  /// 0 = the key's recorded chance rate, floored at chance_rate_floor(); in [0,1).
   TORCH_ARG(double, chance_rate) = 0.0;
   /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
   TORCH_ARG(double, max_bit_error_rate) = 0.1;

@@ -10,8 +10,9 @@
 ///   - embed() trains (or fine-tunes) the request's model and returns its key; the key
 ///     is bound to the request's secret and never logged;
 ///   - a black-box scheme's keys hold "images" (uint8 [N,C,H,W]) and "labels" (int64
-///     [N]) that the Verifier queries; a white-box scheme's keys hold "bits" (uint8 [T])
-///     and the scheme implements extract_bits();
+///     [N]) that the Verifier queries, and query_matches() says which answers match
+///     (the label by default; a multi-bit scheme decodes bits); a white-box scheme's
+///     keys hold "bits" (uint8 [T]) and the scheme implements extract_bits();
 ///   - chance_rate() is the probability that a model never marked with the key matches
 ///     one query (or one bit): the floor under the binomial test's null hypothesis;
 ///   - check_derivation() recomputes the key's secret parts from its secret (see
@@ -84,6 +85,10 @@ class WMARK_API Scheme {
   /// Marks `request.model` and returns the key with what the embedding measured.
   /// Throws wmark::Error for a model or data the scheme cannot mark.
   virtual EmbedResult embed(const EmbedRequest& request) const = 0;
+  /// Black-box: which of a suspect's `answers` (int64 [K], classes) to the key's queries
+  /// `queried` (int64 [K], positions in its "images") are matches, bool [K]. Default:
+  /// the answer is the query's label; a multi-bit scheme decodes the answer to a bit.
+  virtual at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const;
   /// White-box: the bits `model` carries for `key`, uint8 {0,1} shaped as its "bits".
   /// Black-box schemes throw wmark::Error.
   virtual at::Tensor extract_bits(Network& model, const WatermarkKey& key) const;
@@ -100,8 +105,8 @@ class WMARK_API SchemeRegistry : public NamedRegistry<Scheme> {
  public:
   /// An empty registry.
   SchemeRegistry() : NamedRegistry("watermark scheme") {}
-  /// A registry holding the built-in schemes: "trigger-set", "deepsigns-output",
-  /// "deepsigns", "uchida".
+  /// A registry holding the built-in schemes: "trigger-set", "adi",
+  /// "frontier-stitching", "blackmarks", "deepsigns-output", "deepsigns", "uchida".
   static SchemeRegistry with_builtins();
 };
 
@@ -134,6 +139,10 @@ WMARK_API std::unique_ptr<Scheme> key_scheme(const WatermarkKey& key);
 /// Requires C >= 2; throws wmark::Error otherwise.
 WMARK_API double chance_rate_floor(const std::string& method, const nlohmann::json& params,
                                    std::int64_t num_classes);
+
+/// The matches among a suspect's `answers` to `key`'s queries `queried`, by the key's
+/// scheme (Scheme::query_matches). Throws wmark::Error for an unregistered method.
+WMARK_API at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers);
 
 /// Whether keys of `method` are black-box (false for an unregistered method).
 WMARK_API bool is_black_box_method(const std::string& method);

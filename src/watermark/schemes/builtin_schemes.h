@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wmark/watermark/embed.h"
 #include "wmark/watermark/scheme.h"
 
 namespace wmark::schemes {
@@ -13,5 +14,16 @@ std::unique_ptr<Scheme> make_trigger_set(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_output_keys(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_uchida(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_deepsigns(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_adi(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_frontier_stitching(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_blackmarks(const nlohmann::json& options);
+
+// The options of schemes that mix triggers into training (trigger_ratio,
+// min_trigger_accuracy, max_extra_epochs, stop_at), declared once for all of them.
+OptionSchema with_trigger_training_options(OptionSchema schema);
+
+// Those options, read from a scheme's options, as TriggerWatermarkOptions (stop_at 0:
+// 1.0 when fine-tuning a trained model, never from scratch).
+TriggerWatermarkOptions trigger_training_options(const nlohmann::json& options, bool pretrained);
 
 }  // namespace wmark::schemes

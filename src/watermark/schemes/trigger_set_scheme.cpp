@@ -27,7 +27,7 @@ class TriggerSetScheme final : public Scheme {
   OptionSchema schema() const override {
     const TriggerWatermarkOptions o;
     const TriggerSpec spec;
-    return OptionSchema("the trigger-set scheme")
+    auto schema = OptionSchema("the trigger-set scheme")
         .text("trigger", o.trigger(), "trigger generator", trigger_registry().names())
         .object("trigger_options", "the generator's options (JSON; on the command line --text, --sigma, ...)")
         .integer("trigger_size", spec.size, "number of triggers", 1, 100000)
@@ -35,16 +35,8 @@ class TriggerSetScheme final : public Scheme {
               "target (one secret class), random (a keyed label per trigger) or auto (the generator's default: "
               "random for unrelated and noise triggers, target for content)",
               {"auto", "target", "random"})
-        .integer("target_label", spec.target_label, "the target class (-1: drawn from the key secret)", -1)
-        .number("trigger_ratio", o.embedder().trigger_ratio(),
-                "trigger samples per clean sample in a batch (0 = automatic: 0.1, more for random labels on small "
-                "data)", 0.0, 4.0)
-        .number("min_trigger_accuracy", o.min_trigger_accuracy(),
-                "keep training after the last epoch until the triggers reach this accuracy", 0.0, 1.0)
-        .integer("max_extra_epochs", o.max_extra_epochs(), "most extra epochs while the triggers are below min_trigger_accuracy (0 = none)", 0)
-        .number("stop_at", o.embedder().stop_at_trigger_accuracy(),
-                "stop once the trigger accuracy reaches this (0: 1.0 when fine-tuning a trained model, never from "
-                "scratch)", 0.0, 1.0);
+        .integer("target_label", spec.target_label, "the target class (-1: drawn from the key secret)", -1);
+    return with_trigger_training_options(schema);
   }
 
   json options() const override { return options_; }
@@ -58,13 +50,8 @@ class TriggerSetScheme final : public Scheme {
     spec.secret = request.secret;
     spec.sources = request.public_train;  // anyone holding the public dataset re-derives the triggers
     spec.data_dir = request.data_dir;
-    const auto stop_at = options_.at("stop_at").get<double>();
-    TriggerWatermarkOptions options;
+    auto options = trigger_training_options(options_, request.pretrained);
     options.trigger(options_.at("trigger").get<std::string>()).trigger_options(options_.at("trigger_options")).spec(spec);
-    options.min_trigger_accuracy(options_.at("min_trigger_accuracy").get<double>())
-        .max_extra_epochs(options_.at("max_extra_epochs").get<std::int64_t>());
-    options.embedder(TriggerEmbedderOptions().trigger_ratio(options_.at("trigger_ratio").get<double>()).stop_at_trigger_accuracy(
-        stop_at > 0 ? stop_at : (request.pretrained ? 1.0 : 0.0)));
     auto result = embed_trigger_watermark(request.model, request.splits, request.training, options, request.info,
                                           request.pretrained);
     result.details.update({{"trigger", options.trigger()},
@@ -75,7 +62,7 @@ class TriggerSetScheme final : public Scheme {
 
   // A secret target class is matched by chance at 1/C (a heuristic: a clean model's
   // answers are not uniform); a keyed random label differs from a known source class,
-  // so at most 1/(C-1); unrelated images have no source class: 1/C.
+  // so at most 1/(C-1); unrelated and abstract images have no source class: 1/C.
   double chance_rate(const json& params, std::int64_t num_classes) const override {
     const auto text = [&params](const char* name) {
       return params.is_object() && params.contains(name) && params[name].is_string() ? params[name].get<std::string>()
@@ -83,7 +70,8 @@ class TriggerSetScheme final : public Scheme {
     };
     const double any = 1.0 / static_cast<double>(num_classes);
     if (text("label_policy") == "target") return any;
-    if (text("label_policy") == "random" && text("generator") == "unrelated") return any;
+    const bool foreign = text("generator") == "unrelated" || text("generator") == "abstract";
+    if (text("label_policy") == "random" && foreign) return any;
     return 1.0 / static_cast<double>(num_classes - 1);
   }
 
@@ -128,6 +116,32 @@ class TriggerSetScheme final : public Scheme {
 };
 
 }  // namespace
+
+OptionSchema with_trigger_training_options(OptionSchema schema) {
+  const TriggerWatermarkOptions o;
+  return schema
+      .number("trigger_ratio", o.embedder().trigger_ratio(),
+              "trigger samples per clean sample in a batch (0 = automatic: 0.1, more for random labels on small data)",
+              0.0, 4.0)
+      .number("min_trigger_accuracy", o.min_trigger_accuracy(),
+              "keep training after the last epoch until the triggers reach this accuracy", 0.0, 1.0)
+      .integer("max_extra_epochs", o.max_extra_epochs(),
+               "most extra epochs while the triggers are below min_trigger_accuracy (0 = none)", 0)
+      .number("stop_at", o.embedder().stop_at_trigger_accuracy(),
+              "stop once the trigger accuracy reaches this (0: 1.0 when fine-tuning a trained model, never from "
+              "scratch)", 0.0, 1.0);
+}
+
+TriggerWatermarkOptions trigger_training_options(const json& options, bool pretrained) {
+  const auto stop_at = options.at("stop_at").get<double>();
+  TriggerWatermarkOptions out;
+  out.min_trigger_accuracy(options.at("min_trigger_accuracy").get<double>())
+      .max_extra_epochs(options.at("max_extra_epochs").get<std::int64_t>());
+  out.embedder(TriggerEmbedderOptions()
+                   .trigger_ratio(options.at("trigger_ratio").get<double>())
+                   .stop_at_trigger_accuracy(stop_at > 0 ? stop_at : (pretrained ? 1.0 : 0.0)));
+  return out;
+}
 
 std::unique_ptr<Scheme> make_trigger_set(const json& options) { return std::make_unique<TriggerSetScheme>(options); }
 

@@ -4,6 +4,7 @@
 
 #include "../../util/json_options.h"
 #include "wmark/util/error.h"
+#include "wmark/watermark/trigger/abstract_trigger.h"
 #include "wmark/watermark/trigger/content_trigger.h"
 #include "wmark/watermark/trigger/noise_trigger.h"
 #include "wmark/watermark/trigger/unrelated_trigger.h"
@@ -28,6 +29,10 @@ TriggerRegistry TriggerRegistry::with_builtins() {
     check_option_keys(j, "the unrelated trigger", {"source", "folder"});
     return std::make_unique<UnrelatedTrigger>(
         UnrelatedTriggerOptions().source(j.value("source", std::string())).folder(j.value("folder", std::string())));
+  });
+  registry.add("abstract", [](const nlohmann::json& j) {
+    check_option_keys(j, "the abstract trigger", {"shapes"});
+    return std::make_unique<AbstractTrigger>(AbstractTriggerOptions().shapes(j.value("shapes", std::int64_t{10})));
   });
   return registry;
 }

@@ -1,0 +1,86 @@
+// BlackMarks: a multi-bit signature read from a suspect's answers through the class
+// clusters. The owner's model before marking, other clean models and malformed keys
+// must not read it.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "small_mnist.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/clone.h"
+#include "wmark/models/registry.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/train/trainer.h"
+#include "wmark/util/error.h"
+#include "wmark/verify/verifier.h"
+#include "wmark/watermark/scheme.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct BlackMarksFixture {
+  DatasetSplits splits;
+  NetworkPtr before;    // the owner's clean model, kept as it was before marking
+  NetworkPtr marked;    // fine-tuned from a copy of it
+  NetworkPtr stranger;  // another clean model
+  EmbedResult result;
+};
+
+const BlackMarksFixture& blackmarks() {
+  static const BlackMarksFixture fixture = [] {
+    const auto& data = test::small_mnist();
+    BlackMarksFixture f;
+    f.splits = data.splits;
+    f.before = data.clean_a;
+    f.stranger = data.clean_b;
+    f.marked = clone_network(*f.before, [] { return test::SmallMnist::fresh(0); });
+    f.result = embed_watermark("blackmarks", {{"bits", 48}}, test::small_mnist_request(f.marked, "blackmarks-test", true));
+    return f;
+  }();
+  return fixture;
+}
+
+}  // namespace
+
+TEST_CASE("a blackmarks signature is read from the marked model's answers and not from clean ones", "[watermark]") {
+  const auto& f = blackmarks();
+  const auto& key = f.result.key;
+  REQUIRE(key.method == "blackmarks");
+  CHECK(key.tensor("bits").size(0) == 48);
+  const auto& clusters = key.tensor("clusters");
+  REQUIRE(clusters.size(0) == 10);
+  CHECK(clusters.sum().item<std::int64_t>() > 0);
+  CHECK(clusters.sum().item<std::int64_t>() < 10);
+  // Both bit values occur, and each key image's target class lies in its bit's cluster.
+  CHECK(key.tensor("bits").sum().item<std::int64_t>() > 0);
+  CHECK(torch::equal(clusters.index_select(0, key.tensor("labels")), key.tensor("bits")));
+  CHECK(f.result.clean_accuracy_after > f.result.clean_accuracy_before - 0.03);
+
+  const Verifier verifier;
+  const auto marked = verifier.verify_model(*f.marked, key, "marked", torch::kCPU);
+  CHECK(marked.verified);
+  CHECK(marked.bit_error_rate <= 0.1);
+  CHECK(marked.chance_rate == Approx(0.5));
+  // The model before marking reads no bit right: keys were kept only where it read the other.
+  const auto before = verifier.verify_model(*f.before, key, "before", torch::kCPU);
+  CHECK(before.matches == 0);
+  CHECK_FALSE(before.verified);
+  const auto stranger = verifier.verify_model(*f.stranger, key, "stranger", torch::kCPU);
+  CHECK_FALSE(stranger.verified);
+  CHECK(stranger.bit_error_rate > 0.5);
+}
+
+TEST_CASE("blackmarks refuses malformed keys and bad options", "[watermark]") {
+  const auto& f = blackmarks();
+  auto broken = f.result.key;
+  broken.tensors["clusters"] = torch::zeros({3}, torch::kUInt8);
+  CHECK_THROWS_WITH(Verifier().verify_model(*f.marked, broken, "marked", torch::kCPU),
+                    Contains("malformed blackmarks key"));
+  CHECK_THROWS_WITH(query_matches(f.result.key, torch::tensor({0L}), torch::tensor({10L})),
+                    Contains("not one of the key's 10 classes"));
+  CHECK_THROWS_WITH(scheme_registry().create("blackmarks", {{"bits", 4}}), Contains("'bits' must be at least 8"));
+  CHECK_THROWS_WITH(scheme_registry().create("blackmarks", {{"epsilon", 2.0}}), Contains("'epsilon' must be at most 1"));
+}

@@ -17,5 +17,6 @@ void add_export_command(CLI::App& app, Dispatch& dispatch);  // export and impor
 void add_serve_command(CLI::App& app, Dispatch& dispatch);
 void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, timestamp, claim, check-claim
 void add_open_commands(CLI::App& app, Dispatch& dispatch);   // commitments, open-request, open (adi keys)
+void add_trace_command(CLI::App& app, Dispatch& dispatch);   // trace (deepmarks keys)
 
 }  // namespace wmark::cli

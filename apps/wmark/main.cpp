@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   wmark::cli::add_serve_command(app, dispatch);
   wmark::cli::add_claim_commands(app, dispatch);
   wmark::cli::add_open_commands(app, dispatch);
+  wmark::cli::add_trace_command(app, dispatch);
 
   try {
     app.parse(argc, argv);

@@ -36,6 +36,7 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("adi", schemes::make_adi);
   registry.add("frontier-stitching", schemes::make_frontier_stitching);
   registry.add("blackmarks", schemes::make_blackmarks);
+  registry.add("deepmarks", schemes::make_deepmarks);
   return registry;
 }
 

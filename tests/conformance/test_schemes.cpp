@@ -85,6 +85,7 @@ json quick_options(const std::string& name) {
   if (name == "adi") return {{"trigger_size", 30}};
   if (name == "frontier-stitching") return {{"trigger_size", 80}};
   if (name == "blackmarks") return {{"bits", 48}};
+  if (name == "deepmarks") return {{"user", 4}};
   return json::object();
 }
 
@@ -118,7 +119,7 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
   const auto& data = scheme_data();
   const auto names = scheme_registry().names();
   for (const auto* builtin :
-       {"adi", "blackmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "trigger-set", "uchida",
+       {"adi", "blackmarks", "deepmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "trigger-set", "uchida",
         "test-keyed-noise"}) {
     CHECK(std::find(names.begin(), names.end(), builtin) != names.end());
   }

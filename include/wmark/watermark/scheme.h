@@ -106,7 +106,7 @@ class WMARK_API SchemeRegistry : public NamedRegistry<Scheme> {
   /// An empty registry.
   SchemeRegistry() : NamedRegistry("watermark scheme") {}
   /// A registry holding the built-in schemes: "trigger-set", "adi",
-  /// "frontier-stitching", "blackmarks", "deepsigns-output", "deepsigns", "uchida".
+  /// "frontier-stitching", "blackmarks", "deepmarks", "deepsigns-output", "deepsigns", "uchida".
   static SchemeRegistry with_builtins();
 };
 

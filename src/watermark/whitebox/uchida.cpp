@@ -122,8 +122,10 @@ std::shared_ptr<UchidaEmbedder> make_uchida_embedder(Network& model, const Datas
 
 at::Tensor extract_uchida_bits(Network& model, const WatermarkKey& key) {
   WMARK_CHECK(key.method == "uchida", "not an Uchida key (method '", key.method, "')");
-  const auto name = key.params.value("layer", std::string());
-  const auto& projection = key.tensor("projection");
+  return projected_kernel(model, key.params.value("layer", std::string()), key.tensor("projection")).gt(0).to(torch::kUInt8);
+}
+
+at::Tensor projected_kernel(Network& model, const std::string& name, const at::Tensor& projection) {
   auto params = model.named_parameters();
   auto* weight = params.find(name);
   if (!weight) weight = params.find(resolve_conv_weight(model, name));
@@ -131,8 +133,7 @@ at::Tensor extract_uchida_bits(Network& model, const WatermarkKey& key) {
   WMARK_CHECK(projection.dim() == 2 && projection.size(1) == m, "the key's projection is ", projection.sizes(),
               " but layer '", name, "' has ", m, " weights per filter: another architecture?");
   torch::NoGradGuard no_grad;
-  auto scores = projection.to(weight->device()).matmul(mean_kernel(weight->detach().to(torch::kFloat)));
-  return scores.gt(0).to(torch::kUInt8).cpu();
+  return projection.to(weight->device()).matmul(mean_kernel(weight->detach().to(torch::kFloat))).cpu();
 }
 
 }  // namespace wmark

@@ -78,6 +78,11 @@ WMARK_API std::shared_ptr<UchidaEmbedder> make_uchida_embedder(Network& model, c
 /// if the key is not an Uchida key, or the model lacks the layer or its shape differs.
 WMARK_API at::Tensor extract_uchida_bits(Network& model, const WatermarkKey& key);
 
+/// The projection of `layer`'s kernel averaged over its output filters, X w, float [T]
+/// on the CPU (no gradients): what Uchida and DeepMarks bits are read from. Throws
+/// wmark::Error if the model lacks the layer or `projection` is not [T, M] for it.
+WMARK_API at::Tensor projected_kernel(Network& model, const std::string& layer, const at::Tensor& projection);
+
 /// `text` as bits (UTF-8 bytes, most significant bit first), cycled to `count` bits.
 WMARK_API at::Tensor text_bits(const std::string& text, std::int64_t count);
 

@@ -41,8 +41,8 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida"}},
                                                  {"generators", {"content"}}}),
                     Contains("not both"));
-  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"deepmarks"}}}),
-                    Contains("unknown watermark scheme 'deepmarks'") && Contains("deepsigns-output") &&
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"no-such-scheme"}}}),
+                    Contains("unknown watermark scheme 'no-such-scheme'") && Contains("deepsigns-output") &&
                         Contains("uchida") && Contains("content"));
   // A scheme's options are checked before hours of work: too many triggers, by its schema.
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"noise"}}, {"trigger_size", 200000}}),

@@ -50,7 +50,10 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   report.details = result.details;
   if (result.model) {
     report.test_accuracy_after = accuracy(*result.model, test, device, context.training.eval_batch_size());
-    if (key) report.verification_after = verifier.verify_model(*result.model, *key, attack.name() + "ed model", device);
+    if (key) {
+      report.verification_after =
+          verifier.verify_model(*result.model, *key, "model after the " + attack.name() + " attack", device);
+    }
   }
   if (key && key->black_box() && result.images.defined()) {
     report.inversion = inversion_analysis(result.images, result.image_labels, *key, context.data);

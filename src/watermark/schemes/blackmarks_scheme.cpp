@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "../derivation_support.h"
+#include "../fgsm_step.h"
 #include "../key_base.h"
 #include "../keyed_finetune.h"
 #include "builtin_schemes.h"
@@ -61,22 +62,6 @@ at::Tensor two_clusters(const at::Tensor& rows) {
   WMARK_CHECK(ones > 0 && ones < rows.size(0), "blackmarks: the model's output activations do not split the classes "
               "into two clusters (is it trained?)");
   return assignment.to(torch::kUInt8);
-}
-
-// One targeted FGSM step towards `targets` on the [0,1] pixel scale, back to uint8 pixels.
-at::Tensor targeted_fgsm(Network& model, const at::Tensor& images, const at::Tensor& targets,
-                         const Normalization& normalization, double epsilon, c10::Device device) {
-  model.eval();
-  std::vector<at::Tensor> parts;
-  for (std::int64_t start = 0; start < images.size(0); start += 250) {
-    const auto count = std::min<std::int64_t>(250, images.size(0) - start);
-    auto x = (images.narrow(0, start, count).to(device).to(torch::kFloat) / 255.0).requires_grad_(true);
-    const auto loss = torch::cross_entropy_loss(model.forward(normalization.apply(x * 255.0)),
-                                                targets.narrow(0, start, count).to(device));
-    const auto gradient = torch::autograd::grad({loss}, {x})[0];
-    parts.push_back((x.detach() - epsilon * gradient.sign()).clamp(0, 1).mul(255).round().to(torch::kUInt8).cpu());
-  }
-  return torch::cat(parts);
 }
 
 // `count` draws from the int64 list `values` (uniform, keyed).
@@ -130,8 +115,8 @@ class BlackMarksScheme final : public Scheme {
       sources.index_copy_(0, slots, draw_from(source_pool, slots.size(0), stream));
       targets.index_copy_(0, slots, draw_from(target_pool, slots.size(0), stream));
     }
-    const auto moved = targeted_fgsm(model, train.images.index_select(0, sources), targets, train.normalization,
-                                     options_.at("epsilon").get<double>(), device);
+    const auto moved = fgsm_step(model, train.images.index_select(0, sources), targets, train.normalization,
+                                 -options_.at("epsilon").get<double>(), device);
     // Kept: candidates the model before marking, and every reference, decode as the
     // other bit, so only the fine-tuning makes them read right.
     const auto read = [&](Network& net) {

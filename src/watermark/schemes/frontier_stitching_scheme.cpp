@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "../derivation_support.h"
+#include "../fgsm_step.h"
 #include "../key_base.h"
 #include "../keyed_finetune.h"
 #include "builtin_schemes.h"
@@ -22,23 +23,6 @@ namespace wmark::schemes {
 namespace {
 
 using json = nlohmann::json;
-
-// FGSM (Goodfellow et al. 2015) on the [0,1] pixel scale, rounded back to uint8 pixels.
-at::Tensor fgsm(Network& model, const at::Tensor& images, const at::Tensor& labels, const Normalization& normalization,
-                double epsilon, c10::Device device) {
-  model.eval();
-  std::vector<at::Tensor> parts;
-  for (std::int64_t start = 0; start < images.size(0); start += 250) {
-    const auto count = std::min<std::int64_t>(250, images.size(0) - start);
-    auto x = (images.narrow(0, start, count).to(device).to(torch::kFloat) / 255.0).requires_grad_(true);
-    const auto loss =
-        torch::cross_entropy_loss(model.forward(normalization.apply(x * 255.0)), labels.narrow(0, start, count).to(device));
-    const auto gradient = torch::autograd::grad({loss}, {x})[0];
-    parts.push_back((x.detach() + epsilon * gradient.sign()).clamp(0, 1).mul(255).round().to(torch::kUInt8).cpu());
-  }
-  for (auto& parameter : model.parameters()) parameter.mutable_grad() = at::Tensor();
-  return torch::cat(parts);
-}
 
 class FrontierStitchingScheme final : public Scheme {
  public:
@@ -78,7 +62,7 @@ class FrontierStitchingScheme final : public Scheme {
     const auto right = predict_labels(model, images, train.normalization, device).eq(labels).nonzero().flatten();
     images = images.index_select(0, right);
     labels = labels.index_select(0, right);
-    const auto moved = fgsm(model, images, labels, train.normalization, epsilon, device);
+    const auto moved = fgsm_step(model, images, labels, train.normalization, epsilon, device);
     const auto answered = predict_labels(model, moved, train.normalization, device);
     // A true adversary must fool the references (clean models of the task) too, or a
     // clean model would answer its original label and look marked.

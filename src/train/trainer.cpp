@@ -96,6 +96,195 @@ void validate(const TrainerOptions& o, const Dataset& train) {
   scheduled_lr(o, 1);  // rejects an unknown schedule before any work
 }
 
+// Running sums of one epoch on this rank.
+struct EpochSums {
+  double loss = 0, correct = 0;
+  std::int64_t seen = 0, samples = 0;  // clean samples; samples with the hooks' additions
+};
+
+// One call of Trainer::fit, in named steps: prepare the model and optimiser, resume,
+// start the ranks from one state, then epochs of steps, each epoch reduced over the
+// group, reported to the hooks, logged and checkpointed.
+class FitRun {
+ public:
+  FitRun(Network& model, const TrainerOptions& o, const CheckpointInfo& info,
+         const std::vector<std::shared_ptr<TrainerHook>>& hooks, const Dataset& train)
+      : model_(model), o_(o), info_(info), hooks_(hooks), train_(train), group_(o.process_group().get()),
+        rank_(group_ ? group_->rank() : 0), world_(group_ ? group_->world_size() : 1), lead_(rank_ == 0) {}
+
+  // The model on its device, checked against the data, and its optimiser.
+  void prepare() {
+    model_.to(o_.device());
+    check_model(model_, ModelSpec{train_.shape(), train_.num_classes}, info_.arch.empty() ? "the model" : info_.arch);
+    if (o_.channels_last()) to_channels_last(model_);
+    optimizer_ = make_optimizer(model_, o_);
+    parameters_ = model_.parameters();  // once: the per-step gradient reset needs them
+  }
+
+  // The first epoch to run: after the resumed checkpoint's, else 1.
+  std::int64_t resume() {
+    std::int64_t first_epoch = 1;
+    if (!o_.resume_from().empty()) {
+      const auto info = read_checkpoint_info(o_.resume_from());
+      load_weights(o_.resume_from(), model_);
+      load_optimizer_state(o_.resume_from(), *optimizer_);
+      first_epoch = info.epoch + 1;
+      if (lead_) logger()->info("resuming from {} after epoch {}", o_.resume_from(), info.epoch);
+    }
+    if (lead_ && !o_.checkpoint_path().empty() && o_.checkpoint_path() != o_.resume_from()) {
+      check_writable(o_.checkpoint_path(), o_.force());
+    }
+    return first_epoch;
+  }
+
+  // Every rank starts from rank 0's weights (and buffers); gradients are then averaged.
+  void start_ranks_together() {
+    if (world_ == 1) return;
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> state;
+    for (const auto& p : model_.parameters()) state.push_back(p.data());
+    for (const auto& b : model_.buffers()) state.push_back(b);
+    group_->broadcast(state);
+    averager_ = std::make_unique<GradientAverager>(o_.process_group(), parameters_, o_.bucket_bytes());
+  }
+
+  // Trains one epoch and returns its figures over the whole group.
+  EpochStats train_epoch(std::int64_t epoch) {
+    const auto n = train_.size();
+    const auto batch = o_.batch_size();
+    // A trailing batch that would leave a process fewer than 2 samples (batch-norm needs
+    // 2; an empty shard fails or averages NaN gradients into every rank) is dropped.
+    const auto steps = n / batch + ((n % batch) >= 2 * world_ ? 1 : 0);
+    const double lr = scheduled_lr(o_, epoch);
+    set_lr(*optimizer_, lr);
+    model_.train();
+    StepContext context{epoch, 0, steps, rank_, world_};
+    for (auto& hook : hooks_) hook->on_epoch_begin(context);
+
+    // The order depends only on (seed, epoch), so a resumed run sees the same batches.
+    auto order_generator = make_generator(derive_seed(o_.seed(), "epoch-" + std::to_string(epoch)));
+    const auto order = torch::randperm(n, order_generator, torch::kLong);
+    auto augment_generator = make_generator(derive_seed(
+        o_.seed(), "augment-" + std::to_string(epoch) + (world_ > 1 ? "-rank-" + std::to_string(rank_) : "")));
+
+    const double allreduce_before = averager_ ? averager_->communication_seconds() : 0;
+    EpochSums sums;
+    const auto start = Clock::now();
+    auto last_progress = start;
+    for (std::int64_t step = 0; step < steps; ++step) {
+      context.step = step;
+      const auto global_len = std::min(batch, n - step * batch);
+      // This rank's shard of the global batch (all of it in a single process).
+      const auto [offset, len] = shard(global_len, rank_, world_);
+      Batch b = make_batch(order.narrow(0, step * batch + offset, len), augment_generator, context);
+      train_step(b, context, sums);
+      if (lead_ && o_.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
+        last_progress = Clock::now();
+        const double elapsed = seconds_since(start);
+        o_.on_progress()(Progress{epoch, o_.epochs(), step + 1, steps, sums.loss / sums.seen, sums.samples / elapsed,
+                                  elapsed / (step + 1) * (steps - step - 1)});
+      }
+    }
+    reduce_over_group(sums);
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.seconds = seconds_since(start);
+    stats.train_loss = sums.loss / static_cast<double>(sums.seen);
+    stats.train_accuracy = sums.correct / static_cast<double>(sums.seen);
+    stats.samples_per_second = sums.samples / stats.seconds;
+    stats.lr = lr;
+    samples_total_ += sums.samples;
+    // Time this rank spent averaging gradients in the epoch (part of stats.seconds).
+    if (averager_) stats.metrics["allreduce_s"] = averager_->communication_seconds() - allreduce_before;
+    return stats;
+  }
+
+  // Test accuracy, the hooks' epoch-end figures, the log line and the checkpoint.
+  void finish_epoch(EpochStats& stats, const Dataset* test) {
+    model_.eval();
+    if (test) stats.test_accuracy = group_accuracy(model_, *test, o_, group_);
+    for (auto& hook : hooks_) hook->on_epoch_end(stats, model_);
+    if (lead_) logger()->info("{}", epoch_line(stats));
+    if (lead_ && !o_.checkpoint_path().empty()) {
+      CheckpointInfo info = info_;
+      info.epoch = stats.epoch;
+      save_checkpoint(o_.checkpoint_path(), model_, info, optimizer_.get(), /*force=*/true);
+    }
+    if (stats.stop && lead_) logger()->info("stopping after epoch {} (requested by a hook)", stats.epoch);
+  }
+
+  bool lead() const { return lead_; }
+  std::int64_t samples_total() const { return samples_total_; }
+
+ private:
+  // The batch of `index`: clean images, augmented if asked, then the hooks' additions.
+  Batch make_batch(const at::Tensor& index, at::Generator& augment_generator, const StepContext& context) {
+    Batch b{train_.images.index_select(0, index), train_.labels.index_select(0, index), index.size(0)};
+    if (o_.augment()) b.images = random_crop_flip(b.images, o_.crop_padding(), true, augment_generator);
+    for (auto& hook : hooks_) hook->extend_batch(b, context);
+    return b;
+  }
+
+  // Forward, loss (with the hooks' terms), backward, gradient averaging, optimiser step.
+  void train_step(const Batch& b, const StepContext& context, EpochSums& sums) {
+    auto x = train_.normalization.apply(b.images).to(o_.device());
+    if (o_.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    auto y = b.labels.to(o_.device());
+    auto logits = model_.forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    for (auto& hook : hooks_) {
+      auto extra = hook->extra_loss(b, logits, model_, context);
+      if (extra.defined()) loss = loss + extra;
+    }
+    for (auto p : parameters_) p.mutable_grad() = torch::Tensor();  // set to none
+    loss.backward();
+    if (averager_) averager_->average();
+    optimizer_->step();
+    for (auto& hook : hooks_) hook->on_step_end(model_, context);
+
+    const auto len = b.clean_size;
+    sums.loss += loss.item<double>() * static_cast<double>(len);
+    sums.correct += logits.narrow(0, 0, len).argmax(1).eq(y.narrow(0, 0, len)).sum().item<double>();
+    sums.seen += len;
+    sums.samples += b.images.size(0);
+  }
+
+  // The epoch's sums over the whole group.
+  void reduce_over_group(EpochSums& sums) const {
+    if (world_ == 1) return;
+    auto totals = torch::tensor({sums.loss, sums.correct, static_cast<double>(sums.seen),
+                                 static_cast<double>(sums.samples)}, torch::kDouble);
+    group_->allreduce_sum({totals});
+    sums.loss = totals[0].item<double>();
+    sums.correct = totals[1].item<double>();
+    sums.seen = static_cast<std::int64_t>(totals[2].item<double>());
+    sums.samples = static_cast<std::int64_t>(totals[3].item<double>());
+  }
+
+  std::string epoch_line(const EpochStats& stats) const {
+    std::string line = fmt::format("epoch {}/{} loss {:.4f} train_acc {:.2f}%", stats.epoch, o_.epochs(),
+                                   stats.train_loss, 100 * stats.train_accuracy);
+    if (stats.test_accuracy >= 0) line += fmt::format(" test_acc {:.2f}%", 100 * stats.test_accuracy);
+    for (const auto& [name, value] : stats.metrics) line += fmt::format(" {} {:.4g}", name, value);
+    line += fmt::format(" {:.0f} samples/s {} ETA {}", stats.samples_per_second, format_duration(stats.seconds),
+                        format_duration(stats.seconds * static_cast<double>(o_.epochs() - stats.epoch)));
+    return line;
+  }
+
+  Network& model_;
+  const TrainerOptions& o_;
+  const CheckpointInfo& info_;
+  const std::vector<std::shared_ptr<TrainerHook>>& hooks_;
+  const Dataset& train_;
+  ProcessGroup* group_;
+  const int rank_, world_;
+  const bool lead_;  // only rank 0 logs, reports progress and writes checkpoints
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<at::Tensor> parameters_;
+  std::unique_ptr<GradientAverager> averager_;
+  std::int64_t samples_total_ = 0;
+};
+
 }  // namespace
 
 Trainer::Trainer(NetworkPtr model, TrainerOptions options, CheckpointInfo info)
@@ -110,155 +299,23 @@ Trainer& Trainer::add_hook(std::shared_ptr<TrainerHook> hook) {
 }
 
 TrainResult Trainer::fit(const Dataset& train, const Dataset* test) {
-  const auto& o = options_;
-  validate(o, train);
-  auto log = logger();
-  ProcessGroup* group = o.process_group().get();
-  const int rank = group ? group->rank() : 0;
-  const int world = group ? group->world_size() : 1;
-  const bool lead = rank == 0;  // only rank 0 logs, reports progress and writes checkpoints
-  Network& model = *model_;
-  model.to(o.device());
-  check_model(model, ModelSpec{train.shape(), train.num_classes}, info_.arch.empty() ? "the model" : info_.arch);
-  if (o.channels_last()) to_channels_last(model);
-  auto optimizer = make_optimizer(model, o);
-  const auto parameters = model.parameters();  // once: the per-step gradient reset needs them
-
-  std::int64_t first_epoch = 1;
-  if (!o.resume_from().empty()) {
-    const auto info = read_checkpoint_info(o.resume_from());
-    load_weights(o.resume_from(), model);
-    load_optimizer_state(o.resume_from(), *optimizer);
-    first_epoch = info.epoch + 1;
-    if (lead) log->info("resuming from {} after epoch {}", o.resume_from(), info.epoch);
-  }
-  if (lead && !o.checkpoint_path().empty() && o.checkpoint_path() != o.resume_from()) {
-    check_writable(o.checkpoint_path(), o.force());
-  }
-  // Every rank starts from rank 0's weights (and buffers); gradients are then averaged.
-  std::unique_ptr<GradientAverager> averager;
-  if (world > 1) {
-    torch::NoGradGuard no_grad;
-    std::vector<at::Tensor> state;
-    for (const auto& p : model.parameters()) state.push_back(p.data());
-    for (const auto& b : model.buffers()) state.push_back(b);
-    group->broadcast(state);
-    averager = std::make_unique<GradientAverager>(o.process_group(), parameters, o.bucket_bytes());
-  }
-
-  const auto n = train.size();
-  const auto batch = o.batch_size();
-  // A trailing batch that would leave a process fewer than 2 samples (batch-norm needs
-  // 2; an empty shard fails or averages NaN gradients into every rank) is dropped.
-  const auto steps = n / batch + ((n % batch) >= 2 * world ? 1 : 0);
-
+  validate(options_, train);
+  FitRun run(*model_, options_, info_, hooks_, train);
+  run.prepare();
+  const auto first_epoch = run.resume();
+  run.start_ranks_together();
   TrainResult result;
-  std::int64_t samples_total = 0;
-  for (std::int64_t epoch = first_epoch; epoch <= o.epochs(); ++epoch) {
-    const double lr = scheduled_lr(o, epoch);
-    set_lr(*optimizer, lr);
-    model.train();
-    StepContext context{epoch, 0, steps, rank, world};
-    for (auto& hook : hooks_) hook->on_epoch_begin(context);
-
-    // The order depends only on (seed, epoch), so a resumed run sees the same batches.
-    auto order_generator = make_generator(derive_seed(o.seed(), "epoch-" + std::to_string(epoch)));
-    auto order = torch::randperm(n, order_generator, torch::kLong);
-    auto augment_generator = make_generator(derive_seed(
-        o.seed(), "augment-" + std::to_string(epoch) + (world > 1 ? "-rank-" + std::to_string(rank) : "")));
-
-    const double allreduce_before = averager ? averager->communication_seconds() : 0;
-    double loss_sum = 0, correct = 0;
-    std::int64_t seen = 0, samples = 0;
-    const auto start = Clock::now();
-    auto last_progress = start;
-    for (std::int64_t step = 0; step < steps; ++step) {
-      context.step = step;
-      const auto global_len = std::min(batch, n - step * batch);
-      // This rank's shard of the global batch (all of it in a single process).
-      const auto [offset, len] = shard(global_len, rank, world);
-      auto index = order.narrow(0, step * batch + offset, len);
-      Batch b{train.images.index_select(0, index), train.labels.index_select(0, index), len};
-      if (o.augment()) b.images = random_crop_flip(b.images, o.crop_padding(), true, augment_generator);
-      for (auto& hook : hooks_) hook->extend_batch(b, context);
-
-      auto x = train.normalization.apply(b.images).to(o.device());
-      if (o.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-      auto y = b.labels.to(o.device());
-      auto logits = model.forward(x);
-      auto loss = torch::nn::functional::cross_entropy(logits, y);
-      for (auto& hook : hooks_) {
-        auto extra = hook->extra_loss(b, logits, model, context);
-        if (extra.defined()) loss = loss + extra;
-      }
-      for (auto p : parameters) p.mutable_grad() = torch::Tensor();  // set to none
-      loss.backward();
-      if (averager) averager->average();
-      optimizer->step();
-      for (auto& hook : hooks_) hook->on_step_end(model, context);
-
-      loss_sum += loss.item<double>() * static_cast<double>(len);
-      correct += logits.narrow(0, 0, len).argmax(1).eq(y.narrow(0, 0, len)).sum().item<double>();
-      seen += len;
-      samples += b.images.size(0);
-      if (lead && o.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
-        last_progress = Clock::now();
-        const double elapsed = seconds_since(start);
-        Progress p{epoch, o.epochs(), step + 1, steps, loss_sum / seen, samples / elapsed,
-                   elapsed / (step + 1) * (steps - step - 1)};
-        o.on_progress()(p);
-      }
-    }
-    if (world > 1) {
-      // Epoch figures over the whole group.
-      auto totals = torch::tensor({loss_sum, correct, static_cast<double>(seen), static_cast<double>(samples)},
-                                  torch::kDouble);
-      group->allreduce_sum({totals});
-      loss_sum = totals[0].item<double>();
-      correct = totals[1].item<double>();
-      seen = static_cast<std::int64_t>(totals[2].item<double>());
-      samples = static_cast<std::int64_t>(totals[3].item<double>());
-    }
-    EpochStats stats;
-    stats.epoch = epoch;
-    stats.seconds = seconds_since(start);
-    stats.train_loss = loss_sum / static_cast<double>(seen);
-    stats.train_accuracy = correct / static_cast<double>(seen);
-    stats.samples_per_second = samples / stats.seconds;
-    stats.lr = lr;
+  for (std::int64_t epoch = first_epoch; epoch <= options_.epochs(); ++epoch) {
+    auto stats = run.train_epoch(epoch);
     result.train_seconds += stats.seconds;
-    samples_total += samples;
-
-    model.eval();
-    if (test) stats.test_accuracy = group_accuracy(model, *test, o, group);
-    // Time this rank spent averaging gradients in the epoch (part of stats.seconds).
-    if (averager) stats.metrics["allreduce_s"] = averager->communication_seconds() - allreduce_before;
-    for (auto& hook : hooks_) hook->on_epoch_end(stats, model);
-
-    std::string line = fmt::format("epoch {}/{} loss {:.4f} train_acc {:.2f}%", epoch, o.epochs(),
-                                   stats.train_loss, 100 * stats.train_accuracy);
-    if (stats.test_accuracy >= 0) line += fmt::format(" test_acc {:.2f}%", 100 * stats.test_accuracy);
-    for (const auto& [name, value] : stats.metrics) line += fmt::format(" {} {:.4g}", name, value);
-    line += fmt::format(" {:.0f} samples/s {} ETA {}", stats.samples_per_second,
-                        format_duration(stats.seconds),
-                        format_duration(stats.seconds * static_cast<double>(o.epochs() - epoch)));
-    if (lead) log->info("{}", line);
+    run.finish_epoch(stats, test);
     result.history.push_back(stats);
-
-    if (lead && !o.checkpoint_path().empty()) {
-      CheckpointInfo info = info_;
-      info.epoch = epoch;
-      save_checkpoint(o.checkpoint_path(), model, info, optimizer.get(), /*force=*/true);
-    }
-    if (stats.stop) {
-      if (lead) log->info("stopping after epoch {} (requested by a hook)", epoch);
-      break;
-    }
+    if (stats.stop) break;
   }
-  model.eval();
+  model_->eval();
   if (!result.history.empty()) result.test_accuracy = result.history.back().test_accuracy;
   result.samples_per_second =
-      result.train_seconds > 0 ? static_cast<double>(samples_total) / result.train_seconds : 0;
+      result.train_seconds > 0 ? static_cast<double>(run.samples_total()) / result.train_seconds : 0;
   return result;
 }
 

@@ -46,9 +46,8 @@ int run_attack(const std::string& kind, AttackCommand& c) {
   const int threads = setup_runtime(c.threads);
   const auto device = parse_device(c.device);
 
-  auto victim = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-  victim.model->to(device);
-  const auto& info = victim.info;
+  auto victim = load_network(c.model, c.arch, std::nullopt, device);
+  const auto& info = *victim.checkpoint;  // no dataset traits given: a checkpoint or an error
   std::optional<WatermarkKey> key;
   if (!c.key.empty()) key = WatermarkKey::load(c.key);
 

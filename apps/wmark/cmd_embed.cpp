@@ -166,7 +166,7 @@ nlohmann::json scheme_options(const EmbedCommand& c) {
 // Loads the --reference checkpoints (clean models of the task); the scheme places them.
 std::vector<NetworkPtr> load_references(const EmbedCommand& c) {
   std::vector<NetworkPtr> references;
-  for (const auto& path : c.references) references.push_back(load_checkpoint(path).model);
+  for (const auto& path : c.references) references.push_back(load_network(path).model);
   return references;
 }
 
@@ -192,13 +192,12 @@ int run_embed(const EmbedCommand& c) {
   request.info.normalization = data.splits.train.normalization;
   request.pretrained = !c.from.empty();
   if (request.pretrained) {
-    auto loaded = load_checkpoint(c.from, c.model.empty() ? std::nullopt : std::optional<std::string>(c.model));
-    const auto& spec = request.info.spec;
-    WMARK_CHECK(loaded.info.spec.input == spec.input && loaded.info.spec.num_classes == spec.num_classes, c.from,
-                " was built for ", loaded.info.spec.input.str(), " inputs and ", loaded.info.spec.num_classes,
-                " classes, but ", data.name, " has ", spec.input.str(), " and ", spec.num_classes);
+    const DatasetTraits traits{request.info.spec.input, request.info.spec.num_classes, request.info.normalization};
+    WMARK_CHECK(is_wmark_checkpoint(c.from, c.model), c.from, " is not a wmark checkpoint: fine-tuning needs one "
+                "(wmark import makes one from a PyTorch state_dict)");
+    auto loaded = load_network(c.from, c.model, traits);
     request.model = loaded.model;
-    request.info.arch = loaded.info.arch;
+    request.info.arch = loaded.arch;
     recipe.options = fine_tuning_recipe(recipe.options);
   } else {
     request.info.arch = c.model.empty() ? recipe.arch : c.model;

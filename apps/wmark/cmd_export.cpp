@@ -26,14 +26,14 @@ struct ImportCommand {
 
 int run_export(const ExportCommand& c) {
   check_writable(c.out, c.force);
-  auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+  auto loaded = load_network(c.model, c.arch);
   if (c.format == "torchscript") {
-    save_torchscript(*loaded.model, loaded.info.spec.input, c.out, c.force);
+    save_torchscript(*loaded.model, loaded.spec.input, c.out, c.force);
   } else {
     save_state_dict(*loaded.model, c.out, c.force);
   }
-  std::cout << c.format << " of " << c.model << " (" << loaded.info.arch << ", " << loaded.info.spec.input.str()
-            << " inputs, " << loaded.info.spec.num_classes << " classes): " << c.out << "\n";
+  std::cout << c.format << " of " << c.model << " (" << loaded.arch << ", " << loaded.spec.input.str() << " inputs, "
+            << loaded.spec.num_classes << " classes): " << c.out << "\n";
   return 0;
 }
 

@@ -27,23 +27,16 @@ ServedModel open_model(const ServeCommand& c, c10::Device device) {
   ServedModel served;
   served.name = c.name;
   served.device = device;
-  if (is_wmark_checkpoint(c.model, c.arch)) {
-    auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-    served.network = loaded.model;
-    served.input = loaded.info.spec.input;
-    served.num_classes = loaded.info.spec.num_classes;
-    served.normalization = loaded.info.normalization;
-  } else {
-    // A TorchScript file records no shapes: the dataset it was trained on gives them.
-    WMARK_CHECK(!c.dataset.empty(), c.model, " is not a wmark checkpoint; serving it as TorchScript needs --dataset "
-                "(the input shape, class count and normalisation it was trained with)");
-    const auto traits = dataset_traits(c.dataset);
-    served.network = load_script_network(c.model, device);
-    served.input = traits.input;
-    served.num_classes = traits.num_classes;
-    served.normalization = traits.normalization;
-  }
-  served.network->to(device);
+  // A TorchScript file records no shapes: the dataset it was trained on gives them.
+  WMARK_CHECK(!c.dataset.empty() || is_wmark_checkpoint(c.model, c.arch), c.model, " is not a wmark checkpoint; "
+              "serving it as TorchScript needs --dataset (the input shape, class count and normalisation it was "
+              "trained with)");
+  const auto loaded = load_network(c.model, c.arch,
+                                   c.dataset.empty() ? std::nullopt : std::optional(dataset_traits(c.dataset)), device);
+  served.network = loaded.model;
+  served.input = loaded.spec.input;
+  served.num_classes = loaded.spec.num_classes;
+  served.normalization = loaded.normalization;
   return served;
 }
 

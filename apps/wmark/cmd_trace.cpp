@@ -19,7 +19,7 @@ struct TraceCommand {
 int run_trace(const TraceCommand& c) {
   if (!c.report.empty()) check_writable(c.report, c.force);
   const auto key = WatermarkKey::load(c.key);
-  auto loaded = load_checkpoint(c.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
+  auto loaded = load_network(c.model, c.arch);
   const auto trace = trace_colluders(*loaded.model, key);
   if (!c.report.empty()) {
     write_json(c.report,

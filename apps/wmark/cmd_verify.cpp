@@ -78,6 +78,9 @@ std::vector<std::string> suspect_files(const std::vector<std::string>& arguments
   return files;
 }
 
+// What the key says the suspect takes: its shapes and normalisation.
+DatasetTraits key_traits(const WatermarkKey& key) { return {key.input_shape, key.num_classes, key.normalization}; }
+
 std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, c10::Device device) {
   const auto& key = *p.key;
   if (sandboxed(c, p.model)) {
@@ -90,14 +93,8 @@ std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, 
                                                      .timeout_seconds(c.sandbox_timeout));
   }
   if (!is_wmark_checkpoint(p.model, c.arch)) return std::make_unique<TorchScriptClassifier>(p.model, key.normalization, device);
-  auto loaded = load_checkpoint(p.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-  WMARK_CHECK(loaded.info.spec.input == key.input_shape, "model ", p.model, " takes ", loaded.info.spec.input.str(),
-              " inputs but key ", p.key_path, " holds ", key.input_shape.str(), " triggers");
-  WMARK_CHECK(loaded.info.spec.num_classes == key.num_classes, "model ", p.model, " has ",
-              loaded.info.spec.num_classes, " classes but key ", p.key_path, " is for ", key.num_classes);
-  loaded.model->to(device);
-  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization,
-                                            "checkpoint " + p.model + " (" + loaded.info.arch + ")", device);
+  auto loaded = load_network(p.model, c.arch, key_traits(key), device);
+  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, device);
 }
 
 void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device device, Pair& p) {
@@ -127,22 +124,13 @@ void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device d
   }
   if (!key.black_box()) {
     // White-box: the bits are read from the weights or activations; no query is sent.
-    NetworkPtr model;
-    std::string description = "TorchScript model " + p.model;
-    if (is_wmark_checkpoint(p.model, c.arch)) {
-      auto loaded = load_checkpoint(p.model, c.arch.empty() ? std::nullopt : std::optional<std::string>(c.arch));
-      model = loaded.model;
-      description = "checkpoint " + p.model + " (" + loaded.info.arch + ")";
-    } else {
-      // Loading runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
-      WMARK_CHECK(!sandboxed(c, p.model), "white-box key ", p.key_path, " (", key.method,
-                  ") is read from the TorchScript model ", p.model,
-                  " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
-                  "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
-      model = load_script_network(p.model, device);
-    }
-    model->to(device);
-    p.report = verifier.verify_white_box(*model, key, description);
+    // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
+    WMARK_CHECK(!sandboxed(c, p.model), "white-box key ", p.key_path, " (", key.method,
+                ") is read from the TorchScript model ", p.model,
+                " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
+                "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
+    auto loaded = load_network(p.model, c.arch, key_traits(key), device);
+    p.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
   } else {
     p.report = verifier.verify(*open_suspect(c, p, device), key);
     p.sandboxed = sandboxed(c, p.model);  // whether the suspect's own code ran in the sandbox worker

@@ -88,13 +88,7 @@ std::shared_ptr<ProcessGroup> join_group(const TrainFlags& f) {
 }
 
 bool is_wmark_checkpoint(const std::string& path, const std::string& arch) {
-  if (!arch.empty()) return true;
-  try {
-    read_checkpoint_info(path);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  return !arch.empty() || is_checkpoint_file(path);
 }
 
 c10::Device parse_device(const std::string& name) {

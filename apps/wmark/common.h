@@ -11,6 +11,7 @@
 
 #include "wmark/data/dataset.h"
 #include "wmark/dist/process_group.h"
+#include "wmark/models/load_network.h"
 #include "wmark/train/options.h"
 #include "wmark/train/trainer.h"
 

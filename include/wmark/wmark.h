@@ -7,6 +7,7 @@
 #include "wmark/data/dataset.h"
 #include "wmark/data/subset.h"
 #include "wmark/models/checkpoint.h"
+#include "wmark/models/load_network.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/network.h"
 #include "wmark/models/registry.h"

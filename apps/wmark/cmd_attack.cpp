@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "option_flags.h"
 #include "wmark/attack/attack.h"
 #include "wmark/data/catalog.h"
 #include "wmark/data/image_file.h"
@@ -26,7 +27,7 @@ struct AttackCommand {
   std::uint64_t seed = 1;
   int threads = 0;
   bool force = false;
-  nlohmann::json options = nlohmann::json::object();
+  OptionFlags options;  // the attack's declared options as flags
 };
 
 void print_verification(const char* when, const VerificationReport& r) {
@@ -35,7 +36,9 @@ void print_verification(const char* when, const VerificationReport& r) {
 }
 
 int run_attack(const std::string& kind, AttackCommand& c) {
-  auto attack = attack_registry().create(kind, c.options);  // bad options fail before any loading
+  const auto* schema = attack_registry().schema(kind);
+  const auto options = schema ? parse_option_flags(*schema, c.options, "") : nlohmann::json::object();
+  auto attack = attack_registry().create(kind, options);  // bad options fail before any loading
   const bool writes_model = kind != "inversion";
   WMARK_CHECK(!c.out.empty(), "--out is required: ", writes_model ? "where to write the attacked model"
                                                                    : "a folder for the recovered images");
@@ -113,10 +116,11 @@ int run_attack(const std::string& kind, AttackCommand& c) {
   return 0;
 }
 
-// Adds the flags every attack shares.
-CLI::App* add_attack_kind(CLI::App& parent, Dispatch& dispatch, const std::string& kind, const std::string& help,
-                          std::shared_ptr<AttackCommand> c) {
-  auto* sub = parent.add_subcommand(kind, help);
+// Adds an attack's subcommand: the flags every attack shares and its declared options.
+void add_attack_kind(CLI::App& parent, Dispatch& dispatch, const std::string& kind) {
+  auto c = std::make_shared<AttackCommand>();
+  const auto summary = attack_registry().summary(kind);
+  auto* sub = parent.add_subcommand(kind, summary.empty() ? "the " + kind + " attack" : summary);
   sub->add_option("--model", c->model, "the watermarked wmark checkpoint (read only)")->required();
   sub->add_option("--arch", c->arch, "expected architecture of the checkpoint");
   sub->add_option("--out", c->out, kind == "inversion" ? "folder for the recovered PNG images"
@@ -131,75 +135,15 @@ CLI::App* add_attack_kind(CLI::App& parent, Dispatch& dispatch, const std::strin
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all available cores)");
   sub->add_flag("--force", c->force, "overwrite existing outputs");
+  if (const auto* schema = attack_registry().schema(kind)) add_option_flags(*sub, {{kind, *schema}}, c->options, true);
   sub->callback([&dispatch, kind, c] { dispatch.action = [kind, c] { return run_attack(kind, *c); }; });
-  return sub;
-}
-
-// Maps an option flag one to one onto the attack's options JSON.
-template <class T>
-void option(CLI::App* sub, std::shared_ptr<AttackCommand> c, const std::string& flag, const std::string& key,
-            const std::string& help) {
-  sub->add_option_function<T>(flag, [c, key](const T& value) { c->options[key] = value; }, help);
 }
 
 }  // namespace
 
 void add_attack_command(CLI::App& app, Dispatch& dispatch) {
   auto* attack = app.add_subcommand("attack", "Run a removal attack on a watermarked model, or forge a key (the false accuser)")->require_subcommand(1);
-  {
-    auto c = std::make_shared<AttackCommand>();
-    auto* sub = add_attack_kind(*attack, dispatch, "finetune", "Fine-tune on the attacker's data", c);
-    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
-    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default sgd)");
-    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.01)");
-    sub->add_flag_callback("--reinit-last-layer", [c] { c->options["reinit_last_layer"] = true; },
-                           "re-initialise the output layer first");
-    option<std::string>(sub, c, "--train-layers", "train_layers", "all or last (default all)");
-  }
-  {
-    auto c = std::make_shared<AttackCommand>();
-    auto* sub = add_attack_kind(*attack, dispatch, "prune", "Zero the smallest weights, optionally fine-tune", c);
-    option<double>(sub, c, "--rate", "rate", "fraction of conv/linear weights zeroed, 0-0.95 (default 0.5)");
-    option<std::string>(sub, c, "--scope", "scope", "global or layer (default global)");
-    option<std::int64_t>(sub, c, "--finetune-epochs", "finetune_epochs", "fine-tuning epochs after pruning (default 0)");
-    option<std::string>(sub, c, "--optimizer", "optimizer", "fine-tuning optimizer: sgd or adam");
-    option<double>(sub, c, "--lr", "lr", "fine-tuning learning rate (default 0.01)");
-  }
-  {
-    auto c = std::make_shared<AttackCommand>();
-    auto* sub = add_attack_kind(*attack, dispatch, "overwrite", "Embed the attacker's own watermark", c);
-    option<std::string>(sub, c, "--trigger", "trigger", "the attacker's generator: content, unrelated, noise");
-    sub->add_option_function<std::string>("--trigger-options", [c](const std::string& text) {
-      try {
-        c->options["trigger_options"] = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::exception& error) {
-        throw CLI::ValidationError("--trigger-options", std::string("not JSON: ") + error.what());
-      }
-    }, "generator options as JSON, e.g. '{\"text\":\"MINE\"}'");
-    option<std::string>(sub, c, "--label-policy", "label_policy", "auto, target or random");
-    option<std::int64_t>(sub, c, "--trigger-size", "trigger_size", "attacker triggers (default 100)");
-    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
-    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default sgd)");
-    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.01)");
-  }
-  {
-    auto c = std::make_shared<AttackCommand>();
-    auto* sub = add_attack_kind(*attack, dispatch, "distill", "Train a fresh student on the victim's labels", c);
-    option<std::string>(sub, c, "--student", "student", "student architecture (default: the victim's)");
-    option<std::int64_t>(sub, c, "--epochs", "epochs", "epochs (default 5)");
-    option<std::string>(sub, c, "--optimizer", "optimizer", "sgd or adam (default adam)");
-    option<double>(sub, c, "--lr", "lr", "learning rate (default 0.002)");
-    sub->add_flag_callback("--augment", [c] { c->options["augment"] = true; }, "random crops and flips");
-  }
-  {
-    auto c = std::make_shared<AttackCommand>();
-    auto* sub = add_attack_kind(*attack, dispatch, "inversion", "Recover a class image per class from the model", c);
-    option<std::int64_t>(sub, c, "--steps", "steps", "optimisation steps (default 300)");
-    option<double>(sub, c, "--lr", "lr", "Adam learning rate (default 0.05)");
-    option<double>(sub, c, "--tv-weight", "tv_weight", "smoothness prior weight (default 0.05)");
-    option<double>(sub, c, "--l2-weight", "l2_weight", "pull towards grey (default 0.001)");
-    option<std::int64_t>(sub, c, "--per-class", "per_class", "images per class (default 1)");
-  }
+  for (const auto& kind : attack_registry().names()) add_attack_kind(*attack, dispatch, kind);
   add_forge_command(*attack, dispatch);
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "commands.h"
+#include "option_flags.h"
 #include "wmark/claim/claim.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/models/registry.h"
@@ -19,28 +20,20 @@
 #include "wmark/util/option_schema.h"
 #include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/scheme.h"
+#include "wmark/watermark/trigger/trigger_generator.h"
 
 namespace wmark::cli {
 namespace {
-
-// Every registered scheme's options as flags, one flag per name across the registry;
-// the values stay text until the chosen scheme's schema parses them.
-struct SchemeFlags {
-  std::map<std::string, std::vector<std::string>> values;  // by flag name
-  std::map<std::string, CLI::Option*> options;
-};
 
 struct EmbedCommand {
   DataFlags data;
   TrainFlags train;
   std::string model, from, out, key_out, metrics;
   std::string method = "trigger-set";
-  SchemeFlags scheme;
+  OptionFlags scheme;     // every registered scheme's options as flags
+  OptionFlags generator;  // every trigger generator's options as flags (trigger_options)
   std::string signature_file;
   std::vector<std::string> references;
-  // Trigger generator options (trigger-set): only those given are passed on.
-  std::map<std::string, std::string> generator_text;
-  std::map<std::string, CLI::Option*> generator_flags;
   bool force = false;
   std::string sign;  // the owner's identity (.key) that signs the watermark key
   std::string key_secret;  // 64 hex digits for a reproducible key; default: the OS CSPRNG
@@ -87,47 +80,12 @@ void sign_if_asked(WatermarkKey& key, const std::shared_ptr<const Identity>& own
   std::cout << "key signed by identity " << owner->fingerprint() << "\n";
 }
 
-// The trigger generators' flags: flag, the generator's option, its kind ('s' text, 'i'
-// whole number, 'd' number) and help. Only those given are passed on; the generator
-// fills in the rest and refuses what it does not know.
-struct GeneratorFlag {
-  const char *flag, *option;
-  char kind;
-  const char* help;
-};
-const GeneratorFlag kGeneratorFlags[] = {
-    {"text", "text", 's', "content trigger: text to stamp"},
-    {"pattern", "pattern", 's', "content trigger: pattern image (PNG/PGM/PPM) instead of text"},
-    {"mask", "mask", 's', "content trigger: grey mask image for --pattern"},
-    {"stamp-x", "x", 'i', "content trigger: left edge (default: centred)"},
-    {"stamp-y", "y", 'i', "content trigger: top edge (default: near the bottom)"},
-    {"scale", "scale", 'i', "content trigger: pixel scale of the pattern"},
-    {"intensity", "intensity", 'd', "content trigger: stamp opacity in (0,1]"},
-    {"sigma", "sigma", 'd', "noise trigger: noise standard deviation on the [0,1] scale"},
-    {"unrelated-source", "source", 's', "unrelated trigger: source dataset"},
-    {"unrelated-dir", "folder", 's', "unrelated trigger: folder of images instead"},
-    {"abstract-shapes", "shapes", 'i', "abstract trigger: shapes drawn on each image"}};
-
-// The generator options given on the command line, as the generator's JSON.
+// The trigger generator options given as flags: each parsed by the generator that declares
+// it; the chosen generator refuses the others' when the scheme builds it.
 nlohmann::json generator_options(const EmbedCommand& c) {
-  nlohmann::json options = nlohmann::json::object();
-  for (const auto& g : kGeneratorFlags) {
-    if (c.generator_flags.at(g.flag)->count() == 0) continue;
-    const std::string flag = g.flag, name = g.option;
-    const char type = g.kind;
-    const auto& text = c.generator_text.at(flag);
-    if (type == 's') {
-      options[name] = text;
-      continue;
-    }
-    std::size_t used = 0;
-    try {
-      options[name] = type == 'i' ? nlohmann::json(std::stoll(text, &used)) : nlohmann::json(std::stod(text, &used));
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    WMARK_CHECK(!text.empty() && used == text.size(), "--", flag, ": '", text, "' is not a ",
-                type == 'i' ? "whole number" : "number");
+  auto options = nlohmann::json::object();
+  for (const auto& name : trigger_registry().names()) {
+    if (const auto* schema = trigger_registry().schema(name)) options.update(parse_option_flags(*schema, c.generator, ""));
   }
   return options;
 }
@@ -136,17 +94,7 @@ nlohmann::json generator_options(const EmbedCommand& c) {
 // another scheme is refused, naming the scheme whose options it is.
 nlohmann::json scheme_options(const EmbedCommand& c) {
   const auto schema = scheme_registry().create(c.method)->schema();
-  nlohmann::json options = nlohmann::json::object();
-  for (const auto& [flag, option] : c.scheme.options) {
-    if (option->count() == 0) continue;
-    const OptionSpec* spec = nullptr;
-    for (const auto& candidate : schema.specs()) {
-      if (flag_name(candidate) == flag) spec = &candidate;
-    }
-    WMARK_CHECK(spec, "--", flag, " is not an option of the ", c.method, " scheme (wmark embed --method ", c.method,
-                " --help lists its options)");
-    options[spec->name] = schema.parse_flag(spec->name, c.scheme.values.at(flag));
-  }
+  auto options = parse_option_flags(schema, c.scheme, " (wmark embed --method " + c.method + " --help lists its options)");
   if (!c.signature_file.empty()) {
     WMARK_CHECK(schema.find("signature"), "--signature-file: the ", c.method, " scheme embeds no signature");
     WMARK_CHECK(!options.contains("signature"), "give --signature or --signature-file, not both");
@@ -248,40 +196,30 @@ int run_embed(const EmbedCommand& c) {
   return 0;
 }
 
-// One flag per option name across the registry's schemes; the help names the schemes.
-void add_scheme_flags(CLI::App& sub, SchemeFlags& flags) {
-  std::map<std::string, std::vector<std::pair<std::string, OptionSpec>>> by_flag;
-  for (const auto& name : scheme_registry().names()) {
-    const auto schema = scheme_registry().create(name)->schema();  // specs() refers into it
-    for (const auto& spec : schema.specs()) {
-      if (spec.type != OptionType::object) by_flag[flag_name(spec)].emplace_back(name, spec);
-    }
+// One flag per option name across the registry's schemes, and across its trigger generators.
+void add_component_flags(CLI::App& sub, EmbedCommand& c) {
+  std::vector<std::pair<std::string, OptionSchema>> schemes, generators;
+  for (const auto& name : scheme_registry().names()) schemes.emplace_back(name, scheme_registry().create(name)->schema());
+  for (const auto& name : trigger_registry().names()) {
+    if (const auto* schema = trigger_registry().schema(name)) generators.emplace_back(name + " trigger", *schema);
   }
-  for (const auto& [flag, users] : by_flag) {
-    std::vector<std::pair<std::string, std::string>> helps;  // (schemes, help), a shared help once
-    for (const auto& [scheme, spec] : users) {
-      auto same = std::find_if(helps.begin(), helps.end(), [&](const auto& h) { return h.second == spec.help; });
-      if (same == helps.end()) {
-        helps.emplace_back(scheme, spec.help);
-      } else {
-        same->first += ", " + scheme;
-      }
-    }
-    std::string help;
-    for (const auto& [schemes, text] : helps) help += (help.empty() ? "" : "; ") + schemes + ": " + text;
-    auto* option = sub.add_option("--" + flag, flags.values[flag], help)->type_name(option_kind(users.front().second));
-    if (users.front().second.type != OptionType::integers) {
-      option->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    }
-    flags.options[flag] = option;
-  }
+  add_option_flags(sub, schemes, c.scheme, false);  // trigger_options comes from the generator flags
+  add_option_flags(sub, generators, c.generator, false);
 }
 
 // `wmark embed --method NAME --help`: that scheme's options with defaults and ranges.
 std::string scheme_help(const EmbedCommand& c) {
   if (!scheme_registry().contains(c.method)) return "";
-  return "\nOptions of the " + c.method + " scheme (defaults as used when the flag is not given):\n" +
-         scheme_registry().create(c.method)->schema().help_text();
+  const auto schema = scheme_registry().create(c.method)->schema();
+  auto help = "\nOptions of the " + c.method + " scheme (defaults as used when the flag is not given):\n" +
+              schema.help_text();
+  if (!schema.find("trigger_options")) return help;
+  for (const auto& name : trigger_registry().names()) {  // its generator's options are flags too
+    if (const auto* generator = trigger_registry().schema(name)) {
+      help += "\nOptions of the " + name + " trigger (--trigger " + name + "):\n" + generator->help_text();
+    }
+  }
+  return help;
 }
 
 }  // namespace
@@ -294,7 +232,7 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--method", c->method,
                   "the watermark scheme: " + methods + " (default trigger-set; --method NAME --help lists its options)")
       ->check(CLI::IsMember(scheme_registry().names()));
-  add_scheme_flags(*sub, c->scheme);
+  add_component_flags(*sub, *c);
   sub->add_option("--signature-file", c->signature_file, "embed this file's bytes as the signature's bits")
       ->check(CLI::ExistingFile);
   sub->add_option("--reference", c->references,
@@ -306,9 +244,6 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--from", c->from,
                   "embed into this pre-trained checkpoint by fine-tuning (a tenth of the recipe's LR, 5 epochs)");
   add_train_flags(*sub, c->train);
-  for (const auto& g : kGeneratorFlags) {
-    c->generator_flags[g.flag] = sub->add_option(std::string("--") + g.flag, c->generator_text[g.flag], g.help);
-  }
   sub->add_option("--out", c->out, "watermarked checkpoint to write")->required();
   sub->add_option("--key-out", c->key_out, "secret watermark key to write (mode 0600)")->required();
   sub->add_option("--metrics", c->metrics, "write metrics as JSON here");

@@ -1,5 +1,7 @@
 #include "wmark/attack/distill.h"
 
+#include "attack_options.h"
+
 #include <torch/torch.h>
 
 #include "wmark/train/evaluate.h"
@@ -9,14 +11,21 @@
 
 namespace wmark {
 
-DistillAttack::DistillAttack(DistillOptions options) : options_(std::move(options)) {
-  attack_training(TrainerOptions(), options_.optimizer(), options_.lr(), options_.epochs(), 0, "check");
+const OptionBinding<DistillOptions>& DistillAttack::declared_options() {
+  static const auto binding = [] {
+    OptionBinding<DistillOptions> b("the distill attack");
+    b.describe("Train a fresh student on the victim's labels of the attacker's data")
+        .text(WMARK_OPTION_FIELD(student), "the student's architecture (default: the victim's)")
+        .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the student", 1, 10000);
+    return declare_optimizer(b, "the student's")
+        .boolean(WMARK_OPTION_FIELD(augment), "random crops and flips of the attacker's images");
+  }();
+  return binding;
 }
 
-nlohmann::json DistillAttack::options() const {
-  return {{"student", options_.student()}, {"epochs", options_.epochs()}, {"optimizer", options_.optimizer()},
-          {"lr", options_.lr()}, {"augment", options_.augment()}};
-}
+DistillAttack::DistillAttack(DistillOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json DistillAttack::options() const { return declared_options().write(options_); }
 
 AttackResult DistillAttack::run(Network& victim, const AttackContext& context) const {
   const auto& data = context.data;

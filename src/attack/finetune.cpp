@@ -1,5 +1,7 @@
 #include "wmark/attack/finetune.h"
 
+#include "attack_options.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -36,19 +38,23 @@ std::string reinitialize_output_layer(Network& model, std::int64_t num_classes, 
   return name;
 }
 
-FinetuneAttack::FinetuneAttack(FinetuneOptions options) : options_(std::move(options)) {
-  WMARK_CHECK(options_.epochs() >= 1, "finetune: epochs must be at least 1, got ", options_.epochs());
-  WMARK_CHECK(options_.lr() > 0, "finetune: lr must be positive, got ", options_.lr());
-  WMARK_CHECK(options_.optimizer() == "sgd" || options_.optimizer() == "adam",
-              "finetune: optimizer must be sgd or adam, got '", options_.optimizer(), "'");
-  WMARK_CHECK(options_.train_layers() == "all" || options_.train_layers() == "last",
-              "finetune: train_layers must be 'all' or 'last', got '", options_.train_layers(), "'");
+const OptionBinding<FinetuneOptions>& FinetuneAttack::declared_options() {
+  static const auto binding = [] {
+    OptionBinding<FinetuneOptions> b("the finetune attack");
+    b.describe("Fine-tune on the attacker's data (Adi et al.'s FTLL, FTAL, RTLL, RTAL)")
+        .integer(WMARK_OPTION_FIELD(epochs), "epochs over the attacker's data", 1, 10000);
+    declare_optimizer(b, "fine-tuning")
+        .boolean(WMARK_OPTION_FIELD(reinit_last_layer), "re-initialise the output layer first (RTLL, RTAL)")
+        .text(WMARK_OPTION_FIELD(train_layers), "the layers trained: all, or the output layer alone (last)",
+              {"all", "last"});
+    return b;
+  }();
+  return binding;
 }
 
-nlohmann::json FinetuneAttack::options() const {
-  return {{"epochs", options_.epochs()}, {"optimizer", options_.optimizer()}, {"lr", options_.lr()},
-          {"reinit_last_layer", options_.reinit_last_layer()}, {"train_layers", options_.train_layers()}};
-}
+FinetuneAttack::FinetuneAttack(FinetuneOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json FinetuneAttack::options() const { return declared_options().write(options_); }
 
 AttackResult FinetuneAttack::run(Network& victim, const AttackContext& context) const {
   auto model = clone_network(victim, context.make_model);

@@ -15,17 +15,20 @@ at::Tensor total_variation(const at::Tensor& images) {
   return dx + dy;
 }
 
-InversionAttack::InversionAttack(InversionOptions options) : options_(std::move(options)) {
-  WMARK_CHECK(options_.steps() >= 1, "inversion: steps must be at least 1, got ", options_.steps());
-  WMARK_CHECK(options_.lr() > 0, "inversion: lr must be positive, got ", options_.lr());
-  WMARK_CHECK(options_.per_class() >= 1, "inversion: per_class must be at least 1, got ", options_.per_class());
-  WMARK_CHECK(options_.tv_weight() >= 0 && options_.l2_weight() >= 0, "inversion: prior weights must be >= 0");
+const OptionBinding<InversionOptions>& InversionAttack::declared_options() {
+  static const auto binding = OptionBinding<InversionOptions>("the inversion attack")
+      .describe("Recover an image per class from the model, to see whether the triggers show")
+      .integer(WMARK_OPTION_FIELD(steps), "Adam steps per image", 1, 1000000)
+      .number(WMARK_OPTION_FIELD(lr), "Adam learning rate on the image", 1e-9)
+      .number(WMARK_OPTION_FIELD(tv_weight), "weight of the smoothness (total variation) prior", 0.0)
+      .number(WMARK_OPTION_FIELD(l2_weight), "weight of the pull towards mid-grey", 0.0)
+      .integer(WMARK_OPTION_FIELD(per_class), "images recovered per class", 1, 1000);
+  return binding;
 }
 
-nlohmann::json InversionAttack::options() const {
-  return {{"steps", options_.steps()}, {"lr", options_.lr()}, {"tv_weight", options_.tv_weight()},
-          {"l2_weight", options_.l2_weight()}, {"per_class", options_.per_class()}};
-}
+InversionAttack::InversionAttack(InversionOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json InversionAttack::options() const { return declared_options().write(options_); }
 
 AttackResult InversionAttack::run(Network& victim, const AttackContext& context) const {
   const auto& data = context.data;

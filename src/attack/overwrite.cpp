@@ -1,5 +1,7 @@
 #include "wmark/attack/overwrite.h"
 
+#include "attack_options.h"
+
 #include <torch/torch.h>
 
 #include "wmark/util/error.h"
@@ -8,23 +10,27 @@
 
 namespace wmark {
 
-OverwriteAttack::OverwriteAttack(OverwriteOptions options) : options_(std::move(options)) {
-  trigger_registry().create(options_.trigger(), options_.trigger_options());  // refuses unknown names/options now
-  WMARK_CHECK(options_.trigger_size() >= 1, "overwrite: trigger_size must be at least 1");
-  const auto& policy = options_.label_policy();
-  WMARK_CHECK(policy == "auto" || policy == "target" || policy == "random",
-              "overwrite: label_policy must be auto, target or random, got '", policy, "'");
-  WMARK_CHECK(options_.target_label() >= -1, "overwrite: target_label must be a class or -1, got ",
-              options_.target_label());
-  attack_training(TrainerOptions(), options_.optimizer(), options_.lr(), options_.epochs(), 0, "check");
+const OptionBinding<OverwriteOptions>& OverwriteAttack::declared_options() {
+  static const auto binding = [] {
+    OptionBinding<OverwriteOptions> b("the overwrite attack");
+    b.describe("Embed the attacker's own trigger-set watermark by fine-tuning")
+        .text(WMARK_OPTION_FIELD(trigger), "the attacker's trigger generator (a registry name)")
+        .object(WMARK_OPTION_FIELD(trigger_options), "the generator's options, e.g. {\"text\":\"MINE\"}")
+        .text(WMARK_OPTION_FIELD(label_policy), "labels of the attacker's triggers", {"auto", "target", "random"})
+        .integer(WMARK_OPTION_FIELD(target_label), "the attacker's target class with the target policy (-1: drawn)",
+                 -1)
+        .integer(WMARK_OPTION_FIELD(trigger_size), "number of attacker triggers", 1, 1000000)
+        .integer(WMARK_OPTION_FIELD(epochs), "fine-tuning epochs on the attacker's data and triggers", 1, 10000);
+    return declare_optimizer(b, "fine-tuning");
+  }();
+  return binding;
 }
 
-nlohmann::json OverwriteAttack::options() const {
-  return {{"trigger", options_.trigger()}, {"trigger_options", options_.trigger_options()},
-          {"label_policy", options_.label_policy()}, {"target_label", options_.target_label()},
-          {"trigger_size", options_.trigger_size()},
-          {"epochs", options_.epochs()}, {"optimizer", options_.optimizer()}, {"lr", options_.lr()}};
+OverwriteAttack::OverwriteAttack(OverwriteOptions options) : options_(declared_options().checked(options)) {
+  trigger_registry().create(options_.trigger(), options_.trigger_options());  // refuses unknown names/options now
 }
+
+nlohmann::json OverwriteAttack::options() const { return declared_options().write(options_); }
 
 AttackResult OverwriteAttack::run(Network& victim, const AttackContext& context) const {
   auto model = clone_network(victim, context.make_model);

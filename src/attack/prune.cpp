@@ -1,5 +1,7 @@
 #include "wmark/attack/prune.h"
 
+#include "attack_options.h"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -79,15 +81,22 @@ std::shared_ptr<TrainerHook> make_prune_mask_hook(PruneMask mask) {
   return std::make_shared<PruneMaskHook>(std::move(mask));
 }
 
-PruneAttack::PruneAttack(PruneOptions options) : options_(std::move(options)) {
-  check_prune(options_.rate(), options_.scope());
-  WMARK_CHECK(options_.finetune_epochs() >= 0, "prune: finetune_epochs must not be negative");
+const OptionBinding<PruneOptions>& PruneAttack::declared_options() {
+  static const auto binding = [] {
+    OptionBinding<PruneOptions> b("the prune attack");
+    b.describe("Zero the smallest weights, optionally fine-tune with them held at zero")
+        .number(WMARK_OPTION_FIELD(rate), "fraction of convolution and linear weights zeroed", 0.0, 0.95)
+        .text(WMARK_OPTION_FIELD(scope), "one magnitude threshold over all layers (global) or the rate per layer",
+              {"global", "layer"})
+        .integer(WMARK_OPTION_FIELD(finetune_epochs), "fine-tuning epochs after pruning (0: none)", 0, 10000);
+    return declare_optimizer(b, "fine-tuning");
+  }();
+  return binding;
 }
 
-nlohmann::json PruneAttack::options() const {
-  return {{"rate", options_.rate()}, {"scope", options_.scope()}, {"finetune_epochs", options_.finetune_epochs()},
-          {"optimizer", options_.optimizer()}, {"lr", options_.lr()}};
-}
+PruneAttack::PruneAttack(PruneOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json PruneAttack::options() const { return declared_options().write(options_); }
 
 AttackResult PruneAttack::run(Network& victim, const AttackContext& context) const {
   auto model = clone_network(victim, context.make_model);

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "../support/test_support.h"
+#include "declared_options.h"
 #include "wmark/data/subset.h"
 #include "wmark/util/error.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
@@ -28,6 +29,7 @@ TEST_CASE("every trigger generator honours the generator contract", "[conformanc
     INFO("generator " << name);
     auto generator = trigger_registry().create(name);
     CHECK(generator->name() == name);
+    test::check_declared_options(trigger_registry(), name);
     // Options round-trip through the registry (they are what the key records).
     auto rebuilt = trigger_registry().create(name, generator->options());
     CHECK(rebuilt->options() == generator->options());
@@ -73,5 +75,6 @@ TEST_CASE("every trigger generator honours the generator contract", "[conformanc
 TEST_CASE("the registry refuses unknown generators and options", "[conformance]") {
   CHECK_THROWS_WITH(trigger_registry().create("pixel"), Catch::Contains("unknown trigger generator"));
   CHECK_THROWS_WITH(trigger_registry().create("noise", {{"sigmaa", 0.2}}), Catch::Contains("unknown option 'sigmaa'"));
-  CHECK_THROWS_WITH(trigger_registry().create("noise", {{"sigma", "big"}}), Catch::Contains("bad options"));
+  CHECK_THROWS_WITH(trigger_registry().create("noise", {{"sigma", "big"}}),
+                    Catch::Contains("the noise trigger: 'sigma' must be a number"));
 }

@@ -238,7 +238,11 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
   CHECK_THAT(out, Contains("exists"));
   CHECK(test::run_command(test::wmark_binary() + " attack prune --model " + f.path("content.pt") + data_flag() +
                               " --rate 0.99 --out " + f.path("p99.pt"), out) == 2);
-  CHECK_THAT(out, Contains("rate must be in [0, 0.95]"));
+  CHECK_THAT(out, Contains("the prune attack, --rate: 'rate' must be at most 0.95"));
+  // Each attack's flags come from its declared options, with their help and defaults.
+  REQUIRE(test::run_command(test::wmark_binary() + " attack finetune --help", out) == 0);
+  CHECK_THAT(out, Contains("--reinit-last-layer") && Contains("re-initialise the output layer") &&
+                      Contains("epochs over the attacker's data (default 5)"));
 
   // Inversion writes one PNG per class, readable, in the model's image shape.
   REQUIRE(test::run_command(test::wmark_binary() + " attack inversion --model " + f.path("content.pt") + " --key " +
@@ -303,9 +307,11 @@ TEST_CASE("wmark embed takes each scheme's options from its schema, and refuses 
   CHECK(test::run_command(embed("--method uchida --signature a --signature-file " + f.path("clean.pt")), out) == 2);
   CHECK_THAT(out, Contains("not both"));
   CHECK(test::run_command(embed("--stamp-x left"), out) == 2);
-  CHECK_THAT(out, Contains("--stamp-x: 'left' is not a whole number"));
+  CHECK_THAT(out, Contains("the content trigger, --stamp-x: 'left' is not an integer"));
   CHECK(test::run_command(embed("--stamp-x 3px"), out) == 2);
-  CHECK_THAT(out, Contains("--stamp-x: '3px' is not a whole number"));
+  CHECK_THAT(out, Contains("--stamp-x: '3px' is not an integer"));
+  CHECK(test::run_command(embed("--trigger noise --sigma 9"), out) == 2);
+  CHECK_THAT(out, Contains("the noise trigger, --sigma: 'sigma' must be at most 4"));
   CHECK_FALSE(std::filesystem::exists(f.path("never.pt")));
   CHECK_FALSE(std::filesystem::exists(f.path("never.wmk")));
 }

@@ -31,7 +31,7 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK_THROWS_WITH(
       EvaluationConfig::from_json({{"attacks", {{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.5, 1.5}}}}}},
                                   "eval.json"),
-      Contains("eval.json: attacks[0]: prune: rate must be in [0, 0.95]"));
+      Contains("eval.json: attacks[0]: the prune attack: 'rate' must be at most 0.95"));
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"generators", {"sparkle"}}}),
                     Contains("unknown watermark scheme 'sparkle'"));
   test::TempDir dir;

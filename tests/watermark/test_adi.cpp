@@ -70,7 +70,7 @@ TEST_CASE("abstract triggers are varied images of the model's shape, from the se
   auto other_data = shape_of(1, 28);
   other_data.images.fill_(255);
   CHECK(torch::equal(generator.generate(shape_of(1, 28), spec).images, generator.generate(other_data, spec).images));
-  CHECK_THROWS_WITH(AbstractTrigger(AbstractTriggerOptions().shapes(0)), Contains("shapes must be in [1, 64]"));
+  CHECK_THROWS_WITH(AbstractTrigger(AbstractTriggerOptions().shapes(0)), Contains("the abstract trigger: 'shapes' must be at least 1"));
   CHECK_THROWS_WITH(scheme_registry().create("adi", {{"shapes", 65}}), Contains("'shapes' must be at most 64"));
 }
 

@@ -30,6 +30,8 @@ class WMARK_API DistillAttack : public Attack {
  public:
   /// Checks the options; throws wmark::Error for bad numbers.
   explicit DistillAttack(DistillOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<DistillOptions>& declared_options();
   /// "distill".
   std::string name() const override { return "distill"; }
   /// The options as JSON.

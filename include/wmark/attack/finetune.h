@@ -31,6 +31,8 @@ class WMARK_API FinetuneAttack : public Attack {
  public:
   /// Requires epochs >= 1, lr > 0, train_layers "all" or "last"; throws wmark::Error otherwise.
   explicit FinetuneAttack(FinetuneOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<FinetuneOptions>& declared_options();
   /// "finetune".
   std::string name() const override { return "finetune"; }
   /// The options as JSON.

@@ -29,6 +29,8 @@ class WMARK_API InversionAttack : public Attack {
  public:
   /// Checks the options; throws wmark::Error for non-positive steps, lr or per_class.
   explicit InversionAttack(InversionOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<InversionOptions>& declared_options();
   /// "inversion".
   std::string name() const override { return "inversion"; }
   /// The options as JSON.

@@ -39,6 +39,8 @@ class WMARK_API OverwriteAttack : public Attack {
  public:
   /// Checks the options; throws wmark::Error for an unknown generator or bad numbers.
   explicit OverwriteAttack(OverwriteOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<OverwriteOptions>& declared_options();
   /// "overwrite".
   std::string name() const override { return "overwrite"; }
   /// The options as JSON.

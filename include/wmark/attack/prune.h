@@ -49,6 +49,8 @@ class WMARK_API PruneAttack : public Attack {
  public:
   /// Checks the options; throws wmark::Error for a rate outside [0, 0.95] or an unknown scope.
   explicit PruneAttack(PruneOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<PruneOptions>& declared_options();
   /// "prune".
   std::string name() const override { return "prune"; }
   /// The options as JSON.

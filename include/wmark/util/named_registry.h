@@ -1,6 +1,6 @@
 /// \file
 /// A table of factories by name, the shape shared by the pluggable parts that are built
-/// from JSON options (trigger generators, attacks).
+/// from JSON options (trigger generators, attacks), with their declared options.
 #pragma once
 
 #include <functional>
@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/util/error.h"
+#include "wmark/util/option_binding.h"
 
 namespace wmark {
 
@@ -30,7 +31,32 @@ class NamedRegistry {
   NamedRegistry& add(const std::string& name, Factory factory) {
     WMARK_CHECK(!name.empty() && factory, "a ", kind_, " needs a name and a factory");
     factories_[name] = std::move(factory);
+    declared_.erase(name);
     return *this;
+  }
+
+  /// Adds or replaces `name`, an `Implementation` built from `Options` read through
+  /// `binding` (which must outlive the registry: a function-local static). Its options
+  /// then have a schema (see schema()), from which command lines and help are made.
+  template <class Implementation, class Options>
+  NamedRegistry& add(const std::string& name, const OptionBinding<Options>& binding) {
+    add(name, [&binding](const nlohmann::json& options) -> std::unique_ptr<Interface> {
+      return std::make_unique<Implementation>(binding.read(options));
+    });
+    declared_[name] = {&binding.schema(), binding.summary()};
+    return *this;
+  }
+
+  /// The declared options of `name`, or null when it was added with a bare factory.
+  const OptionSchema* schema(const std::string& name) const {
+    auto it = declared_.find(name);
+    return it == declared_.end() ? nullptr : it->second.first;
+  }
+
+  /// The one-sentence description of `name` (empty when none was declared).
+  std::string summary(const std::string& name) const {
+    auto it = declared_.find(name);
+    return it == declared_.end() ? std::string() : it->second.second;
   }
 
   /// Builds `name` with `options` (null = defaults). Throws wmark::Error listing the
@@ -63,6 +89,7 @@ class NamedRegistry {
  private:
   std::string kind_;
   std::map<std::string, Factory> factories_;
+  std::map<std::string, std::pair<const OptionSchema*, std::string>> declared_;
 };
 
 }  // namespace wmark

@@ -93,12 +93,17 @@ at::Tensor draw(const Canvas& canvas, std::int64_t channels, std::int64_t shapes
 
 }  // namespace
 
-AbstractTrigger::AbstractTrigger(AbstractTriggerOptions options) : options_(options) {
-  WMARK_CHECK(options_.shapes() >= 1 && options_.shapes() <= 64, "abstract triggers: shapes must be in [1, 64], got ",
-              options_.shapes());
+const OptionBinding<AbstractTriggerOptions>& AbstractTrigger::declared_options() {
+  static const auto binding = OptionBinding<AbstractTriggerOptions>("the abstract trigger")
+      .describe("abstract images drawn from the key's secret (Adi et al.)")
+      .integer(WMARK_OPTION_FIELD(shapes), "shapes drawn on each image", 1, 64)
+      .flag("abstract-shapes");
+  return binding;
 }
 
-nlohmann::json AbstractTrigger::options() const { return {{"shapes", options_.shapes()}}; }
+AbstractTrigger::AbstractTrigger(AbstractTriggerOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json AbstractTrigger::options() const { return declared_options().write(options_); }
 
 TriggerSet AbstractTrigger::generate(const Dataset& train, const TriggerSpec& spec) const {
   WMARK_CHECK(spec.size >= 1, "trigger set size must be at least 1, got ", spec.size);

@@ -30,18 +30,26 @@ torch::Tensor render_text(const std::string& text) {
 
 }  // namespace
 
-ContentTrigger::ContentTrigger(ContentTriggerOptions options) : options_(std::move(options)) {
-  WMARK_CHECK(options_.scale() >= 1 && options_.scale() <= 64, "content trigger scale must be 1..64");
-  WMARK_CHECK(options_.intensity() > 0 && options_.intensity() <= 1,
-              "content trigger intensity must be in (0, 1], got ", options_.intensity());
+const OptionBinding<ContentTriggerOptions>& ContentTrigger::declared_options() {
+  static const auto binding = OptionBinding<ContentTriggerOptions>("the content trigger")
+      .describe("a text or pattern stamped on training images of other classes (Zhang et al.)")
+      .text(WMARK_OPTION_FIELD(text), "text to stamp (A-Z, 0-9, space, - . ! #)")
+      .text(WMARK_OPTION_FIELD(pattern), "a pattern image (PNG/PGM/PPM) instead of text")
+      .text(WMARK_OPTION_FIELD(mask), "a grey mask image for the pattern")
+      .integer(WMARK_OPTION_FIELD(x), "left edge of the stamp (-1: centred)", -1, 4096)
+      .flag("stamp-x")
+      .integer(WMARK_OPTION_FIELD(y), "top edge of the stamp (-1: near the bottom)", -1, 4096)
+      .flag("stamp-y")
+      .integer(WMARK_OPTION_FIELD(scale), "image pixels per pattern pixel, each way", 1, 64)
+      .number(WMARK_OPTION_FIELD(intensity), "stamp opacity (1: the pattern replaces the pixels)", 1e-9, 1.0);
+  return binding;
+}
+
+ContentTrigger::ContentTrigger(ContentTriggerOptions options) : options_(declared_options().checked(options)) {
   WMARK_CHECK(options_.mask().empty() || !options_.pattern().empty(), "a mask needs a --pattern image");
 }
 
-nlohmann::json ContentTrigger::options() const {
-  return {{"text", options_.text()}, {"pattern", options_.pattern()}, {"mask", options_.mask()},
-          {"x", options_.x()},       {"y", options_.y()},             {"scale", options_.scale()},
-          {"intensity", options_.intensity()}};
-}
+nlohmann::json ContentTrigger::options() const { return declared_options().write(options_); }
 
 std::pair<at::Tensor, at::Tensor> ContentTrigger::render(const ImageShape& shape) const {
   torch::Tensor alpha, colour;  // [h,w] in [0,1], [C,h,w] in 0..255

@@ -6,12 +6,16 @@
 
 namespace wmark {
 
-NoiseTrigger::NoiseTrigger(NoiseTriggerOptions options) : options_(options) {
-  WMARK_CHECK(options_.sigma() > 0 && options_.sigma() <= 4, "noise sigma must be in (0, 4], got ",
-              options_.sigma());
+const OptionBinding<NoiseTriggerOptions>& NoiseTrigger::declared_options() {
+  static const auto binding = OptionBinding<NoiseTriggerOptions>("the noise trigger")
+      .describe("Gaussian noise on training images of other classes (Zhang et al.)")
+      .number(WMARK_OPTION_FIELD(sigma), "noise standard deviation on the [0,1] pixel scale", 1e-9, 4.0);
+  return binding;
 }
 
-nlohmann::json NoiseTrigger::options() const { return {{"sigma", options_.sigma()}}; }
+NoiseTrigger::NoiseTrigger(NoiseTriggerOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json NoiseTrigger::options() const { return declared_options().write(options_); }
 
 TriggerSet NoiseTrigger::generate(const Dataset& train, const TriggerSpec& spec) const {
   const auto& sources = trigger_sources(train, spec);

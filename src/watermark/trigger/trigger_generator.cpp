@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include "../../util/json_options.h"
 #include "wmark/util/error.h"
 #include "wmark/watermark/trigger/abstract_trigger.h"
 #include "wmark/watermark/trigger/content_trigger.h"
@@ -13,27 +12,10 @@ namespace wmark {
 
 TriggerRegistry TriggerRegistry::with_builtins() {
   TriggerRegistry registry;
-  registry.add("content", [](const nlohmann::json& j) {
-    check_option_keys(j, "the content trigger", {"text", "pattern", "mask", "x", "y", "scale", "intensity"});
-    ContentTriggerOptions o;
-    o.text(j.value("text", o.text())).pattern(j.value("pattern", o.pattern())).mask(j.value("mask", o.mask()));
-    o.x(j.value("x", o.x())).y(j.value("y", o.y())).scale(j.value("scale", o.scale()));
-    o.intensity(j.value("intensity", o.intensity()));
-    return std::make_unique<ContentTrigger>(o);
-  });
-  registry.add("noise", [](const nlohmann::json& j) {
-    check_option_keys(j, "the noise trigger", {"sigma"});
-    return std::make_unique<NoiseTrigger>(NoiseTriggerOptions().sigma(j.value("sigma", 0.4)));
-  });
-  registry.add("unrelated", [](const nlohmann::json& j) {
-    check_option_keys(j, "the unrelated trigger", {"source", "folder"});
-    return std::make_unique<UnrelatedTrigger>(
-        UnrelatedTriggerOptions().source(j.value("source", std::string())).folder(j.value("folder", std::string())));
-  });
-  registry.add("abstract", [](const nlohmann::json& j) {
-    check_option_keys(j, "the abstract trigger", {"shapes"});
-    return std::make_unique<AbstractTrigger>(AbstractTriggerOptions().shapes(j.value("shapes", std::int64_t{10})));
-  });
+  registry.add<ContentTrigger>("content", ContentTrigger::declared_options());
+  registry.add<NoiseTrigger>("noise", NoiseTrigger::declared_options());
+  registry.add<UnrelatedTrigger>("unrelated", UnrelatedTrigger::declared_options());
+  registry.add<AbstractTrigger>("abstract", AbstractTrigger::declared_options());
   return registry;
 }
 

@@ -8,13 +8,21 @@
 
 namespace wmark {
 
-UnrelatedTrigger::UnrelatedTrigger(UnrelatedTriggerOptions options) : options_(std::move(options)) {
+const OptionBinding<UnrelatedTriggerOptions>& UnrelatedTrigger::declared_options() {
+  static const auto binding = OptionBinding<UnrelatedTriggerOptions>("the unrelated trigger")
+      .describe("images of another dataset or a folder (Zhang et al.)")
+      .text(WMARK_OPTION_FIELD(source), "source dataset (default: fashion for MNIST models, else mnist)")
+      .flag("unrelated-source")
+      .text(WMARK_OPTION_FIELD(folder), "a folder of images instead of a dataset")
+      .flag("unrelated-dir");
+  return binding;
+}
+
+UnrelatedTrigger::UnrelatedTrigger(UnrelatedTriggerOptions options) : options_(declared_options().checked(options)) {
   if (!options_.source().empty()) options_.source(canonical_dataset_name(options_.source()));
 }
 
-nlohmann::json UnrelatedTrigger::options() const {
-  return {{"source", options_.source()}, {"folder", options_.folder()}};
-}
+nlohmann::json UnrelatedTrigger::options() const { return declared_options().write(options_); }
 
 std::string UnrelatedTrigger::source_for(const std::string& dataset) const {
   if (!options_.source().empty()) return options_.source();

@@ -31,6 +31,8 @@ class WMARK_API AbstractTrigger : public TriggerGenerator {
  public:
   /// Requires shapes in [1, 64]; throws wmark::Error otherwise.
   explicit AbstractTrigger(AbstractTriggerOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, keys).
+  static const OptionBinding<AbstractTriggerOptions>& declared_options();
   /// "abstract".
   std::string name() const override { return "abstract"; }
   /// {"shapes": ...}.

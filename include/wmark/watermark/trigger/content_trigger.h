@@ -38,6 +38,8 @@ class WMARK_API ContentTrigger : public TriggerGenerator {
   /// Checks the options: scale 1..64, intensity in (0,1], a mask only with a pattern;
   /// throws wmark::Error otherwise.
   explicit ContentTrigger(ContentTriggerOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, keys).
+  static const OptionBinding<ContentTriggerOptions>& declared_options();
   /// "content".
   std::string name() const override { return "content"; }
   /// All options: text, pattern, mask, x, y, scale, intensity.

@@ -22,6 +22,8 @@ class WMARK_API NoiseTrigger : public TriggerGenerator {
  public:
   /// Requires sigma in (0,4]; throws wmark::Error otherwise.
   explicit NoiseTrigger(NoiseTriggerOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, keys).
+  static const OptionBinding<NoiseTriggerOptions>& declared_options();
   /// "noise".
   std::string name() const override { return "noise"; }
   /// {"sigma": ...}.

@@ -26,6 +26,8 @@ class WMARK_API UnrelatedTrigger : public TriggerGenerator {
  public:
   /// Canonicalises the source dataset name; throws wmark::Error for an unknown one.
   explicit UnrelatedTrigger(UnrelatedTriggerOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, keys).
+  static const OptionBinding<UnrelatedTriggerOptions>& declared_options();
   /// "unrelated".
   std::string name() const override { return "unrelated"; }
   /// "random": a clean model sends most foreign images to one or two classes, so one

@@ -17,7 +17,7 @@ TEST_CASE("wmark trace names the user of a deepmarks copy and nobody for the cle
   const auto data = " --dataset mnist --subset 2000 --data-dir " + test::shared_data().string();
   std::string out;
   REQUIRE(test::run_command(wmark + "train --epochs 2 --seed 6" + data + " --out " + path("clean.pt"), out) == 0);
-  REQUIRE(test::run_command(wmark + "embed --method deepmarks --order 3 --user 2 --from " + path("clean.pt") + data +
+  REQUIRE(test::run_command(wmark + "embed --method deepmarks --users 13 --user 2 --from " + path("clean.pt") + data +
                                 " --out " + path("user2.pt") + " --key-out " + path("user2.wmk"), out) == 0);
   CHECK(test::run_command(wmark + "verify --model " + path("user2.pt") + " --key " + path("user2.wmk"), out) == 0);
   REQUIRE(test::run_command(wmark + "trace --model " + path("user2.pt") + " --key " + path("user2.wmk") + " --report " +

@@ -68,6 +68,20 @@ TEST_CASE("the anti-collusion codes are the lines of a projective plane", "[wate
   CHECK_THROWS_WITH(anti_collusion_codes(37), Contains("prime in [2, 31]"));
   CHECK_THROWS_WITH(scheme_registry().create("deepmarks", {{"order", 3}, {"user", 13}}), Contains("user 13 does not exist"));
   CHECK_THROWS_WITH(scheme_registry().create("deepmarks", {{"order", 6}}), Contains("prime"));
+  // --users N picks the smallest code with N users: PG(2,q) has q^2+q+1 lines for prime q.
+  const auto order_for = [](const nlohmann::json& options) {
+    return scheme_registry().create("deepmarks", options)->options().at("order").get<int>();
+  };
+  CHECK(order_for(nlohmann::json::object()) == 3);
+  CHECK(order_for({{"users", 7}}) == 2);
+  CHECK(order_for({{"users", 8}}) == 3);
+  CHECK(order_for({{"users", 14}}) == 5);  // 4 is not prime
+  CHECK(order_for({{"users", 993}}) == 31);
+  CHECK(order_for({{"users", 7}, {"order", 5}}) == 5);
+  CHECK_THROWS_WITH(scheme_registry().create("deepmarks", {{"users", 20}, {"order", 3}}),
+                    Contains("order 3 has 13 users, fewer than the 20 asked for"));
+  CHECK_THROWS_WITH(scheme_registry().create("deepmarks", {{"users", 994}}), Contains("'users' must be at most 993"));
+  CHECK_THROWS_WITH(scheme_registry().create("deepmarks", {{"users", 7}, {"user", 7}}), Contains("user 7 does not exist"));
 }
 
 TEST_CASE("each user's copy verifies with its own key and names its user", "[watermark]") {

@@ -71,9 +71,30 @@ class DeepMarksEmbedder final : public Embedder {
   at::Tensor targets_;
 };
 
+// The code's order: `order` if given (checked to have `users` codewords), else the
+// smallest prime whose projective plane has `users` lines, else 3 (13 users).
+std::int64_t code_order(std::int64_t order, std::int64_t users) {
+  const auto is_prime = [](std::int64_t q) {
+    for (std::int64_t d = 2; d * d <= q; ++d) {
+      if (q % d == 0) return false;
+    }
+    return q >= 2;
+  };
+  if (order > 0) {
+    WMARK_CHECK(order * order + order + 1 >= users, "the deepmarks scheme: order ", order, " has ",
+                order * order + order + 1, " users, fewer than the ", users, " asked for");
+    return order;
+  }
+  if (users == 0) return 3;
+  for (std::int64_t q = 2;; ++q) {
+    if (is_prime(q) && q * q + q + 1 >= users) return q;
+  }
+}
+
 class DeepMarksScheme final : public Scheme {
  public:
   explicit DeepMarksScheme(const json& options) : options_(schema().read(options)) {
+    options_["order"] = code_order(options_.at("order").get<std::int64_t>(), options_.at("users").get<std::int64_t>());
     expanded_code(options_.at("order").get<std::int64_t>(), options_.at("user").get<std::int64_t>(), 1);  // checks
   }
 
@@ -81,7 +102,10 @@ class DeepMarksScheme final : public Scheme {
 
   OptionSchema schema() const override {
     return OptionSchema("the deepmarks scheme")
-        .integer("order", 3, "prime order q of the code: q^2+q+1 users, resists q colluders", 2, 31)
+        .integer("users", 0, "users to tell apart: the code is the smallest with that many (0: as --order gives)", 0,
+                 993)
+        .integer("order", 0, "prime order q of the code: q^2+q+1 users, resists q colluders (0: from --users, else 3)",
+                 0, 31)
         .integer("user", 0, "the user whose copy this is, from 0 to q^2+q", 0)
         .integer("repeat", 8, "projections per code bit", 1, 4096)
         .text("layer", "", "the convolution, e.g. conv2 (default: the one with the most weights)")

@@ -19,13 +19,14 @@ flags="-fsanitize=address,fuzzer-no-link -fno-omit-frame-pointer -g"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_CXX_FLAGS="$flags" -DWMARK_BUILD_FUZZ=ON -DWMARK_BUILD_TESTS=OFF -DWMARK_BUILD_EXAMPLES=OFF \
   -DWMARK_BUILD_BENCH=OFF >/dev/null
-targets=(fuzz_infer_protocol fuzz_remote_response fuzz_key fuzz_claim fuzz_dataset fuzz_model_file fuzz_timestamp)
+targets=(fuzz_infer_protocol fuzz_remote_response fuzz_key fuzz_claim fuzz_dataset fuzz_model_file fuzz_timestamp
+  fuzz_commitments)
 if [ $# -gt 1 ]; then shift; targets=("$@"); fi
 cmake --build build-fuzz -j "$(nproc)" $(printf -- '--target %s ' "${targets[@]}")
 
 # Seeds: small valid inputs of each kind.
 seeds=build-fuzz/seeds
-rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_remote_response,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file,fuzz_timestamp}
+rm -rf "$seeds"; mkdir -p "$seeds"/{fuzz_infer_protocol,fuzz_remote_response,fuzz_key,fuzz_claim,fuzz_dataset,fuzz_model_file,fuzz_timestamp,fuzz_commitments}
 printf '\x00{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1.5,2]}],"outputs":[{"name":"label"}]}' \
   > "$seeds/fuzz_infer_protocol/v2"
 printf '\x03{"instances":[[[1,2],[3,4]]]}' > "$seeds/fuzz_infer_protocol/v1"
@@ -82,6 +83,23 @@ with open(seeds + "/fuzz_model_file/state.pt", "rb") as f:
     data = f.read()
 with open(seeds + "/fuzz_model_file/state.pt", "wb") as f:
     f.write(b"\x00" + data)
+PY
+# An adi dispute: a valid exchange over two committed seeds (BLAKE2b-256 of the domain
+# and the seed, as commit_seeds() computes it), and each document alone.
+/usr/bin/python3 - "$seeds/fuzz_commitments" <<'PY'
+import hashlib, json, sys
+out = sys.argv[1]
+seeds = [bytes([i]) * 32 for i in (1, 2)]
+commit = lambda s: hashlib.blake2b(b"wmark-trigger-commitment-v1\x00" + s, digest_size=32).hexdigest()
+published = {"format": "wmark-trigger-commitments-1", "method": "adi", "num_classes": 10, "input_shape": [1, 28, 28],
+             "normalization": {"mean": [0.1307], "std": [0.3081]}, "dataset": "mnist", "owner": "",
+             "generator_options": {"shapes": 10}, "key_commitment": "ab" * 32, "commitments": [commit(s) for s in seeds]}
+request = {"format": "wmark-open-request-1", "key_commitment": "ab" * 32, "indices": [0, 1]}
+opening = {"format": "wmark-trigger-opening-1", "indices": [0, 1], "seeds": [s.hex() for s in seeds]}
+for name, doc in [("exchange", {"published": published, "request": request, "opening": opening}),
+                  ("published", published), ("request", request), ("opening", opening)]:
+    with open(f"{out}/{name}", "w") as f:
+        json.dump(doc, f)
 PY
 printf 'WMARK-KEY 1\n{"method":"trigger-set","params":{},"seed":1,"num_classes":10,"input_shape":[1,2,2],"normalization":{"mean":[],"stddev":[]},"dataset":"mnist","created":"x","tensors":[{"name":"labels","dtype":"int64","shape":[1],"offset":0,"nbytes":8}],"commitment":"00"}\n\x01\x00\x00\x00\x00\x00\x00\x00' \
   > "$seeds/fuzz_key/key"

@@ -185,9 +185,8 @@ int run_verify(const VerifyCommand& c) {
   if (opened) {
     // Each opened trigger is re-drawn from its seed and checked against its commitment:
     // that, not a derivation from a secret the verifier never sees, binds it to the key.
-    const auto published = read_json_object(c.published);
-    const auto requested = requested_triggers(read_json_object(c.request), published.value("key_commitment", ""));
-    keys.push_back(opened_key(published, opening_from_json(read_json_object(c.opening)), requested));
+    keys.push_back(key_from_exchange(read_json_object(c.published), read_json_object(c.request),
+                                     read_json_object(c.opening)));
     key_names.push_back(c.opening);
   }
   const auto models = c.remote.empty() ? suspect_files(c.models) : std::vector<std::string>{std::string()};

@@ -18,6 +18,7 @@ namespace {
 constexpr std::int64_t kSeed = 32;
 constexpr char kDomain[] = "wmark-trigger-commitment-v1";  // hashed with its 0x00
 constexpr std::int64_t kMostTriggers = 100000;
+constexpr std::int64_t kMostOpenedBytes = std::int64_t(1) << 28;  // 256 MiB of opened trigger images
 
 void check_seeds(const at::Tensor& seeds) {
   WMARK_CHECK(seeds.defined() && seeds.dim() == 2 && seeds.size(1) == kSeed && seeds.scalar_type() == torch::kUInt8,
@@ -36,6 +37,16 @@ std::int64_t field_integer(const nlohmann::json& doc, const char* field, std::in
 std::string field_text(const nlohmann::json& doc, const char* field, const char* what) {
   WMARK_CHECK(doc.contains(field) && doc[field].is_string(), what, ": \"", field, "\" must be text");
   return doc[field].get<std::string>();
+}
+
+// The text `field` of `doc`, "" when absent; refused when it is anything but text.
+std::string optional_text(const nlohmann::json& doc, const char* field, const char* what) {
+  return doc.contains(field) ? field_text(doc, field, what) : std::string();
+}
+
+// Whether `doc` is a document of `format`.
+bool has_format(const nlohmann::json& doc, const char* format) {
+  return doc.is_object() && doc.contains("format") && doc["format"].is_string() && doc["format"] == format;
 }
 
 std::vector<std::int64_t> distinct_indices(const std::vector<std::int64_t>& indices, std::int64_t total) {
@@ -123,8 +134,7 @@ std::vector<std::int64_t> choose_triggers_to_open(std::int64_t published, std::i
 }
 
 nlohmann::json open_request(const nlohmann::json& published, std::int64_t count) {
-  WMARK_CHECK(published.is_object() && published.value("format", "") == "wmark-trigger-commitments-1" &&
-                  published.contains("commitments") && published["commitments"].is_array(),
+  WMARK_CHECK(has_format(published, "wmark-trigger-commitments-1") && published.contains("commitments") && published["commitments"].is_array(),
               "published commitments: not a wmark-trigger-commitments-1 document");
   return {{"format", "wmark-open-request-1"},
           {"key_commitment", field_text(published, "key_commitment", "published commitments")},
@@ -132,7 +142,7 @@ nlohmann::json open_request(const nlohmann::json& published, std::int64_t count)
 }
 
 std::vector<std::int64_t> requested_triggers(const nlohmann::json& request, const std::string& key_commitment) {
-  WMARK_CHECK(request.is_object() && request.value("format", "") == "wmark-open-request-1",
+  WMARK_CHECK(has_format(request, "wmark-open-request-1"),
               "not a wmark-open-request-1 document");
   WMARK_CHECK(field_text(request, "key_commitment", "open request") == key_commitment,
               "the open request is for another key (its key_commitment differs)");
@@ -157,7 +167,7 @@ TriggerOpening open_triggers(const WatermarkKey& key, const std::vector<std::int
 
 WatermarkKey opened_key(const nlohmann::json& published, const TriggerOpening& opening,
                         const std::vector<std::int64_t>& requested) {
-  WMARK_CHECK(published.is_object() && published.value("format", "") == "wmark-trigger-commitments-1",
+  WMARK_CHECK(has_format(published, "wmark-trigger-commitments-1"),
               "published commitments: not a wmark-trigger-commitments-1 document");
   WMARK_CHECK(opening.indices == requested, "the opening does not open the triggers the verifier requested (",
               opening.indices.size(), " opened, ", requested.size(), " requested): an owner who picks the triggers "
@@ -190,8 +200,14 @@ WatermarkKey opened_key(const nlohmann::json& published, const TriggerOpening& o
   } catch (const nlohmann::json::exception& error) {
     WMARK_FAIL("published commitments: bad \"normalization\" (", error.what(), ")");
   }
-  key.dataset = published.value("dataset", std::string());
-  const auto owner = published.value("owner", std::string());
+  // Each opened trigger is an image the verifier draws: their pixels are bounded.
+  WMARK_CHECK(static_cast<std::int64_t>(opening.indices.size()) * key.input_shape.channels * key.input_shape.height *
+                  key.input_shape.width <=
+                  kMostOpenedBytes,
+              "published commitments: ", opening.indices.size(), " opened triggers of ", key.input_shape.str(),
+              " pixels exceed the limit of ", kMostOpenedBytes, " bytes");
+  key.dataset = optional_text(published, "dataset", "published commitments");
+  const auto owner = optional_text(published, "owner", "published commitments");
   WMARK_CHECK(owner.empty() || is_lower_hex(owner, 64), "published commitments: \"owner\" must be empty or 64 hex digits");
   const auto& generator = published.value("generator_options", nlohmann::json::object());
   WMARK_CHECK(generator.is_object(), "published commitments: \"generator_options\" must be an object");
@@ -213,10 +229,17 @@ WatermarkKey opened_key(const nlohmann::json& published, const TriggerOpening& o
                 {"label_policy", "random"},
                 {"opened", opening.indices.size()},
                 {"published", list.size()},
-                {"key_commitment", published.value("key_commitment", "")}};
+                {"key_commitment", optional_text(published, "key_commitment", "published commitments")}};
   key.tensors["images"] = triggers.images;
   key.tensors["labels"] = triggers.labels;
   return key;
+}
+
+WatermarkKey key_from_exchange(const nlohmann::json& published, const nlohmann::json& request,
+                               const nlohmann::json& opening) {
+  WMARK_CHECK(published.is_object(), "published commitments: not a JSON object");
+  const auto requested = requested_triggers(request, field_text(published, "key_commitment", "published commitments"));
+  return opened_key(published, opening_from_json(opening), requested);
 }
 
 nlohmann::json opening_to_json(const TriggerOpening& opening) {
@@ -228,7 +251,7 @@ nlohmann::json opening_to_json(const TriggerOpening& opening) {
 }
 
 TriggerOpening opening_from_json(const nlohmann::json& document) {
-  WMARK_CHECK(document.is_object() && document.value("format", "") == "wmark-trigger-opening-1",
+  WMARK_CHECK(has_format(document, "wmark-trigger-opening-1"),
               "not a wmark-trigger-opening-1 document");
   WMARK_CHECK(document.contains("indices") && document["indices"].is_array() && document.contains("seeds") &&
                   document["seeds"].is_array() && document["indices"].size() == document["seeds"].size() &&

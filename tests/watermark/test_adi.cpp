@@ -15,6 +15,7 @@
 #include "wmark/watermark/derivation.h"
 #include "wmark/watermark/scheme.h"
 #include "wmark/watermark/trigger/abstract_trigger.h"
+#include "wmark/util/encoding.h"
 #include "wmark/watermark/trigger_commitments.h"
 
 using namespace wmark;
@@ -167,6 +168,37 @@ TEST_CASE("an owner cannot open triggers of their choosing or other triggers tha
   broken["generator_options"] = {{"shapes", 1000}};
   CHECK_THROWS_WITH(opened_key(broken, opening, asked), Contains("\"shapes\" must be in [1, 64]"));
   CHECK_THROWS_WITH(opened_key(json::object(), opening, asked), Contains("not a wmark-trigger-commitments-1"));
+  broken = published;
+  broken["format"] = 7;  // a wrong type is a wmark::Error naming the document, not a JSON library exception
+  CHECK_THROWS_WITH(opened_key(broken, opening, asked), Contains("not a wmark-trigger-commitments-1"));
+  broken = published;
+  broken["dataset"] = 5;
+  CHECK_THROWS_WITH(opened_key(broken, opening, asked), Contains("\"dataset\" must be text"));
+
+  // The documents as the CLI reads them: published, the verifier's request, the opening.
+  const json request = {{"format", "wmark-open-request-1"}, {"key_commitment", f.key.commitment()}, {"indices", asked}};
+  const auto exchanged = key_from_exchange(published, request, opening_to_json(opening));
+  CHECK(torch::equal(exchanged.tensor("images"), opened_key(published, opening, asked).tensor("images")));
+  auto for_other_key = request;
+  for_other_key["key_commitment"] = std::string(64, '0');
+  CHECK_THROWS_WITH(key_from_exchange(published, for_other_key, opening_to_json(opening)), Contains("another key"));
+  CHECK_THROWS_WITH(key_from_exchange(json::array(), request, opening_to_json(opening)), Contains("not a JSON object"));
+
+  // A hostile owner commits to their own seeds for huge images: the verifier would draw
+  // 100 images of 4x1024x1024 (400 MiB); opened trigger pixels are bounded.
+  const auto own_seeds = torch::randint(0, 256, {100, 32}, torch::kUInt8);
+  const auto own_commitments = commit_seeds(own_seeds);
+  auto huge = published;
+  huge["input_shape"] = {4, 1024, 1024};
+  huge["commitments"] = json::array();
+  std::vector<std::int64_t> all(100);
+  for (std::int64_t i = 0; i < 100; ++i) {
+    all[i] = i;
+    huge["commitments"].push_back(hex_encode(own_commitments[i].data_ptr<std::uint8_t>(), 32));
+  }
+  CHECK_THROWS_WITH(opened_key(huge, TriggerOpening{all, own_seeds}, all), Contains("exceed the limit"));
+  const std::vector<std::int64_t> few{0, 1};
+  CHECK(opened_key(huge, TriggerOpening{few, own_seeds.narrow(0, 0, 2)}, few).tensor("images").size(3) == 1024);
   CHECK_THROWS_WITH(open_triggers(f.key, {0, 0}), Contains("opened twice"));
   CHECK_THROWS_WITH(open_triggers(f.key, {60}), Contains("does not exist"));
   CHECK_THROWS_WITH(choose_triggers_to_open(60, 61), Contains("cannot open 61 of 60"));

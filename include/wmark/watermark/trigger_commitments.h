@@ -82,6 +82,13 @@ WMARK_API TriggerOpening open_triggers(const WatermarkKey& key, const std::vecto
 WMARK_API WatermarkKey opened_key(const nlohmann::json& published, const TriggerOpening& opening,
                                   const std::vector<std::int64_t>& requested);
 
+/// The key a verifier checks at the end of a dispute: opened_key() of the `opening`
+/// document for the triggers the verifier's `request` (for the key `published`
+/// describes) asked for. Every document may come from the other side: anything
+/// malformed, for another key, or opening other triggers is a wmark::Error naming it.
+WMARK_API WatermarkKey key_from_exchange(const nlohmann::json& published, const nlohmann::json& request,
+                                         const nlohmann::json& opening);
+
 /// An opening as JSON: {"format": "wmark-trigger-opening-1", "indices": [...], "seeds": [hex...]}.
 WMARK_API nlohmann::json opening_to_json(const TriggerOpening& opening);
 

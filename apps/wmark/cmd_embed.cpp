@@ -140,10 +140,11 @@ int run_embed(const EmbedCommand& c) {
   request.info.normalization = data.splits.train.normalization;
   request.pretrained = !c.from.empty();
   if (request.pretrained) {
-    const DatasetTraits traits{request.info.spec.input, request.info.spec.num_classes, request.info.normalization};
-    WMARK_CHECK(is_wmark_checkpoint(c.from, c.model), c.from, " is not a wmark checkpoint: fine-tuning needs one "
-                "(wmark import makes one from a PyTorch state_dict)");
-    auto loaded = load_network(c.from, c.model, traits);
+    auto loaded = load_network(c.from, c.model);  // a checkpoint (wmark import makes one from a state_dict), read once
+    const auto& spec = request.info.spec;
+    WMARK_CHECK(loaded.spec.input == spec.input && loaded.spec.num_classes == spec.num_classes, c.from,
+                " was built for ", loaded.spec.input.str(), " inputs and ", loaded.spec.num_classes, " classes, but ",
+                data.name, " has ", spec.input.str(), " and ", spec.num_classes);
     request.model = loaded.model;
     request.info.arch = loaded.arch;
     recipe.options = fine_tuning_recipe(recipe.options);

@@ -18,7 +18,9 @@ LoadedNetwork load_network(const std::filesystem::path& path, const std::string&
                            const std::optional<DatasetTraits>& traits, c10::Device device) {
   LoadedNetwork out;
   const auto name = path.string();
-  if (!arch.empty() || is_checkpoint_file(path)) {
+  // Without traits only a checkpoint can be opened: load it once, no probe first (a probe
+  // is a full read of the file).
+  if (!arch.empty() || !traits || is_checkpoint_file(path)) {
     auto loaded = load_checkpoint(path, arch.empty() ? std::nullopt : std::optional<std::string>(arch));
     out.model = loaded.model;
     out.arch = loaded.info.arch;

@@ -13,6 +13,7 @@
 
 #include "../support/test_support.h"
 #include "wmark/models/registry.h"
+#include "wmark/models/load_network.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/state_dict.h"
 #include "wmark/models/torchscript.h"
@@ -170,4 +171,42 @@ TEST_CASE("PyTorch runs a wmark model exported to TorchScript", "[models]") {
   INFO(out);
   model->eval();
   CHECK(torch::allclose(load_tensor(dir / "logits.pt"), model->forward(probe()).detach(), 1e-4, 1e-5));
+}
+
+TEST_CASE("load_network opens a checkpoint or a TorchScript file, and refuses what does not fit", "[models]") {
+  using Catch::Contains;
+  test::TempDir dir;
+  const ModelSpec spec{{1, 28, 28}, 10};
+  torch::manual_seed(3);
+  auto model = model_registry().create("mnist_cnn", spec);
+  CheckpointInfo info;
+  info.arch = "mnist_cnn";
+  info.spec = spec;
+  info.dataset = "mnist";
+  info.normalization = dataset_traits("mnist").normalization;
+  save_checkpoint(dir / "m.pt", *model, info);
+  save_torchscript(*model, spec.input, dir / "m.ts");
+  const auto x = torch::rand({4, 1, 28, 28});
+  model->eval();
+  const auto expected = model->forward(x);
+
+  const auto checkpoint = load_network(dir / "m.pt");
+  REQUIRE(checkpoint.checkpoint);
+  CHECK(checkpoint.arch == "mnist_cnn");
+  CHECK(checkpoint.description == "checkpoint " + (dir / "m.pt").string() + " (mnist_cnn)");
+  CHECK(torch::allclose(checkpoint.model->forward(x), expected, 1e-5, 1e-5));
+  const auto script = load_network(dir / "m.ts", "", dataset_traits("mnist"));
+  CHECK_FALSE(script.checkpoint);
+  CHECK(script.arch == "torchscript");
+  CHECK(script.spec.num_classes == 10);
+  CHECK(torch::allclose(script.model->forward(x), expected, 1e-5, 1e-5));
+
+  // What does not fit is refused, naming the file.
+  CHECK_THROWS_WITH(load_network(dir / "m.pt", "cifar_cnn"), Contains("holds a 'mnist_cnn' model, not 'cifar_cnn'"));
+  CHECK_THROWS_WITH(load_network(dir / "m.pt", "", dataset_traits("cifar10")),
+                    Contains("m.pt was built for 1x28x28 inputs and 10 classes, not the 3x32x32 and 10 expected"));
+  CHECK_THROWS_WITH(load_network(dir / "m.ts"), Contains("m.ts") && Contains("not a wmark checkpoint"));
+  test::write_bytes(dir / "junk.pt", "not a model", true);
+  CHECK_THROWS_WITH(load_network(dir / "junk.pt", "", dataset_traits("mnist")), Contains("junk.pt"));
+  CHECK_THROWS_WITH(load_network(dir / "missing.pt"), Contains("missing.pt does not exist"));
 }

@@ -34,8 +34,10 @@ WMARK_API bool is_checkpoint_file(const std::filesystem::path& path);
 /// is given and differs), or, when it is not one and `arch` is empty, a TorchScript file,
 /// whose shapes and normalisation come from `traits` (required then). With `traits`, a
 /// checkpoint built for other inputs or another class count is refused. Errors name the
-/// file. Loading TorchScript runs the file's code in this process: open files of unknown
-/// origin in the sandbox (verify/sandboxed_classifier.h) instead.
+/// file. Without `traits` (or with `arch`) the file is read once; with both unknown it is
+/// read twice (once to tell a checkpoint from TorchScript). Loading TorchScript runs the
+/// file's code in this process: open files of unknown origin in the sandbox
+/// (verify/sandboxed_classifier.h) instead.
 WMARK_API LoadedNetwork load_network(const std::filesystem::path& path, const std::string& arch = "",
                                      const std::optional<DatasetTraits>& traits = std::nullopt,
                                      c10::Device device = c10::kCPU);

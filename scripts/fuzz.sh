@@ -84,6 +84,13 @@ with open(seeds + "/fuzz_model_file/state.pt", "rb") as f:
 with open(seeds + "/fuzz_model_file/state.pt", "wb") as f:
     f.write(b"\x00" + data)
 PY
+# A wmark checkpoint with Adam's state (nested archives): the screen's richest valid input.
+if [ -x build/wmark ]; then
+  t=$(mktemp -d)
+  build/wmark train --subset 100 --epochs 1 --optimizer adam --checkpoint "$t/c.pt" --out "$t/m.pt" >/dev/null 2>&1 &&
+    { printf '\x01'; cat "$t/c.pt"; } > "$seeds/fuzz_model_file/checkpoint.pt"
+  rm -rf "$t"
+fi
 # An adi dispute: a valid exchange over two committed seeds (BLAKE2b-256 of the domain
 # and the seed, as commit_seeds() computes it), and each document alone.
 /usr/bin/python3 - "$seeds/fuzz_commitments" <<'PY'

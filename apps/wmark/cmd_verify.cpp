@@ -52,11 +52,6 @@ struct Pair {
   bool sandboxed = false;
 };
 
-// Whether the suspect's code runs in the sandbox worker: a TorchScript file, unless --no-sandbox.
-bool sandboxed(const VerifyCommand& c, const std::string& model) {
-  return !c.no_sandbox && !model.empty() && !is_wmark_checkpoint(model, c.arch);
-}
-
 // --model arguments: files, and the model files (.pt, .pth, .ts) of folders, sorted.
 std::vector<std::string> suspect_files(const std::vector<std::string>& arguments) {
   std::vector<std::string> files;
@@ -81,9 +76,11 @@ std::vector<std::string> suspect_files(const std::vector<std::string>& arguments
 // What the key says the suspect takes: its shapes and normalisation.
 DatasetTraits key_traits(const WatermarkKey& key) { return {key.input_shape, key.num_classes, key.normalization}; }
 
-std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, c10::Device device) {
+// A suspect file: a checkpoint in process, TorchScript in the sandbox worker (in process
+// with --no-sandbox).
+std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, bool checkpoint, c10::Device device) {
   const auto& key = *p.key;
-  if (sandboxed(c, p.model)) {
+  if (p.sandboxed) {
     WMARK_CHECK(device.is_cpu(), "the sandbox runs the suspect ", p.model, " on the CPU; --device ", c.device,
                 " needs --no-sandbox (which runs its TorchScript code inside wmark)");
     return std::make_unique<SandboxedClassifier>(p.model, key.normalization,
@@ -92,7 +89,7 @@ std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, 
                                                      .cpu_seconds(c.sandbox_cpu)
                                                      .timeout_seconds(c.sandbox_timeout));
   }
-  if (!is_wmark_checkpoint(p.model, c.arch)) return std::make_unique<TorchScriptClassifier>(p.model, key.normalization, device);
+  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(p.model, key.normalization, device);
   auto loaded = load_network(p.model, c.arch, key_traits(key), device);
   return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, device);
 }
@@ -122,18 +119,21 @@ void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device d
                      {"requests", suspect.requests()}};
     return;
   }
+  // Decided from the file's bytes, running nothing in it (see is_checkpoint_file()): a
+  // file that carries code is TorchScript, whatever it claims.
+  const bool checkpoint = is_wmark_checkpoint(p.model, c.arch);
+  p.sandboxed = !checkpoint && !c.no_sandbox;  // whether the suspect's own code runs in the sandbox worker
   if (!key.black_box()) {
     // White-box: the bits are read from the weights or activations; no query is sent.
     // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
-    WMARK_CHECK(!sandboxed(c, p.model), "white-box key ", p.key_path, " (", key.method,
+    WMARK_CHECK(!p.sandboxed, "white-box key ", p.key_path, " (", key.method,
                 ") is read from the TorchScript model ", p.model,
                 " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
                 "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
     auto loaded = load_network(p.model, c.arch, key_traits(key), device);
     p.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
   } else {
-    p.report = verifier.verify(*open_suspect(c, p, device), key);
-    p.sandboxed = sandboxed(c, p.model);  // whether the suspect's own code ran in the sandbox worker
+    p.report = verifier.verify(*open_suspect(c, p, checkpoint, device), key);
   }
   // The suspect by content, hashed before and after it was read: the same file throughout.
   p.report.model_sha256 = sha256_hex(read_file(p.model));

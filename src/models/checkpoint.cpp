@@ -7,6 +7,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
+#include "checkpoint_screen.h"
 
 namespace fs = std::filesystem;
 
@@ -25,9 +26,12 @@ nlohmann::json info_to_json(const CheckpointInfo& info) {
 
 torch::serialize::InputArchive open_archive(const fs::path& path) {
   WMARK_CHECK(fs::is_regular_file(path), "model file ", path.string(), " does not exist");
+  // Read once and screened before LibTorch sees it: loading an archive runs its code.
+  const auto bytes = read_file(path);
+  screen_checkpoint(bytes, path.string());
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path.string());
+    archive.load_from(bytes.data(), bytes.size());
   } catch (const c10::Error& error) {
     WMARK_FAIL(path.string(), " is not a wmark checkpoint (LibTorch cannot read it as an archive)",
                "; a TorchScript model is verified without --arch");

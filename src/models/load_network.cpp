@@ -2,12 +2,14 @@
 
 #include "wmark/models/module_adapter.h"
 #include "wmark/util/error.h"
+#include "wmark/util/files.h"
+#include "checkpoint_screen.h"
 
 namespace wmark {
 
 bool is_checkpoint_file(const std::filesystem::path& path) {
   try {
-    read_checkpoint_info(path);
+    screen_checkpoint(read_file(path), path.string());  // runs nothing in the file
     return true;
   } catch (const Error&) {
     return false;

@@ -374,7 +374,7 @@ class TorchSaveReader {
 std::map<std::string, std::uint64_t> checked_record_sizes(const std::string& bytes, const std::string& file) {
   std::map<std::string, std::uint64_t> sizes;
   std::uint64_t total = 0;
-  for (const auto& entry : zip_directory(bytes, file, kMaxZipEntries)) {
+  for (const auto& entry : zip_directory(bytes, file, "a file written by torch.save", kMaxZipEntries)) {
     WMARK_CHECK(entry.method == 0 || entry.method == 8, file, ": zip entry ", entry.name,
                 " uses compression method ", entry.method, " (only stored and deflated entries are read)");
     WMARK_CHECK(entry.method != 0 || entry.compressed == entry.uncompressed, file, ": zip entry ", entry.name,

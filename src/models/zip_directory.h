@@ -17,7 +17,9 @@ struct ZipEntry {
 };
 
 // The central directory of `archive` (at most `max_entries` entries, ZIP64 included).
-// Throws wmark::Error naming `file` when it is missing, truncated, inconsistent or too long.
-std::vector<ZipEntry> zip_directory(std::string_view archive, const std::string& file, std::size_t max_entries);
+// Throws wmark::Error "FILE is not WHAT: ..." when it is missing, truncated, inconsistent
+// or too long (`what`: "a file written by torch.save", "a wmark checkpoint").
+std::vector<ZipEntry> zip_directory(std::string_view archive, const std::string& file, const std::string& what,
+                                    std::size_t max_entries);
 
 }  // namespace wmark

@@ -9,30 +9,21 @@
 #include <map>
 
 #include "../support/test_support.h"
+#include "../support/zip_archive.h"
 #include "wmark/models/state_dict.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 
 using namespace wmark;
+using test::declare_size;
+using test::write_archive;
 using Catch::Matchers::Contains;
 using namespace std::string_literals;  // "\x00"s keeps its NUL
 namespace fs = std::filesystem;
 
 namespace {
 
-// A torch.save archive holding `records` (data.pkl, data/<key>), as PyTorch writes it.
-void write_archive(const fs::path& path, const std::map<std::string, std::string>& records) {
-  std::ofstream file(path, std::ios::binary);
-  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, std::size_t n) {
-    file.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-    return n;
-  });
-  for (const auto& [name, content] : records) writer.writeRecord(name, content.data(), content.size());
-  writer.writeEndOfFile();
-}
-
-std::string le32(std::uint32_t v) { return {char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; }
-std::string unicode(const std::string& s) { return "X" + le32(static_cast<std::uint32_t>(s.size())) + s; }
+std::string unicode(const std::string& s) { return test::pickle_unicode(s); }
 
 // Pickle protocol 2 of {name: float tensor of `numel` elements viewing storage "0"} for
 // every name: one storage, named again by each tensor, as tensors sharing memory are.
@@ -49,20 +40,6 @@ std::string shared_storage_pickle(const std::vector<std::string>& names, int num
     p += "\x89tR";                                                   // requires_grad; REDUCE
   }
   return p + "u.";
-}
-
-// Sets both sizes a zip's central directory declares for `name` (no ZIP64 fields then).
-void declare_size(std::string& archive, const std::string& name, std::uint32_t size) {
-  const std::string signature = "PK\x01\x02";
-  for (auto at = archive.find(signature); at != std::string::npos; at = archive.find(signature, at + 1)) {
-    const auto name_length = std::uint8_t(archive[at + 28]) | std::uint8_t(archive[at + 29]) << 8;
-    const auto entry = archive.substr(at + 46, name_length);
-    if (entry.size() < name.size() || entry.compare(entry.size() - name.size(), name.size(), name) != 0) continue;
-    archive.replace(at + 20, 4, le32(size));
-    archive.replace(at + 24, 4, le32(size));
-    return;
-  }
-  FAIL("no zip entry " << name);
 }
 
 }  // namespace

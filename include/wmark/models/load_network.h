@@ -27,7 +27,11 @@ struct LoadedNetwork {
   std::string description;                   ///< for reports: "checkpoint m.pt (mnist_cnn)"
 };
 
-/// True if `path` is a wmark checkpoint (its metadata reads), false for anything else.
+/// True if `path` is a wmark checkpoint, decided from its bytes without running anything
+/// in it (LibTorch's loader compiles and runs an archive's TorchScript, so every
+/// checkpoint reader screens the file first: code records may only declare attributes,
+/// pickles nest at most 64 levels, entries inflate to at most 4 GiB). False for anything
+/// else, a TorchScript model included.
 WMARK_API bool is_checkpoint_file(const std::filesystem::path& path);
 
 /// Opens `path`: a wmark checkpoint, rebuilt from the model registry (refused when `arch`

@@ -3,6 +3,8 @@
 #include "wmark/attack/distill.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/inversion.h"
+#include "wmark/attack/neuron_permutation.h"
+#include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
 #include "wmark/util/error.h"
@@ -17,6 +19,8 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<OverwriteAttack>("overwrite", OverwriteAttack::declared_options());
   registry.add<DistillAttack>("distill", DistillAttack::declared_options());
   registry.add<InversionAttack>("inversion", InversionAttack::declared_options());
+  registry.add<NeuronPermutationAttack>("neuron-permutation", NeuronPermutationAttack::declared_options());
+  registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
   return registry;
 }
 

@@ -33,12 +33,7 @@ const WatermarkedFixture& watermarked_mnist() {
     f.key = embedded.key;
     f.owner = owner;
     f.test = splits.test;
-    f.context.data = attacker;
-    f.context.arch = "mnist_cnn";
-    f.context.make_model = [spec] { return model_registry().create("mnist_cnn", spec); };
-    f.context.make_arch = [spec](const std::string& arch) { return model_registry().create(arch, spec); };
-    f.context.training = TrainerOptions().batch_size(64);
-    f.context.seed = 5;
+    f.context = attack_context("mnist_cnn", attacker, 5);
     return f;
   }();
   return fixture;
@@ -65,6 +60,18 @@ NetworkPtr clean_mnist() {
     return clean;
   }();
   return model;
+}
+
+AttackContext attack_context(const std::string& arch, const Dataset& data, std::uint64_t seed) {
+  AttackContext c;
+  c.data = data;
+  c.arch = arch;
+  const ModelSpec spec{data.shape(), data.num_classes};
+  c.make_model = [arch, spec] { return model_registry().create(arch, spec); };
+  c.make_arch = [spec](const std::string& other) { return model_registry().create(other, spec); };
+  c.training = TrainerOptions().batch_size(64);
+  c.seed = seed;
+  return c;
 }
 
 std::vector<at::Tensor> snapshot(Network& model) {

@@ -30,6 +30,9 @@ nlohmann::json verified_report();
 /// A clean mnist_cnn (no watermark) trained 1 epoch on the fixture's attacker data; do not modify.
 NetworkPtr clean_mnist();
 
+/// An attacker holding `data` against a victim of `arch` (batch size 64, the given seed).
+AttackContext attack_context(const std::string& arch, const Dataset& data, std::uint64_t seed);
+
 /// A parameter-by-parameter copy, to check later that a model was not modified.
 std::vector<at::Tensor> snapshot(Network& model);
 bool same_as(Network& model, const std::vector<at::Tensor>& snapshot);

@@ -1,0 +1,39 @@
+/// \file
+/// Neuron permutation: reorder a stolen model's hidden units (and the next layer's inputs
+/// with them). No data, no training, the same function to the last rounding error; the
+/// order of the units, which weight watermarks (Uchida) and activation watermarks
+/// (DeepSigns) read their bits in, is gone.
+#pragma once
+
+#include <string>
+
+#include <torch/arg.h>
+
+#include "wmark/attack/attack.h"
+
+namespace wmark {
+
+/// Options of NeuronPermutationAttack.
+struct NeuronPermutationOptions {
+  /// Hidden-unit layers to reorder, comma-separated (see hidden_unit_layers()); "" = all.
+  TORCH_ARG(std::string, layers) = "";
+};
+
+/// Applies a random permutation (from the context's seed) to each chosen hidden-unit layer.
+class WMARK_API NeuronPermutationAttack : public Attack {
+ public:
+  explicit NeuronPermutationAttack(NeuronPermutationOptions options = {});
+  /// The declared options: names, defaults and help (JSON, flags, reports).
+  static const OptionBinding<NeuronPermutationOptions>& declared_options();
+  /// "neuron-permutation".
+  std::string name() const override { return "neuron-permutation"; }
+  nlohmann::json options() const override;
+  /// Details: "layers" (name, units, units moved), "max_logit_difference" (victim vs
+  /// attacked copy on up to 256 of the attacker's images: the function is unchanged).
+  AttackResult run(Network& victim, const AttackContext& context) const override;
+
+ private:
+  NeuronPermutationOptions options_;
+};
+
+}  // namespace wmark

@@ -1,0 +1,55 @@
+/// \file
+/// Hidden units a function-preserving change may permute or rescale: the thief's attacks
+/// that need no data and no training (neuron permutation and scaling), and what an owner
+/// must undo before reading a weight or activation watermark.
+///
+/// A layer of hidden units is produced by one convolution or linear layer (rows of its
+/// weight and bias, optionally followed by a batch norm over the same units) and consumed
+/// by the next layer's weight (its input columns, in blocks after a flatten). Between the
+/// two sit only ReLU, max-pooling and dropout, which commute with a permutation of the
+/// units and with multiplying each unit by a positive factor; so reordering the units
+/// consistently, or scaling a unit by c and its consumer columns by 1/c, leaves the
+/// network's function unchanged.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wmark/models/network.h"
+#include "wmark/util/export.h"
+
+namespace wmark {
+
+/// One layer of hidden units (see above); every name is a parameter or buffer of the model.
+struct HiddenUnitLayer {
+  std::string name;           ///< the producing layer's path, e.g. "conv1", "features.3"
+  std::int64_t units = 0;     ///< how many units
+  std::string weight, bias;   ///< the producer's weight (dim 0 = unit) and bias ("" if none)
+  std::string norm;           ///< path of the batch norm over the units ("" if none)
+  std::string consumer;       ///< the weight reading the units (dim 1, `block` columns per unit)
+  std::int64_t block = 1;     ///< consumer columns per unit (height*width after a flatten)
+};
+
+/// The freely transformable hidden-unit layers of the built-in architectures: every
+/// layer but the logits of mnist_cnn and cifar_cnn; inside each residual block of
+/// resnet18 (units feeding a residual sum are tied to the shortcut, so they are left).
+/// Throws wmark::Error for a model whose structure wmark does not know (a TorchScript
+/// file, a user's own Network).
+WMARK_API std::vector<HiddenUnitLayer> hidden_unit_layers(Network& model);
+
+/// The layers `selection` names (comma-separated layer names; "" = all of them); throws
+/// wmark::Error naming the available layers for an unknown name.
+WMARK_API std::vector<HiddenUnitLayer> select_hidden_unit_layers(Network& model, const std::string& selection);
+
+/// Reorders the units of `layer` so that new unit i is old unit `order[i]` (int64 [units],
+/// a permutation), in the producer, its batch norm and the consumer alike.
+WMARK_API void permute_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& order);
+
+/// Multiplies unit i's output by `factors[i]` (> 0, float [units]) and divides the
+/// consumer's columns of unit i by it. With a batch norm, its affine weight and bias are
+/// scaled, and the producer's rows too with the running statistics adjusted to match, so
+/// the weights of every layer involved change.
+WMARK_API void scale_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors);
+
+}  // namespace wmark

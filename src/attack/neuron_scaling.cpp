@@ -1,0 +1,47 @@
+#include "wmark/attack/neuron_scaling.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "logit_difference.h"
+#include "wmark/models/hidden_units.h"
+#include "wmark/util/random.h"
+
+namespace wmark {
+
+const OptionBinding<NeuronScalingOptions>& NeuronScalingAttack::declared_options() {
+  static const auto binding = [] {
+    OptionBinding<NeuronScalingOptions> b("the neuron-scaling attack");
+    b.describe("Scale each hidden unit by c > 0 and its outgoing weights by 1/c: the same function, other weights")
+        .text(WMARK_OPTION_FIELD(layers), "hidden-unit layers to rescale, comma-separated (empty: all)")
+        .number(WMARK_OPTION_FIELD(max_scale), "factors are log-uniform in [1/max_scale, max_scale]", 1.0, 1000.0);
+    return b;
+  }();
+  return binding;
+}
+
+NeuronScalingAttack::NeuronScalingAttack(NeuronScalingOptions options) : options_(declared_options().checked(options)) {}
+
+nlohmann::json NeuronScalingAttack::options() const { return declared_options().write(options_); }
+
+AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& context) const {
+  auto model = clone_network(victim, context.make_model);
+  auto generator = make_generator(derive_seed(context.seed, "neuron-scaling"));
+  const double log_max = std::log(options_.max_scale());
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& layer : select_hidden_unit_layers(*model, options_.layers())) {
+    const auto factors =
+        torch::exp((torch::rand({layer.units}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
+    scale_units(*model, layer, factors);
+    layers.push_back({{"name", layer.name}, {"units", layer.units}, {"min_factor", factors.min().item<double>()},
+                      {"max_factor", factors.max().item<double>()}});
+  }
+  AttackResult result;
+  result.model = model;
+  result.arch = context.arch;
+  result.details = {{"layers", layers}, {"max_logit_difference", max_logit_difference(victim, *model, context.data)}};
+  return result;
+}
+
+}  // namespace wmark

@@ -1,0 +1,186 @@
+#include "wmark/models/hidden_units.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "wmark/models/architectures.h"
+#include "wmark/util/error.h"
+
+namespace wmark {
+namespace {
+
+// Convolution, linear and batch-norm leaves in registration order, which for the
+// sequential architectures is the order data flows through them.
+struct Leaf {
+  std::string path;
+  enum class Kind { kWeighted, kNorm } kind;
+};
+
+std::vector<Leaf> sequential_leaves(Network& model) {
+  std::vector<Leaf> leaves;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const auto& m = item.value();
+    if (m->as<torch::nn::Conv2d>() || m->as<torch::nn::Linear>()) leaves.push_back({item.key(), Leaf::Kind::kWeighted});
+    if (m->as<torch::nn::BatchNorm2d>() || m->as<torch::nn::BatchNorm1d>()) leaves.push_back({item.key(), Leaf::Kind::kNorm});
+  }
+  return leaves;
+}
+
+bool has_parameter(Network& model, const std::string& name) { return model.named_parameters().contains(name); }
+
+HiddenUnitLayer make_layer(Network& model, const std::string& producer, const std::string& norm,
+                           const std::string& consumer) {
+  auto params = model.named_parameters();
+  HiddenUnitLayer layer;
+  layer.name = producer;
+  layer.weight = producer + ".weight";
+  layer.bias = has_parameter(model, producer + ".bias") ? producer + ".bias" : "";
+  layer.norm = norm;
+  layer.consumer = consumer + ".weight";
+  layer.units = params[layer.weight].size(0);
+  const auto columns = params[layer.consumer].size(1);
+  WMARK_CHECK(columns % layer.units == 0, "layer ", consumer, " reads ", columns, " inputs, not a multiple of the ",
+              layer.units, " units of ", producer);
+  layer.block = columns / layer.units;
+  WMARK_CHECK(norm.empty() || params[norm + ".weight"].size(0) == layer.units, "batch norm ", norm,
+              " does not cover the ", layer.units, " units of ", producer);
+  return layer;
+}
+
+std::vector<HiddenUnitLayer> sequential_layers(Network& model) {
+  const auto leaves = sequential_leaves(model);
+  std::vector<HiddenUnitLayer> layers;
+  for (std::size_t i = 0; i < leaves.size(); ++i) {
+    if (leaves[i].kind != Leaf::Kind::kWeighted) continue;
+    std::string norm;
+    std::size_t next = i + 1;
+    if (next < leaves.size() && leaves[next].kind == Leaf::Kind::kNorm) norm = leaves[next++].path;
+    if (next == leaves.size()) break;  // the logits layer: its outputs are the classes
+    layers.push_back(make_layer(model, leaves[i].path, norm, leaves[next].path));
+  }
+  return layers;
+}
+
+// Inside each residual block: conv1 -> bn1 -> ReLU -> conv2.
+std::vector<HiddenUnitLayer> residual_block_layers(Network& model) {
+  std::vector<HiddenUnitLayer> layers;
+  for (const auto& item : model.named_modules("", false)) {
+    const auto& path = item.key();
+    const auto dot = path.rfind('.');
+    if (dot == std::string::npos || path.substr(dot + 1) != "conv1") continue;
+    const auto block = path.substr(0, dot);
+    layers.push_back(make_layer(model, path, block + ".bn1", block + ".conv2"));
+  }
+  return layers;
+}
+
+at::Tensor& find(torch::OrderedDict<std::string, at::Tensor>& tensors, const std::string& name) {
+  auto* found = tensors.find(name);
+  WMARK_CHECK(found, "the model has no tensor '", name, "'");
+  return *found;
+}
+
+// The tensors whose dim 0 indexes the units, and the consumer viewed as [out, units, rest].
+struct UnitTensors {
+  std::vector<at::Tensor> rows;    // producer weight and bias
+  std::vector<at::Tensor> norm;    // batch norm weight and bias
+  at::Tensor running_mean, running_var;
+  double eps = 0;
+  at::Tensor consumer;             // [out, units, rest], a view of the weight
+};
+
+UnitTensors unit_tensors(Network& model, const HiddenUnitLayer& layer) {
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  UnitTensors t;
+  t.rows.push_back(find(params, layer.weight));
+  if (!layer.bias.empty()) t.rows.push_back(find(params, layer.bias));
+  if (!layer.norm.empty()) {
+    t.norm = {find(params, layer.norm + ".weight"), find(params, layer.norm + ".bias")};
+    t.running_mean = find(buffers, layer.norm + ".running_mean");
+    t.running_var = find(buffers, layer.norm + ".running_var");
+    for (const auto& item : model.named_modules("", false)) {
+      if (item.key() != layer.norm) continue;
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm2d>()) t.eps = bn->options.eps();
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm1d>()) t.eps = bn->options.eps();
+    }
+  }
+  auto consumer = find(params, layer.consumer);
+  t.consumer = consumer.view({consumer.size(0), layer.units, -1});
+  return t;
+}
+
+// `v` shaped to broadcast along dim `dim` of a tensor of `dims` dimensions.
+at::Tensor along(const at::Tensor& v, std::int64_t dim, std::int64_t dims) {
+  std::vector<std::int64_t> shape(dims, 1);
+  shape[dim] = v.numel();
+  return v.view(shape);
+}
+
+}  // namespace
+
+std::vector<HiddenUnitLayer> hidden_unit_layers(Network& model) {
+  if (dynamic_cast<MnistCnn*>(&model) || dynamic_cast<CifarCnn*>(&model)) return sequential_layers(model);
+  if (dynamic_cast<ResNet18*>(&model)) return residual_block_layers(model);
+  WMARK_FAIL("the hidden units of this model are not known to wmark (it knows those of mnist_cnn, cifar_cnn and "
+             "resnet18; a TorchScript file or a user's own network has no such description)");
+}
+
+std::vector<HiddenUnitLayer> select_hidden_unit_layers(Network& model, const std::string& selection) {
+  auto all = hidden_unit_layers(model);
+  if (selection.empty()) return all;
+  std::vector<HiddenUnitLayer> chosen;
+  std::stringstream names(selection);
+  for (std::string name; std::getline(names, name, ',');) {
+    const auto it = std::find_if(all.begin(), all.end(), [&](const HiddenUnitLayer& l) { return l.name == name; });
+    if (it == all.end()) {
+      std::string available;
+      for (const auto& l : all) available += (available.empty() ? "" : ", ") + l.name;
+      WMARK_FAIL("no hidden-unit layer '", name, "' in this model; it has ", available);
+    }
+    chosen.push_back(*it);
+  }
+  return chosen;
+}
+
+void permute_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& order) {
+  WMARK_CHECK(order.dim() == 1 && order.numel() == layer.units &&
+                  torch::equal(std::get<0>(order.to(torch::kLong).cpu().sort()), torch::arange(layer.units)),
+              "a reordering of ", layer.name, " must be a permutation of its ", layer.units, " units");
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  const auto index = order.to(torch::kLong).to(t.consumer.device());
+  for (auto& r : t.rows) r.copy_(r.index_select(0, index));
+  for (auto& n : t.norm) n.copy_(n.index_select(0, index));
+  if (t.running_mean.defined()) {
+    t.running_mean.copy_(t.running_mean.index_select(0, index));
+    t.running_var.copy_(t.running_var.index_select(0, index));
+  }
+  t.consumer.copy_(t.consumer.index_select(1, index));
+}
+
+void scale_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors) {
+  WMARK_CHECK(factors.dim() == 1 && factors.numel() == layer.units && (factors > 0).all().item<bool>() &&
+                  torch::isfinite(factors).all().item<bool>(),
+              "scaling ", layer.name, " needs ", layer.units, " positive finite factors");
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  const auto c = factors.to(t.consumer.dtype()).to(t.consumer.device());
+  if (t.norm.empty()) {
+    for (auto& r : t.rows) r.mul_(along(c, 0, r.dim()));
+  } else {
+    // The norm's output scales with its affine weight and bias. The producer's rows may
+    // scale too: the norm divides by sqrt(var + eps), so running_var becomes
+    // a^2 (var + eps) - eps, exactly; a unit whose variance is too small keeps a = 1.
+    for (auto& n : t.norm) n.mul_(c);
+    const auto var = t.running_var;
+    auto a = torch::where(c * c * (var + t.eps) - t.eps > 0, c, torch::ones_like(c));
+    for (auto& r : t.rows) r.mul_(along(a, 0, r.dim()));
+    t.running_mean.mul_(a);
+    t.running_var.copy_(a * a * (var + t.eps) - t.eps);
+  }
+  t.consumer.div_(along(c, 1, 3));
+}
+
+}  // namespace wmark

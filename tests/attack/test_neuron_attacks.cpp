@@ -1,0 +1,120 @@
+// Function-preserving attacks (no data, no training): neuron permutation and scaling must
+// leave the logits of every built-in architecture unchanged, on real test images, while
+// moving its weights; and they refuse models whose structure wmark does not know.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/neuron_permutation.h"
+#include "wmark/attack/neuron_scaling.h"
+#include "wmark/data/readers.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/hidden_units.h"
+#include "wmark/models/module_adapter.h"
+#include "wmark/models/registry.h"
+#include "wmark/util/error.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// 256 real CIFAR-10 test images with CIFAR-10's normalisation.
+const Dataset& cifar_images() {
+  static const Dataset d = [] {
+    auto test = read_cifar10({test::shared_data() / "cifar-10-batches-bin" / "test_batch.bin.gz"});
+    test.normalization = {{0.4914, 0.4822, 0.4465}, {0.247, 0.243, 0.261}};
+    return balanced_subset(test, 256, 3);
+  }();
+  return d;
+}
+
+// An untrained model of `arch` whose batch norms hold real statistics (a few train-mode
+// forwards over CIFAR images), so the running means and variances are not the defaults.
+NetworkPtr cifar_model(const std::string& arch) {
+  torch::manual_seed(11);
+  auto model = model_registry().create(arch, {{3, 32, 32}, 10});
+  model->train();
+  torch::NoGradGuard no_grad;
+  const auto& d = cifar_images();
+  for (int i = 0; i < 3; ++i) model->forward(d.normalization.apply(d.images.narrow(0, 64 * i, 64)));
+  model->eval();
+  return model;
+}
+
+double largest_weight_change(Network& a, Network& b) {
+  double largest = 0;
+  auto pa = a.named_parameters(), pb = b.named_parameters();
+  for (const auto& item : pa) largest = std::max(largest, (item.value() - pb[item.key()]).abs().max().item<double>());
+  return largest;
+}
+
+}  // namespace
+
+TEST_CASE("neuron permutation and scaling keep every built-in architecture's function on real images", "[attack]") {
+  struct Case {
+    std::string arch;
+    NetworkPtr model;
+    Dataset data;
+    std::size_t layers;
+  };
+  const auto& f = test::watermarked_mnist();
+  std::vector<Case> cases = {{"mnist_cnn", f.model, f.context.data, 3},
+                             {"cifar_cnn", cifar_model("cifar_cnn"), cifar_images(), 7},
+                             {"resnet18", cifar_model("resnet18"), cifar_images(), 8}};
+  for (auto& c : cases) {
+    SECTION(c.arch) {
+      REQUIRE(hidden_unit_layers(*c.model).size() == c.layers);
+      const auto context = test::attack_context(c.arch, c.data, 5);
+      const auto x = c.data.normalization.apply(c.data.images.narrow(0, 0, 128));
+      torch::NoGradGuard no_grad;
+      const auto expected = c.model->forward(x);
+      const std::vector<std::shared_ptr<Attack>> attacks = {std::make_shared<NeuronPermutationAttack>(),
+                                                            std::make_shared<NeuronScalingAttack>()};
+      for (const auto& attack : attacks) {
+        INFO(attack->name());
+        auto result = attack->run(*c.model, context);
+        result.model->eval();
+        const auto scale = expected.abs().max().item<double>();
+        CHECK((result.model->forward(x) - expected).abs().max().item<double>() <= 1e-4 * std::max(1.0, scale));
+        CHECK(result.details["max_logit_difference"].get<double>() <= 1e-4 * std::max(1.0, scale));
+        CHECK(result.details["layers"].size() == c.layers);
+        CHECK(largest_weight_change(*c.model, *result.model) > 1e-2);  // the weights did move
+      }
+    }
+  }
+}
+
+TEST_CASE("neuron attacks move the units they say: a permutation is a permutation, factors in range", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  auto permuted = NeuronPermutationAttack(NeuronPermutationOptions().layers("fc1")).run(*f.model, f.context);
+  REQUIRE(permuted.details["layers"].size() == 1);
+  CHECK(permuted.details["layers"][0]["moved"].get<std::int64_t>() > 100);
+  // fc1's rows are fc1's rows, reordered: the same multiset of row norms.
+  auto norms = [](Network& m) { return std::get<0>(m.named_parameters()["fc1.weight"].norm(2, {1}).sort()); };
+  CHECK(torch::allclose(norms(*f.model), norms(*permuted.model)));
+  CHECK_FALSE(torch::equal(f.model->named_parameters()["fc1.weight"], permuted.model->named_parameters()["fc1.weight"]));
+  // conv1 untouched when only fc1 is chosen.
+  CHECK(torch::equal(f.model->named_parameters()["conv1.weight"], permuted.model->named_parameters()["conv1.weight"]));
+
+  auto scaled = NeuronScalingAttack(NeuronScalingOptions().max_scale(3)).run(*f.model, f.context);
+  for (const auto& layer : scaled.details["layers"]) {
+    CHECK(layer["min_factor"].get<double>() >= 1 / 3.0 - 1e-6);
+    CHECK(layer["max_factor"].get<double>() <= 3.0 + 1e-6);
+  }
+  CHECK_THROWS_WITH(NeuronScalingAttack(NeuronScalingOptions().max_scale(0.5)), Contains("max_scale"));
+  CHECK_THROWS_WITH(NeuronPermutationAttack(NeuronPermutationOptions().layers("fc9")).run(*f.model, f.context),
+                    Contains("fc9") && Contains("conv1, conv2, fc1"));
+}
+
+TEST_CASE("hidden-unit transformations refuse what would not keep the function", "[attack]") {
+  auto model = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
+  const auto layer = hidden_unit_layers(*model).front();
+  CHECK_THROWS_WITH(permute_units(*model, layer, torch::zeros({layer.units}, torch::kLong)), Contains("permutation"));
+  CHECK_THROWS_WITH(scale_units(*model, layer, -torch::ones({layer.units})), Contains("positive"));
+  // A network whose structure wmark does not know (here a plain module behind the adapter).
+  auto adapted = as_network(torch::nn::AnyModule(torch::nn::Linear(784, 10)));
+  CHECK_THROWS_WITH(hidden_unit_layers(*adapted), Contains("not known"));
+}

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
@@ -23,7 +24,12 @@ at::Tensor ncc_rows(const at::Tensor& images) {
 
 }  // namespace
 
+bool AttackReport::kept_accuracy() const {
+  return test_accuracy_after >= 0 && test_accuracy_after >= test_accuracy_before - kRemovalAccuracyBudget;
+}
+
 nlohmann::json AttackReport::to_json() const {
+  const auto optional = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   return {{"attack", attack},
           {"options", options},
           {"details", details},
@@ -32,6 +38,9 @@ nlohmann::json AttackReport::to_json() const {
           {"verification_before", verification_before ? verification_before->to_json() : nlohmann::json()},
           {"verification_after", verification_after ? verification_after->to_json() : nlohmann::json()},
           {"inversion", inversion},
+          {"weight_distance", optional(weight_distance)},
+          {"relative_weight_distance", optional(relative_weight_distance)},
+          {"kept_accuracy", test_accuracy_after >= 0 ? nlohmann::json(kept_accuracy()) : nlohmann::json()},
           {"seconds", seconds}};
 }
 
@@ -50,6 +59,9 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   report.details = result.details;
   if (result.model) {
     report.test_accuracy_after = accuracy(*result.model, test, device, context.training.eval_batch_size());
+    report.weight_distance = parameter_distance(victim, *result.model);
+    const double norm = parameter_norm(victim);
+    if (report.weight_distance && norm > 0) report.relative_weight_distance = *report.weight_distance / norm;
     if (key) {
       report.verification_after =
           verifier.verify_model(*result.model, *key, "model after the " + attack.name() + " attack", device);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "evaluation_support.h"
+#include "wmark/eval/attack_report.h"
 
 namespace wmark {
 
@@ -24,6 +25,12 @@ std::string evaluation_markdown(const nlohmann::json& report) {
   auto p = [](double v) {
     std::ostringstream os;
     os << std::setprecision(2) << v;
+    return os.str();
+  };
+  auto relative_text = [](const nlohmann::json& v) {
+    if (!v.is_number()) return std::string("-");
+    std::ostringstream os;
+    os << std::setprecision(2) << v.get<double>();
     return os.str();
   };
   md << "# Watermark robustness: " << report.value("dataset", "") << ", " << report.value("arch", "") << "\n\n"
@@ -48,11 +55,12 @@ std::string evaluation_markdown(const nlohmann::json& report) {
     md << "\n## Attack: " << attack << (vary.empty() ? "" : " (" + vary + ")") << "\n\n| "
        << (vary.empty() ? "run" : vary);
     for (const auto& w : report["watermarked"]) {
-      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified";
+      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified | moved";
     }
     md << " |\n|---";
-    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---";
+    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---|---";
     md << "|\n";
+    bool destroyed = false;  // a removal that cost more than the accuracy budget
     std::vector<nlohmann::json> values;
     for (const auto& c : report["cells"]) {
       if (c.value("attack", "") == attack && c.value("vary", "") == vary &&
@@ -70,20 +78,30 @@ std::string evaluation_markdown(const nlohmann::json& report) {
           }
         }
         if (!cell) {
-          md << " | - | - | -";
+          md << " | - | - | - | -";
           continue;
         }
         const auto& after = (*cell)["verification_after"];
         if (after.is_null()) {  // inversion: no model; report what the images revealed
-          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | -";
+          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | - | -";
         } else {
+          const bool verified = after.value("verified", false);
+          const bool kept = cell->value("kept_accuracy", nlohmann::json(true)).get<bool>();
+          destroyed = destroyed || (!verified && !kept);
           md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
-             << (after.value("verified", false) ? "yes" : "**no**") << " (" << p(after.value("p_value", 1.0)) << ")";
+             << (verified ? "yes" : kept ? "**no**" : "no†") << " (" << p(after.value("p_value", 1.0)) << ") | "
+             << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
         }
       }
       md << " |\n";
     }
+    if (destroyed) {
+      md << "\n† not verified, but the attack cost more than " << 100 * kRemovalAccuracyBudget
+         << " points of test accuracy: the model was destroyed rather than the mark removed.\n";
+    }
   }
+  md << "\n\"moved\": the l2 distance the attack moved the weights, relative to the victim's weight norm "
+        "(- for a model of another architecture).\n";
   const auto& fp = report["false_positive"];
   md << "\n## False positives\n\n" << fp.value("checks", 0) << " verifications of clean models against every key: "
      << fp.value("false_claims", 0) << " false claims; highest match rate " << pct(fp["highest_match_rate"])

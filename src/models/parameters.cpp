@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace wmark {
 
@@ -16,6 +17,26 @@ std::vector<std::string> weight_names(Network& model, std::initializer_list<std:
     if (is_weight && std::find(dims.begin(), dims.end(), item.value().dim()) != dims.end()) names.push_back(name);
   }
   return names;
+}
+
+std::optional<double> parameter_distance(Network& origin, Network& moved) {
+  auto a = origin.named_parameters(), b = moved.named_parameters();
+  if (a.size() != b.size()) return std::nullopt;
+  torch::NoGradGuard no_grad;
+  double squares = 0;
+  for (const auto& item : a) {
+    const auto* other = b.find(item.key());
+    if (!other || other->sizes() != item.value().sizes()) return std::nullopt;
+    squares += (item.value().to(torch::kDouble) - other->to(item.value().device()).to(torch::kDouble)).pow(2).sum().item<double>();
+  }
+  return std::sqrt(squares);
+}
+
+double parameter_norm(Network& model) {
+  torch::NoGradGuard no_grad;
+  double squares = 0;
+  for (const auto& p : model.parameters()) squares += p.to(torch::kDouble).pow(2).sum().item<double>();
+  return std::sqrt(squares);
 }
 
 }  // namespace wmark

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/finetune.h"
@@ -10,6 +12,7 @@
 #include "wmark/attack/prune.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/models/clone.h"
+#include "wmark/models/parameters.h"
 #include "wmark/verify/statistics.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/evaluate.h"
@@ -153,4 +156,29 @@ TEST_CASE("the owner's decision after an overwrite is reported with its p-value"
   INFO("owner after a same-position stamp: match " << taken.verification_after->match_rate);
   CHECK_FALSE(taken.verification_after->verified);
   CHECK(taken.verification_after->match_rate < 0.5);
+}
+
+TEST_CASE("an attack report measures how far the weights moved and whether the accuracy was kept", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  AttackResult result;
+  auto report = evaluate_attack(PruneAttack(PruneOptions().rate(0.5)), *f.model, f.context, f.test, &f.key, Verifier(),
+                                &result);
+  // Pruning moves exactly the pruned weights to zero: the distance is their norm.
+  double squares = 0;
+  auto before = f.model->named_parameters(), after = result.model->named_parameters();
+  for (const auto& item : before) {
+    const auto zeroed = after[item.key()].eq(0) & item.value().ne(0);
+    squares += item.value().masked_select(zeroed).pow(2).sum().item<double>();
+  }
+  REQUIRE(report.weight_distance.has_value());
+  CHECK(*report.weight_distance == Approx(std::sqrt(squares)).epsilon(1e-6));
+  CHECK(*report.relative_weight_distance == Approx(*report.weight_distance / parameter_norm(*f.model)));
+  CHECK(report.kept_accuracy() == (report.test_accuracy_after >= report.test_accuracy_before - 0.05));
+  const auto json = report.to_json();
+  CHECK(json["weight_distance"].get<double>() == *report.weight_distance);
+  CHECK(json["kept_accuracy"] == report.kept_accuracy());
+  // A model of another architecture has no distance to the victim.
+  auto other = model_registry().create("cifar_cnn", {{1, 28, 28}, 10});
+  CHECK_FALSE(parameter_distance(*f.model, *other).has_value());
+  CHECK(parameter_distance(*f.model, *f.model) == 0.0);
 }

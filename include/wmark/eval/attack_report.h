@@ -17,6 +17,10 @@
 
 namespace wmark {
 
+/// The accuracy an attack may cost and still count as a removal (the Watermark-Robustness-
+/// Toolbox's criterion): 5 points. An attack that costs more destroyed the model instead.
+constexpr double kRemovalAccuracyBudget = 0.05;
+
 /// What one attack did to one watermarked model.
 struct WMARK_API AttackReport {
   std::string attack;                                  ///< registry name
@@ -27,8 +31,16 @@ struct WMARK_API AttackReport {
   std::optional<VerificationReport> verification_before;  ///< the owner's key on the victim
   std::optional<VerificationReport> verification_after;   ///< the owner's key on the attacked model
   nlohmann::json inversion = nlohmann::json::object();    ///< inversion only: see inversion_analysis()
+  /// l2 distance the attack moved the weights (parameter_distance()); empty when the
+  /// attacked model has other parameters (a student of another architecture) or none.
+  std::optional<double> weight_distance;
+  std::optional<double> relative_weight_distance;  ///< weight_distance / the victim's weight norm
   double seconds = 0;  ///< wall time of the attack itself
-  /// The report as JSON (verification reports nested; absent parts are null).
+  /// Whether the attacked model's accuracy stayed within kRemovalAccuracyBudget of the
+  /// victim's (false when the attack makes no model).
+  bool kept_accuracy() const;
+  /// The report as JSON (verification reports nested; absent parts are null; with
+  /// "kept_accuracy").
   nlohmann::json to_json() const;
 };
 

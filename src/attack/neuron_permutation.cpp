@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "logit_difference.h"
+#include "function_preserving.h"
 #include "wmark/models/hidden_units.h"
 #include "wmark/util/random.h"
 
@@ -33,11 +33,7 @@ AttackResult NeuronPermutationAttack::run(Network& victim, const AttackContext& 
     const auto moved = order.ne(torch::arange(layer.units)).sum().item<std::int64_t>();
     layers.push_back({{"name", layer.name}, {"units", layer.units}, {"moved", moved}});
   }
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = {{"layers", layers}, {"max_logit_difference", max_logit_difference(victim, *model, context.data)}};
-  return result;
+  return function_preserving_result(victim, model, context, std::move(layers));
 }
 
 }  // namespace wmark

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "logit_difference.h"
+#include "function_preserving.h"
 #include "wmark/models/hidden_units.h"
 #include "wmark/util/random.h"
 
@@ -37,11 +37,7 @@ AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& cont
     layers.push_back({{"name", layer.name}, {"units", layer.units}, {"min_factor", factors.min().item<double>()},
                       {"max_factor", factors.max().item<double>()}});
   }
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = {{"layers", layers}, {"max_logit_difference", max_logit_difference(victim, *model, context.data)}};
-  return result;
+  return function_preserving_result(victim, model, context, std::move(layers));
 }
 
 }  // namespace wmark

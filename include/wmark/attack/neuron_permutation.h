@@ -22,11 +22,13 @@ struct NeuronPermutationOptions {
 /// Applies a random permutation (from the context's seed) to each chosen hidden-unit layer.
 class WMARK_API NeuronPermutationAttack : public Attack {
  public:
+  /// Checks the options against their declaration.
   explicit NeuronPermutationAttack(NeuronPermutationOptions options = {});
   /// The declared options: names, defaults and help (JSON, flags, reports).
   static const OptionBinding<NeuronPermutationOptions>& declared_options();
   /// "neuron-permutation".
   std::string name() const override { return "neuron-permutation"; }
+  /// The options as JSON.
   nlohmann::json options() const override;
   /// Details: "layers" (name, units, units moved), "max_logit_difference" (victim vs
   /// attacked copy on up to 256 of the attacker's images: the function is unchanged).

@@ -30,6 +30,7 @@ class WMARK_API NeuronScalingAttack : public Attack {
   static const OptionBinding<NeuronScalingOptions>& declared_options();
   /// "neuron-scaling".
   std::string name() const override { return "neuron-scaling"; }
+  /// The options as JSON.
   nlohmann::json options() const override;
   /// Details: "layers" (name, units, smallest and largest factor), "max_logit_difference"
   /// (victim vs attacked copy on up to 256 of the attacker's images).

@@ -25,7 +25,8 @@ namespace wmark {
 struct HiddenUnitLayer {
   std::string name;           ///< the producing layer's path, e.g. "conv1", "features.3"
   std::int64_t units = 0;     ///< how many units
-  std::string weight, bias;   ///< the producer's weight (dim 0 = unit) and bias ("" if none)
+  std::string weight;         ///< the producer's weight (dim 0 = unit)
+  std::string bias;           ///< the producer's bias ("" if none)
   std::string norm;           ///< path of the batch norm over the units ("" if none)
   std::string consumer;       ///< the weight reading the units (dim 1, `block` columns per unit)
   std::int64_t block = 1;     ///< consumer columns per unit (height*width after a flatten)

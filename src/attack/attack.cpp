@@ -7,6 +7,7 @@
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
+#include "wmark/attack/weight_quantization.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 
@@ -21,6 +22,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<InversionAttack>("inversion", InversionAttack::declared_options());
   registry.add<NeuronPermutationAttack>("neuron-permutation", NeuronPermutationAttack::declared_options());
   registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
+  registry.add<WeightQuantizationAttack>("weight-quantization", WeightQuantizationAttack::declared_options());
   return registry;
 }
 

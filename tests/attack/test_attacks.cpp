@@ -10,6 +10,7 @@
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
+#include "wmark/attack/weight_quantization.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/models/clone.h"
 #include "wmark/models/parameters.h"
@@ -181,4 +182,31 @@ TEST_CASE("an attack report measures how far the weights moved and whether the a
   auto other = model_registry().create("cifar_cnn", {{1, 28, 28}, 10});
   CHECK_FALSE(parameter_distance(*f.model, *other).has_value());
   CHECK(parameter_distance(*f.model, *f.model) == 0.0);
+}
+
+TEST_CASE("weight quantization leaves 2^bits levels per tensor, each weight within half a step", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const auto before = f.model->named_parameters();
+  for (std::int64_t bits : {1, 5}) {
+    INFO("bits " << bits);
+    AttackResult result;
+    auto report = evaluate_attack(WeightQuantizationAttack(WeightQuantizationOptions().bits(bits).epochs(0)), *f.model,
+                                  f.context, f.test, nullptr, Verifier(), &result);
+    CHECK(result.details["tensors"] == before.size());
+    auto after = result.model->named_parameters();
+    for (const auto& item : before) {
+      const auto& q = after[item.key()];
+      const double lo = item.value().min().item<double>(), hi = item.value().max().item<double>();
+      CHECK(std::get<0>(at::_unique(q.flatten())).numel() <= (std::int64_t(1) << bits));
+      CHECK((q - item.value()).abs().max().item<double>() <= (hi - lo) / std::pow(2.0, bits + 1) + 1e-6);
+    }
+    // Five bits keep the model; one bit (two levels per tensor) does not.
+    if (bits == 5) CHECK(report.test_accuracy_after > report.test_accuracy_before - 0.02);
+    if (bits == 1) CHECK(report.test_accuracy_after < report.test_accuracy_before - 0.2);
+  }
+  // Only convolution and linear weights: the biases stay as they were.
+  auto weights_only = WeightQuantizationAttack(WeightQuantizationOptions().scope("weights").epochs(0)).run(*f.model, f.context);
+  CHECK(torch::equal(weights_only.model->named_parameters()["fc1.bias"], before["fc1.bias"]));
+  CHECK_FALSE(torch::equal(weights_only.model->named_parameters()["fc1.weight"], before["fc1.weight"]));
+  CHECK_THROWS_WITH(WeightQuantizationAttack(WeightQuantizationOptions().bits(0)), Contains("bits"));
 }

@@ -27,7 +27,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
   REQUIRE(names == std::vector<std::string>{"distill", "finetune", "inversion", "neuron-permutation", "neuron-scaling",
-                                            "overwrite", "prune"});
+                                            "overwrite", "prune", "weight-quantization"});
   for (const auto& name : names) {
     SECTION(name) {
       auto attack = attack_registry().create(name, quick_options(name));

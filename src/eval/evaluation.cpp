@@ -158,7 +158,9 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                            {"seed", config.seed}, {"clean_test_accuracy", clean_accuracy}};
   nlohmann::json watermarked = nlohmann::json::array();
   nlohmann::json cells_json = nlohmann::json::array();
+  nlohmann::json failed = nlohmann::json::array();  // schemes that did not embed, with why
   std::vector<WatermarkKey> keys;
+  std::vector<std::string> key_names;
 
   AttackContext context;
   context.data = attacker;
@@ -183,7 +185,15 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     } else {
       torch::manual_seed(config.seed);
       model = model_registry().create(arch, spec);
-      key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
+      try {
+        key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
+      } catch (const Error& error) {
+        // A scheme that cannot embed here (no key found, a model too weak for it) is a
+        // result, not the end of the grid: recorded, and the other schemes go on.
+        logger()->error("evaluate: {} did not embed: {}", generator, error.what());
+        failed.push_back({{"generator", generator}, {"error", error.what()}});
+        continue;
+      }
       // force: a half-finished earlier run may have left one without the other.
       save_marked_model(key, key_path, *model, info_for(arch), model_path, /*force=*/true);
     }
@@ -195,6 +205,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                            {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
                            {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}});
     keys.push_back(key);
+    key_names.push_back(generator);
     step_done("watermarked model " + generator, cached, seconds_since(start));
 
     for (const auto& sweep : config.attacks) {
@@ -222,8 +233,8 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
   }
 
-  std::vector<std::string> key_names(config.schemes.begin(), config.schemes.end());
   report["watermarked"] = watermarked;
+  report["not_embedded"] = failed;
   report["cells"] = cells_json;
   report["false_positive"] = false_positive_study(clean_models, keys, key_names, verifier, device).to_json();
 
@@ -232,7 +243,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   for (const auto& sweep : config.attacks) {
     if (sweep.vary.empty() || !sweep.values.front().is_number()) continue;
     std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;
-    for (const auto& generator : config.schemes) {
+    for (const auto& generator : key_names) {
       std::vector<std::pair<double, double>> trigger, test_acc;
       for (const auto& cell : cells_json) {
         if (cell["generator"] != generator || cell["attack"] != sweep.attack || cell["vary"] != sweep.vary) continue;

@@ -45,6 +45,10 @@ std::string evaluation_markdown(const nlohmann::json& report) {
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
        << p(w.value("p_value", 1.0)) << ") |\n";
   }
+  for (const auto& f : report.value("not_embedded", nlohmann::json::array())) {
+    md << "\n**" << f.value("generator", "") << " did not embed**, so it is in no table below: "
+       << f.value("error", "") << "\n";
+  }
   // One table per attack (and varied option), rows = strength, per generator: test / trigger acc, decision.
   std::vector<std::pair<std::string, std::string>> groups;
   for (const auto& c : report["cells"]) {

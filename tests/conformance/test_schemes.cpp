@@ -12,6 +12,7 @@
 #include "wmark/models/registry.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
+#include "wmark/util/files.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/scheme.h"
 
@@ -35,6 +36,10 @@ class KeyedNoiseScheme final : public Scheme {
 
   EmbedResult embed(const EmbedRequest& request) const override {
     const auto& train = request.splits.train;
+    // A precondition a real scheme could have: at most a tenth of the training set as triggers.
+    WMARK_CHECK(options_.at("trigger_size").get<std::int64_t>() * 10 <= train.size(),
+                "test-keyed-noise: ", options_.at("trigger_size").get<std::int64_t>(),
+                " triggers are more than a tenth of the ", train.size(), " training images");
     WatermarkKey base;
     base.method = name();
     base.secret = request.secret;
@@ -205,6 +210,24 @@ TEST_CASE("a scheme registered from outside the library goes through evaluate", 
   REQUIRE(report["cells"].size() == 1);
   CHECK(report["cells"][0]["verification_after"].contains("verified"));
   CHECK(report["false_positive"]["false_claims"] == 0);
+  // A scheme that cannot embed here is recorded and the grid goes on with the others.
+  auto failing = config;
+  failing["schemes"] = {"test-keyed-noise", "noise"};
+  failing["trigger_size"] = 300;  // more than a tenth of 2000 images
+  failing["epochs"] = 1;
+  EvaluationRun second;
+  second.out_dir = dir / "eval-failing";
+  const auto partial = run_evaluation(EvaluationConfig::from_json(failing), second);
+  REQUIRE(partial["not_embedded"].size() == 1);
+  CHECK(partial["not_embedded"][0]["generator"] == "test-keyed-noise");
+  CHECK_THAT(partial["not_embedded"][0]["error"].get<std::string>(), Contains("more than a tenth"));
+  REQUIRE(partial["watermarked"].size() == 1);
+  CHECK(partial["watermarked"][0]["generator"] == "noise");
+  REQUIRE(partial["cells"].size() == 1);
+  CHECK(partial["cells"][0]["generator"] == "noise");
+  // The false-positive study checks the clean models against the one key that exists.
+  CHECK(partial["false_positive"]["checks"] == report["false_positive"]["checks"]);
+  CHECK_THAT(read_file(second.out_dir / "report.md"), Contains("test-keyed-noise did not embed"));
   // Its options are checked by its own schema before any training.
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"schemes", {"test-keyed-noise"}}, {"trigger_size", 5000},
                                                  {"attacks", config["attacks"]}}),

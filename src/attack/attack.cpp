@@ -1,6 +1,7 @@
 #include "wmark/attack/attack.h"
 
 #include "wmark/attack/distill.h"
+#include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/neuron_permutation.h"
@@ -22,6 +23,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<InversionAttack>("inversion", InversionAttack::declared_options());
   registry.add<NeuronPermutationAttack>("neuron-permutation", NeuronPermutationAttack::declared_options());
   registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
+  registry.add<FinePruningAttack>("fine-pruning", FinePruningAttack::declared_options());
   registry.add<WeightQuantizationAttack>("weight-quantization", WeightQuantizationAttack::declared_options());
   return registry;
 }

@@ -6,6 +6,7 @@
 
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
+#include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/overwrite.h"
@@ -209,4 +210,42 @@ TEST_CASE("weight quantization leaves 2^bits levels per tensor, each weight with
   CHECK(torch::equal(weights_only.model->named_parameters()["fc1.bias"], before["fc1.bias"]));
   CHECK_FALSE(torch::equal(weights_only.model->named_parameters()["fc1.weight"], before["fc1.weight"]));
   CHECK_THROWS_WITH(WeightQuantizationAttack(WeightQuantizationOptions().bits(0)), Contains("bits"));
+}
+
+TEST_CASE("fine-pruning removes the least active units of the last convolution and keeps them removed", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  // The attacker's own measurement, made independently: conv2's mean activation per unit.
+  at::Tensor activation;
+  {
+    torch::NoGradGuard no_grad;
+    f.model->eval();
+    ActivationCapture capture(*f.model, "conv2");
+    f.model->forward(f.context.data.normalization.apply(f.context.data.images));
+    activation = f.model->captured("conv2").mean({0, 2, 3});
+  }
+  const auto least_active = std::get<1>(activation.sort()).narrow(0, 0, 32);
+
+  auto pruned = FinePruningAttack(FinePruningOptions().rate(0.5).epochs(0)).run(*f.model, f.context);
+  CHECK(pruned.details["layer"] == "conv2");
+  REQUIRE(pruned.details["pruned"].size() == 32);
+  auto params = pruned.model->named_parameters();
+  const auto fc1 = params["fc1.weight"].view({params["fc1.weight"].size(0), 64, -1});
+  for (std::int64_t k = 0; k < 32; ++k) {
+    const auto unit = least_active[k].item<std::int64_t>();
+    CHECK(std::find(pruned.details["pruned"].begin(), pruned.details["pruned"].end(), unit) !=
+          pruned.details["pruned"].end());
+    CHECK(params["conv2.weight"][unit].abs().sum().item<double>() == 0);
+    CHECK(fc1.select(1, unit).abs().sum().item<double>() == 0);
+  }
+  // Fine-tuning keeps them at zero and the model useful.
+  auto tuned = FinePruningAttack(FinePruningOptions().rate(0.5).epochs(1)).run(*f.model, f.context);
+  auto tuned_params = tuned.model->named_parameters();
+  for (const auto& unit : tuned.details["pruned"]) {
+    CHECK(tuned_params["conv2.weight"][unit.get<std::int64_t>()].abs().sum().item<double>() == 0);
+  }
+  CHECK(accuracy(*tuned.model, f.test, torch::kCPU) > 0.9);
+  // resnet18 exposes no convolutional units outside residual sums: refused, not guessed.
+  auto resnet = test::attack_context("resnet18", f.context.data, 1);
+  CHECK_THROWS_WITH(FinePruningAttack().run(*model_registry().create("resnet18", {{1, 28, 28}, 10}), resnet),
+                    Contains("exposes no activations"));
 }

@@ -17,6 +17,7 @@ nlohmann::json quick_options(const std::string& name) {
   if (name == "prune") return {{"rate", 0.5}, {"finetune_epochs", 1}};
   if (name == "overwrite") return {{"epochs", 1}, {"trigger_size", 20}};
   if (name == "distill") return {{"epochs", 1}};
+  if (name == "fine-pruning") return {{"epochs", 1}};
   if (name == "inversion") return {{"steps", 10}};
   return nlohmann::json::object();
 }
@@ -26,7 +27,8 @@ nlohmann::json quick_options(const std::string& name) {
 TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usable result", "[conformance]") {
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
-  REQUIRE(names == std::vector<std::string>{"distill", "finetune", "inversion", "neuron-permutation", "neuron-scaling",
+  REQUIRE(names == std::vector<std::string>{"distill", "fine-pruning", "finetune", "inversion", "neuron-permutation",
+                                            "neuron-scaling",
                                             "overwrite", "prune", "weight-quantization"});
   for (const auto& name : names) {
     SECTION(name) {

@@ -19,6 +19,7 @@
 #include "wmark/util/runtime.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/verify/remote_classifier.h"
+#include "wmark/util/error.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/key.h"
 
@@ -43,7 +44,7 @@ void measure(const std::string& what, int repeat, const std::function<bool()>& o
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app("Verification latency: in process and over loopback");
   std::string model_path, key_path;
   int repeat = 50, threads = 0;
@@ -81,4 +82,13 @@ int main(int argc, char** argv) {
   measure("loopback v1 (JSON)", repeat, remote("v1", false));
   server.stop();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const Error& error) {  // a missing or unfit model or key: say which, no abort
+    std::fprintf(stderr, "bench_verify: %s\n", error.what());
+    return 1;
+  }
 }

@@ -24,11 +24,8 @@ nlohmann::json info_to_json(const CheckpointInfo& info) {
           {"epoch", info.epoch},        {"extra", info.extra}};
 }
 
-torch::serialize::InputArchive open_archive(const fs::path& path) {
-  WMARK_CHECK(fs::is_regular_file(path), "model file ", path.string(), " does not exist");
-  // Read once and screened before LibTorch sees it: loading an archive runs its code.
-  const auto bytes = read_file(path);
-  screen_checkpoint(bytes, path.string());
+// `bytes` (the contents of `path`, screened) as a LibTorch archive.
+torch::serialize::InputArchive open_screened_archive(const std::string& bytes, const fs::path& path) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(bytes.data(), bytes.size());
@@ -37,6 +34,18 @@ torch::serialize::InputArchive open_archive(const fs::path& path) {
                "; a TorchScript model is verified without --arch");
   }
   return archive;
+}
+
+// Read once and screened before LibTorch sees it: loading an archive runs its code.
+std::string read_screened(const fs::path& path) {
+  WMARK_CHECK(fs::is_regular_file(path), "model file ", path.string(), " does not exist");
+  auto bytes = read_file(path);
+  screen_checkpoint(bytes, path.string());
+  return bytes;
+}
+
+torch::serialize::InputArchive open_archive(const fs::path& path) {
+  return open_screened_archive(read_screened(path), path);
 }
 
 CheckpointInfo read_info(torch::serialize::InputArchive& archive, const fs::path& path) {
@@ -134,9 +143,9 @@ void load_optimizer_state(const fs::path& path, torch::optim::Optimizer& optimiz
   }
 }
 
-LoadedModel load_checkpoint(const fs::path& path, const std::optional<std::string>& expected_arch,
-                            const ModelRegistry& registry) {
-  auto archive = open_archive(path);
+LoadedModel load_screened_checkpoint(const std::string& bytes, const fs::path& path,
+                                     const std::optional<std::string>& expected_arch, const ModelRegistry& registry) {
+  auto archive = open_screened_archive(bytes, path);
   LoadedModel loaded;
   loaded.info = read_info(archive, path);
   WMARK_CHECK(!expected_arch || *expected_arch == loaded.info.arch, path.string(),
@@ -145,6 +154,11 @@ LoadedModel load_checkpoint(const fs::path& path, const std::optional<std::strin
   read_tensors(archive, path, *loaded.model, loaded.info.arch);
   loaded.model->eval();
   return loaded;
+}
+
+LoadedModel load_checkpoint(const fs::path& path, const std::optional<std::string>& expected_arch,
+                            const ModelRegistry& registry) {
+  return load_screened_checkpoint(read_screened(path), path, expected_arch, registry);
 }
 
 }  // namespace wmark

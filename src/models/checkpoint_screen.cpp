@@ -359,4 +359,13 @@ void screen_checkpoint(std::string_view archive, const std::string& file) {
   WMARK_CHECK(has_data && has_meta, file, " is a LibTorch archive but not a wmark checkpoint (no metadata record)");
 }
 
+bool passes_checkpoint_screen(std::string_view archive, const std::string& file) {
+  try {
+    screen_checkpoint(archive, file);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 }  // namespace wmark

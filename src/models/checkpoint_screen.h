@@ -12,8 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
+
+#include "wmark/models/checkpoint.h"
 
 namespace wmark {
 
@@ -24,5 +28,13 @@ constexpr int kMaxCheckpointPickleDepth = 64;
 // Throws wmark::Error naming `file` and the first reason `archive` is not a wmark
 // checkpoint of plain data (including: its root class lacks the wmark metadata attribute).
 void screen_checkpoint(std::string_view archive, const std::string& file);
+
+// Whether `archive` passes screen_checkpoint() (the reason is dropped).
+bool passes_checkpoint_screen(std::string_view archive, const std::string& file);
+
+// load_checkpoint() of `bytes`, the contents of `path`, which passed screen_checkpoint()
+// already (so a caller that probed a file reads and screens it once).
+LoadedModel load_screened_checkpoint(const std::string& bytes, const std::filesystem::path& path,
+                                     const std::optional<std::string>& expected_arch, const ModelRegistry& registry);
 
 }  // namespace wmark

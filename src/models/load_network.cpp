@@ -1,6 +1,7 @@
 #include "wmark/models/load_network.h"
 
 #include "wmark/models/module_adapter.h"
+#include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "checkpoint_screen.h"
@@ -8,22 +9,25 @@
 namespace wmark {
 
 bool is_checkpoint_file(const std::filesystem::path& path) {
-  try {
-    screen_checkpoint(read_file(path), path.string());  // runs nothing in the file
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  return passes_checkpoint_screen(read_file(path), path.string());  // runs nothing in the file
 }
 
 LoadedNetwork load_network(const std::filesystem::path& path, const std::string& arch,
                            const std::optional<DatasetTraits>& traits, c10::Device device) {
   LoadedNetwork out;
   const auto name = path.string();
-  // Without traits only a checkpoint can be opened: load it once, no probe first (a probe
-  // is a full read of the file).
-  if (!arch.empty() || !traits || is_checkpoint_file(path)) {
-    auto loaded = load_checkpoint(path, arch.empty() ? std::nullopt : std::optional<std::string>(arch));
+  // Without traits only a checkpoint can be opened: no probe. Otherwise the file is read
+  // and screened once, and a checkpoint is loaded from those bytes.
+  const auto expected = arch.empty() ? std::nullopt : std::optional<std::string>(arch);
+  std::string bytes;
+  const bool probe = arch.empty() && traits;
+  if (probe) {
+    WMARK_CHECK(std::filesystem::is_regular_file(path), "model file ", name, " does not exist");
+    bytes = read_file(path);
+  }
+  if (!probe || passes_checkpoint_screen(bytes, name)) {
+    auto loaded = probe ? load_screened_checkpoint(bytes, path, expected, model_registry())
+                        : load_checkpoint(path, expected);
     out.model = loaded.model;
     out.arch = loaded.info.arch;
     out.spec = loaded.info.spec;
@@ -38,6 +42,7 @@ LoadedNetwork load_network(const std::filesystem::path& path, const std::string&
   } else {
     WMARK_CHECK(traits, name, " is not a wmark checkpoint; opening it as TorchScript needs the dataset it was "
                 "trained on (its input shape, class count and normalisation)");
+    std::string().swap(bytes);  // not held while LibTorch reads the file its own way
     out.model = load_script_network(path, device);
     out.arch = "torchscript";
     out.spec = {traits->input, traits->num_classes};

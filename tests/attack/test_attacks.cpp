@@ -244,6 +244,8 @@ TEST_CASE("fine-pruning removes the least active units of the last convolution a
     CHECK(tuned_params["conv2.weight"][unit.get<std::int64_t>()].abs().sum().item<double>() == 0);
   }
   CHECK(accuracy(*tuned.model, f.test, torch::kCPU) > 0.9);
+  CHECK_THROWS_WITH(FinePruningAttack(FinePruningOptions().layer("conv9")).run(*f.model, f.context),
+                    Contains("conv9") && Contains("conv1, conv2, fc1"));
   // resnet18 exposes no convolutional units outside residual sums: refused, not guessed.
   auto resnet = test::attack_context("resnet18", f.context.data, 1);
   CHECK_THROWS_WITH(FinePruningAttack().run(*model_registry().create("resnet18", {{1, 28, 28}, 10}), resnet),

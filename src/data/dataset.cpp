@@ -50,6 +50,7 @@ Dataset Dataset::select(const at::Tensor& indices) const {
   Dataset out = *this;
   out.images = images.index_select(0, indices);
   out.labels = labels.index_select(0, indices);
+  if (soft_labels.defined()) out.soft_labels = soft_labels.index_select(0, indices);
   return out;
 }
 

@@ -7,23 +7,41 @@
 
 namespace wmark {
 
-at::Tensor predict_labels(Network& model, const at::Tensor& images,
-                          const Normalization& normalization, c10::Device device,
-                          std::int64_t batch_size) {
+namespace {
+
+// `answer` (logits [B, classes] -> [B, ...]) of uint8 images, in no-grad eval-mode batches.
+template <class Answer>
+at::Tensor predict(Network& model, const at::Tensor& images, const Normalization& normalization, c10::Device device,
+                   std::int64_t batch_size, Answer answer) {
   WMARK_CHECK(batch_size > 0, "evaluation batch size must be positive");
   WMARK_CHECK(images.dim() == 4, "expected images [N,C,H,W], got ", images.dim(), " dims");
   torch::NoGradGuard no_grad;
   model.eval();
   const auto n = images.size(0);
-  auto predictions = torch::empty({n}, torch::kLong);
+  std::vector<at::Tensor> parts;
   for (std::int64_t start = 0; start < n; start += batch_size) {
     const auto len = std::min(batch_size, n - start);
     // NHWC input suits both layouts of weights and is the fast path for NHWC ones.
     auto x = normalization.apply(images.narrow(0, start, len)).to(device).contiguous(
         torch::MemoryFormat::ChannelsLast);
-    predictions.narrow(0, start, len).copy_(model.forward(x).argmax(1).cpu());
+    parts.push_back(answer(model.forward(x)).cpu());
   }
-  return predictions;
+  return parts.empty() ? torch::empty({0}, torch::kLong) : torch::cat(parts);
+}
+
+}  // namespace
+
+at::Tensor predict_labels(Network& model, const at::Tensor& images,
+                          const Normalization& normalization, c10::Device device,
+                          std::int64_t batch_size) {
+  return predict(model, images, normalization, device, batch_size,
+                 [](const at::Tensor& logits) { return logits.argmax(1); });
+}
+
+at::Tensor predict_probabilities(Network& model, const at::Tensor& images, const Normalization& normalization,
+                                 c10::Device device, std::int64_t batch_size) {
+  return predict(model, images, normalization, device, batch_size,
+                 [](const at::Tensor& logits) { return torch::softmax(logits.to(torch::kFloat), 1); });
 }
 
 double accuracy(Network& model, const at::Tensor& images, const at::Tensor& labels,

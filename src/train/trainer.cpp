@@ -93,6 +93,12 @@ void validate(const TrainerOptions& o, const Dataset& train) {
   }
   WMARK_CHECK(train.size() >= 2, "training set '", train.name, "' has ", train.size(), " samples");
   WMARK_CHECK(train.images.scalar_type() == torch::kUInt8, "training images must be uint8");
+  if (train.soft_labels.defined()) {
+    WMARK_CHECK(train.soft_labels.dim() == 2 && train.soft_labels.size(0) == train.size() &&
+                    train.soft_labels.size(1) == train.num_classes && train.soft_labels.is_floating_point(),
+                "soft labels of '", train.name, "' must be floats [", train.size(), ", ", train.num_classes, "], got ",
+                train.soft_labels.sizes());
+  }
   scheduled_lr(o, 1);  // rejects an unknown schedule before any work
 }
 
@@ -176,8 +182,10 @@ class FitRun {
       const auto global_len = std::min(batch, n - step * batch);
       // This rank's shard of the global batch (all of it in a single process).
       const auto [offset, len] = shard(global_len, rank_, world_);
-      Batch b = make_batch(order.narrow(0, step * batch + offset, len), augment_generator, context);
-      train_step(b, context, sums);
+      const auto index = order.narrow(0, step * batch + offset, len);
+      Batch b = make_batch(index, augment_generator, context);
+      const auto soft = train_.soft_labels.defined() ? train_.soft_labels.index_select(0, index) : at::Tensor();
+      train_step(b, soft, context, sums);
       if (lead_ && o_.on_progress() && (seconds_since(last_progress) > 0.5 || step + 1 == steps)) {
         last_progress = Clock::now();
         const double elapsed = seconds_since(start);
@@ -225,13 +233,30 @@ class FitRun {
     return b;
   }
 
+  // Mean cross-entropy over the batch: against `soft` probabilities for the clean rows
+  // when the data has soft labels, against the hard labels otherwise and for the rows
+  // the hooks added.
+  static at::Tensor batch_loss(const at::Tensor& logits, const at::Tensor& y, const at::Tensor& soft,
+                               std::int64_t clean_size) {
+    if (!soft.defined()) return torch::nn::functional::cross_entropy(logits, y);
+    const auto n = logits.size(0);
+    auto total = -(soft.to(logits.device(), logits.scalar_type()) *
+                   torch::log_softmax(logits.narrow(0, 0, clean_size), 1)).sum();
+    if (n > clean_size) {
+      total = total + torch::nn::functional::cross_entropy(
+                          logits.narrow(0, clean_size, n - clean_size), y.narrow(0, clean_size, n - clean_size),
+                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    }
+    return total / static_cast<double>(n);
+  }
+
   // Forward, loss (with the hooks' terms), backward, gradient averaging, optimiser step.
-  void train_step(const Batch& b, const StepContext& context, EpochSums& sums) {
+  void train_step(const Batch& b, const at::Tensor& soft, const StepContext& context, EpochSums& sums) {
     auto x = train_.normalization.apply(b.images).to(o_.device());
     if (o_.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
     auto y = b.labels.to(o_.device());
     auto logits = model_.forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    auto loss = batch_loss(logits, y, soft, b.clean_size);
     for (auto& hook : hooks_) {
       auto extra = hook->extra_loss(b, logits, model_, context);
       if (extra.defined()) loss = loss + extra;

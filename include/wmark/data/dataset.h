@@ -48,6 +48,10 @@ struct WMARK_API Dataset {
   std::string name;             ///< canonical dataset name, e.g. "mnist"
   at::Tensor images;            ///< uint8 [N,C,H,W], contiguous
   at::Tensor labels;            ///< int64 [N], in [0, num_classes)
+  /// Optional float [N, num_classes] class probabilities to train towards instead of
+  /// `labels` (a victim's answers in an extraction attack); undefined for hard labels.
+  /// select() carries them; `labels` stay the argmax for accuracy figures.
+  at::Tensor soft_labels;
   std::int64_t num_classes = 0; ///< number of classes
   Normalization normalization;  ///< what models trained on it expect
 
@@ -55,7 +59,8 @@ struct WMARK_API Dataset {
   std::int64_t size() const;
   /// The shape of one image (all zero when `images` is undefined).
   ImageShape shape() const;
-  /// The samples at `indices` (int64), as a new dataset with the same metadata.
+  /// The samples at `indices` (int64), with their soft labels if any, as a new dataset
+  /// with the same metadata.
   Dataset select(const at::Tensor& indices) const;
 };
 

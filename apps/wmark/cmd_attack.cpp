@@ -15,6 +15,7 @@
 #include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/verify/remote_classifier.h"
 
 namespace fs = std::filesystem;
 
@@ -28,7 +29,18 @@ struct AttackCommand {
   int threads = 0;
   bool force = false;
   OptionFlags options;  // the attack's declared options as flags
+  // An extraction attack may query the victim as deployed, over HTTP.
+  std::string victim_url, victim_model, victim_protocol = "v2";
+  bool victim_binary = false;
 };
+
+// The attacks that use the victim only through its answers.
+std::string extraction_attacks() {
+  std::string names;
+  for (const auto& name : attack_registry().names())
+    if (attack_registry().create(name)->queries_victim()) names += (names.empty() ? "" : ", ") + name;
+  return names;
+}
 
 void print_verification(const char* when, const VerificationReport& r) {
   std::cout << "  owner's watermark " << when << ": " << (r.verified ? "VERIFIED" : "NOT VERIFIED") << " ("
@@ -75,6 +87,16 @@ int run_attack(const std::string& kind, AttackCommand& c) {
   context.training = make_trainer_options(TrainerOptions().batch_size(64), TrainFlags{}, c.seed, false).device(device);
   context.seed = c.seed;
   context.data_dir = dir;
+  std::shared_ptr<RemoteClassifier> endpoint;
+  if (!c.victim_url.empty()) {
+    WMARK_CHECK(attack->queries_victim(), "--victim-url: the ", kind, " attack works on the model itself; only "
+                "extraction attacks query a deployed victim (", extraction_attacks(), ")");
+    WMARK_CHECK(!c.victim_model.empty(), "--victim-url needs --victim-model, the victim's name on that server");
+    endpoint = std::make_shared<RemoteClassifier>(
+        RemoteOptions().url(c.victim_url).model(c.victim_model).protocol(c.victim_protocol).binary(c.victim_binary),
+        info.spec.input, splits.test.normalization);
+    context.victim_endpoint = endpoint;
+  }
 
   AttackResult result;
   const auto report = evaluate_attack(*attack, *victim.model, context, test, key ? &*key : nullptr, Verifier(), &result);
@@ -98,6 +120,12 @@ int run_attack(const std::string& kind, AttackCommand& c) {
   document["attacker_samples"] = attacker.size();
   document["test_samples"] = test.size();
   document["threads"] = threads;
+  if (endpoint) {
+    document["victim_endpoint"] = {{"url", c.victim_url}, {"model", c.victim_model}, {"protocol", c.victim_protocol},
+                                   {"binary", c.victim_binary}, {"queries", endpoint->queries()},
+                                   {"requests", endpoint->requests()},
+                                   {"transcript_sha256", endpoint->transcript_sha256()}};
+  }
   if (!c.report.empty()) write_json(c.report, document, c.force);
 
   std::cout << kind << " attack on " << c.model << " (" << info.arch << "), " << attacker.size()
@@ -135,6 +163,14 @@ void add_attack_kind(CLI::App& parent, Dispatch& dispatch, const std::string& ki
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all available cores)");
   sub->add_flag("--force", c->force, "overwrite existing outputs");
+  if (attack_registry().create(kind)->queries_victim()) {
+    sub->add_option("--victim-url", c->victim_url,
+                    "query the victim as deployed at http[s]://HOST:PORT (hard labels) instead of in process");
+    sub->add_option("--victim-model", c->victim_model, "the victim's model name on that server");
+    sub->add_option("--victim-protocol", c->victim_protocol, "v2 (Open Inference Protocol) or v1 (predict)")
+        ->check(CLI::IsMember({"v2", "v1"}));
+    sub->add_flag("--victim-binary", c->victim_binary, "v2: binary tensor data");
+  }
   if (const auto* schema = attack_registry().schema(kind)) add_option_flags(*sub, {{kind, *schema}}, c->options, true);
   sub->callback([&dispatch, kind, c] { dispatch.action = [kind, c] { return run_attack(kind, *c); }; });
 }

@@ -4,10 +4,12 @@
 #include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/inversion.h"
+#include "wmark/attack/knockoff.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
+#include "wmark/attack/retraining.h"
 #include "wmark/attack/weight_quantization.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
@@ -25,6 +27,10 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
   registry.add<FinePruningAttack>("fine-pruning", FinePruningAttack::declared_options());
   registry.add<WeightQuantizationAttack>("weight-quantization", WeightQuantizationAttack::declared_options());
+  registry.add<RetrainingAttack>("retraining", RetrainingAttack::declared_options());
+  registry.add<CrossArchitectureRetrainingAttack>("cross-architecture-retraining",
+                                                  CrossArchitectureRetrainingAttack::declared_options());
+  registry.add<KnockoffAttack>("knockoff", KnockoffAttack::declared_options());
   return registry;
 }
 

@@ -17,6 +17,9 @@ nlohmann::json quick_options(const std::string& name) {
   if (name == "prune") return {{"rate", 0.5}, {"finetune_epochs", 1}};
   if (name == "overwrite") return {{"epochs", 1}, {"trigger_size", 20}};
   if (name == "distill") return {{"epochs", 1}};
+  if (name == "retraining") return {{"epochs", 1}, {"budget", 500}};
+  if (name == "cross-architecture-retraining") return {{"epochs", 1}, {"budget", 300}};
+  if (name == "knockoff") return {{"epochs", 1}, {"budget", 500}};
   if (name == "fine-pruning") return {{"epochs", 1}};
   if (name == "inversion") return {{"steps", 10}};
   return nlohmann::json::object();
@@ -27,9 +30,9 @@ nlohmann::json quick_options(const std::string& name) {
 TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usable result", "[conformance]") {
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
-  REQUIRE(names == std::vector<std::string>{"distill", "fine-pruning", "finetune", "inversion", "neuron-permutation",
-                                            "neuron-scaling",
-                                            "overwrite", "prune", "weight-quantization"});
+  REQUIRE(names == std::vector<std::string>{"cross-architecture-retraining", "distill", "fine-pruning", "finetune",
+                                            "inversion", "knockoff", "neuron-permutation", "neuron-scaling",
+                                            "overwrite", "prune", "retraining", "weight-quantization"});
   for (const auto& name : names) {
     SECTION(name) {
       auto attack = attack_registry().create(name, quick_options(name));
@@ -43,7 +46,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
       auto first = attack->run(*f.model, f.context);
       CHECK(test::same_as(*f.model, before));
       CHECK(first.details.is_object());
-      CHECK(first.arch == "mnist_cnn");
+      CHECK(first.arch == (name == "cross-architecture-retraining" ? "cifar_cnn" : "mnist_cnn"));
       auto second = attack->run(*f.model, f.context);
       if (first.model) {
         REQUIRE(second.model);

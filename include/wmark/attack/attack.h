@@ -28,6 +28,8 @@
 
 namespace wmark {
 
+class Classifier;
+
 /// What the attacker has.
 struct AttackContext {
   /// The attacker's labelled data (the paper: a held-out part of the test split).
@@ -44,8 +46,13 @@ struct AttackContext {
   TrainerOptions training;
   /// Seed of the attack's randomness.
   std::uint64_t seed = 1;
-  /// Where datasets are looked up (an overwriting attacker's unrelated triggers).
+  /// Where datasets are looked up (an overwriting attacker's unrelated triggers, a
+  /// knockoff thief's queries).
   std::optional<std::filesystem::path> data_dir;
+  /// The victim as deployed (e.g. a RemoteClassifier over the Open Inference Protocol):
+  /// when set, attacks that only query the victim (Attack::queries_victim()) ask it
+  /// instead of the victim network, as a thief of a served model would; labels only.
+  std::shared_ptr<Classifier> victim_endpoint;
 };
 
 /// What an attack produced.
@@ -61,8 +68,11 @@ struct AttackResult {
 class WMARK_API Attack {
  public:
   virtual ~Attack() = default;
-  /// Registry name: "finetune", "prune", "inversion", "overwrite", "distill".
+  /// Registry name: "finetune", "prune", "knockoff", ...
   virtual std::string name() const = 0;
+  /// True for extraction attacks, which use the victim only through its answers and
+  /// so may query a deployed endpoint (AttackContext::victim_endpoint).
+  virtual bool queries_victim() const { return false; }
   /// The options in effect (recorded in reports).
   virtual nlohmann::json options() const = 0;
   /// Attacks a copy of `victim` with the attacker's `context`.

@@ -36,7 +36,11 @@ class WMARK_API DistillAttack : public Attack {
   std::string name() const override { return "distill"; }
   /// The options as JSON.
   nlohmann::json options() const override;
-  /// Details: "student", "agreement" (student agrees with the victim on the attacker's data).
+  /// True: only the victim's answers are used.
+  bool queries_victim() const override { return true; }
+  /// Details: "student" (= "surrogate"), "queries", "soft_labels" (false), "agreement"
+  /// (student agrees with the victim on the attacker's data),
+  /// "victim_accuracy_on_attacker_data".
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

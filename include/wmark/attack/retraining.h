@@ -1,0 +1,80 @@
+/// \file
+/// Retraining attacks (model extraction with in-distribution data, as the
+/// Watermark-Robustness-Toolbox's `retraining` and `cross_architecture_retraining`):
+/// the thief labels its own images of the victim's task with the victim's answers
+/// (class probabilities by default) and trains a fresh model on them. Only the answers
+/// are used, so the victim may be queried through its serving endpoint
+/// (AttackContext::victim_endpoint, hard labels).
+#pragma once
+
+#include <string>
+
+#include <torch/arg.h>
+
+#include "wmark/attack/attack.h"
+
+namespace wmark {
+
+/// Options of RetrainingAttack and CrossArchitectureRetrainingAttack.
+struct RetrainingOptions {
+  /// The surrogate's architecture (registry name). Retraining: empty or the victim's.
+  /// Cross-architecture: another one; empty picks cifar_cnn for mnist_cnn and
+  /// resnet18 victims and resnet18 for cifar_cnn ones.
+  TORCH_ARG(std::string, surrogate) = "";
+  /// Images of the thief's data sent to the victim; 0 = all of them.
+  TORCH_ARG(std::int64_t, budget) = 0;
+  /// Train on the victim's class probabilities (true) or on its labels (false).
+  TORCH_ARG(bool, soft_labels) = true;
+  /// Training epochs of the surrogate.
+  TORCH_ARG(std::int64_t, epochs) = 5;
+  /// "sgd" (momentum 0.9) or "adam".
+  TORCH_ARG(std::string, optimizer) = "adam";
+  /// Learning rate (constant).
+  TORCH_ARG(double, lr) = 0.002;
+  /// Random crops and flips of the thief's images (CIFAR-style data).
+  TORCH_ARG(bool, augment) = false;
+};
+
+/// Trains a fresh model of the victim's architecture on the victim's answers.
+class WMARK_API RetrainingAttack : public Attack {
+ public:
+  /// Checks the options; throws wmark::Error for bad numbers.
+  explicit RetrainingAttack(RetrainingOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<RetrainingOptions>& declared_options();
+  /// "retraining".
+  std::string name() const override { return "retraining"; }
+  /// The options as JSON.
+  nlohmann::json options() const override;
+  /// True: only the victim's answers are used.
+  bool queries_victim() const override { return true; }
+  /// Details: "surrogate", "queries", "soft_labels", "agreement" (with the victim's
+  /// labels on the queries). Throws wmark::Error when `surrogate` names another architecture.
+  AttackResult run(Network& victim, const AttackContext& context) const override;
+
+ private:
+  RetrainingOptions options_;
+};
+
+/// Trains a fresh model of another architecture on the victim's answers.
+class WMARK_API CrossArchitectureRetrainingAttack : public Attack {
+ public:
+  /// Checks the options; throws wmark::Error for bad numbers.
+  explicit CrossArchitectureRetrainingAttack(RetrainingOptions options = {});
+  /// The declared options: names, defaults, ranges and help (JSON, flags, reports).
+  static const OptionBinding<RetrainingOptions>& declared_options();
+  /// "cross-architecture-retraining".
+  std::string name() const override { return "cross-architecture-retraining"; }
+  /// The options as JSON.
+  nlohmann::json options() const override;
+  /// True: only the victim's answers are used.
+  bool queries_victim() const override { return true; }
+  /// Details as RetrainingAttack's. Throws wmark::Error when the surrogate's
+  /// architecture is the victim's, or when none is given for an architecture without a default.
+  AttackResult run(Network& victim, const AttackContext& context) const override;
+
+ private:
+  RetrainingOptions options_;
+};
+
+}  // namespace wmark

@@ -1,0 +1,38 @@
+// Internal: what the extraction attacks (distill, retraining,
+// cross-architecture-retraining, knockoff) share: choosing the thief's queries within
+// a budget, asking the victim about them (in process or through its serving endpoint),
+// and training a fresh surrogate on the answers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/attack/attack.h"
+#include "wmark/data/dataset.h"
+
+namespace wmark {
+
+/// `budget` samples of `pool` drawn without replacement from `seed` (all of it, in
+/// order, for budget 0). Throws wmark::Error naming `attack` when the pool is smaller.
+Dataset choose_queries(const Dataset& pool, std::int64_t budget, std::uint64_t seed, const std::string& attack);
+
+/// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
+/// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (hard
+/// labels only: asking it for probabilities is an error naming `attack`), else the
+/// victim network in process.
+Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
+                   const std::string& attack);
+
+/// A fresh model of `arch` (the victim's when empty or equal), its initial weights
+/// drawn from the attack seed.
+NetworkPtr fresh_surrogate(const AttackContext& context, const std::string& arch, const std::string& attack);
+
+/// Trains `surrogate` on the victim's answers and returns the attack result with the
+/// figures every extraction reports: "surrogate", "queries", "soft_labels",
+/// "agreement" (surrogate agrees with the victim's labels on the queries).
+AttackResult train_surrogate(NetworkPtr surrogate, const std::string& arch, const Dataset& answers,
+                             const TrainerOptions& training, const AttackContext& context);
+
+}  // namespace wmark

@@ -1,0 +1,145 @@
+// Extraction attacks: the victim's answers (labels or class probabilities) to the
+// thief's queries train a fresh surrogate; knockoff queries with another dataset's
+// images; a served victim is extracted over the Open Inference Protocol.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/knockoff.h"
+#include "wmark/attack/retraining.h"
+#include "wmark/data/image_convert.h"
+#include "wmark/models/registry.h"
+#include "wmark/serve/server.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/train/trainer.h"
+#include "wmark/util/error.h"
+#include "wmark/verify/remote_classifier.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+NetworkPtr fresh_mnist_cnn(const Dataset& data, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  return model_registry().create("mnist_cnn", ModelSpec{data.shape(), data.num_classes});
+}
+
+double agreement(Network& a, Network& b, const Dataset& data) {
+  const auto la = predict_labels(a, data.images, data.normalization, torch::kCPU);
+  const auto lb = predict_labels(b, data.images, data.normalization, torch::kCPU);
+  return la.eq(lb).to(torch::kDouble).mean().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("training on one-hot soft labels is training on the hard labels", "[attack][extraction]") {
+  const auto& data = test::watermarked_mnist().context.data;
+  Dataset soft = data;
+  soft.soft_labels = torch::one_hot(data.labels, data.num_classes).to(torch::kFloat);
+  const auto options = TrainerOptions().epochs(1).batch_size(64).lr(0.01).seed(3);
+  auto hard_model = fresh_mnist_cnn(data, 11), soft_model = fresh_mnist_cnn(data, 11);
+  Trainer(hard_model, options).fit(data);
+  Trainer(soft_model, options).fit(soft);
+  const auto a = hard_model->parameters(), b = soft_model->parameters();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(torch::allclose(a[i], b[i], 1e-4, 1e-5));
+
+  // Soft labels that are not [N, classes] floats are refused, naming the data.
+  soft.soft_labels = torch::ones({data.size(), data.num_classes + 1});
+  CHECK_THROWS_WITH(Trainer(fresh_mnist_cnn(data, 1), options).fit(soft), Contains("soft labels of 'mnist'"));
+  // select() keeps soft labels with their samples.
+  soft.soft_labels = torch::rand({data.size(), data.num_classes});
+  const auto picked = soft.select(torch::tensor({5, 2}));
+  CHECK(torch::equal(picked.soft_labels[1], soft.soft_labels[2]));
+}
+
+TEST_CASE("images convert between datasets' shapes", "[attack][extraction]") {
+  auto gray = torch::full({2, 1, 28, 28}, 200, torch::kUInt8);
+  const auto colour = convert_images(gray, ImageShape{3, 32, 32});
+  CHECK(colour.sizes() == torch::IntArrayRef({2, 3, 32, 32}));
+  CHECK(colour.eq(200).all().item<bool>());  // a flat image stays flat under resampling
+  auto red = torch::zeros({1, 3, 32, 32}, torch::kUInt8);
+  red.select(1, 0).fill_(255);
+  const auto luma = convert_images(red, ImageShape{1, 28, 28});
+  CHECK(luma.sizes() == torch::IntArrayRef({1, 1, 28, 28}));
+  CHECK(luma.eq(76).all().item<bool>());  // 0.299 * 255, rounded
+  // Shrinking averages: the mean brightness is kept within rounding.
+  const auto noise = torch::randint(0, 256, {4, 1, 32, 32}, torch::kUInt8);
+  const auto small = convert_images(noise, ImageShape{1, 28, 28});
+  CHECK(std::abs(small.to(torch::kFloat).mean().item<double>() - noise.to(torch::kFloat).mean().item<double>()) < 1.0);
+  CHECK(convert_images(noise, ImageShape{1, 32, 32}).data_ptr() == noise.data_ptr());
+  CHECK_THROWS_WITH(convert_images(torch::zeros({1, 2, 8, 8}, torch::kUInt8), ImageShape{3, 8, 8}),
+                    Contains("2 channels"));
+}
+
+TEST_CASE("knockoff copies an MNIST victim's task from Fashion-MNIST queries alone", "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  const auto run = [&](bool soft) {
+    return KnockoffAttack(KnockoffOptions().budget(6000).epochs(2).soft_labels(soft)).run(*f.model, f.context);
+  };
+  const auto soft = run(true);
+  CHECK(soft.details["queries"] == 6000);
+  CHECK(soft.details["query_dataset"] == "fashion");
+  CHECK(soft.details["soft_labels"] == true);
+  CHECK(soft.arch == "mnist_cnn");
+  // The thief never saw a digit, yet its copy labels the victim's test digits as the victim does.
+  const double copied = agreement(*soft.model, *f.model, f.test);
+  INFO("agreement with the victim on MNIST test digits: " << copied);
+  CHECK(copied > 0.6);
+  const auto hard = run(false);
+  CHECK(hard.details["soft_labels"] == false);
+  const double copied_hard = agreement(*hard.model, *f.model, f.test);
+  INFO("hard labels: " << copied_hard);
+  CHECK(copied_hard > 0.3);
+}
+
+TEST_CASE("a thief extracts a served model over the Open Inference Protocol within its budget",
+          "[attack][extraction][serve]") {
+  const auto& f = test::watermarked_mnist();
+  ServedModel served;
+  served.name = "victim";
+  served.network = f.model;
+  served.input = f.key.input_shape;
+  served.num_classes = 10;
+  served.normalization = f.key.normalization;
+  InferenceServer server(served, ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 20));
+  server.start();
+  auto endpoint = std::make_shared<RemoteClassifier>(
+      RemoteOptions().url(server.url()).model("victim").binary(true).batch_size(64), f.key.input_shape,
+      f.key.normalization);
+  auto remote_context = f.context;
+  remote_context.victim_endpoint = endpoint;
+
+  auto options = RetrainingOptions().budget(600).epochs(1).soft_labels(false);
+  const auto remote = RetrainingAttack(options).run(*f.model, remote_context);
+  CHECK(endpoint->queries() == 600);
+  CHECK(remote.details["queries"] == 600);
+  // The served answers are the victim's: the copy is the one extracted in process.
+  const auto local = RetrainingAttack(options).run(*f.model, f.context);
+  CHECK(agreement(*remote.model, *local.model, f.test) > 0.99);
+
+  // A labels-only endpoint cannot give class probabilities.
+  CHECK_THROWS_WITH(RetrainingAttack(options.soft_labels(true)).run(*f.model, remote_context),
+                    Contains("soft labels need the victim's class probabilities"));
+  server.stop();
+}
+
+TEST_CASE("retraining keeps the victim's architecture and cross-architecture retraining changes it",
+          "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  CHECK_THROWS_WITH(RetrainingAttack(RetrainingOptions().surrogate("cifar_cnn")).run(*f.model, f.context),
+                    Contains("cross-architecture-retraining"));
+  CHECK_THROWS_WITH(
+      CrossArchitectureRetrainingAttack(RetrainingOptions().surrogate("mnist_cnn")).run(*f.model, f.context),
+      Contains("other than the victim's"));
+  const auto too_many = f.context.data.size() + 1;
+  CHECK_THROWS_WITH(RetrainingAttack(RetrainingOptions().budget(too_many)).run(*f.model, f.context),
+                    Contains("exceeds the"));
+  const auto copy =
+      CrossArchitectureRetrainingAttack(RetrainingOptions().budget(500).epochs(1)).run(*f.model, f.context);
+  CHECK(copy.arch == "cifar_cnn");
+  CHECK(copy.details["surrogate"] == "cifar_cnn");
+  CHECK(copy.details["queries"] == 500);
+}

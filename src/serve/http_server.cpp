@@ -177,6 +177,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     request.path = target.substr(0, target.find('?'));
     for (const auto& field : req) request.headers.emplace_back(text(field.name_string()), text(field.value()));
     request.body = std::move(req.body());
+    request.client = client_;
     const auto bytes_in = request.body.size();
     HttpResponse response;
     try {

@@ -49,6 +49,8 @@ struct HttpRequest {
   std::string path;  // the target without its query string
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  /// The client's IP address, as the server saw it.
+  std::string client;
   /// The value of header `name` (case-insensitive), or nullptr.
   const std::string* header(const std::string& name) const;
 };

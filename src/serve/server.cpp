@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "wmark/protocol/inference_protocol.h"
+#include "wmark/serve/dawn.h"
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
 #include "http_server.h"
@@ -164,10 +165,33 @@ struct InferenceServer::Impl {
                                    "; send FP32 or UINT8");
     if (!torch::isfinite(batch).all().item<bool>()) throw ProtocolError(400, what + " holds a non-finite value");
     if (options.input_scale() == "normalized" || model.normalization.mean.empty()) return batch;
-    const auto& n = model.normalization;
-    auto mean = torch::tensor(std::vector<float>(n.mean.begin(), n.mean.end())).view({1, -1, 1, 1});
-    auto stddev = torch::tensor(std::vector<float>(n.stddev.begin(), n.stddev.end())).view({1, -1, 1, 1});
+    const auto [mean, stddev] = normalization_tensors();
     return (batch - mean) / stddev;
+  }
+
+  std::pair<at::Tensor, at::Tensor> normalization_tensors() const {
+    const auto& n = model.normalization;
+    return {torch::tensor(std::vector<float>(n.mean.begin(), n.mean.end())).view({1, -1, 1, 1}),
+            torch::tensor(std::vector<float>(n.stddev.begin(), n.stddev.end())).view({1, -1, 1, 1})};
+  }
+
+  // The uint8 pixels a checked batch stands for (what DAWN's choice is keyed on), so an
+  // image gets one answer whether it came as UINT8, unit FP32 or normalised FP32.
+  at::Tensor pixels(const at::Tensor& batch) const {
+    if (batch.scalar_type() == torch::kByte) return batch.contiguous();
+    auto unit = batch;
+    if (options.input_scale() == "normalized" && !model.normalization.mean.empty()) {
+      const auto [mean, stddev] = normalization_tensors();
+      unit = batch * stddev + mean;
+    }
+    return (unit * 255).round_().clamp_(0, 255).to(torch::kByte).contiguous();
+  }
+
+  // Logits [N, classes] for a received batch, with DAWN's changes when it is on.
+  at::Tensor answer_batch(const at::Tensor& batch, const std::string& what, const std::string& client) {
+    auto logits = run(prepare(batch, what));
+    if (model.dawn) model.dawn->apply(pixels(batch), logits, client);
+    return logits;
   }
 
   // Logits [N, classes] on the CPU.
@@ -186,7 +210,7 @@ struct InferenceServer::Impl {
     auto request = protocol::decode_infer_request(body, limits());
     if (request.inputs.size() != 1 || request.inputs[0].name != "input")
       throw ProtocolError(400, "the model takes exactly one input, named \"input\"");
-    const auto logits = run(prepare(request.inputs[0].data, "input \"input\""));
+    const auto logits = answer_batch(request.inputs[0].data, "input \"input\"", req.client);
     const auto labels = logits.argmax(1);
 
     auto outputs = request.outputs;
@@ -210,7 +234,7 @@ struct InferenceServer::Impl {
 
   serve::HttpResponse v1_predict(const serve::HttpRequest& req) {
     const auto batch = protocol::decode_v1_request(req.body, limits());
-    const auto logits = run(prepare(batch, "\"instances\""));
+    const auto logits = answer_batch(batch, "\"instances\"", req.client);
     return {200, "application/json", protocol::encode_v1_response(logits, logits.argmax(1)), {}};
   }
 
@@ -291,6 +315,12 @@ InferenceServer::InferenceServer(ServedModel model, ServerOptions options)
   WMARK_CHECK(o.request_timeout_seconds() > 0, "serve: request timeout must be positive");
   WMARK_CHECK(o.max_connections() >= 1, "serve: max connections must be at least 1");
   WMARK_CHECK(o.max_connections_per_client() >= 1, "serve: max connections per client must be at least 1");
+  if (m.dawn) {
+    const auto& key = m.dawn->server_key();
+    WMARK_CHECK(key.input_shape == m.input && key.num_classes == m.num_classes, "serve: the DAWN key is for ",
+                key.input_shape.str(), " inputs and ", key.num_classes, " classes; the model takes ", m.input.str(),
+                " and gives ", m.num_classes);
+  }
   impl_->model.network->eval();
 }
 

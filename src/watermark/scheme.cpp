@@ -37,6 +37,7 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("frontier-stitching", schemes::make_frontier_stitching);
   registry.add("blackmarks", schemes::make_blackmarks);
   registry.add("deepmarks", schemes::make_deepmarks);
+  registry.add("dawn", schemes::make_dawn);
   return registry;
 }
 

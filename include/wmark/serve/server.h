@@ -33,6 +33,8 @@
 
 namespace wmark {
 
+class DawnAnswers;
+
 /// What is served: a network and what its inputs are.
 struct WMARK_API ServedModel {
   std::string name;             ///< the model's name in URLs; letters, digits, '-', '_', '.'
@@ -42,6 +44,9 @@ struct WMARK_API ServedModel {
   Normalization normalization;  ///< what the network expects after scaling to [0,1]
   std::string version = "1";    ///< the model version reported in metadata
   c10::Device device = c10::Device(c10::kCPU);  ///< where `network` runs
+  /// When set, DAWN changes a keyed fraction of the answers, on every protocol alike,
+  /// and logs them (serve/dawn.h); its key must fit `input` and `num_classes`.
+  std::shared_ptr<DawnAnswers> dawn;
 };
 
 /// Where and how to serve. Each field is a TORCH_ARG (chained setters).

@@ -82,6 +82,9 @@ class WMARK_API Scheme {
   virtual nlohmann::json options() const = 0;
   /// How its keys are proved.
   virtual KeyKind key_kind() const = 0;
+  /// False for a scheme that marks a server's answers rather than a model (dawn): its
+  /// keys come from the server's log and embed() throws wmark::Error saying so.
+  virtual bool marks_model() const { return true; }
   /// Marks `request.model` and returns the key with what the embedding measured.
   /// Throws wmark::Error for a model or data the scheme cannot mark.
   virtual EmbedResult embed(const EmbedRequest& request) const = 0;
@@ -106,7 +109,8 @@ class WMARK_API SchemeRegistry : public NamedRegistry<Scheme> {
   /// An empty registry.
   SchemeRegistry() : NamedRegistry("watermark scheme") {}
   /// A registry holding the built-in schemes: "trigger-set", "adi",
-  /// "frontier-stitching", "blackmarks", "deepmarks", "deepsigns-output", "deepsigns", "uchida".
+  /// "frontier-stitching", "blackmarks", "deepmarks", "deepsigns-output", "deepsigns", "uchida",
+  /// "dawn".
   static SchemeRegistry with_builtins();
 };
 

@@ -18,6 +18,7 @@ std::unique_ptr<Scheme> make_adi(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_frontier_stitching(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_blackmarks(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_deepmarks(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_dawn(const nlohmann::json& options);
 
 // The options of schemes that mix triggers into training (trigger_ratio,
 // min_trigger_accuracy, max_extra_epochs, stop_at), declared once for all of them.

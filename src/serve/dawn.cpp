@@ -1,0 +1,262 @@
+#include "wmark/serve/dawn.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "wmark/util/encoding.h"
+#include "wmark/util/error.h"
+#include "wmark/util/log.h"
+#include "wmark/util/sha256.h"
+
+namespace wmark {
+namespace {
+
+constexpr char kDomain[] = "wmark-dawn-v1";  // with its terminating 0x00
+constexpr std::size_t kMaxLineBytes = 1 << 20;
+
+void check_rate(double rate) {
+  WMARK_CHECK(rate > 0 && rate <= 0.5, "DAWN's rate must be in (0, 0.5], got ", rate);
+}
+
+std::uint64_t little_endian_u64(const unsigned char* bytes) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | bytes[i];
+  return v;
+}
+
+double key_rate(const WatermarkKey& key, const std::string& what) {
+  WMARK_CHECK(key.method == "dawn", what, " is a '", key.method, "' key, not a DAWN server key");
+  WMARK_CHECK(key.params.is_object() && key.params.contains("rate") && key.params["rate"].is_number(), what,
+              " has no DAWN rate");
+  const double rate = key.params["rate"].get<double>();
+  check_rate(rate);
+  return rate;
+}
+
+// The served class for a model class under a choice.
+std::int64_t served_class(std::int64_t model_class, const DawnChoice& choice, std::int64_t num_classes) {
+  return (model_class + choice.shift) % num_classes;
+}
+
+}  // namespace
+
+DawnChoice dawn_choice(const KeySecret& secret, double rate, std::int64_t num_classes, const at::Tensor& image) {
+  check_rate(rate);
+  WMARK_CHECK(num_classes >= 2, "DAWN needs at least 2 classes, got ", num_classes);
+  WMARK_CHECK(image.dim() == 3 && image.scalar_type() == torch::kUInt8, "DAWN hashes uint8 images [C,H,W], got ",
+              image.scalar_type(), " ", image.sizes());
+  ensure_sodium();
+  const auto pixels = image.contiguous();
+  unsigned char dims[24];
+  for (int d = 0; d < 3; ++d) {
+    auto v = static_cast<std::uint64_t>(pixels.size(d));
+    for (int b = 0; b < 8; ++b, v >>= 8) dims[d * 8 + b] = static_cast<unsigned char>(v & 0xff);
+  }
+  unsigned char digest[16];
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, secret.value.data(), secret.value.size(), sizeof(digest));
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(kDomain), sizeof(kDomain));
+  crypto_generichash_update(&state, dims, sizeof(dims));
+  crypto_generichash_update(&state, pixels.data_ptr<std::uint8_t>(), static_cast<unsigned long long>(pixels.numel()));
+  crypto_generichash_final(&state, digest, sizeof(digest));
+  // rate <= 0.5, so the threshold fits: rate * 2^64 < 2^63 + 1.
+  const auto threshold = static_cast<std::uint64_t>(rate * 18446744073709551616.0);
+  DawnChoice choice;
+  choice.changed = little_endian_u64(digest) < threshold;
+  choice.shift = 1 + static_cast<std::int64_t>(little_endian_u64(digest + 8) % static_cast<std::uint64_t>(num_classes - 1));
+  return choice;
+}
+
+WatermarkKey make_dawn_server_key(double rate, const ImageShape& input, std::int64_t num_classes,
+                                  const Normalization& normalization, const std::string& dataset) {
+  check_rate(rate);
+  WMARK_CHECK(num_classes >= 2, "DAWN needs at least 2 classes, got ", num_classes);
+  WatermarkKey key;  // a fresh secret and salt
+  key.method = "dawn";
+  key.params = {{"rate", rate}};
+  key.num_classes = num_classes;
+  key.input_shape = input;
+  key.normalization = normalization;
+  key.dataset = dataset;
+  key.created = utc_now_iso8601();
+  return key;
+}
+
+struct DawnAnswers::Impl {
+  WatermarkKey key;
+  double rate = 0;
+  std::filesystem::path log_path;
+  std::int64_t max_entries = 0;
+  int fd = -1;
+  mutable std::mutex mutex;  // guards the log and the counters
+  std::int64_t changed = 0, logged = 0;
+  bool warned_full = false;
+};
+
+DawnAnswers::DawnAnswers(WatermarkKey server_key, std::filesystem::path log, std::int64_t max_log_entries)
+    : impl_(std::make_unique<Impl>()) {
+  auto& i = *impl_;
+  i.rate = key_rate(server_key, "the server key");
+  i.key = std::move(server_key);
+  i.log_path = std::move(log);
+  i.max_entries = max_log_entries;
+  WMARK_CHECK(max_log_entries >= 1, "the DAWN log must hold at least 1 entry");
+  WMARK_CHECK(!i.log_path.empty(), "DAWN needs a log file for the changed answers");
+  // Entries of earlier runs count towards the cap.
+  if (std::filesystem::exists(i.log_path)) {
+    std::ifstream in(i.log_path, std::ios::binary);
+    WMARK_CHECK(in, "cannot read the DAWN log ", i.log_path.string());
+    char buffer[1 << 16];
+    while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+      for (std::streamsize k = 0; k < in.gcount(); ++k) i.logged += buffer[k] == '\n';
+    }
+  }
+  i.fd = ::open(i.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  WMARK_CHECK(i.fd >= 0, "cannot open the DAWN log ", i.log_path.string(), ": ", std::strerror(errno));
+}
+
+DawnAnswers::~DawnAnswers() {
+  if (impl_ && impl_->fd >= 0) ::close(impl_->fd);
+}
+
+std::int64_t DawnAnswers::apply(const at::Tensor& images, at::Tensor& logits, const std::string& client) {
+  auto& i = *impl_;
+  const auto n = images.size(0);
+  const auto classes = i.key.num_classes;
+  WMARK_CHECK(logits.dim() == 2 && logits.size(0) == n && logits.size(1) == classes,
+              "DAWN: logits of shape ", logits.sizes(), " for ", n, " images of a ", classes, "-class key");
+  const auto pixels = images.contiguous();
+  const auto model_classes = logits.argmax(1);
+  std::string lines;
+  std::int64_t rows = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const auto choice = dawn_choice(i.key.secret, i.rate, classes, pixels[r]);
+    if (!choice.changed) continue;
+    const auto model_class = model_classes[r].item<std::int64_t>();
+    const auto served = served_class(model_class, choice, classes);
+    auto row = logits[r];
+    const auto top = row[model_class].item<float>();
+    row[model_class] = row[served].item<float>();
+    row[served] = top;
+    ++rows;
+    const auto image = pixels[r];
+    nlohmann::json entry{{"image", base64_encode(std::string_view(reinterpret_cast<const char*>(image.data_ptr<std::uint8_t>()),
+                                                                  static_cast<std::size_t>(image.numel())))},
+                         {"label", served},
+                         {"model_label", model_class},
+                         {"time", utc_now_iso8601()},
+                         {"client", client}};
+    lines += entry.dump() + "\n";
+  }
+  if (rows == 0) return 0;
+  std::lock_guard<std::mutex> lock(i.mutex);
+  i.changed += rows;
+  std::size_t begin = 0;
+  while (begin < lines.size() && i.logged < i.max_entries) {
+    const auto end = lines.find('\n', begin) + 1;
+    const auto* data = lines.data() + begin;
+    std::size_t left = end - begin;
+    while (left > 0) {
+      const auto written = ::write(i.fd, data, left);
+      if (written < 0 && errno == EINTR) continue;
+      WMARK_CHECK(written > 0, "cannot append to the DAWN log ", i.log_path.string(), ": ", std::strerror(errno));
+      data += written;
+      left -= static_cast<std::size_t>(written);
+    }
+    ++i.logged;
+    begin = end;
+  }
+  if (begin < lines.size() && !i.warned_full) {
+    i.warned_full = true;
+    logger()->warn("dawn: the log {} holds {} entries, its cap; further changed answers are not logged",
+                   i.log_path.string(), i.max_entries);
+  }
+  return rows;
+}
+
+std::int64_t DawnAnswers::changed() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->changed;
+}
+
+std::int64_t DawnAnswers::logged() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->logged;
+}
+
+const WatermarkKey& DawnAnswers::server_key() const { return impl_->key; }
+
+WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesystem::path& log,
+                            std::int64_t max_entries) {
+  const double rate = key_rate(server_key, "the server key");
+  const auto& shape = server_key.input_shape;
+  const auto classes = server_key.num_classes;
+  const auto image_bytes = static_cast<std::size_t>(shape.channels * shape.height * shape.width);
+  std::ifstream in(log, std::ios::binary);
+  WMARK_CHECK(in, "cannot read the DAWN log ", log.string());
+
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> entries;  // pixels -> (served, model's)
+  std::vector<std::string> order;
+  Sha256 digest;
+  std::string line;
+  std::int64_t number = 0;
+  const auto fail = [&](const std::string& why) { WMARK_FAIL("DAWN log ", log.string(), " line ", number, ": ", why); };
+  char c;
+  while (in.get(c)) {
+    if (c != '\n') {
+      line.push_back(c);
+      if (line.size() > kMaxLineBytes) fail("longer than 1 MiB");
+      continue;
+    }
+    ++number;
+    if (number > max_entries) WMARK_FAIL("DAWN log ", log.string(), " holds more than ", max_entries, " entries");
+    digest.update(line + "\n");
+    const auto entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    line.clear();
+    if (!entry.is_object() || !entry.contains("image") || !entry["image"].is_string() || !entry.contains("label") ||
+        !entry["label"].is_number_integer() || !entry.contains("model_label") ||
+        !entry["model_label"].is_number_integer())
+      fail("not a DAWN entry {\"image\", \"label\", \"model_label\"}");
+    const auto pixels = base64_decode(entry["image"].get<std::string>(), image_bytes);
+    if (!pixels || pixels->size() != image_bytes) fail("the image is not " + std::to_string(image_bytes) + " base64 pixels");
+    const auto served = entry["label"].get<std::int64_t>(), model = entry["model_label"].get<std::int64_t>();
+    if (served < 0 || served >= classes || model < 0 || model >= classes) fail("a class outside 0.." + std::to_string(classes - 1));
+    const auto image = torch::from_blob(const_cast<char*>(pixels->data()), {shape.channels, shape.height, shape.width},
+                                        torch::kUInt8);
+    const auto choice = dawn_choice(server_key.secret, rate, classes, image);
+    if (!choice.changed || served_class(model, choice, classes) != served)
+      fail("this answer is not one the server key changes: the log does not belong to this key, or was edited");
+    if (entries.emplace(*pixels, std::pair{served, model}).second) order.push_back(*pixels);
+  }
+  if (!line.empty()) ++number, fail("truncated (no final newline)");
+  WMARK_CHECK(!entries.empty(), "DAWN log ", log.string(), " holds no changed answer yet");
+
+  const auto n = static_cast<std::int64_t>(order.size());
+  auto images = torch::empty({n, shape.channels, shape.height, shape.width}, torch::kUInt8);
+  auto labels = torch::empty({n}, torch::kLong), model_labels = torch::empty({n}, torch::kLong);
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::memcpy(images[k].data_ptr<std::uint8_t>(), order[static_cast<std::size_t>(k)].data(), image_bytes);
+    const auto& [served, model] = entries.at(order[static_cast<std::size_t>(k)]);
+    labels[k] = served;
+    model_labels[k] = model;
+  }
+  WatermarkKey key = server_key;
+  key.salt = WatermarkKey().salt;  // a fresh salt: each proof key is its own commitment
+  key.created = utc_now_iso8601();
+  key.params = {{"rate", rate}, {"log_entries", number}, {"log_sha256", to_hex(digest.finish())}};
+  key.tensors = {{"images", images}, {"labels", labels}, {"model_labels", model_labels}};
+  return key;
+}
+
+}  // namespace wmark

@@ -1,0 +1,68 @@
+// "dawn": DAWN's answers as a key (serve/dawn.h). The scheme marks a server's answers,
+// not a model: its keys come from the server's log (dawn_proof_key), and embedding
+// refuses with the commands that do it.
+#include <torch/torch.h>
+
+#include "../derivation_support.h"
+#include "builtin_schemes.h"
+#include "wmark/serve/dawn.h"
+#include "wmark/util/error.h"
+
+namespace wmark::schemes {
+namespace {
+
+using json = nlohmann::json;
+
+class DawnScheme final : public Scheme {
+ public:
+  explicit DawnScheme(const json& options) : options_(schema().read(options)) {}
+
+  std::string name() const override { return "dawn"; }
+
+  // No options: the rate is the server key's (`wmark dawn init --rate`).
+  OptionSchema schema() const override { return OptionSchema("the dawn scheme"); }
+
+  json options() const override { return options_; }
+  KeyKind key_kind() const override { return KeyKind::black_box; }
+  bool marks_model() const override { return false; }
+
+  EmbedResult embed(const EmbedRequest&) const override {
+    WMARK_FAIL("dawn marks a server's answers, not a model: create a server key with `wmark dawn init`, serve with "
+               "`wmark serve --dawn KEY --dawn-log LOG`, and make the proof key with `wmark dawn key` (docs/dawn.md)");
+  }
+
+  // The served class is the model's shifted by a keyed 1..C-1: a model never trained on
+  // the answers gives it for one of C-1 wrong classes at best.
+  double chance_rate(const json&, std::int64_t num_classes) const override {
+    return 1.0 / static_cast<double>(num_classes - 1);
+  }
+
+  // Which inputs were changed and how is recomputed from the secret; the inputs
+  // themselves are the clients' queries, so the key is not derivable.
+  KeyDerivation check_derivation(const WatermarkKey& key, const std::optional<std::filesystem::path>&) const override {
+    if (!key.tensors.count("images") || !key.tensors.count("model_labels"))
+      return derivation::not_derivable("a DAWN server key holds no answers; prove with the key made from its log");
+    const double rate = key.params.value("rate", 0.0);
+    const auto& images = key.tensor("images");
+    const auto& labels = key.tensor("labels");
+    const auto& model_labels = key.tensor("model_labels");
+    for (std::int64_t k = 0; k < images.size(0); ++k) {
+      const auto choice = dawn_choice(key.secret, rate, key.num_classes, images[k]);
+      const auto expected = (model_labels[k].item<std::int64_t>() + choice.shift) % key.num_classes;
+      if (!choice.changed || labels[k].item<std::int64_t>() != expected)
+        return derivation::not_derivable("answer " + std::to_string(k) + " is not one the key's secret changes");
+    }
+    return derivation::not_derivable(
+        "every answer is one the secret changes, but the inputs are the clients' queries, not derived from the "
+        "secret: the key proves ownership only with a time stamp from before the suspect existed");
+  }
+
+ private:
+  json options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Scheme> make_dawn(const json& options) { return std::make_unique<DawnScheme>(options); }
+
+}  // namespace wmark::schemes

@@ -1,0 +1,199 @@
+// DAWN: a server that changes a keyed fraction of its answers, the same on every
+// protocol and repeat, logs them, and turns the log into a key that proves a surrogate
+// extracted through it, and not the victim or a clean model; edited logs are refused.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/retraining.h"
+#include "wmark/serve/dawn.h"
+#include "wmark/serve/server.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+#include "wmark/verify/remote_classifier.h"
+#include "wmark/verify/verifier.h"
+#include "wmark/watermark/derivation.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+WatermarkKey server_key(double rate, std::uint64_t seed = 1) {
+  const auto& f = test::watermarked_mnist();
+  auto key = make_dawn_server_key(rate, f.key.input_shape, 10, f.key.normalization, "mnist");
+  key.secret = experiment_secret(seed, "dawn-test");  // repeatable; a real one comes from the OS
+  return key;
+}
+
+ServedModel served_with(std::shared_ptr<DawnAnswers> dawn) {
+  const auto& f = test::watermarked_mnist();
+  ServedModel m;
+  m.name = "victim";
+  m.network = f.model;
+  m.input = f.key.input_shape;
+  m.num_classes = 10;
+  m.normalization = f.key.normalization;
+  m.dawn = std::move(dawn);
+  return m;
+}
+
+ServerOptions loopback() { return ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(4 << 20); }
+
+std::vector<std::string> lines_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+void write_lines(const std::filesystem::path& file, const std::vector<std::string>& lines) {
+  std::ofstream out(file, std::ios::trunc);
+  for (const auto& line : lines) out << line << "\n";
+}
+
+}  // namespace
+
+TEST_CASE("DAWN picks a keyed fraction of inputs, the same on every repeat", "[serve][dawn]") {
+  const auto& images = test::watermarked_mnist().test.images;
+  const auto key = server_key(0.05), other = server_key(0.05, 2);
+  const auto n = std::min<std::int64_t>(images.size(0), 4000);
+  std::int64_t changed = 0, both = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto choice = dawn_choice(key.secret, 0.05, 10, images[i]);
+    CHECK(choice.shift >= 1);
+    CHECK(choice.shift <= 9);
+    const auto again = dawn_choice(key.secret, 0.05, 10, images[i]);
+    CHECK((again.changed == choice.changed && again.shift == choice.shift));
+    changed += choice.changed;
+    both += choice.changed && dawn_choice(other.secret, 0.05, 10, images[i]).changed;
+  }
+  // Within 4 standard deviations of the rate; another secret picks other inputs.
+  const double fraction = static_cast<double>(changed) / static_cast<double>(n);
+  CHECK(std::abs(fraction - 0.05) < 4 * std::sqrt(0.05 * 0.95 / static_cast<double>(n)));
+  CHECK(both < changed / 3);
+  CHECK_THROWS_WITH(dawn_choice(key.secret, 0.6, 10, images[0]), Contains("(0, 0.5]"));
+  CHECK_THROWS_WITH(make_dawn_server_key(0, {1, 28, 28}, 10, {}, "mnist"), Contains("(0, 0.5]"));
+}
+
+TEST_CASE("a DAWN server answers every protocol alike, changes only the picked inputs and logs them",
+          "[serve][dawn]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.1);
+  auto dawn = std::make_shared<DawnAnswers>(key, dir / "answers.jsonl");
+  InferenceServer server(served_with(dawn), loopback());
+  server.start();
+  const auto queries = f.test.images.narrow(0, 0, 400);
+  const auto own = predict_labels(*f.model, queries, f.key.normalization, torch::kCPU);
+
+  std::vector<at::Tensor> answers;
+  for (const auto& [protocol, binary] : {std::pair{"v2", false}, std::pair{"v2", true}, std::pair{"v1", false}}) {
+    RemoteClassifier remote(RemoteOptions().url(server.url()).model("victim").protocol(protocol).binary(binary),
+                            f.key.input_shape, f.key.normalization);
+    answers.push_back(remote.classify(queries));
+  }
+  CHECK(torch::equal(answers[0], answers[1]));
+  CHECK(torch::equal(answers[0], answers[2]));
+  std::int64_t picked = 0;
+  for (std::int64_t i = 0; i < queries.size(0); ++i) {
+    const auto choice = dawn_choice(key.secret, 0.1, 10, queries[i]);
+    const auto expected = choice.changed ? (own[i].item<std::int64_t>() + choice.shift) % 10 : own[i].item<std::int64_t>();
+    CHECK(answers[0][i].item<std::int64_t>() == expected);
+    picked += choice.changed;
+  }
+  CHECK(picked > 20);  // 10% of 400, give or take
+  CHECK(dawn->changed() == 3 * picked);
+  CHECK(lines_of(dir / "answers.jsonl").size() == static_cast<std::size_t>(3 * picked));
+  CHECK((std::filesystem::status(dir / "answers.jsonl").permissions() & std::filesystem::perms::others_read) ==
+        std::filesystem::perms::none);
+  server.stop();
+
+  // The proof key holds each changed answer once, with the model's own class beside it.
+  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
+  CHECK(proof.method == "dawn");
+  CHECK(proof.tensor("images").size(0) == picked);
+  CHECK(proof.params["log_entries"] == 3 * picked);
+  CHECK_FALSE(proof.tensor("labels").eq(proof.tensor("model_labels")).any().item<bool>());
+  proof.save(dir / "proof.wmk");
+  CHECK(WatermarkKey::load(dir / "proof.wmk").commitment() == proof.commitment());
+  key.save(dir / "server.wmk");
+  CHECK(WatermarkKey::load(dir / "server.wmk").params["rate"] == 0.1);
+
+  // A key for another model shape is refused before serving.
+  auto wrong = server_key(0.1);
+  wrong.num_classes = 7;
+  CHECK_THROWS_WITH(InferenceServer(served_with(std::make_shared<DawnAnswers>(wrong, dir / "other.jsonl")), loopback()),
+                    Contains("DAWN key"));
+}
+
+TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim and a clean model are not",
+          "[serve][dawn][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.05);
+  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), loopback());
+  server.start();
+  auto context = f.context;  // the thief's 1,000 images, labelled by the served victim
+  context.victim_endpoint = std::make_shared<RemoteClassifier>(
+      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
+  const auto copy =
+      RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(10)).run(*f.model, context);
+  server.stop();
+
+  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
+  const Verifier verifier;
+  const auto surrogate = verifier.verify_model(*copy.model, proof, "surrogate", torch::kCPU);
+  INFO("surrogate: " << surrogate.matches << "/" << surrogate.queries << ", p " << surrogate.p_value);
+  CHECK(surrogate.chance_rate == Approx(1.0 / 9));
+  CHECK(surrogate.verified);
+  // The victim gives its own classes, not the changed ones; a clean model neither.
+  CHECK_FALSE(verifier.verify_model(*f.model, proof, "victim", torch::kCPU).verified);
+  CHECK_FALSE(verifier.verify_model(*test::clean_mnist(), proof, "clean", torch::kCPU).verified);
+  // The inputs are the thief's queries: the key is not derivable, and says why.
+  const auto derivation = check_key_derivation(proof, std::nullopt);
+  CHECK_FALSE(derivation.derivable);
+  CHECK_THAT(derivation.reason, Contains("time stamp"));
+}
+
+TEST_CASE("a DAWN log that was edited, truncated or made with another key is refused, naming the line",
+          "[serve][dawn]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.2);
+  DawnAnswers dawn(key, dir / "answers.jsonl");
+  const auto queries = f.test.images.narrow(0, 0, 64);
+  auto logits = f.model->forward(f.key.normalization.apply(queries)).detach().contiguous();
+  REQUIRE(dawn.apply(queries, logits, "127.0.0.1") >= 3);
+  const auto lines = lines_of(dir / "answers.jsonl");
+
+  // A served class changed by hand.
+  auto edited = lines;
+  auto entry = nlohmann::json::parse(edited[1]);
+  entry["label"] = (entry["label"].get<int>() + 1) % 10;
+  edited[1] = entry.dump();
+  write_lines(dir / "edited.jsonl", edited);
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "edited.jsonl"), Contains("line 2") && Contains("not one the server key"));
+  // Another server's key.
+  CHECK_THROWS_WITH(dawn_proof_key(server_key(0.2, 9), dir / "answers.jsonl"), Contains("line 1"));
+  // Not JSON; cut short; an image of another size; too long a line.
+  write_lines(dir / "junk.jsonl", {lines[0], "{\"image\": 1"});
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "junk.jsonl"), Contains("line 2"));
+  {
+    std::ofstream out(dir / "cut.jsonl");
+    out << lines[0] << "\n" << lines[1].substr(0, 40);
+  }
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "cut.jsonl"), Contains("truncated"));
+  entry = nlohmann::json::parse(lines[0]);
+  entry["image"] = "AAAA";
+  write_lines(dir / "small.jsonl", {entry.dump()});
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "small.jsonl"), Contains("base64 pixels"));
+  write_lines(dir / "long.jsonl", {std::string(2 << 20, ' ')});
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "long.jsonl"), Contains("1 MiB"));
+  CHECK_THROWS_WITH(dawn_proof_key(key, dir / "answers.jsonl", 2), Contains("more than 2 entries"));
+  CHECK_THROWS_WITH(dawn_proof_key(f.key, dir / "answers.jsonl"), Contains("not a DAWN server key"));
+}

@@ -10,6 +10,7 @@
 #include "wmark/data/catalog.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/models/module_adapter.h"
+#include "wmark/serve/dawn.h"
 #include "wmark/serve/server.h"
 #include "wmark/util/error.h"
 
@@ -21,6 +22,8 @@ struct ServeCommand {
   int port = 8000, workers = 4, threads = 0, max_connections = 256, max_connections_per_client = 64;
   std::int64_t max_body_bytes = 32ll << 20, max_batch = 256, max_header_bytes = 16 << 10;
   double request_timeout = 10;
+  std::string dawn, dawn_log;  // DAWN: the server key and the log of changed answers
+  std::int64_t dawn_max_log = 1000000;
 };
 
 ServedModel open_model(const ServeCommand& c, c10::Device device) {
@@ -37,6 +40,10 @@ ServedModel open_model(const ServeCommand& c, c10::Device device) {
   served.input = loaded.spec.input;
   served.num_classes = loaded.spec.num_classes;
   served.normalization = loaded.normalization;
+  if (!c.dawn.empty()) {
+    WMARK_CHECK(!c.dawn_log.empty(), "--dawn needs --dawn-log, the file the changed answers are appended to");
+    served.dawn = std::make_shared<DawnAnswers>(WatermarkKey::load(c.dawn), c.dawn_log, c.dawn_max_log);
+  }
   return served;
 }
 
@@ -51,7 +58,9 @@ int run_serve(const ServeCommand& c) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   setup_runtime(c.threads);
   const auto device = parse_device(c.device);
-  InferenceServer server(open_model(c, device), ServerOptions()
+  auto served = open_model(c, device);
+  const auto server_dawn = served.dawn;
+  InferenceServer server(std::move(served), ServerOptions()
                                                     .host(c.host)
                                                     .port(c.port)
                                                     .workers(c.workers)
@@ -74,6 +83,10 @@ int run_serve(const ServeCommand& c) {
   const auto stats = server.stats();
   std::cout << "wmark serve: stopped after " << stats.requests << " requests (" << stats.errors << " errors, "
             << stats.images << " images)" << std::endl;
+  if (const auto& dawn = server_dawn) {
+    std::cout << "wmark serve: DAWN changed " << dawn->changed() << " answers; the log " << c.dawn_log << " holds "
+              << dawn->logged() << std::endl;
+  }
   return 0;
 }
 
@@ -106,6 +119,11 @@ void add_serve_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--input-scale", c->input_scale,
                   "FP32 inputs hold pixels in [0,1] (unit: the server normalises) or normalized values")
       ->check(CLI::IsMember({"unit", "normalized"}));
+  sub->add_option("--dawn", c->dawn, "DAWN: change a keyed fraction of answers with this server key (wmark dawn init)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--dawn-log", c->dawn_log, "DAWN: append the changed answers here (created 0600)");
+  sub->add_option("--dawn-max-log", c->dawn_max_log, "DAWN: entries the log holds at most")
+      ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
   sub->callback([c, &dispatch] { dispatch.action = [c] { return run_serve(*c); }; });

@@ -1,0 +1,140 @@
+// DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
+// thief extract it (retraining on held-out MNIST digits, knockoff on Fashion-MNIST, hard
+// labels, since a served model gives labels), makes the proof key from the server's
+// log, and verifies the surrogate and a zoo of clean models with it. Prints one line
+// per seed and attack, and the accuracy a legitimate client sees.
+//
+//   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
+//              [--seeds 3] [--budget 20000] [--epochs 5]
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "wmark/attack/knockoff.h"
+#include "wmark/attack/retraining.h"
+#include "wmark/data/catalog.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/load_network.h"
+#include "wmark/models/registry.h"
+#include "wmark/serve/dawn.h"
+#include "wmark/serve/server.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+#include "wmark/util/runtime.h"
+#include "wmark/verify/remote_classifier.h"
+#include "wmark/verify/verifier.h"
+
+using namespace wmark;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The accuracy a legitimate client sees on `test`: the model's answers with DAWN's changes.
+double served_accuracy(Network& model, const WatermarkKey& key, double rate, const Dataset& test) {
+  const auto own = predict_labels(model, test.images, test.normalization, torch::kCPU);
+  std::int64_t right = 0;
+  for (std::int64_t i = 0; i < test.size(); ++i) {
+    const auto choice = dawn_choice(key.secret, rate, key.num_classes, test.images[i]);
+    const auto served = choice.changed ? (own[i].item<std::int64_t>() + choice.shift) % key.num_classes
+                                       : own[i].item<std::int64_t>();
+    right += served == test.labels[i].item<std::int64_t>();
+  }
+  return static_cast<double>(right) / static_cast<double>(test.size());
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app("DAWN against extraction over loopback");
+  std::string model_path;
+  std::vector<std::string> zoo_paths;
+  double rate = 0.005;
+  int seeds = 3, threads = 0;
+  std::int64_t budget = 20000, epochs = 5;
+  app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
+  app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
+  app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
+  app.add_option("--seeds", seeds, "seeds (thief's data split, queries, surrogate)")->check(CLI::Range(1, 100));
+  app.add_option("--budget", budget, "knockoff queries")->check(CLI::Range(1ll, 60000ll));
+  app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
+  app.add_option("--threads", threads, "intra-op threads (0: all cores)");
+  CLI11_PARSE(app, argc, argv);
+  configure_runtime(RuntimeOptions().threads(threads));
+
+  auto victim = load_network(model_path);
+  const auto& info = *victim.checkpoint;
+  const auto splits = load_dataset(info.dataset);
+  std::vector<NetworkPtr> zoo;
+  for (const auto& path : zoo_paths) zoo.push_back(load_network(path).model);
+  const Verifier verifier(VerifierOptions().accept_unverifiable_keys(true));
+
+  std::printf("victim %s, rate %g, knockoff budget %lld, %lld epochs\n", model_path.c_str(), rate,
+              static_cast<long long>(budget), static_cast<long long>(epochs));
+  std::printf("%-4s %-22s %8s %8s %9s %8s %10s %9s %s\n", "seed", "attack", "queries", "changed", "copy acc",
+              "match", "p-value", "verified", "zoo claims");
+  for (int seed = 1; seed <= seeds; ++seed) {
+    auto [test, attacker] = split_holdout(splits.test, 5000, static_cast<std::uint64_t>(seed));
+    auto server_key = make_dawn_server_key(rate, victim.spec.input, victim.spec.num_classes, victim.normalization,
+                                           info.dataset);
+    server_key.secret = experiment_secret(static_cast<std::uint64_t>(seed), "bench-dawn");
+    if (seed == 1) {
+      std::printf("legitimate client: %.2f%% served vs %.2f%% the model's own\n",
+                  100 * served_accuracy(*victim.model, server_key, rate, test),
+                  100 * accuracy(*victim.model, test, torch::kCPU));
+    }
+    const std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks{
+        {"retraining (5,000 digits)",
+         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
+        {"knockoff (fashion)",
+         std::make_shared<KnockoffAttack>(KnockoffOptions().soft_labels(false).budget(budget).epochs(epochs))}};
+    for (const auto& [label, attack] : attacks) {
+      const auto log = fs::temp_directory_path() / ("bench_dawn_" + std::to_string(::getpid()) + ".jsonl");
+      fs::remove(log);
+      ServedModel served;
+      served.name = "victim";
+      served.network = victim.model;
+      served.input = victim.spec.input;
+      served.num_classes = victim.spec.num_classes;
+      served.normalization = victim.normalization;
+      served.dawn = std::make_shared<DawnAnswers>(server_key, log);
+      InferenceServer server(served, ServerOptions().port(0).workers(2).max_batch(256).max_body_bytes(64 << 20));
+      server.start();
+      AttackContext context;
+      context.data = attacker;
+      context.arch = info.arch;
+      context.make_model = [spec = info.spec, arch = info.arch] { return model_registry().create(arch, spec); };
+      context.make_arch = [spec = info.spec](const std::string& arch) { return model_registry().create(arch, spec); };
+      context.training = TrainerOptions().batch_size(64);
+      context.seed = static_cast<std::uint64_t>(seed);
+      context.victim_endpoint = std::make_shared<RemoteClassifier>(
+          RemoteOptions().url(server.url()).model("victim").binary(true).batch_size(256), victim.spec.input,
+          victim.normalization);
+      const auto result = attack->run(*victim.model, context);
+      server.stop();
+      const auto proof = dawn_proof_key(server_key, log);
+      fs::remove(log);
+      const auto report = verifier.verify_model(*result.model, proof, "surrogate", torch::kCPU);
+      int claims = 0;
+      for (const auto& clean : zoo) claims += verifier.verify_model(*clean, proof, "clean", torch::kCPU).verified;
+      std::printf("%-4d %-22s %8lld %8lld %8.2f%% %7.1f%% %10.2e %9s %d/%zu\n", seed, label.c_str(),
+                  static_cast<long long>(context.victim_endpoint->queries()),
+                  static_cast<long long>(proof.tensor("labels").size(0)),
+                  100 * accuracy(*result.model, test, torch::kCPU), 100 * report.match_rate, report.p_value,
+                  report.verified ? "yes" : "no", claims, zoo.size());
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bench_dawn: %s\n", error.what());
+    return 2;
+  }
+}

@@ -98,13 +98,7 @@ TEST_CASE("knockoff copies an MNIST victim's task from Fashion-MNIST queries alo
 TEST_CASE("a thief extracts a served model over the Open Inference Protocol within its budget",
           "[attack][extraction][serve]") {
   const auto& f = test::watermarked_mnist();
-  ServedModel served;
-  served.name = "victim";
-  served.network = f.model;
-  served.input = f.key.input_shape;
-  served.num_classes = 10;
-  served.normalization = f.key.normalization;
-  InferenceServer server(served, ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 20));
+  InferenceServer server(test::served_mnist(f.model, "victim"), ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 20));
   server.start();
   auto endpoint = std::make_shared<RemoteClassifier>(
       RemoteOptions().url(server.url()).model("victim").binary(true).batch_size(64), f.key.input_shape,

@@ -33,13 +33,7 @@ TEST_CASE("every classifier labels raw images as the model does and counts its q
   test::TempDir dir;
   const auto script = dir / "marked.ts";
   test::save_mnist_cnn_as_torchscript(*f.model, script);
-  ServedModel served;
-  served.name = "mnist";
-  served.network = f.model;
-  served.input = f.key.input_shape;
-  served.num_classes = 10;
-  served.normalization = f.key.normalization;
-  InferenceServer server(served, ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 22));
+  InferenceServer server(test::served_mnist(f.model), ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 22));
   server.start();
   const auto remote = RemoteOptions().url(server.url()).model("mnist").batch_size(16).retries(0);
   const auto& norm = f.key.normalization;

@@ -31,13 +31,7 @@ WatermarkKey server_key(double rate, std::uint64_t seed = 1) {
 }
 
 ServedModel served_with(std::shared_ptr<DawnAnswers> dawn) {
-  const auto& f = test::watermarked_mnist();
-  ServedModel m;
-  m.name = "victim";
-  m.network = f.model;
-  m.input = f.key.input_shape;
-  m.num_classes = 10;
-  m.normalization = f.key.normalization;
+  auto m = test::served_mnist(test::watermarked_mnist().model, "victim");
   m.dawn = std::move(dawn);
   return m;
 }

@@ -28,16 +28,6 @@ using json = nlohmann::json;
 
 namespace {
 
-ServedModel served(NetworkPtr network, const std::string& name = "mnist") {
-  const auto& key = test::watermarked_mnist().key;
-  ServedModel m;
-  m.name = name;
-  m.network = std::move(network);
-  m.input = key.input_shape;
-  m.num_classes = 10;
-  m.normalization = key.normalization;
-  return m;
-}
 
 ServerOptions loopback() { return ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(1 << 20); }
 
@@ -70,7 +60,7 @@ TEST_CASE("remote verification over V2 JSON, V2 binary and V1 matches in-process
     ModuleClassifier local(network, f.key.normalization);
     const auto expected = verifier.verify(local, f.key);
     CHECK(expected.verified == marked);
-    InferenceServer server(served(network), loopback());
+    InferenceServer server(test::served_mnist(network), loopback());
     server.start();
     for (const auto& [protocol, binary] : {std::pair{"v2", false}, std::pair{"v2", true}, std::pair{"v1", false}}) {
       INFO((marked ? "watermarked" : "clean") << " model over " << protocol << (binary ? " binary" : ""));
@@ -94,7 +84,7 @@ TEST_CASE("a TorchScript suspect verifies behind wmark serve as it does in proce
   TorchScriptClassifier local(dir / "suspect.ts", f.key.normalization);
   const auto expected = Verifier().verify(local, f.key);
   CHECK(expected.verified);
-  InferenceServer server(served(load_script_network(dir / "suspect.ts", c10::Device(c10::kCPU))), loopback());
+  InferenceServer server(test::served_mnist(load_script_network(dir / "suspect.ts", c10::Device(c10::kCPU))), loopback());
   server.start();
   RemoteClassifier suspect(remote(server).binary(true), f.key.input_shape, f.key.normalization);
   const auto report = Verifier().verify(suspect, f.key);
@@ -106,7 +96,7 @@ TEST_CASE("a user's own torch::nn::Module is served through as_network()", "[ser
   const auto& f = test::watermarked_mnist();
   torch::manual_seed(9);
   auto network = as_network(UserNet());
-  InferenceServer server(served(network), loopback());
+  InferenceServer server(test::served_mnist(network), loopback());
   server.start();
   RemoteClassifier remote_model(remote(server), f.key.input_shape, f.key.normalization);
   const auto images = f.test.images.narrow(0, 0, 40);
@@ -116,7 +106,7 @@ TEST_CASE("a user's own torch::nn::Module is served through as_network()", "[ser
 
 TEST_CASE("the server answers bad requests with the protocol's status and stays healthy", "[serve]") {
   const auto& f = test::watermarked_mnist();
-  InferenceServer server(served(f.model), loopback());
+  InferenceServer server(test::served_mnist(f.model), loopback());
   server.start();
   httplib::Client client(server.url());
   const auto images = f.test.images.narrow(0, 0, 4);
@@ -174,7 +164,7 @@ TEST_CASE("the server answers bad requests with the protocol's status and stays 
 
 TEST_CASE("the query budget caps the images sent", "[serve]") {
   const auto& f = test::watermarked_mnist();
-  InferenceServer server(served(f.model), loopback());
+  InferenceServer server(test::served_mnist(f.model), loopback());
   server.start();
   // The verifier asks for the key's first 30 triggers only; the client allows 30.
   RemoteClassifier suspect(remote(server).max_queries(30), f.key.input_shape, f.key.normalization);
@@ -193,7 +183,7 @@ TEST_CASE("the remote client fails clearly: unreachable, unknown model, wrong sh
   const auto& f = test::watermarked_mnist();
   std::string url;
   {
-    InferenceServer server(served(f.model), loopback());
+    InferenceServer server(test::served_mnist(f.model), loopback());
     server.start();
     url = server.url();
     CHECK_THROWS_WITH(RemoteClassifier(remote(server).model("resnet"), f.key.input_shape, f.key.normalization),
@@ -268,7 +258,7 @@ TEST_CASE("the remote client retries 5xx answers with backoff, never 4xx ones", 
 
 TEST_CASE("Python's standard library drives wmark serve as the specification shows", "[serve]") {
   const auto& f = test::watermarked_mnist();
-  InferenceServer server(served(f.model), loopback());
+  InferenceServer server(test::served_mnist(f.model), loopback());
   server.start();
   test::TempDir dir;
   const auto images = f.test.images.narrow(0, 0, 8).contiguous();
@@ -291,7 +281,7 @@ TEST_CASE("Python's standard library drives wmark serve as the specification sho
 
 TEST_CASE("the server refuses hostile bodies and stays healthy (in process)", "[serve]") {
   const auto& f = test::watermarked_mnist();
-  InferenceServer server(served(f.model), loopback().request_timeout_seconds(2));
+  InferenceServer server(test::served_mnist(f.model), loopback().request_timeout_seconds(2));
   server.start();
   httplib::Client client(server.url());
   const std::string infer = "/v2/models/mnist/infer";
@@ -400,7 +390,7 @@ TEST_CASE("stopping while clients hang up never deadlocks", "[serve]") {
   std::atomic<bool> finished{false};
   std::thread cycles([&] {
     for (int round = 0; round < 60; ++round) {
-      InferenceServer server(served(f.model), loopback());
+      InferenceServer server(test::served_mnist(f.model), loopback());
       server.start();
       std::vector<std::unique_ptr<httplib::Client>> clients;
       for (int i = 0; i < 6; ++i) {
@@ -436,7 +426,7 @@ TEST_CASE("the server and the remote client log through wmark::logger(), not spd
   spdlog::default_logger()->set_level(spdlog::level::debug);
   std::string url;
   {
-    InferenceServer server(served(f.model), loopback());
+    InferenceServer server(test::served_mnist(f.model), loopback());
     server.start();
     url = server.url();
     RemoteClassifier(remote(server), f.key.input_shape, f.key.normalization);

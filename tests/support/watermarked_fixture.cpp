@@ -62,6 +62,17 @@ NetworkPtr clean_mnist() {
   return model;
 }
 
+ServedModel served_mnist(NetworkPtr network, const std::string& name) {
+  const auto& key = watermarked_mnist().key;
+  ServedModel m;
+  m.name = name;
+  m.network = std::move(network);
+  m.input = key.input_shape;
+  m.num_classes = 10;
+  m.normalization = key.normalization;
+  return m;
+}
+
 AttackContext attack_context(const std::string& arch, const Dataset& data, std::uint64_t seed) {
   AttackContext c;
   c.data = data;

@@ -8,6 +8,7 @@
 
 #include "wmark/attack/attack.h"
 #include "wmark/claim/identity.h"
+#include "wmark/serve/server.h"
 #include "wmark/watermark/embed.h"
 
 namespace wmark::test {
@@ -29,6 +30,9 @@ nlohmann::json verified_report();
 
 /// A clean mnist_cnn (no watermark) trained 1 epoch on the fixture's attacker data; do not modify.
 NetworkPtr clean_mnist();
+
+/// `network` (the fixture's model or one of its shape) as `wmark serve` serves it, as `name`.
+ServedModel served_mnist(NetworkPtr network, const std::string& name = "mnist");
 
 /// An attacker holding `data` against a victim of `arch` (batch size 64, the given seed).
 AttackContext attack_context(const std::string& arch, const Dataset& data, std::uint64_t seed);

@@ -63,6 +63,7 @@ int run(int argc, char** argv) {
   app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
   CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, even if the run is cut short
   configure_runtime(RuntimeOptions().threads(threads));
 
   auto victim = load_network(model_path);

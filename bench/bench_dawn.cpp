@@ -39,8 +39,7 @@ double served_accuracy(Network& model, const WatermarkKey& key, double rate, con
   std::int64_t right = 0;
   for (std::int64_t i = 0; i < test.size(); ++i) {
     const auto choice = dawn_choice(key.secret, rate, key.num_classes, test.images[i]);
-    const auto served = choice.changed ? (own[i].item<std::int64_t>() + choice.shift) % key.num_classes
-                                       : own[i].item<std::int64_t>();
+    const auto served = choice.served(own[i].item<std::int64_t>(), key.num_classes);
     right += served == test.labels[i].item<std::int64_t>();
   }
   return static_cast<double>(right) / static_cast<double>(test.size());

@@ -34,14 +34,6 @@ struct AttackCommand {
   bool victim_binary = false;
 };
 
-// The attacks that use the victim only through its answers.
-std::string extraction_attacks() {
-  std::string names;
-  for (const auto& name : attack_registry().names())
-    if (attack_registry().create(name)->queries_victim()) names += (names.empty() ? "" : ", ") + name;
-  return names;
-}
-
 void print_verification(const char* when, const VerificationReport& r) {
   std::cout << "  owner's watermark " << when << ": " << (r.verified ? "VERIFIED" : "NOT VERIFIED") << " ("
             << r.matches << "/" << r.queries << " triggers, p-value " << r.p_value << ")\n";
@@ -89,8 +81,6 @@ int run_attack(const std::string& kind, AttackCommand& c) {
   context.data_dir = dir;
   std::shared_ptr<RemoteClassifier> endpoint;
   if (!c.victim_url.empty()) {
-    WMARK_CHECK(attack->queries_victim(), "--victim-url: the ", kind, " attack works on the model itself; only "
-                "extraction attacks query a deployed victim (", extraction_attacks(), ")");
     WMARK_CHECK(!c.victim_model.empty(), "--victim-url needs --victim-model, the victim's name on that server");
     endpoint = std::make_shared<RemoteClassifier>(
         RemoteOptions().url(c.victim_url).model(c.victim_model).protocol(c.victim_protocol).binary(c.victim_binary),

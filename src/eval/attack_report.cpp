@@ -8,6 +8,7 @@
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
+#include "wmark/verify/classifier.h"
 
 #include <spdlog/spdlog.h>
 
@@ -46,6 +47,13 @@ nlohmann::json AttackReport::to_json() const {
 
 AttackReport evaluate_attack(const Attack& attack, Network& victim, const AttackContext& context, const Dataset& test,
                              const WatermarkKey* key, const Verifier& verifier, AttackResult* result_out) {
+  if (context.victim_endpoint && !attack.queries_victim()) {
+    std::string extraction;
+    for (const auto& name : attack_registry().names())
+      if (attack_registry().create(name)->queries_victim()) extraction += (extraction.empty() ? "" : ", ") + name;
+    WMARK_FAIL("the ", attack.name(), " attack works on the model itself, not on a deployed victim (",
+               context.victim_endpoint->describe(), "); only extraction attacks query one: ", extraction);
+  }
   const auto device = context.training.device();
   AttackReport report;
   report.attack = attack.name();

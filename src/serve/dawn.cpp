@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -42,11 +43,6 @@ double key_rate(const WatermarkKey& key, const std::string& what) {
   const double rate = key.params["rate"].get<double>();
   check_rate(rate);
   return rate;
-}
-
-// The served class for a model class under a choice.
-std::int64_t served_class(std::int64_t model_class, const DawnChoice& choice, std::int64_t num_classes) {
-  return (model_class + choice.shift) % num_classes;
 }
 
 }  // namespace
@@ -144,7 +140,7 @@ std::int64_t DawnAnswers::apply(const at::Tensor& images, at::Tensor& logits, co
     const auto choice = dawn_choice(i.key.secret, i.rate, classes, pixels[r]);
     if (!choice.changed) continue;
     const auto model_class = model_classes[r].item<std::int64_t>();
-    const auto served = served_class(model_class, choice, classes);
+    const auto served = choice.served(model_class, classes);
     auto row = logits[r];
     const auto top = row[model_class].item<float>();
     row[model_class] = row[served].item<float>();
@@ -212,13 +208,7 @@ WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesyste
   std::string line;
   std::int64_t number = 0;
   const auto fail = [&](const std::string& why) { WMARK_FAIL("DAWN log ", log.string(), " line ", number, ": ", why); };
-  char c;
-  while (in.get(c)) {
-    if (c != '\n') {
-      line.push_back(c);
-      if (line.size() > kMaxLineBytes) fail("longer than 1 MiB");
-      continue;
-    }
+  const auto take_line = [&] {
     ++number;
     if (number > max_entries) WMARK_FAIL("DAWN log ", log.string(), " holds more than ", max_entries, " entries");
     digest.update(line + "\n");
@@ -235,9 +225,26 @@ WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesyste
     const auto image = torch::from_blob(const_cast<char*>(pixels->data()), {shape.channels, shape.height, shape.width},
                                         torch::kUInt8);
     const auto choice = dawn_choice(server_key.secret, rate, classes, image);
-    if (!choice.changed || served_class(model, choice, classes) != served)
+    if (!choice.changed || choice.served(model, classes) != served)
       fail("this answer is not one the server key changes: the log does not belong to this key, or was edited");
     if (entries.emplace(*pixels, std::pair{served, model}).second) order.push_back(*pixels);
+  };
+  // Read in blocks: a log of a million entries is ~1 GB.
+  std::vector<char> block(1 << 16);
+  while (in.read(block.data(), static_cast<std::streamsize>(block.size())) || in.gcount() > 0) {
+    const char* at = block.data();
+    const char* const end = at + in.gcount();
+    while (at < end) {
+      const auto* newline = static_cast<const char*>(std::memchr(at, '\n', static_cast<std::size_t>(end - at)));
+      line.append(at, newline ? newline : end);
+      if (line.size() > kMaxLineBytes) {
+        ++number;
+        fail("longer than 1 MiB");
+      }
+      if (!newline) break;
+      take_line();
+      at = newline + 1;
+    }
   }
   if (!line.empty()) ++number, fail("truncated (no final newline)");
   WMARK_CHECK(!entries.empty(), "DAWN log ", log.string(), " holds no changed answer yet");

@@ -6,7 +6,11 @@
 
 namespace wmark {
 
-void ensure_sodium() { WMARK_CHECK(sodium_init() >= 0, "libsodium failed to initialise"); }
+void ensure_sodium() {
+  // Once per process: callers sit on hot paths (DAWN hashes every served image).
+  static const bool initialised = sodium_init() >= 0;
+  WMARK_CHECK(initialised, "libsodium failed to initialise");
+}
 
 std::string hex_encode(const void* bytes, std::size_t size) {
   std::string hex(2 * size + 1, '\0');

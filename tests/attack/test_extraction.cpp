@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include "../support/watermarked_fixture.h"
+#include "wmark/attack/finetune.h"
 #include "wmark/attack/knockoff.h"
 #include "wmark/attack/retraining.h"
 #include "wmark/data/image_convert.h"
+#include "wmark/eval/attack_report.h"
 #include "wmark/models/registry.h"
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
@@ -114,6 +116,9 @@ TEST_CASE("a thief extracts a served model over the Open Inference Protocol with
   const auto local = RetrainingAttack(options).run(*f.model, f.context);
   CHECK(agreement(*remote.model, *local.model, f.test) > 0.99);
 
+  // An attack on the weights cannot use a deployed victim: refused, not silently run locally.
+  CHECK_THROWS_WITH(evaluate_attack(FinetuneAttack(FinetuneOptions().epochs(1)), *f.model, remote_context, f.test, nullptr),
+                    Contains("only extraction attacks query one") && Contains("knockoff"));
   // A labels-only endpoint cannot give class probabilities.
   CHECK_THROWS_WITH(RetrainingAttack(options.soft_labels(true)).run(*f.model, remote_context),
                     Contains("soft labels need the victim's class probabilities"));
@@ -128,6 +133,7 @@ TEST_CASE("retraining keeps the victim's architecture and cross-architecture ret
   CHECK_THROWS_WITH(
       CrossArchitectureRetrainingAttack(RetrainingOptions().surrogate("mnist_cnn")).run(*f.model, f.context),
       Contains("other than the victim's"));
+  CHECK_THROWS_WITH(KnockoffAttack(KnockoffOptions().query_dataset("imagenet")), Contains("imagenet"));
   const auto too_many = f.context.data.size() + 1;
   CHECK_THROWS_WITH(RetrainingAttack(RetrainingOptions().budget(too_many)).run(*f.model, f.context),
                     Contains("exceeds the"));

@@ -13,6 +13,7 @@
 #include "wmark/serve/dawn.h"
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
+#include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/verifier.h"
@@ -190,4 +191,45 @@ TEST_CASE("a DAWN log that was edited, truncated or made with another key is ref
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "long.jsonl"), Contains("1 MiB"));
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "answers.jsonl", 2), Contains("more than 2 entries"));
   CHECK_THROWS_WITH(dawn_proof_key(f.key, dir / "answers.jsonl"), Contains("not a DAWN server key"));
+}
+
+TEST_CASE("a false accuser who holds a DAWN secret can write a log that fits an innocent model; only a time "
+          "stamp stops it, and wmark verify refuses the key without one",
+          "[serve][dawn][adversary]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.2);
+  // The accuser never served the innocent model: it queries it and, for the inputs its
+  // secret picks, logs the innocent model's class as "served" and back-computes the
+  // "model's class" the shift would have come from. Every line checks out.
+  auto innocent = test::clean_mnist();
+  const auto queries = f.test.images.narrow(0, 0, 500);
+  const auto answers = predict_labels(*innocent, queries, f.key.normalization, torch::kCPU);
+  std::vector<std::string> lines;
+  for (std::int64_t i = 0; i < queries.size(0); ++i) {
+    const auto choice = dawn_choice(key.secret, 0.2, 10, queries[i]);
+    if (!choice.changed) continue;
+    const auto served = answers[i].item<std::int64_t>();
+    const auto image = queries[i].contiguous();
+    lines.push_back(nlohmann::json{{"image", base64_encode({reinterpret_cast<const char*>(image.data_ptr<std::uint8_t>()),
+                                                            static_cast<std::size_t>(image.numel())})},
+                                   {"label", served},
+                                   {"model_label", (served - choice.shift + 10) % 10}}
+                        .dump());
+  }
+  write_lines(dir / "forged.jsonl", lines);
+  const auto forged = dawn_proof_key(key, dir / "forged.jsonl");
+  // The forgery "verifies" whenever the key is taken at its word...
+  const auto naive = Verifier().verify_model(*innocent, forged, "innocent", torch::kCPU);
+  CHECK(naive.verified);
+  CHECK(naive.matches == naive.queries);
+  // ...so wmark verify's policy refuses it as not derivable, and when told to accept
+  // it anyway reports it forgeable.
+  const auto strict = Verifier(VerifierOptions().require_derivable_key(true)).verify_model(*innocent, forged, "innocent",
+                                                                                          torch::kCPU);
+  CHECK_FALSE(strict.verified);
+  CHECK(strict.refused_key());
+  const auto accepted = Verifier(VerifierOptions().require_derivable_key(true).accept_unverifiable_keys(true))
+                            .verify_model(*innocent, forged, "innocent", torch::kCPU);
+  CHECK(accepted.key_forgeable);
 }

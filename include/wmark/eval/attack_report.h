@@ -46,7 +46,9 @@ struct WMARK_API AttackReport {
 
 /// Runs `attack` on `victim` (never modified) and measures accuracy on `test` and, when
 /// `key` is given, the owner's verification before and after (and, for inversion,
-/// inversion_analysis() against the key and the attacker's data).
+/// inversion_analysis() against the key and the attacker's data). Throws wmark::Error
+/// when the context holds a victim endpoint and the attack does not query the victim
+/// (it would silently attack the local model instead).
 WMARK_API AttackReport evaluate_attack(const Attack& attack, Network& victim, const AttackContext& context,
                                        const Dataset& test, const WatermarkKey* key,
                                        const Verifier& verifier = Verifier(), AttackResult* result = nullptr);

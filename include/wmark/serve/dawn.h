@@ -35,6 +35,11 @@ namespace wmark {
 struct DawnChoice {
   bool changed = false;    ///< whether the answer is changed
   std::int64_t shift = 0;  ///< the served class is (model's class + shift) mod C; 1..C-1
+
+  /// The class served for the model's `model_class` out of `num_classes`.
+  std::int64_t served(std::int64_t model_class, std::int64_t num_classes) const {
+    return changed ? (model_class + shift) % num_classes : model_class;
+  }
 };
 
 /// DAWN's choice for `image` (uint8 [C,H,W]) under `secret` at `rate` (see the file

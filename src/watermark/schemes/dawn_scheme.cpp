@@ -48,8 +48,7 @@ class DawnScheme final : public Scheme {
     const auto& model_labels = key.tensor("model_labels");
     for (std::int64_t k = 0; k < images.size(0); ++k) {
       const auto choice = dawn_choice(key.secret, rate, key.num_classes, images[k]);
-      const auto expected = (model_labels[k].item<std::int64_t>() + choice.shift) % key.num_classes;
-      if (!choice.changed || labels[k].item<std::int64_t>() != expected)
+      if (!choice.changed || labels[k].item<std::int64_t>() != choice.served(model_labels[k].item<std::int64_t>(), key.num_classes))
         return derivation::not_derivable("answer " + std::to_string(k) + " is not one the key's secret changes");
     }
     return derivation::not_derivable(

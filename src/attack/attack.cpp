@@ -5,12 +5,15 @@
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/knockoff.h"
+#include "wmark/attack/label_attacks.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
+#include "wmark/attack/regularization.h"
 #include "wmark/attack/retraining.h"
 #include "wmark/attack/weight_quantization.h"
+#include "wmark/attack/weight_shifting.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 
@@ -31,6 +34,10 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<CrossArchitectureRetrainingAttack>("cross-architecture-retraining",
                                                   CrossArchitectureRetrainingAttack::declared_options());
   registry.add<KnockoffAttack>("knockoff", KnockoffAttack::declared_options());
+  registry.add<LabelSmoothingAttack>("label-smoothing", LabelSmoothingAttack::declared_options());
+  registry.add<LabelNoisingAttack>("label-noising", LabelNoisingAttack::declared_options());
+  registry.add<WeightShiftingAttack>("weight-shifting", WeightShiftingAttack::declared_options());
+  registry.add<RegularizationAttack>("regularization", RegularizationAttack::declared_options());
   return registry;
 }
 

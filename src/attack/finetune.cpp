@@ -1,6 +1,7 @@
 #include "wmark/attack/finetune.h"
 
 #include "attack_options.h"
+#include "fit_details.h"
 
 #include <torch/torch.h>
 
@@ -75,8 +76,8 @@ AttackResult FinetuneAttack::run(Network& victim, const AttackContext& context) 
   AttackResult result;
   result.model = model;
   result.arch = context.arch;
-  result.details = {{"output_layer", output}, {"epochs", fit.history.size()},
-                    {"final_train_loss", fit.history.empty() ? 0.0 : fit.history.back().train_loss}};
+  result.details = fit_details(fit);
+  result.details["output_layer"] = output;
   return result;
 }
 

@@ -22,6 +22,8 @@ nlohmann::json quick_options(const std::string& name) {
   if (name == "knockoff") return {{"epochs", 1}, {"budget", 500}};
   if (name == "fine-pruning") return {{"epochs", 1}};
   if (name == "inversion") return {{"steps", 10}};
+  if (name == "label-smoothing" || name == "label-noising" || name == "weight-shifting") return {{"epochs", 1}};
+  if (name == "regularization") return {{"reg_epochs", 1}, {"max_ft_epochs", 2}, {"patience", 1}};
   return nlohmann::json::object();
 }
 
@@ -31,8 +33,10 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
   REQUIRE(names == std::vector<std::string>{"cross-architecture-retraining", "distill", "fine-pruning", "finetune",
-                                            "inversion", "knockoff", "neuron-permutation", "neuron-scaling",
-                                            "overwrite", "prune", "retraining", "weight-quantization"});
+                                            "inversion", "knockoff", "label-noising", "label-smoothing",
+                                            "neuron-permutation", "neuron-scaling", "overwrite", "prune",
+                                            "regularization", "retraining", "weight-quantization",
+                                            "weight-shifting"});
   for (const auto& name : names) {
     SECTION(name) {
       auto attack = attack_registry().create(name, quick_options(name));

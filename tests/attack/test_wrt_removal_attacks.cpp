@@ -1,0 +1,115 @@
+// The Watermark-Robustness-Toolbox's removal attacks that fine-tune with a twist:
+// label smoothing and label noising (perturbed targets), weight shifting (wreck the
+// convolutions, then retrain), regularization (strong weight decay, then fine-tune
+// with early stopping).
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/label_attacks.h"
+#include "wmark/attack/regularization.h"
+#include "wmark/attack/weight_shifting.h"
+#include "wmark/models/clone.h"
+#include "wmark/models/module_adapter.h"
+#include "wmark/models/parameters.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Mean probability the model gives its own top class on `data`: how sure it is.
+double mean_confidence(Network& model, const Dataset& data) {
+  return std::get<0>(predict_probabilities(model, data.images, data.normalization, torch::kCPU).max(1))
+      .mean()
+      .item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("smoothed and noised labels keep 1 - epsilon on the true class and sum to one", "[attack][wrt]") {
+  const auto labels = torch::tensor({0, 3, 9, 3}, torch::kLong);
+  const auto smooth = smoothed_labels(labels, 10, 0.3);
+  CHECK(torch::allclose(smooth.sum(1), torch::ones({4})));
+  CHECK(smooth[1][3].item<float>() == Approx(0.7 + 0.03));
+  CHECK(smooth[1][4].item<float>() == Approx(0.03));
+
+  const auto many = torch::randint(10, {5000}, torch::kLong);
+  const auto noised = noised_labels(many, 10, 0.3, 7);
+  CHECK(torch::allclose(noised.sum(1), torch::ones({5000})));
+  // 0.7 on the label, 0.3 on one class drawn uniformly (the label itself 1 time in 10).
+  const auto on_label = noised.gather(1, many.unsqueeze(1)).squeeze(1);
+  CHECK(on_label.ge(0.7 - 1e-6).all().item<bool>());
+  CHECK(on_label.gt(0.99).to(torch::kDouble).mean().item<double>() == Approx(0.1).margin(0.02));
+  const auto random_class = (noised - torch::one_hot(many, 10).to(torch::kFloat) * 0.7).argmax(1);
+  const auto counts = torch::bincount(random_class, {}, 10).to(torch::kDouble) / 5000;
+  CHECK(counts.min().item<double>() > 0.08);
+  CHECK(counts.max().item<double>() < 0.12);
+  CHECK(torch::equal(noised, noised_labels(many, 10, 0.3, 7)));
+  CHECK_FALSE(torch::equal(noised, noised_labels(many, 10, 0.3, 8)));
+
+  CHECK_THROWS_WITH(smoothed_labels(labels, 10, 1.0), Contains("epsilon"));
+  CHECK_THROWS_WITH(noised_labels(labels.to(torch::kInt), 10, 0.3, 1), Contains("int64"));
+}
+
+TEST_CASE("fine-tuning on smoothed or noised labels makes the copy less sure and keeps its accuracy",
+          "[attack][wrt]") {
+  const auto& f = test::watermarked_mnist();
+  const double victim_accuracy = accuracy(*f.model, f.test, torch::kCPU, 1000);
+  const double victim_confidence = mean_confidence(*f.model, f.context.data);
+  for (const std::string name : {"label-smoothing", "label-noising"}) {
+    const auto attack = attack_registry().create(name, {{"epochs", 3}, {"epsilon", 0.3}});
+    const auto copy = attack->run(*f.model, f.context);
+    const double confidence = mean_confidence(*copy.model, f.context.data);
+    INFO(name << ": confidence " << victim_confidence << " -> " << confidence);
+    // The targets put at most 0.73 (smoothing) or 0.7 (noising, mostly) on the top class.
+    CHECK(confidence < victim_confidence - 0.05);
+    CHECK(confidence < 0.85);
+    CHECK(accuracy(*copy.model, f.test, torch::kCPU, 1000) > victim_accuracy - 0.1);
+  }
+}
+
+TEST_CASE("weight shifting moves every convolution's mean filter, wrecks the model, and fine-tuning repairs it",
+          "[attack][wrt]") {
+  const auto& f = test::watermarked_mnist();
+  auto shifted = clone_network(*f.model, f.context.make_model);
+  const auto conv = weight_names(*shifted, {4});
+  REQUIRE(conv.size() == 2);
+  const auto before = f.model->named_parameters()[conv[0]].clone();
+  CHECK(shift_convolution_weights(*shifted, 1.5, 0.0, 1) == 2);
+  // Without noise, the mean filter becomes (1 - 1.5) times what it was.
+  CHECK(torch::allclose(shifted->named_parameters()[conv[0]].mean(0), before.mean(0) * -0.5, 1e-5, 1e-6));
+
+  auto wrecked = clone_network(*f.model, f.context.make_model);
+  shift_convolution_weights(*wrecked, 1.5, 1.0, 1);
+  const double victim_accuracy = accuracy(*f.model, f.test, torch::kCPU, 1000);
+  const double wrecked_accuracy = accuracy(*wrecked, f.test, torch::kCPU, 1000);
+  const auto repaired = WeightShiftingAttack(WeightShiftingOptions().epochs(3).lr(0.001)).run(*f.model, f.context);
+  const double repaired_accuracy = accuracy(*repaired.model, f.test, torch::kCPU, 1000);
+  INFO("victim " << victim_accuracy << ", shifted " << wrecked_accuracy << ", fine-tuned " << repaired_accuracy);
+  CHECK(wrecked_accuracy < victim_accuracy - 0.3);
+  CHECK(repaired_accuracy > wrecked_accuracy + 0.2);
+  CHECK(repaired.details["tensors"] == 2);
+
+  auto linear_only = torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(784, 10));
+  CHECK_THROWS_WITH(shift_convolution_weights(*as_network(linear_only), 1.5, 1.0, 1), Contains("no convolution"));
+}
+
+TEST_CASE("regularization shrinks the weights, then fine-tuning stops when held-out accuracy stalls",
+          "[attack][wrt]") {
+  const auto& f = test::watermarked_mnist();
+  const auto options = RegularizationOptions().reg_epochs(3).max_ft_epochs(30).patience(1);
+  const auto copy = RegularizationAttack(options).run(*f.model, f.context);
+  CHECK(parameter_norm(*copy.model) < parameter_norm(*f.model));
+  CHECK(copy.details["epochs"].get<int>() < 30);  // a converged victim stalls at once
+  CHECK(copy.details["best_held_out_accuracy"].get<double>() > 0.8);
+  CHECK(accuracy(*copy.model, f.test, torch::kCPU, 1000) > 0.8);
+
+  auto few = f.context;
+  few.data = f.context.data.select(torch::arange(1));
+  CHECK_THROWS_WITH(RegularizationAttack(RegularizationOptions().validation(0.5)).run(*f.model, few),
+                    Contains("too few"));
+}

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "wmark/attack/input_preprocessing.h"
 #include "wmark/data/catalog.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/models/module_adapter.h"
@@ -24,6 +25,7 @@ struct ServeCommand {
   double request_timeout = 10;
   std::string dawn, dawn_log;  // DAWN: the server key and the log of changed answers
   std::int64_t dawn_max_log = 1000000;
+  std::string preprocess, preprocess_options;  // an input transform in front of the model
 };
 
 ServedModel open_model(const ServeCommand& c, c10::Device device) {
@@ -37,6 +39,13 @@ ServedModel open_model(const ServeCommand& c, c10::Device device) {
   const auto loaded = load_network(c.model, c.arch,
                                    c.dataset.empty() ? std::nullopt : std::optional(dataset_traits(c.dataset)), device);
   served.network = loaded.model;
+  if (!c.preprocess.empty()) {
+    const auto options = c.preprocess_options.empty() ? nlohmann::json::object()
+                                                      : nlohmann::json::parse(c.preprocess_options, nullptr, false);
+    WMARK_CHECK(options.is_object(), "--preprocess-options must be a JSON object, got '", c.preprocess_options, "'");
+    std::shared_ptr<const InputTransform> transform = input_transform_registry().create(c.preprocess, options);
+    served.network = std::make_shared<PreprocessedNetwork>(loaded.model, transform, loaded.normalization);
+  }
   served.input = loaded.spec.input;
   served.num_classes = loaded.spec.num_classes;
   served.normalization = loaded.normalization;
@@ -124,6 +133,10 @@ void add_serve_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--dawn-log", c->dawn_log, "DAWN: append the changed answers here (created 0600)");
   sub->add_option("--dawn-max-log", c->dawn_max_log, "DAWN: entries the log holds at most")
       ->check(CLI::Range(1ll, 1ll << 40));
+  sub->add_option("--preprocess", c->preprocess,
+                  "run this input transform on every input before the model, as a thief's deployment may "
+                  "(jpeg-compression, input-median-smoothing, ...: the input-preprocessing attacks)");
+  sub->add_option("--preprocess-options", c->preprocess_options, "the transform's options, as JSON");
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
   sub->callback([c, &dispatch] { dispatch.action = [c] { return run_serve(*c); }; });

@@ -3,6 +3,7 @@
 #include "wmark/attack/distill.h"
 #include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
+#include "wmark/attack/input_preprocessing.h"
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/knockoff.h"
 #include "wmark/attack/label_attacks.h"
@@ -38,6 +39,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<LabelNoisingAttack>("label-noising", LabelNoisingAttack::declared_options());
   registry.add<WeightShiftingAttack>("weight-shifting", WeightShiftingAttack::declared_options());
   registry.add<RegularizationAttack>("regularization", RegularizationAttack::declared_options());
+  add_preprocessing_attacks(registry, input_transform_registry());
   return registry;
 }
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "wmark/attack/input_preprocessing.h"
 #include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
@@ -66,13 +67,18 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.details = result.details;
   if (result.model) {
-    report.test_accuracy_after = accuracy(*result.model, test, device, context.training.eval_batch_size());
+    // What the thief's clients query: the model, behind its input transform if any.
+    const NetworkPtr deployed =
+        result.preprocess ? std::make_shared<PreprocessedNetwork>(result.model, result.preprocess, test.normalization)
+                          : result.model;
+    report.test_accuracy_after = accuracy(*deployed, test, device, context.training.eval_batch_size());
     report.weight_distance = parameter_distance(victim, *result.model);
     const double norm = parameter_norm(victim);
     if (report.weight_distance && norm > 0) report.relative_weight_distance = *report.weight_distance / norm;
     if (key) {
-      report.verification_after =
-          verifier.verify_model(*result.model, *key, "model after the " + attack.name() + " attack", device);
+      // Black-box keys query the deployment; white-box keys read the weights in the file.
+      report.verification_after = verifier.verify_model(key->black_box() ? *deployed : *result.model, *key,
+                                                        "model after the " + attack.name() + " attack", device);
     }
   }
   if (key && key->black_box() && result.images.defined()) {

@@ -6,7 +6,8 @@
 /// clone; the victim may be left in eval mode); it returns a new model (or, for
 /// inversion, recovered images) and JSON details of what it did; it uses only the
 /// attacker's data in the context (never the owner's key or training data); all its
-/// randomness derives from context.seed, so a run is repeatable. Every attack passes
+/// randomness derives from context.seed (or, for an input transform, its own seed), so a
+/// run is repeatable. Every attack passes
 /// tests/conformance/test_attacks.cpp.
 #pragma once
 
@@ -29,6 +30,7 @@
 namespace wmark {
 
 class Classifier;
+class InputTransform;
 
 /// What the attacker has.
 struct AttackContext {
@@ -61,6 +63,9 @@ struct AttackResult {
   std::string arch;       ///< its architecture (a distilled student may differ from the victim)
   at::Tensor images;      ///< recovered images, uint8 [K,C,H,W] (inversion), else undefined
   at::Tensor image_labels;  ///< int64 [K], the class each recovered image was optimised for
+  /// Input-preprocessing attacks: the thief's deployment runs this on every input before
+  /// `model` (which then keeps the victim's weights); null otherwise.
+  std::shared_ptr<const InputTransform> preprocess;
   nlohmann::json details = nlohmann::json::object();  ///< attack-specific figures
 };
 

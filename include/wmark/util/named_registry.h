@@ -40,10 +40,21 @@ class NamedRegistry {
   /// then have a schema (see schema()), from which command lines and help are made.
   template <class Implementation, class Options>
   NamedRegistry& add(const std::string& name, const OptionBinding<Options>& binding) {
-    add(name, [&binding](const nlohmann::json& options) -> std::unique_ptr<Interface> {
-      return std::make_unique<Implementation>(binding.read(options));
-    });
-    declared_[name] = {&binding.schema(), binding.summary()};
+    return add(
+        name,
+        [&binding](const nlohmann::json& options) -> std::unique_ptr<Interface> {
+          return std::make_unique<Implementation>(binding.read(options));
+        },
+        binding.schema(), binding.summary());
+  }
+
+  /// Adds or replaces `name` built by `factory`, whose options `schema` (which must
+  /// outlive the registry) declares: for an implementation that wraps another
+  /// registry's part and takes its options (an attack made of an input transform).
+  NamedRegistry& add(const std::string& name, Factory factory, const OptionSchema& schema,
+                     const std::string& summary) {
+    add(name, std::move(factory));
+    declared_[name] = {&schema, summary};
     return *this;
   }
 

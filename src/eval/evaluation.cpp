@@ -233,10 +233,22 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
   }
 
-  report["watermarked"] = watermarked;
   report["not_embedded"] = failed;
+  const auto false_positive = false_positive_study(clean_models, keys, key_names, verifier, device);
+  report["false_positive"] = false_positive.to_json();
+  // The toolbox's decision beside wmark's, from the same clean models.
+  const auto null_model_claims = [&](const std::string& key, const nlohmann::json& match_rate) -> nlohmann::json {
+    const auto fit = false_positive.null_model.find(key);
+    if (fit == false_positive.null_model.end() || fit->second.models < 2 || !match_rate.is_number()) return nullptr;
+    return fit->second.claims(match_rate.get<double>());
+  };
+  for (auto& w : watermarked) w["null_model_verified"] = null_model_claims(w["generator"], w["trigger_accuracy"]);
+  for (auto& cell : cells_json) {
+    const auto& after = cell["verification_after"];
+    cell["null_model_verified"] = after.is_null() ? nlohmann::json() : null_model_claims(cell["generator"], after["match_rate"]);
+  }
+  report["watermarked"] = watermarked;
   report["cells"] = cells_json;
-  report["false_positive"] = false_positive_study(clean_models, keys, key_names, verifier, device).to_json();
 
   // Charts: trigger and test accuracy against each numeric sweep.
   nlohmann::json charts = nlohmann::json::array();

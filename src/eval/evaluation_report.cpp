@@ -14,6 +14,17 @@ namespace wmark {
 
 using evaluation::value_text;
 
+namespace {
+
+// The null-model rule's decision for a watermarked model or cell: yes, no, or - (no fit).
+std::string null_model_text(const nlohmann::json& entry) {
+  const auto it = entry.find("null_model_verified");
+  if (it == entry.end() || !it->is_boolean()) return "-";
+  return it->get<bool>() ? "yes" : "no";
+}
+
+}  // namespace
+
 std::string evaluation_markdown(const nlohmann::json& report) {
   std::ostringstream md;
   auto pct = [](const nlohmann::json& v) {
@@ -39,11 +50,13 @@ std::string evaluation_markdown(const nlohmann::json& report) {
      << " test images, accuracy measured on the other " << report.value("test_samples", 0) << ".\n\n"
      << "## Watermarked models\n\nClean model test accuracy: " << pct(report["clean_test_accuracy"]) << "\n\n"
      << "Mark acc is the trigger (or key) match rate for black-box schemes and 1 - bit error rate for white-box ones.\n\n"
-     << "| scheme | label policy | test acc | mark acc | verified (p-value) |\n|---|---|---|---|---|\n";
+     << "Verified: wmark's binomial test (p-value); NM: the toolbox's null-model rule (match rate above the 95% "
+        "quantile of a Gaussian fitted to the clean models' match rates).\n\n"
+     << "| scheme | label policy | test acc | mark acc | verified (p-value) | NM |\n|---|---|---|---|---|---|\n";
   for (const auto& w : report["watermarked"]) {
     md << "| " << w.value("generator", "") << " | " << w.value("label_policy", "") << " | " << pct(w["test_accuracy"])
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
-       << p(w.value("p_value", 1.0)) << ") |\n";
+       << p(w.value("p_value", 1.0)) << ") | " << null_model_text(w) << " |\n";
   }
   for (const auto& f : report.value("not_embedded", nlohmann::json::array())) {
     md << "\n**" << f.value("generator", "") << " did not embed**, so it is in no table below: "
@@ -59,10 +72,10 @@ std::string evaluation_markdown(const nlohmann::json& report) {
     md << "\n## Attack: " << attack << (vary.empty() ? "" : " (" + vary + ")") << "\n\n| "
        << (vary.empty() ? "run" : vary);
     for (const auto& w : report["watermarked"]) {
-      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified | moved";
+      md << " | " << w.value("generator", "") << ": test acc | mark acc | verified | NM | moved";
     }
     md << " |\n|---";
-    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---|---";
+    for (size_t i = 0; i < report["watermarked"].size(); ++i) md << "|---|---|---|---|---";
     md << "|\n";
     bool destroyed = false;  // a removal that cost more than the accuracy budget
     std::vector<nlohmann::json> values;
@@ -82,19 +95,19 @@ std::string evaluation_markdown(const nlohmann::json& report) {
           }
         }
         if (!cell) {
-          md << " | - | - | - | -";
+          md << " | - | - | - | - | -";
           continue;
         }
         const auto& after = (*cell)["verification_after"];
         if (after.is_null()) {  // inversion: no model; report what the images revealed
-          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | - | -";
+          md << " | - | revealed " << pct((*cell)["inversion"].value("revealed_rate", nlohmann::json())) << " | - | - | -";
         } else {
           const bool verified = after.value("verified", false);
           const bool kept = cell->value("kept_accuracy", nlohmann::json(true)).get<bool>();
           destroyed = destroyed || (!verified && !kept);
           md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
              << (verified ? "yes" : kept ? "**no**" : "no†") << " (" << p(after.value("p_value", 1.0)) << ") | "
-             << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
+             << null_model_text(*cell) << " | " << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
         }
       }
       md << " |\n";
@@ -115,6 +128,10 @@ std::string evaluation_markdown(const nlohmann::json& report) {
                    " pairs of a white-box key and a model without its layer were not applicable."
              : std::string())
      << "\n";
+  if (fp.value("null_model_checks", 0) > 0) {
+    md << "\nThe null-model rule, fitted to all clean models but one, claimed the one left out "
+       << fp.value("null_model_false_claims", 0) << " times in " << fp.value("null_model_checks", 0) << ".\n";
+  }
   if (!report["charts"].empty()) {
     md << "\n## Charts\n\n";
     for (const auto& c : report["charts"]) md << "![" << c.get<std::string>() << "](" << c.get<std::string>() << ")\n";

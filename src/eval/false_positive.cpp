@@ -1,15 +1,35 @@
 #include "wmark/eval/false_positive.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "wmark/util/error.h"
 #include "wmark/verify/classifier.h"
 
 namespace wmark {
 
+nlohmann::json NullModelThreshold::to_json() const {
+  return {{"models", models}, {"mean", mean}, {"stddev", stddev}, {"threshold", threshold}};
+}
+
+NullModelThreshold fit_null_model(const std::vector<double>& match_rates) {
+  NullModelThreshold fit;
+  fit.models = static_cast<std::int64_t>(match_rates.size());
+  if (fit.models < 2) return fit;
+  for (double r : match_rates) fit.mean += r / static_cast<double>(fit.models);
+  double squares = 0;
+  for (double r : match_rates) squares += (r - fit.mean) * (r - fit.mean);
+  fit.stddev = std::sqrt(squares / static_cast<double>(fit.models - 1));
+  fit.threshold = fit.mean + 1.6448536269514722 * fit.stddev;  // the standard normal's 95% quantile
+  return fit;
+}
+
 nlohmann::json FalsePositiveReport::to_json() const {
+  nlohmann::json fits = nlohmann::json::object();
+  for (const auto& [key, fit] : null_model) fits[key] = fit.to_json();
   return {{"checks", checks}, {"false_claims", false_claims}, {"not_applicable", not_applicable}, {"highest_match_rate", highest_match_rate},
-          {"lowest_p_value", lowest_p_value}, {"verifications", checks_detail}};
+          {"lowest_p_value", lowest_p_value}, {"verifications", checks_detail}, {"null_model", fits},
+          {"null_model_false_claims", null_model_false_claims}, {"null_model_checks", null_model_checks}};
 }
 
 FalsePositiveReport false_positive_study(const std::vector<CleanModel>& models, const std::vector<WatermarkKey>& keys,
@@ -18,6 +38,7 @@ FalsePositiveReport false_positive_study(const std::vector<CleanModel>& models, 
   WMARK_CHECK(keys.size() == key_names.size(), "false_positive_study: ", keys.size(), " keys but ",
               key_names.size(), " names");
   FalsePositiveReport report;
+  std::vector<std::vector<double>> rates(keys.size());  // per key, one per applicable clean model
   for (const auto& clean : models) {
     WMARK_CHECK(clean.model, "false_positive_study: clean model '", clean.name, "' is null");
     for (size_t k = 0; k < keys.size(); ++k) {
@@ -31,11 +52,22 @@ FalsePositiveReport false_positive_study(const std::vector<CleanModel>& models, 
         continue;
       }
       ++report.checks;
+      rates[k].push_back(r.match_rate);
       report.false_claims += r.verified ? 1 : 0;
       report.highest_match_rate = std::max(report.highest_match_rate, r.match_rate);
       report.lowest_p_value = std::min(report.lowest_p_value, r.p_value);
       report.checks_detail.push_back({{"model", clean.name}, {"key", key_names[k]}, {"match_rate", r.match_rate},
                                       {"p_value", r.p_value}, {"verified", r.verified}});
+    }
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    report.null_model[key_names[k]] = fit_null_model(rates[k]);
+    // Leave one out: would the rule, fitted to the other clean models, claim this one?
+    for (size_t i = 0; rates[k].size() >= 3 && i < rates[k].size(); ++i) {
+      auto others = rates[k];
+      others.erase(others.begin() + static_cast<std::ptrdiff_t>(i));
+      ++report.null_model_checks;
+      report.null_model_false_claims += fit_null_model(others).claims(rates[k][i]) ? 1 : 0;
     }
   }
   return report;

@@ -68,6 +68,26 @@ TEST_CASE("clean models are never claimed by the false-positive study", "[eval]"
   // The watermarked model itself is claimed by the same code path.
   auto marked = false_positive_study({{"watermarked", f.model}}, {f.key}, {"content"});
   CHECK(marked.false_claims == 1);
+
+  // The toolbox's null-model rule is fitted to the same clean models, and claims the
+  // marked model; leave-one-out decisions on the clean ones are counted, whatever they are.
+  const auto& fit = report.null_model.at("content");
+  CHECK(fit.models == 3);
+  CHECK(fit.threshold > fit.mean);
+  CHECK(fit.claims(1.0));
+  CHECK_FALSE(fit.claims(fit.mean));
+  CHECK(report.null_model_checks == 3);
+  CHECK(report.null_model_false_claims <= 3);
+}
+
+TEST_CASE("the null-model rule is a one-sided 95% Gaussian quantile and needs two clean models", "[eval]") {
+  const auto fit = fit_null_model({0.08, 0.10, 0.12});
+  CHECK(fit.mean == Approx(0.10));
+  CHECK(fit.stddev == Approx(0.02));  // the sample standard deviation
+  CHECK(fit.threshold == Approx(0.10 + 1.6448536 * 0.02));
+  CHECK(fit.claims(0.14));  // a 14% match rate is "ownership" to this rule: the binomial test says no
+  CHECK_FALSE(fit.claims(0.13));
+  CHECK_FALSE(fit_null_model({0.1}).claims(1.0));
 }
 
 TEST_CASE("a white-box key does not apply to a model without its layer", "[eval]") {
@@ -112,11 +132,17 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   }
   CHECK(report["false_positive"]["checks"] == 4);
   CHECK(report["false_positive"]["false_claims"] == 0);
+  // The null-model rule beside the binomial test: fitted for the content key (two clean
+  // models answer it) and for deepsigns alike.
+  CHECK(report["false_positive"]["null_model"]["content"]["models"] == 2);
+  CHECK(report["watermarked"][0]["null_model_verified"] == true);
+  CHECK(report["watermarked"][1]["null_model_verified"].is_boolean());
 
   const auto md = read_file(run.out_dir / "report.md");
   CHECK_THAT(md, Contains("## Attack: prune (rate)"));
   CHECK_THAT(md, Contains("| 0.3 |"));
   CHECK_THAT(md, Contains("## False positives"));
+  CHECK_THAT(md, Contains("| verified | NM | moved"));
   CHECK(json::parse(read_file(run.out_dir / "report.json")) == report);
   const auto svg = read_file(run.out_dir / "charts" / "prune_rate.svg");
   CHECK_THAT(svg, Contains("<svg"));

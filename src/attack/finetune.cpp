@@ -1,7 +1,7 @@
 #include "wmark/attack/finetune.h"
 
 #include "attack_options.h"
-#include "fit_details.h"
+#include "trained_result.h"
 
 #include <torch/torch.h>
 
@@ -73,10 +73,7 @@ AttackResult FinetuneAttack::run(Network& victim, const AttackContext& context) 
                                   context.seed, "finetune");
   auto fit = Trainer(model, training).fit(context.data);
   for (auto& p : model->parameters()) p.set_requires_grad(true);
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = fit_details(fit);
+  auto result = trained_result(model, context, fit);
   result.details["output_layer"] = output;
   return result;
 }

@@ -1,7 +1,7 @@
 #include "wmark/attack/label_attacks.h"
 
 #include "attack_options.h"
-#include "fit_details.h"
+#include "trained_result.h"
 
 #include <torch/torch.h>
 
@@ -38,10 +38,7 @@ AttackResult finetune_on(const at::Tensor& targets, Network& victim, const Attac
   const auto fit = Trainer(model, attack_training(context.training, options.optimizer(), options.lr(),
                                                   options.epochs(), context.seed, purpose))
                        .fit(data);
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = fit_details(fit);
+  auto result = trained_result(model, context, fit);
   return result;
 }
 

@@ -1,7 +1,7 @@
 #include "wmark/attack/regularization.h"
 
 #include "attack_options.h"
-#include "fit_details.h"
+#include "trained_result.h"
 
 #include <torch/torch.h>
 
@@ -84,10 +84,7 @@ AttackResult RegularizationAttack::run(Network& victim, const AttackContext& con
   finetune.add_hook(stopping);
   const auto fit = finetune.fit(train, &held_out);
 
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = fit_details(fit);
+  auto result = trained_result(model, context, fit);
   result.details["reg_epochs"] = options_.reg_epochs();
   result.details["held_out_accuracy_after_regularization"] = after_regularization;
   result.details["best_held_out_accuracy"] = stopping->best();

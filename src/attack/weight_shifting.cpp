@@ -1,7 +1,7 @@
 #include "wmark/attack/weight_shifting.h"
 
 #include "attack_options.h"
-#include "fit_details.h"
+#include "trained_result.h"
 
 #include <torch/torch.h>
 
@@ -51,10 +51,7 @@ AttackResult WeightShiftingAttack::run(Network& victim, const AttackContext& con
   const auto fit = Trainer(model, attack_training(context.training, options_.optimizer(), options_.lr(),
                                                   options_.epochs(), context.seed, "weight-shifting-finetune"))
                        .fit(context.data);
-  AttackResult result;
-  result.model = model;
-  result.arch = context.arch;
-  result.details = fit_details(fit);
+  auto result = trained_result(model, context, fit);
   result.details["tensors"] = tensors;
   return result;
 }

@@ -69,6 +69,11 @@ TEST_CASE("pixel-level transforms: levels, specks, blur, mirror and noise as dec
   CHECK(blurred.sum().item<float>() == Approx(1.0).margin(1e-5));
   CHECK(blurred[0][0][4][4].item<float>() < 0.2f);
   CHECK_THROWS_WITH(MedianSmoothing(MedianSmoothingOptions().kernel(4)), Contains("odd"));
+  // Wide windows over many images go in chunks (bounded memory), with the same result.
+  const auto many = torch::rand({40, 3, 32, 32});
+  const MedianSmoothing wide(MedianSmoothingOptions().kernel(15));
+  const auto whole = wide.apply(many);
+  CHECK(torch::equal(whole.narrow(0, 30, 10), wide.apply(many.narrow(0, 30, 10))));
 
   CHECK(torch::equal(InputFlipping().apply(InputFlipping().apply(pixels)), pixels));
   CHECK(torch::equal(InputFlipping().apply(pixels).select(3, 0), pixels.select(3, 27)));

@@ -38,6 +38,7 @@ TEST_CASE("every input transform keeps shape and range, works image by image and
         // Image by image: an image's result does not depend on its batch.
         CHECK(torch::allclose(out.narrow(0, 1, 2), transform->apply(pixels.narrow(0, 1, 2)), 1e-6, 1e-6));
       }
+      CHECK(transform->apply(grey.narrow(0, 0, 0)).sizes() == grey.narrow(0, 0, 0).sizes());  // an empty batch
       CHECK_THROWS_WITH(transform->apply(f.test.images.narrow(0, 0, 2)), Contains("float pixels"));
     }
   }

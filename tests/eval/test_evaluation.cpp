@@ -71,9 +71,11 @@ TEST_CASE("clean models are never claimed by the false-positive study", "[eval]"
 
   // The toolbox's null-model rule is fitted to the same clean models, and claims the
   // marked model; leave-one-out decisions on the clean ones are counted, whatever they are.
+  // Clean models that all match no trigger leave no spread: the threshold is then the mean.
   const auto& fit = report.null_model.at("content");
   CHECK(fit.models == 3);
-  CHECK(fit.threshold > fit.mean);
+  CHECK(fit.threshold >= fit.mean);
+  CHECK(fit.threshold == Approx(fit.mean + 1.6448536 * fit.stddev));
   CHECK(fit.claims(1.0));
   CHECK_FALSE(fit.claims(fit.mean));
   CHECK(report.null_model_checks == 3);
@@ -88,6 +90,10 @@ TEST_CASE("the null-model rule is a one-sided 95% Gaussian quantile and needs tw
   CHECK(fit.claims(0.14));  // a 14% match rate is "ownership" to this rule: the binomial test says no
   CHECK_FALSE(fit.claims(0.13));
   CHECK_FALSE(fit_null_model({0.1}).claims(1.0));
+  // Clean models that match nothing leave no spread: one matching trigger is "ownership".
+  const auto flat = fit_null_model({0.0, 0.0, 0.0});
+  CHECK(flat.threshold == 0.0);
+  CHECK(flat.claims(0.01));
 }
 
 TEST_CASE("a white-box key does not apply to a model without its layer", "[eval]") {

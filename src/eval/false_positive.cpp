@@ -56,8 +56,10 @@ FalsePositiveReport false_positive_study(const std::vector<CleanModel>& models, 
       report.false_claims += r.verified ? 1 : 0;
       report.highest_match_rate = std::max(report.highest_match_rate, r.match_rate);
       report.lowest_p_value = std::min(report.lowest_p_value, r.p_value);
-      report.checks_detail.push_back({{"model", clean.name}, {"key", key_names[k]}, {"match_rate", r.match_rate},
-                                      {"p_value", r.p_value}, {"verified", r.verified}});
+      nlohmann::json detail = {{"model", clean.name}, {"key", key_names[k]}, {"match_rate", r.match_rate},
+                               {"p_value", r.p_value}, {"verified", r.verified}};
+      if (!r.unit_alignment.is_null()) detail["unit_alignment"] = r.unit_alignment;  // both readings of a white-box key
+      report.checks_detail.push_back(std::move(detail));
     }
   }
   for (size_t k = 0; k < keys.size(); ++k) {

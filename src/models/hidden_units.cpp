@@ -118,6 +118,24 @@ at::Tensor along(const at::Tensor& v, std::int64_t dim, std::int64_t dims) {
   return v.view(shape);
 }
 
+// Multiplies the producer's rows by `factors` and keeps the batch norm's output: it divides
+// by sqrt(var + eps), so running_var becomes a^2 (var + eps) - eps, exactly; a unit whose
+// variance is too small keeps a = 1. Returns the factors applied.
+at::Tensor rescale_rows_under_norm(UnitTensors& t, const at::Tensor& factors) {
+  const auto var = t.running_var;
+  auto a = torch::where(factors * factors * (var + t.eps) - t.eps > 0, factors, torch::ones_like(factors));
+  for (auto& r : t.rows) r.mul_(along(a, 0, r.dim()));
+  t.running_mean.mul_(a);
+  t.running_var.copy_(a * a * (var + t.eps) - t.eps);
+  return a;
+}
+
+void check_factors(const HiddenUnitLayer& layer, const at::Tensor& factors, const char* what) {
+  WMARK_CHECK(factors.dim() == 1 && factors.numel() == layer.units && (factors > 0).all().item<bool>() &&
+                  torch::isfinite(factors).all().item<bool>(),
+              what, " ", layer.name, " needs ", layer.units, " positive finite factors");
+}
+
 }  // namespace
 
 std::vector<HiddenUnitLayer> hidden_unit_layers(Network& model) {
@@ -161,26 +179,41 @@ void permute_units(Network& model, const HiddenUnitLayer& layer, const at::Tenso
 }
 
 void scale_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors) {
-  WMARK_CHECK(factors.dim() == 1 && factors.numel() == layer.units && (factors > 0).all().item<bool>() &&
-                  torch::isfinite(factors).all().item<bool>(),
-              "scaling ", layer.name, " needs ", layer.units, " positive finite factors");
+  check_factors(layer, factors, "scaling");
   torch::NoGradGuard no_grad;
   auto t = unit_tensors(model, layer);
   const auto c = factors.to(t.consumer.dtype()).to(t.consumer.device());
   if (t.norm.empty()) {
     for (auto& r : t.rows) r.mul_(along(c, 0, r.dim()));
   } else {
-    // The norm's output scales with its affine weight and bias. The producer's rows may
-    // scale too: the norm divides by sqrt(var + eps), so running_var becomes
-    // a^2 (var + eps) - eps, exactly; a unit whose variance is too small keeps a = 1.
+    // The norm's output scales with its affine weight and bias; the producer's rows may
+    // scale too, the running statistics following them.
     for (auto& n : t.norm) n.mul_(c);
-    const auto var = t.running_var;
-    auto a = torch::where(c * c * (var + t.eps) - t.eps > 0, c, torch::ones_like(c));
-    for (auto& r : t.rows) r.mul_(along(a, 0, r.dim()));
-    t.running_mean.mul_(a);
-    t.running_var.copy_(a * a * (var + t.eps) - t.eps);
+    rescale_rows_under_norm(t, c);
   }
   t.consumer.div_(along(c, 1, 3));
+}
+
+at::Tensor scale_producer_rows(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors) {
+  check_factors(layer, factors, "rescaling the rows of");
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  const auto a = factors.to(t.consumer.dtype()).to(t.consumer.device());
+  if (t.norm.empty()) return torch::ones_like(a);
+  return rescale_rows_under_norm(t, a);
+}
+
+at::Tensor effective_incoming_weights(Network& model, const HiddenUnitLayer& layer) {
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  auto weight = t.rows[0].reshape({layer.units, -1}).to(torch::kFloat);
+  auto bias = t.rows.size() > 1 ? t.rows[1].to(torch::kFloat) : torch::zeros({layer.units}, weight.options());
+  if (!t.norm.empty()) {
+    const auto scale = t.norm[0].to(torch::kFloat) / (t.running_var.to(torch::kFloat) + t.eps).sqrt();
+    weight = weight * scale.unsqueeze(1);
+    bias = (bias - t.running_mean.to(torch::kFloat)) * scale + t.norm[1].to(torch::kFloat);
+  }
+  return torch::cat({weight, bias.unsqueeze(1)}, 1).cpu();
 }
 
 }  // namespace wmark

@@ -13,6 +13,7 @@
 #include "wmark/verify/statistics.h"
 #include "wmark/watermark/derivation.h"
 #include "wmark/watermark/scheme.h"
+#include "wmark/watermark/unit_alignment.h"
 
 namespace wmark {
 
@@ -112,6 +113,34 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   return report;
 }
 
+namespace {
+
+// Every parameter and buffer of a model, copied; put back on destruction, exactly.
+class RestoredWeights {
+ public:
+  explicit RestoredWeights(Network& model) {
+    for (const auto& t : model.parameters()) saved_.emplace_back(t, t.detach().clone());
+    for (const auto& t : model.buffers()) saved_.emplace_back(t, t.detach().clone());
+  }
+  ~RestoredWeights() {
+    torch::NoGradGuard no_grad;
+    for (auto& [live, copy] : saved_) live.detach().copy_(copy);
+  }
+  RestoredWeights(const RestoredWeights&) = delete;
+  RestoredWeights& operator=(const RestoredWeights&) = delete;
+
+ private:
+  std::vector<std::pair<at::Tensor, at::Tensor>> saved_;
+};
+
+std::int64_t matching_bits(const at::Tensor& extracted, const at::Tensor& bits, const WatermarkKey& key) {
+  WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed ", key.method, " key: ",
+              bits.sizes(), " bits but the projection gives ", extracted.sizes());
+  return extracted.eq(bits.to(torch::kUInt8)).sum().item<std::int64_t>();
+}
+
+}  // namespace
+
 VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey& key,
                                               const std::string& description) const {
   const auto start = std::chrono::steady_clock::now();
@@ -119,19 +148,51 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   WMARK_CHECK(scheme->key_kind() == KeyKind::white_box, "verify_white_box reads white-box watermarks; this key's "
               "method is '", key.method, "': query the model with verify()");
   const auto& bits = key.tensor("bits");
-  auto extracted = scheme->extract_bits(model, key);
-  WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed ", key.method, " key: ",
-              bits.sizes(), " bits but the projection gives ", extracted.sizes());
-  const auto matches = extracted.eq(bits.to(torch::kUInt8)).sum().item<std::int64_t>();
+  const auto matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+
+  // With a unit reference, the suspect is read a second time with its hidden units
+  // aligned to the marked model's (undoing permutation and scaling), on the model itself
+  // and put back exactly afterwards; the two readings share the p threshold (Bonferroni).
+  nlohmann::json alignment;
+  std::int64_t aligned_matches = -1;
+  if (has_unit_reference(key)) {
+    RestoredWeights restore(model);
+    alignment = align_units(model, key);
+    if (!alignment.contains("skipped")) aligned_matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+  }
+  const int readings = aligned_matches >= 0 ? 2 : 1;
+
   // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
   const double per_bit_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
-  Verifier per_bit(
-      VerifierOptions(options_).chance_rate(per_bit_rate).min_match_rate(1.0 - options_.max_bit_error_rate()));
+  Verifier per_bit(VerifierOptions(options_)
+                       .chance_rate(per_bit_rate)
+                       .min_match_rate(1.0 - options_.max_bit_error_rate())
+                       .p_threshold(options_.p_threshold() / readings));
   auto report = per_bit.decide(matches, bits.size(0), key);
+  bool on_aligned = false;
+  if (readings == 2) {
+    auto aligned = per_bit.decide(aligned_matches, bits.size(0), key);
+    alignment["plain_matches"] = matches;
+    alignment["aligned_matches"] = aligned_matches;
+    on_aligned = !report.verified && aligned_matches > matches;
+    if (on_aligned) report = aligned;
+    alignment["decided_on"] = on_aligned ? "aligned" : "plain";
+  }
+  report.unit_alignment = std::move(alignment);
   report.model = description;
   report.verified_at = utc_now_iso8601();
   report.bit_error_rate = 1.0 - report.match_rate;
   apply_derivation(report, key);
+  if (on_aligned && report.key_derivation == "derived") {
+    // The secret derives the bits and projection, not the reference the units were
+    // aligned to: that is as old as the key's time stamp says (unit_alignment.h).
+    report.key_derivation = "not derivable: the decision rests on aligning the model's units to the key's unit "
+                            "reference, which is read off the marked model and not derived from the key's secret "
+                            "(a key written after seeing the model could choose it); it is evidence with a time "
+                            "stamp on the key older than the suspect";
+    report.key_forgeable = options_.accept_unverifiable_keys();
+    if (!report.key_forgeable) report.verified = false;
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -9,6 +9,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
+#include "wmark/watermark/unit_alignment.h"
 
 namespace wmark {
 
@@ -111,6 +112,9 @@ EmbedResult embed_watermark(const std::string& name, const nlohmann::json& optio
                                   .mean()
                                   .item<double>();
   } else {
+    // A reference of the marked model's hidden units, so that a verifier can undo a
+    // thief's permutation or rescaling before reading the bits (unit_alignment.h).
+    record_unit_reference(*request.model, result.key);
     const auto& bits = result.key.tensor("bits");
     const auto read = scheme->extract_bits(*request.model, result.key);
     result.details["bit_error_rate"] = read.ne(bits.to(read.scalar_type())).to(torch::kDouble).mean().item<double>();

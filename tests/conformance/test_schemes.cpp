@@ -9,12 +9,16 @@
 #include "../support/test_support.h"
 #include "wmark/data/subset.h"
 #include "wmark/eval/evaluation.h"
+#include "wmark/models/clone.h"
+#include "wmark/models/hidden_units.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/util/random.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/scheme.h"
+#include "wmark/watermark/unit_alignment.h"
 
 using namespace wmark;
 using json = nlohmann::json;
@@ -168,6 +172,18 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
       CHECK(marked.chance_rate >= chance_rate_floor(name, key.params, key.num_classes));
       CHECK_FALSE(verifier.verify_model(*data.clean, key, "clean twin", torch::kCPU).verified);
       if (!black_box) CHECK_THROWS_AS(scheme->extract_bits(*data.clean, WatermarkKey()), Error);
+      if (!black_box) {
+        // A white-box key holds a unit reference, and the thief's reordering of every
+        // hidden layer (the same function) is undone before the second reading.
+        REQUIRE(has_unit_reference(key));
+        auto permuted = clone_network(*request.model, [] { return model_registry().create("mnist_cnn", {{1, 28, 28}, 10}); });
+        auto gen = make_generator(3);
+        for (const auto& layer : hidden_unit_layers(*permuted))
+          permute_units(*permuted, layer, torch::randperm(layer.units, gen, torch::kLong));
+        const auto report = verifier.verify_model(*permuted, key, "permuted", torch::kCPU);
+        INFO(report.to_json().dump());
+        CHECK(report.verified);
+      }
 
       // Round trip, and a commitment that covers every byte of every tensor.
       test::TempDir dir;

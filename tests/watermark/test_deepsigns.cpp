@@ -15,6 +15,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/verify/verifier.h"
+#include "wmark/watermark/unit_alignment.h"
 #include "wmark/watermark/output_keys.h"
 #include "wmark/watermark/whitebox/deepsigns.h"
 #include "wmark/watermark/whitebox/uchida.h"
@@ -220,23 +221,36 @@ TEST_CASE("DeepSigns output-layer keys verify on the marked model and not on cle
 
 // DeepSigns reads its bits from fc1's mean activation, unit by unit: reordering the units
 // loses them, and rescaling each unit by a factor in [1/4, 4] moves enough projections
-// across zero that the claim fails. (Canonicalisation is not in wmark yet:
-// docs/robustness.md says so.)
-TEST_CASE("DeepSigns loses its bits to neuron permutation and to neuron scaling", "[watermark]") {
+// across zero that the claim fails. A key holding a unit reference of the marked model
+// (as embed_watermark records it) has the units aligned back before the second reading:
+// both attacks are undone, and the clean model of the same initialisation stays unclaimed.
+TEST_CASE("DeepSigns loses its bits to neuron permutation and scaling, and alignment restores them", "[watermark]") {
   const auto& f = fixture();
+  auto aligned_key = f.key;
+  REQUIRE(record_unit_reference(*f.marked, aligned_key));
   const auto context = test::attack_context("mnist_cnn", f.test, 3);
   Verifier verifier;
   for (std::uint64_t seed : {1, 2, 3}) {
     auto c = context;
     c.seed = seed;
     for (const std::shared_ptr<Attack>& attack :
-         {std::shared_ptr<Attack>(new NeuronPermutationAttack()), std::shared_ptr<Attack>(new NeuronScalingAttack())}) {
+         {std::shared_ptr<Attack>(new NeuronPermutationAttack()),
+          std::shared_ptr<Attack>(new NeuronScalingAttack(NeuronScalingOptions().max_scale(100)))}) {
       const auto attacked = attack->run(*f.marked, c);
       const auto report = verifier.verify_white_box(*attacked.model, f.key, "attacked");
       INFO(attack->name() << " seed " << seed << " BER " << report.bit_error_rate);
       CHECK(report.bit_error_rate > 0.1);
       CHECK_FALSE(report.verified);
       CHECK(attacked.details["max_logit_difference"].get<double>() < 1e-3);
+      const auto aligned = verifier.verify_white_box(*attacked.model, aligned_key, "attacked");
+      INFO(aligned.to_json().dump());
+      CHECK(aligned.verified);
+      CHECK(aligned.bit_error_rate == 0);
+      CHECK(aligned.unit_alignment["decided_on"] == "aligned");
     }
   }
+  const auto clean = verifier.verify_white_box(*f.clean, aligned_key, "clean");
+  INFO(clean.to_json().dump());
+  CHECK_FALSE(clean.verified);
+  CHECK(clean.unit_alignment["aligned_matches"].get<std::int64_t>() < 48);  // of 64 bits
 }

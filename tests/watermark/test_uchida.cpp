@@ -12,6 +12,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/verify/verifier.h"
+#include "wmark/watermark/unit_alignment.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 using namespace wmark;
@@ -108,10 +109,13 @@ TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
 // The thief's attacks that need no data: the same function, other weights. Uchida reads
 // its bits from conv2's kernel averaged over its filters, in the order of conv2's input
 // channels, i.e. of conv1's units: reordering them loses the bits; positive rescaling
-// within [1/4, 4] does not flip a projection's sign. (Canonicalisation, which would undo
-// the permutation before reading, is not in wmark yet: docs/robustness.md says so.)
-TEST_CASE("Uchida loses its bits to neuron permutation and keeps them through neuron scaling", "[watermark]") {
+// within [1/4, 4] does not flip a projection's sign. A key holding a unit reference of the
+// marked model has the units aligned back before a second reading, which undoes both.
+TEST_CASE("Uchida loses its bits to neuron permutation, keeps them through scaling, and alignment restores them",
+          "[watermark]") {
   const auto& f = fixture();
+  auto aligned_key = f.key;
+  REQUIRE(record_unit_reference(*f.marked, aligned_key));
   const auto context = test::attack_context("mnist_cnn", balanced_subset(test::mnist().test, 256, 6), 3);
   Verifier verifier;
   for (std::uint64_t seed : {1, 2, 3}) {
@@ -126,5 +130,20 @@ TEST_CASE("Uchida loses its bits to neuron permutation and keeps them through ne
     CHECK(verifier.verify_white_box(*scaled.model, f.key, "scaled").verified);
     CHECK(permuted.details["max_logit_difference"].get<double>() < 1e-3);
     CHECK(scaled.details["max_logit_difference"].get<double>() < 1e-3);
+
+    const auto aligned = verifier.verify_white_box(*permuted.model, aligned_key, "permuted");
+    CHECK(aligned.verified);
+    CHECK(aligned.bit_error_rate == 0);
+    CHECK(aligned.unit_alignment["decided_on"] == "aligned");
+    CHECK(aligned.unit_alignment["layers"][0]["moved"].get<std::int64_t>() > 0);
+    // An unattacked model is decided on its plain reading, as before.
+    const auto own = verifier.verify_white_box(*f.marked, aligned_key, "marked");
+    CHECK(own.verified);
+    CHECK(own.unit_alignment["decided_on"] == "plain");
+    CHECK(own.p_threshold == Approx(VerifierOptions().p_threshold() / 2));  // two readings
   }
+  const auto clean = verifier.verify_white_box(*f.clean, aligned_key, "clean");
+  INFO(clean.to_json().dump());
+  CHECK_FALSE(clean.verified);
+  CHECK(clean.unit_alignment["aligned_matches"].get<std::int64_t>() < 48);  // of 64 bits
 }

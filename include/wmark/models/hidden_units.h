@@ -53,4 +53,16 @@ WMARK_API void permute_units(Network& model, const HiddenUnitLayer& layer, const
 /// the weights of every layer involved change.
 WMARK_API void scale_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors);
 
+/// What each unit of `layer` computes from its inputs, as an affine map in eval mode: its
+/// producer row and bias with the batch norm folded in, float [units, inputs + 1] (the
+/// bias last). Permuting or scaling the units permutes or scales its rows; permuting or
+/// scaling the units of the layer before permutes or scales its input columns.
+WMARK_API at::Tensor effective_incoming_weights(Network& model, const HiddenUnitLayer& layer);
+
+/// For a unit followed by a batch norm: multiplies its producer row and bias by
+/// `factors[i]` (> 0) and adjusts the running statistics so that the norm's output, and
+/// so the function, does not change (where the running variance allows; such a unit
+/// keeps factor 1). Without a batch norm, nothing changes. Returns the factors applied.
+WMARK_API at::Tensor scale_producer_rows(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors);
+
 }  // namespace wmark

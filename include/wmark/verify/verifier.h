@@ -74,8 +74,12 @@ class WMARK_API Verifier {
   /// extract_bits() (weights for "uchida", the key inputs' mean activation for
   /// "deepsigns") and decides by the binomial test of matching bits at the scheme's
   /// chance rate (at least 1/2 per bit) and the bit error rate (queries = bits compared;
-  /// no image is sent). Throws wmark::Error for a black-box key, an unregistered method
-  /// or a model without the key's layer.
+  /// no image is sent). A key with a unit reference (watermark/unit_alignment.h) is read
+  /// twice, as the model is and with its hidden units aligned to the marked model's
+  /// (the model is changed meanwhile and restored exactly: do not share it with another
+  /// thread during the call), each reading at half the p threshold; a decision resting
+  /// on the aligned reading counts as not derivable. Throws wmark::Error for a black-box
+  /// key, an unregistered method or a model without the key's layer.
   VerificationReport verify_white_box(Network& model, const WatermarkKey& key,
                                       const std::string& description = "model") const;
   /// Any key against a model at hand: black-box keys query it through a

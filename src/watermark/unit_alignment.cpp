@@ -1,0 +1,143 @@
+#include "wmark/watermark/unit_alignment.h"
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "wmark/models/hidden_units.h"
+#include "wmark/util/error.h"
+#include "wmark/util/linear_assignment.h"
+
+namespace wmark {
+namespace {
+
+const std::string kPrefix = "unit-reference/";
+
+std::string tensor_name(const HiddenUnitLayer& layer, const char* what) { return kPrefix + layer.name + "/" + what; }
+
+// splitmix64's finaliser: a fixed, well-mixed hash, so that sketches never change between
+// versions or platforms (a key's reference must stay readable).
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+at::Tensor normalized_rows(const at::Tensor& rows) { return rows / rows.norm(2, 1, true).clamp_min(1e-12); }
+
+at::Tensor producer_row_norms(Network& model, const HiddenUnitLayer& layer) {
+  auto params = model.named_parameters();
+  return params[layer.weight].detach().reshape({layer.units, -1}).to(torch::kFloat).norm(2, 1).cpu();
+}
+
+// Factors taking `current` norms to `reference` ones; 1 where either is (near) zero.
+at::Tensor factors_towards(const at::Tensor& reference, const at::Tensor& current) {
+  const auto usable = (reference > 1e-12) & (current > 1e-12);
+  return torch::where(usable, reference / current.clamp_min(1e-12), torch::ones_like(current));
+}
+
+bool all_one(const at::Tensor& factors) { return (factors - 1).abs().max().item<double>() < 1e-6; }
+
+const at::Tensor& reference_tensor(const WatermarkKey& key, const std::string& name, std::int64_t rows,
+                                   std::int64_t cols) {
+  const auto& t = key.tensor(name);
+  const bool ok = t.scalar_type() == torch::kFloat && (cols == 0 ? t.dim() == 1 && t.size(0) == rows
+                                                                 : t.dim() == 2 && t.size(0) == rows && t.size(1) == cols);
+  WMARK_CHECK(ok && torch::isfinite(t).all().item<bool>(), "malformed unit reference in the ", key.method,
+              " key: '", name, "' is ", t.sizes(), " ", t.scalar_type(), ", expected finite float32 [", rows,
+              cols == 0 ? "" : ", " + std::to_string(cols), "]");
+  return t;
+}
+
+}  // namespace
+
+at::Tensor unit_sketch(const at::Tensor& rows) {
+  WMARK_CHECK(rows.dim() == 2, "a unit sketch needs rows [N, D], got ", rows.sizes());
+  const auto inputs = rows.size(1);
+  std::vector<std::int64_t> bucket(inputs);
+  std::vector<float> sign(inputs);
+  for (std::int64_t j = 0; j < inputs; ++j) {
+    const auto h = mix(static_cast<std::uint64_t>(j));
+    bucket[j] = static_cast<std::int64_t>(h % kUnitSketchSize);
+    sign[j] = (h >> 63) ? -1.0f : 1.0f;
+  }
+  const auto signed_rows = rows.to(torch::kFloat).cpu() * torch::tensor(sign).unsqueeze(0);
+  return torch::zeros({rows.size(0), kUnitSketchSize}).index_add_(1, torch::tensor(bucket), signed_rows);
+}
+
+bool record_unit_reference(Network& model, WatermarkKey& key) {
+  std::vector<HiddenUnitLayer> layers;
+  try {
+    layers = hidden_unit_layers(model);
+  } catch (const Error&) {
+    return false;  // a model wmark cannot transform, and so cannot align either
+  }
+  for (const auto& layer : layers) {
+    const auto effective = effective_incoming_weights(model, layer);
+    key.tensors[tensor_name(layer, "sketch")] = normalized_rows(unit_sketch(normalized_rows(effective)));
+    key.tensors[tensor_name(layer, "norm")] = effective.norm(2, 1).contiguous();
+    key.tensors[tensor_name(layer, "inputs")] = torch::tensor({effective.size(1)}, torch::kLong);
+    if (!layer.norm.empty()) key.tensors[tensor_name(layer, "row-norm")] = producer_row_norms(model, layer);
+  }
+  return !layers.empty();
+}
+
+bool has_unit_reference(const WatermarkKey& key) {
+  const auto it = key.tensors.lower_bound(kPrefix);
+  return it != key.tensors.end() && it->first.compare(0, kPrefix.size(), kPrefix) == 0;
+}
+
+nlohmann::json align_units(Network& model, const WatermarkKey& key) {
+  std::vector<HiddenUnitLayer> layers;
+  try {
+    layers = hidden_unit_layers(model);
+  } catch (const Error& e) {
+    return {{"skipped", e.what()}};
+  }
+  nlohmann::json report = nlohmann::json::array();
+  for (const auto& layer : layers) {
+    if (!key.tensors.count(tensor_name(layer, "sketch"))) continue;
+    const auto& stored = key.tensor(tensor_name(layer, "sketch"));
+    if (stored.dim() != 2 || stored.size(0) != layer.units)
+      return {{"skipped", "layer " + layer.name + " has " + std::to_string(layer.units) + " units, the reference " +
+                              std::to_string(stored.dim() == 2 ? stored.size(0) : -1)}};
+    const auto& sketch = reference_tensor(key, tensor_name(layer, "sketch"), layer.units, kUnitSketchSize);
+    const auto& norm = reference_tensor(key, tensor_name(layer, "norm"), layer.units, 0);
+    const auto& inputs = key.tensor(tensor_name(layer, "inputs"));
+    WMARK_CHECK(inputs.scalar_type() == torch::kLong && inputs.numel() == 1, "malformed unit reference in the ",
+                key.method, " key: '", tensor_name(layer, "inputs"), "' is not one int64");
+    const auto effective = effective_incoming_weights(model, layer);
+    if (inputs.item<std::int64_t>() != effective.size(1))
+      return {{"skipped", "layer " + layer.name + " reads " + std::to_string(effective.size(1) - 1) +
+                              " inputs, the reference " + std::to_string(inputs.item<std::int64_t>() - 1)}};
+
+    // Match: reference unit i takes suspect unit order[i].
+    const auto similarity = torch::mm(sketch, normalized_rows(unit_sketch(normalized_rows(effective))).t())
+                                .to(torch::kDouble).contiguous();
+    const auto order = max_score_assignment(
+        std::vector<double>(similarity.data_ptr<double>(), similarity.data_ptr<double>() + similarity.numel()),
+        layer.units, layer.units);
+    const auto order_tensor = torch::tensor(order, torch::kLong);
+    permute_units(model, layer, order_tensor);
+    const auto matched = similarity.gather(1, order_tensor.unsqueeze(1)).squeeze(1);
+
+    // Rescale: each unit's effective norm, then (under a batch norm) its producer row's.
+    const auto scale = factors_towards(norm, effective.norm(2, 1).index_select(0, order_tensor));
+    if (!all_one(scale)) scale_units(model, layer, scale);
+    if (key.tensors.count(tensor_name(layer, "row-norm")) && !layer.norm.empty()) {
+      const auto& rows = reference_tensor(key, tensor_name(layer, "row-norm"), layer.units, 0);
+      const auto factors = factors_towards(rows, producer_row_norms(model, layer));
+      if (!all_one(factors)) scale_producer_rows(model, layer, factors);
+    }
+    report.push_back({{"layer", layer.name},
+                      {"units", layer.units},
+                      {"moved", order_tensor.ne(torch::arange(layer.units)).sum().item<std::int64_t>()},
+                      {"mean_similarity", matched.mean().item<double>()},
+                      {"lowest_similarity", matched.min().item<double>()}});
+  }
+  if (report.empty()) return {{"skipped", "the key's unit reference names none of this model's layers"}};
+  return {{"layers", report}};
+}
+
+}  // namespace wmark

@@ -2,20 +2,42 @@
 // false-positive study from a JSON config; resumable. Exit 0 when the evaluation ran
 // and no clean model was claimed, 1 if a clean model was claimed, 2 on an error.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <sstream>
+#include <tuple>
 
 #include <unistd.h>
 
 #include "commands.h"
 #include "wmark/eval/evaluation.h"
+#include "wmark/util/error.h"
 
 namespace wmark::cli {
 namespace {
 
 struct EvaluateCommand {
-  std::string config, out_dir, device = "cpu";
+  std::string config, out_dir, device = "cpu", shard;
   int threads = 0;
 };
+
+// "I/N" (0 <= I < N); without it, torchrun's RANK and WORLD_SIZE when it set them.
+std::pair<std::int64_t, std::int64_t> parse_shard(const std::string& text) {
+  std::string spec = text;
+  if (spec.empty()) {
+    const char* rank = std::getenv("RANK");
+    const char* world = std::getenv("WORLD_SIZE");
+    if (!rank || !world) return {0, 1};
+    spec = std::string(rank) + "/" + world;
+  }
+  std::int64_t shard = -1, shards = 0;
+  char slash = 0, extra = 0;
+  std::istringstream in(spec);
+  const bool ok = static_cast<bool>(in >> shard >> slash >> shards) && slash == '/' && !(in >> extra);
+  WMARK_CHECK(ok && shards >= 1 && shard >= 0 && shard < shards, "--shard must be I/N with 0 <= I < N (from "
+              "torchrun: RANK/WORLD_SIZE), got '", spec, "'");
+  return {shard, shards};
+}
 
 int run_evaluate(const EvaluateCommand& c) {
   const auto config = EvaluationConfig::load(c.config);  // a bad config fails before any work
@@ -24,6 +46,7 @@ int run_evaluate(const EvaluateCommand& c) {
   EvaluationRun run;
   run.out_dir = c.out_dir;
   run.device = c.device;
+  std::tie(run.shard, run.shards) = parse_shard(c.shard);
   if (isatty(STDERR_FILENO)) {
     run.on_progress = [](const EvaluationProgress& p) {
       std::fprintf(stderr, "[%lld/%lld] %s%s, ETA %.0f min\n", (long long)p.done, (long long)p.total, p.step.c_str(),
@@ -31,6 +54,11 @@ int run_evaluate(const EvaluateCommand& c) {
     };
   }
   const auto report = run_evaluation(config, run);
+  if (run.shards > 1) {
+    std::cout << "shard " << run.shard << "/" << run.shards << " written to " << c.out_dir << ": " << report.dump()
+              << "\nrun wmark evaluate without --shard on the folder to merge the report\n";
+    return 0;
+  }
   std::cout << evaluation_markdown(report) << "\nwritten: " << c.out_dir << "/report.json, report.md, charts/\n";
   return report["false_positive"].value("false_claims", 0) == 0 ? 0 : 1;
 }
@@ -43,6 +71,8 @@ void add_evaluate_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--config", c->config, "evaluation config (see docs/robustness.md)")->required();
   sub->add_option("--out-dir", c->out_dir, "results folder; rerunning resumes from what it holds")->required();
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
+  sub->add_option("--shard", c->shard, "compute shard I/N of the grid only (default under torchrun: RANK/WORLD_SIZE); "
+                  "then run without --shard to merge");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all available cores)");
   sub->callback([&dispatch, c] { dispatch.action = [c] { return run_evaluate(*c); }; });
 }

@@ -69,6 +69,12 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
 
 nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRun& run) {
   WMARK_CHECK(!run.out_dir.empty(), "run_evaluation needs an output folder");
+  WMARK_CHECK(run.shards >= 1 && run.shard >= 0 && run.shard < run.shards, "an evaluation shard must be I of N with ",
+              "0 <= I < N, got ", run.shard, " of ", run.shards);
+  const bool sharded = run.shards > 1;
+  const auto owns = [&](std::size_t position) {
+    return !sharded || static_cast<std::int64_t>(position % static_cast<std::size_t>(run.shards)) == run.shard;
+  };
   const auto device = c10::Device(run.device);
   fs::create_directories(run.out_dir / "models");
   fs::create_directories(run.out_dir / "cells");
@@ -79,12 +85,10 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                                 {"epochs", config.epochs}, {"seed", config.seed},
                                 {"trigger_size", config.trigger_size}, {"schemes", config.schemes},
                                 {"attacker_samples", config.attacker_samples}};
-  if (fs::exists(config_path)) {
-    WMARK_CHECK(read_json(config_path) == config_json, run.out_dir.string(),
-                " holds an evaluation with other models or data (config.json differs); use another folder");
-  } else {
-    write_file_atomic(config_path, config_json.dump(2) + "\n", false);
-  }
+  // Shards starting together may both write it: the same bytes, replaced atomically.
+  if (!fs::exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n", /*force=*/true);
+  WMARK_CHECK(read_json(config_path) == config_json, run.out_dir.string(),
+              " holds an evaluation with other models or data (config.json differs); use another folder");
 
   auto splits = load_dataset(config.dataset, config.data_dir);
   splits.train = balanced_subset(splits.train, config.subset, config.seed);
@@ -99,11 +103,20 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   if (config.epochs > 0) training.epochs(config.epochs);
   const ModelSpec spec{splits.train.shape(), splits.train.num_classes};
 
+  // Clean models: the baseline (first) and the false-positive study. A shard's positions:
+  // schemes first (the heavy part), then clean models.
+  std::vector<std::pair<std::string, std::uint64_t>> clean_plan;
+  for (std::int64_t i = 0; i < config.clean_models; ++i) clean_plan.emplace_back(arch, config.seed + 1000 + i);
+  for (const auto& other : config.other_archs) clean_plan.emplace_back(other, config.seed + 2000);
+  std::vector<bool> clean_owned, scheme_owned;
+  for (std::size_t i = 0; i < config.schemes.size(); ++i) scheme_owned.push_back(owns(i));
+  for (std::size_t i = 0; i < clean_plan.size(); ++i) clean_owned.push_back(owns(config.schemes.size() + i));
+
   std::int64_t cells = 0;
   for (const auto& s : config.attacks) cells += static_cast<std::int64_t>(s.values.size());
-  const std::int64_t clean_count = config.clean_models + static_cast<std::int64_t>(config.other_archs.size());
   EvaluationProgress progress;
-  progress.total = static_cast<std::int64_t>(config.schemes.size()) * (1 + cells) + clean_count;
+  progress.total = std::count(scheme_owned.begin(), scheme_owned.end(), true) * (1 + cells) +
+                   std::count(clean_owned.begin(), clean_owned.end(), true);
   double computed_seconds = 0;
   std::int64_t computed = 0;
   auto step_done = [&](const std::string& step, bool cached, double seconds) {
@@ -125,12 +138,12 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     return CheckpointInfo{a, spec, config.dataset, splits.train.normalization, 0, nlohmann::json::object()};
   };
 
-  // Clean models: the baseline (first) and the false-positive study.
   std::vector<CleanModel> clean_models;
-  std::vector<std::pair<std::string, std::uint64_t>> clean_plan;
-  for (std::int64_t i = 0; i < config.clean_models; ++i) clean_plan.emplace_back(arch, config.seed + 1000 + i);
-  for (const auto& other : config.other_archs) clean_plan.emplace_back(other, config.seed + 2000);
-  for (const auto& [clean_arch, seed] : clean_plan) {
+  nlohmann::json shard_work = {{"shard", run.shard}, {"shards", run.shards}, {"schemes", nlohmann::json::array()},
+                               {"clean_models", nlohmann::json::array()}};
+  for (std::size_t i = 0; i < clean_plan.size(); ++i) {
+    if (!clean_owned[i]) continue;
+    const auto& [clean_arch, seed] = clean_plan[i];
     const auto name = clean_arch + " seed " + std::to_string(seed);
     const auto path = run.out_dir / "models" / ("clean_" + clean_arch + "_" + std::to_string(seed) + ".pt");
     const auto start = std::chrono::steady_clock::now();
@@ -148,9 +161,10 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
     model->to(device);
     clean_models.push_back({name, model});
+    shard_work["clean_models"].push_back(name);
     step_done("clean model " + name, cached, seconds_since(start));
   }
-  const double clean_accuracy = accuracy(*clean_models.front().model, test, device);
+  const double clean_accuracy = sharded ? 0.0 : accuracy(*clean_models.front().model, test, device);
 
   nlohmann::json report = {{"dataset", config.dataset}, {"arch", arch}, {"train_samples", splits.train.size()},
                            {"epochs", training.epochs()}, {"trigger_size", config.trigger_size},
@@ -172,7 +186,10 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   context.data_dir = config.data_dir;
   Verifier verifier;
 
-  for (const auto& generator : config.schemes) {
+  for (std::size_t scheme_index = 0; scheme_index < config.schemes.size(); ++scheme_index) {
+    if (!scheme_owned[scheme_index]) continue;
+    const auto& generator = config.schemes[scheme_index];
+    shard_work["schemes"].push_back(generator);
     const auto model_path = run.out_dir / "models" / (generator + ".pt");
     const auto key_path = run.out_dir / "models" / (generator + ".wmk");
     const auto start = std::chrono::steady_clock::now();
@@ -233,6 +250,11 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
   }
 
+  if (sharded) {
+    logger()->info("evaluate: shard {}/{} done; run without a shard over {} to merge the report", run.shard,
+                   run.shards, run.out_dir.string());
+    return shard_work;
+  }
   report["not_embedded"] = failed;
   const auto false_positive = false_positive_study(clean_models, keys, key_names, verifier, device);
   report["false_positive"] = false_positive.to_json();

@@ -80,10 +80,19 @@ struct EvaluationRun {
   std::filesystem::path out_dir;                                ///< results, models, keys, cells
   std::string device = "cpu";                                   ///< torch device name
   std::function<void(const EvaluationProgress&)> on_progress;   ///< called after every step
+  /// This process's share of the grid: shard `shard` of `shards` (0-based) computes the
+  /// schemes (each with all its cells, which share its marked model) and clean models
+  /// whose position modulo `shards` is `shard`, into out_dir, and writes no report. The
+  /// shards may run at once, on machines sharing out_dir; a run with shards = 1 over the
+  /// folder afterwards finds everything cached and writes the one report.
+  std::int64_t shard = 0;
+  std::int64_t shards = 1;  ///< 1 = the whole grid and the report
 };
 
 /// Runs (or resumes) the evaluation and writes out_dir/report.json, report.md and
 /// charts/*.svg; returns the report. Keys are written into out_dir/models (mode 0600).
+/// With run.shards > 1, computes only its shard and returns {"shard", "shards", "schemes",
+/// "clean_models"}: what it computed or found cached.
 WMARK_API nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRun& run);
 
 /// The Markdown rendering of a report returned by run_evaluation().

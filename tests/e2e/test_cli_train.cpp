@@ -48,3 +48,20 @@ TEST_CASE("wmark reports usage and input errors with exit code 2 and one reason"
                               " --out " + (empty / "m.pt").string(), output) == 2);
   CHECK_THAT(output, Contains("dataset 'mnist' not found"));
 }
+
+TEST_CASE("wmark evaluate refuses a shard outside its count, from the flag or from torchrun's variables", "[e2e]") {
+  test::TempDir dir;
+  const auto config = dir / "grid.json";
+  std::ofstream(config) << R"({"schemes": ["content"], "attacks": [{"attack": "prune"}]})";
+  const std::string base = test::wmark_binary() + " evaluate --config " + config.string() + " --out-dir " +
+                           (dir / "out").string();
+  std::string output;
+  for (const std::string spec : {"2/2", "1", "a/b", "-1/2", "0/0", "0/2x"}) {
+    INFO(spec);
+    CHECK(test::run_command(base + " --shard " + spec, output) == 2);
+    CHECK_THAT(output, Contains("--shard must be I/N"));
+  }
+  CHECK(test::run_command("RANK=3 WORLD_SIZE=2 " + base, output) == 2);
+  CHECK_THAT(output, Contains("got '3/2'"));
+  CHECK_FALSE(std::filesystem::exists(dir / "out" / "models"));  // refused before any work
+}

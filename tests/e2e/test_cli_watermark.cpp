@@ -274,6 +274,24 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
                               f.path("uchida.wmk"), out) == 1);
   CHECK_THAT(out, Contains("NOT VERIFIED"));
+  // A thief reorders the hidden units (the same function): the plain reading fails, the
+  // aligned one restores the bits, and the decision resting on it is refused as not
+  // derivable unless the arbiter accepts such keys, then flagged forgeable.
+  REQUIRE(test::run_command(test::wmark_binary() + " attack neuron-permutation --model " + f.path("uchida.pt") +
+                                data_flag() + " --attacker-samples 500 --out " + f.path("uchida-permuted.pt"),
+                            out) == 0);
+  const auto verify_permuted = test::wmark_binary() + " verify --model " + f.path("uchida-permuted.pt") + " --key " +
+                               f.path("uchida.wmk") + " --report " + f.path("permuted-report.json") + " --force";
+  CHECK(test::run_command(verify_permuted, out) == 1);
+  CHECK_THAT(out, Contains("refused") && Contains("unit reference"));
+  CHECK(test::run_command(verify_permuted + " --accept-unverifiable-keys", out) == 0);
+  auto aligned = nlohmann::json::parse(std::ifstream(f.path("permuted-report.json")));
+  INFO(aligned.dump());
+  CHECK(aligned["verified"] == true);
+  CHECK(aligned["key_forgeable"] == true);
+  CHECK(aligned["unit_alignment"]["decided_on"] == "aligned");
+  CHECK(aligned["unit_alignment"]["aligned_matches"].get<std::int64_t>() >
+        aligned["unit_alignment"]["plain_matches"].get<std::int64_t>());
   // A layer the model does not have is a clear error before any training.
   CHECK(test::run_command(test::wmark_binary() + " embed --method uchida --layer conv7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("u2.pt") + " --key-out " + f.path("u2.wmk"), out) == 2);

@@ -11,11 +11,14 @@
 #include "../support/test_support.h"
 #include "../support/torchscript_fixture.h"
 #include "../support/watermarked_fixture.h"
+#include "wmark/attack/input_preprocessing.h"
+#include "wmark/attack/input_transform.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/claim/claim.h"
 #include "wmark/claim/identity.h"
 #include "wmark/util/files.h"
 #include "wmark/util/sha256.h"
+#include "wmark/verify/verifier.h"
 
 using namespace wmark;
 using json = nlohmann::json;
@@ -170,11 +173,22 @@ TEST_CASE("wmark serve --preprocess: a thief's deployment is served, bad transfo
   CHECK_THAT(out, Catch::Contains("--preprocess-options must be a JSON object"));
   CHECK(run_wmark(serve + "--preprocess input-median-smoothing --preprocess-options '{\"kernel\": 4}'", out) == 2);
   CHECK_THAT(out, Catch::Contains("odd"));
-  // Behind a 3x3 median filter the content mark is washed out (docs/results.md): the
-  // remote verification says so, as it would against a thief's server.
+  // Behind a 3x3 median filter the content mark is mostly washed out (docs/results.md:
+  // 3 of 3 seeds at full data; this small fixture's model sometimes keeps it): the remote
+  // verification reports what the same deployment in process gives, as it would against a
+  // thief's server, and fewer matches than the model without the filter.
+  auto median = std::shared_ptr<const InputTransform>(input_transform_registry().create("input-median-smoothing", {}));
+  PreprocessedNetwork deployment(f.model, median, f.key.normalization);
+  const auto expected = Verifier().verify_model(deployment, f.key, "deployment", torch::kCPU);
+  const auto unfiltered = Verifier().verify_model(*f.model, f.key, "model", torch::kCPU);
+  CHECK(expected.matches < unfiltered.matches);
   test::BackgroundProcess server({test::wmark_binary(), "serve", "--model", marked, "--name", "m", "--port", "0",
                                   "--threads", "1", "--preprocess", "input-median-smoothing"});
   const auto url = start_server(server);
-  CHECK(run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key, out) == 1);
+  const auto report_path = (dir / "remote.json").string();
+  CHECK(run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key + " --report " + report_path,
+                  out) == (expected.verified ? 0 : 1));
+  const auto remote = nlohmann::json::parse(std::ifstream(report_path));
+  CHECK(std::abs(remote["matches"].get<std::int64_t>() - expected.matches) <= 1);  // float order on the server
   CHECK(server.stop(SIGTERM, 10) == 0);
 }

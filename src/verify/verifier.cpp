@@ -22,6 +22,18 @@ struct DerivationCache {
   std::map<std::string, KeyDerivation> by_commitment;
 };
 
+namespace {
+
+// A key (or a part of the evidence) that a false accuser could have written: refused,
+// unless the verifier accepts such keys, and then flagged.
+void record_not_derivable(VerificationReport& report, const std::string& reason, bool accept) {
+  report.key_derivation = "not derivable: " + reason;
+  report.key_forgeable = accept;
+  if (!accept) report.verified = false;
+}
+
+}  // namespace
+
 void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& key) const {
   if (!options_.require_derivable_key()) return;
   // The commitment covers every byte of the key, so equal commitments derive alike.
@@ -41,9 +53,7 @@ void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& 
     report.key_derivation = "derived";
     return;
   }
-  report.key_derivation = "not derivable: " + derivation.reason;
-  report.key_forgeable = options_.accept_unverifiable_keys();
-  if (!report.key_forgeable) report.verified = false;
+  record_not_derivable(report, derivation.reason, options_.accept_unverifiable_keys());
 }
 
 Verifier::Verifier(VerifierOptions options) : options_(options), derivations_(std::make_shared<DerivationCache>()) {
@@ -186,12 +196,12 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   if (on_aligned && report.key_derivation == "derived") {
     // The secret derives the bits and projection, not the reference the units were
     // aligned to: that is as old as the key's time stamp says (unit_alignment.h).
-    report.key_derivation = "not derivable: the decision rests on aligning the model's units to the key's unit "
-                            "reference, which is read off the marked model and not derived from the key's secret "
-                            "(a key written after seeing the model could choose it); it is evidence with a time "
-                            "stamp on the key older than the suspect";
-    report.key_forgeable = options_.accept_unverifiable_keys();
-    if (!report.key_forgeable) report.verified = false;
+    record_not_derivable(report,
+                         "the decision rests on aligning the model's units to the key's unit reference, which is "
+                         "read off the marked model and not derived from the key's secret (a key written after "
+                         "seeing the model could choose it); it is evidence with a time stamp on the key older "
+                         "than the suspect",
+                         options_.accept_unverifiable_keys());
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;

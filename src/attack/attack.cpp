@@ -1,6 +1,7 @@
 #include "wmark/attack/attack.h"
 
 #include "wmark/attack/distill.h"
+#include "wmark/attack/dummy_neurons.h"
 #include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/input_preprocessing.h"
@@ -29,6 +30,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<InversionAttack>("inversion", InversionAttack::declared_options());
   registry.add<NeuronPermutationAttack>("neuron-permutation", NeuronPermutationAttack::declared_options());
   registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
+  registry.add<DummyNeuronsAttack>("dummy-neurons", DummyNeuronsAttack::declared_options());
   registry.add<FinePruningAttack>("fine-pruning", FinePruningAttack::declared_options());
   registry.add<WeightQuantizationAttack>("weight-quantization", WeightQuantizationAttack::declared_options());
   registry.add<RetrainingAttack>("retraining", RetrainingAttack::declared_options());

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "wmark/models/hidden_units.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
@@ -151,6 +152,15 @@ LoadedModel load_screened_checkpoint(const std::string& bytes, const fs::path& p
   WMARK_CHECK(!expected_arch || *expected_arch == loaded.info.arch, path.string(),
               " holds a '", loaded.info.arch, "' model, not '", *expected_arch, "'");
   loaded.model = registry.create(loaded.info.arch, loaded.info.spec);
+  // A thief's added units (dummy neurons) widen layers: build at the file's widths.
+  match_unit_widths(
+      *loaded.model,
+      [&](const std::string& weight) -> std::optional<std::int64_t> {
+        torch::Tensor stored;
+        if (!archive.try_read("model." + weight, stored) || stored.dim() < 1) return std::nullopt;
+        return stored.size(0);
+      },
+      path.string());
   read_tensors(archive, path, *loaded.model, loaded.info.arch);
   loaded.model->eval();
   return loaded;

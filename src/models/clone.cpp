@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "wmark/models/hidden_units.h"
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -24,6 +25,16 @@ void copy_named(const torch::OrderedDict<std::string, torch::Tensor>& from,
 
 void copy_weights(Network& from, Network& to) {
   torch::NoGradGuard no_grad;
+  // The source may have been widened (dummy neurons); the copy follows its widths.
+  const auto from_params = from.named_parameters();
+  match_unit_widths(
+      to,
+      [&](const std::string& weight) -> std::optional<std::int64_t> {
+        const auto* found = from_params.find(weight);
+        if (!found || found->dim() < 1) return std::nullopt;
+        return found->size(0);
+      },
+      "copying weights");
   auto to_params = to.named_parameters();
   auto to_buffers = to.named_buffers();
   copy_named(from.named_parameters(), to_params, "parameter");

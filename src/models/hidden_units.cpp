@@ -81,36 +81,6 @@ at::Tensor& find(torch::OrderedDict<std::string, at::Tensor>& tensors, const std
   return *found;
 }
 
-// The tensors whose dim 0 indexes the units, and the consumer viewed as [out, units, rest].
-struct UnitTensors {
-  std::vector<at::Tensor> rows;    // producer weight and bias
-  std::vector<at::Tensor> norm;    // batch norm weight and bias
-  at::Tensor running_mean, running_var;
-  double eps = 0;
-  at::Tensor consumer;             // [out, units, rest], a view of the weight
-};
-
-UnitTensors unit_tensors(Network& model, const HiddenUnitLayer& layer) {
-  auto params = model.named_parameters();
-  auto buffers = model.named_buffers();
-  UnitTensors t;
-  t.rows.push_back(find(params, layer.weight));
-  if (!layer.bias.empty()) t.rows.push_back(find(params, layer.bias));
-  if (!layer.norm.empty()) {
-    t.norm = {find(params, layer.norm + ".weight"), find(params, layer.norm + ".bias")};
-    t.running_mean = find(buffers, layer.norm + ".running_mean");
-    t.running_var = find(buffers, layer.norm + ".running_var");
-    for (const auto& item : model.named_modules("", false)) {
-      if (item.key() != layer.norm) continue;
-      if (auto* bn = item.value()->as<torch::nn::BatchNorm2d>()) t.eps = bn->options.eps();
-      if (auto* bn = item.value()->as<torch::nn::BatchNorm1d>()) t.eps = bn->options.eps();
-    }
-  }
-  auto consumer = find(params, layer.consumer);
-  t.consumer = consumer.view({consumer.size(0), layer.units, -1});
-  return t;
-}
-
 // `v` shaped to broadcast along dim `dim` of a tensor of `dims` dimensions.
 at::Tensor along(const at::Tensor& v, std::int64_t dim, std::int64_t dims) {
   std::vector<std::int64_t> shape(dims, 1);
@@ -160,6 +130,92 @@ std::vector<HiddenUnitLayer> select_hidden_unit_layers(Network& model, const std
     chosen.push_back(*it);
   }
   return chosen;
+}
+
+UnitTensors unit_tensors(Network& model, const HiddenUnitLayer& layer) {
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  UnitTensors t;
+  t.rows.push_back(find(params, layer.weight));
+  if (!layer.bias.empty()) t.rows.push_back(find(params, layer.bias));
+  if (!layer.norm.empty()) {
+    t.norm = {find(params, layer.norm + ".weight"), find(params, layer.norm + ".bias")};
+    t.running_mean = find(buffers, layer.norm + ".running_mean");
+    t.running_var = find(buffers, layer.norm + ".running_var");
+    for (const auto& item : model.named_modules("", false)) {
+      if (item.key() != layer.norm) continue;
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm2d>()) t.eps = bn->options.eps();
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm1d>()) t.eps = bn->options.eps();
+    }
+  }
+  t.consumer_weight = find(params, layer.consumer);
+  t.consumer = t.consumer_weight.view({t.consumer_weight.size(0), layer.units, -1});
+  return t;
+}
+
+void select_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& index) {
+  WMARK_CHECK(index.dim() == 1 && index.numel() >= 1, "selecting units of ", layer.name,
+              " needs a non-empty list of units");
+  const auto cpu = index.to(torch::kLong).cpu();
+  WMARK_CHECK(cpu.min().item<std::int64_t>() >= 0 && cpu.max().item<std::int64_t>() < layer.units, "layer ",
+              layer.name, " has units 0..", layer.units - 1, "; a selection names others");
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  const auto i = cpu.to(t.consumer.device());
+  for (auto& r : t.rows) r.set_data(r.index_select(0, i));
+  for (auto& n : t.norm) n.set_data(n.index_select(0, i));
+  if (t.running_mean.defined()) {
+    t.running_mean.set_data(t.running_mean.index_select(0, i));
+    t.running_var.set_data(t.running_var.index_select(0, i));
+  }
+  auto shape = t.consumer_weight.sizes().vec();
+  shape[1] = shape[1] / layer.units * i.numel();
+  t.consumer_weight.set_data(t.consumer.index_select(1, i).reshape(shape));
+}
+
+void resize_units(Network& model, const HiddenUnitLayer& layer, std::int64_t units) {
+  WMARK_CHECK(units >= 1, "layer ", layer.name, " needs at least one unit");
+  if (units <= layer.units) {
+    if (units < layer.units) select_units(model, layer, torch::arange(units));
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  const auto added = units - layer.units;
+  auto grow = [&](at::Tensor& v, std::int64_t dim, double fill) {
+    auto shape = v.sizes().vec();
+    shape[dim] = dim == 0 ? added : shape[dim] / layer.units * added;
+    v.set_data(torch::cat({v, torch::full(shape, fill, v.options())}, dim));
+  };
+  for (auto& r : t.rows) grow(r, 0, 0.0);
+  if (!t.norm.empty()) {
+    grow(t.norm[0], 0, 1.0);
+    grow(t.norm[1], 0, 0.0);
+    grow(t.running_mean, 0, 0.0);
+    grow(t.running_var, 0, 1.0);
+  }
+  grow(t.consumer_weight, 1, 0.0);
+}
+
+void match_unit_widths(Network& model,
+                       const std::function<std::optional<std::int64_t>(const std::string&)>& width_of,
+                       const std::string& what) {
+  std::size_t count = 0;
+  try {
+    count = hidden_unit_layers(model).size();
+  } catch (const Error&) {
+    return;  // a structure wmark does not know: nothing it could widen
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    // Read again: widening a layer changes the next one's inputs (and, in a sequential
+    // network, the next layer's producer is this one's consumer).
+    const auto layer = hidden_unit_layers(model)[i];
+    const auto width = width_of(layer.weight);
+    if (!width || *width == layer.units) continue;
+    WMARK_CHECK(*width >= 1 && *width <= 64 * layer.units, what, ": layer ", layer.name, " has ", *width,
+                " units where the architecture has ", layer.units, " (wmark accepts 1 to 64 times as many)");
+    resize_units(model, layer, *width);
+  }
 }
 
 void permute_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& order) {

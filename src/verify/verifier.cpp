@@ -134,7 +134,13 @@ class RestoredWeights {
   }
   ~RestoredWeights() {
     torch::NoGradGuard no_grad;
-    for (auto& [live, copy] : saved_) live.detach().copy_(copy);
+    // Removing a thief's dummy units changed shapes: those tensors take their old ones.
+    for (auto& [live, copy] : saved_) {
+      if (live.sizes() == copy.sizes())
+        live.detach().copy_(copy);
+      else
+        live.set_data(copy);
+    }
   }
   RestoredWeights(const RestoredWeights&) = delete;
   RestoredWeights& operator=(const RestoredWeights&) = delete;
@@ -158,7 +164,15 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   WMARK_CHECK(scheme->key_kind() == KeyKind::white_box, "verify_white_box reads white-box watermarks; this key's "
               "method is '", key.method, "': query the model with verify()");
   const auto& bits = key.tensor("bits");
-  const auto matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+  // A model widened by dummy neurons may not be readable as it is, only aligned.
+  std::int64_t matches = -1;
+  std::string unreadable;
+  try {
+    matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+  } catch (const Error& e) {
+    if (!has_unit_reference(key)) throw;
+    unreadable = e.what();
+  }
 
   // With a unit reference, the suspect is read a second time with its hidden units
   // aligned to the marked model's (undoing permutation and scaling), on the model itself
@@ -170,6 +184,8 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
     alignment = align_units(model, key);
     if (!alignment.contains("skipped")) aligned_matches = matching_bits(scheme->extract_bits(model, key), bits, key);
   }
+  WMARK_CHECK(matches >= 0 || aligned_matches >= 0, unreadable, "; nor could its units be aligned to the key's ",
+              "reference: ", alignment.value("skipped", std::string()));
   const int readings = aligned_matches >= 0 ? 2 : 1;
 
   // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
@@ -178,13 +194,14 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
                        .chance_rate(per_bit_rate)
                        .min_match_rate(1.0 - options_.max_bit_error_rate())
                        .p_threshold(options_.p_threshold() / readings));
-  auto report = per_bit.decide(matches, bits.size(0), key);
+  auto report = per_bit.decide(std::max<std::int64_t>(matches, 0), bits.size(0), key);
   bool on_aligned = false;
   if (readings == 2) {
     auto aligned = per_bit.decide(aligned_matches, bits.size(0), key);
-    alignment["plain_matches"] = matches;
+    alignment["plain_matches"] = matches >= 0 ? nlohmann::json(matches) : nlohmann::json(nullptr);
+    if (matches < 0) alignment["plain_unreadable"] = unreadable;
     alignment["aligned_matches"] = aligned_matches;
-    on_aligned = !report.verified && aligned_matches > matches;
+    on_aligned = matches < 0 || (!report.verified && aligned_matches > matches);
     if (on_aligned) report = aligned;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "wmark/models/hidden_units.h"
+#include "wmark/models/redundant_units.h"
 #include "wmark/util/error.h"
 #include "wmark/util/linear_assignment.h"
 
@@ -96,12 +97,23 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     return {{"skipped", e.what()}};
   }
   nlohmann::json report = nlohmann::json::array();
+  // More units than the marked model had: a thief's dummy neurons, folded and dropped
+  // in every layer first (a dummy is read only by the next layer's dummies).
+  bool wider = false;
   for (const auto& layer : layers) {
+    const auto name = tensor_name(layer, "sketch");
+    if (key.tensors.count(name) && key.tensor(name).dim() == 2 && layer.units > key.tensor(name).size(0)) wider = true;
+  }
+  const auto removed = wider ? remove_redundant_units(model) : std::vector<RedundantUnits>(layers.size());
+  for (std::size_t index = 0; index < layers.size(); ++index) {
+    const auto layer = hidden_unit_layers(model)[index];
     if (!key.tensors.count(tensor_name(layer, "sketch"))) continue;
     const auto& stored = key.tensor(tensor_name(layer, "sketch"));
-    if (stored.dim() != 2 || stored.size(0) != layer.units)
-      return {{"skipped", "layer " + layer.name + " has " + std::to_string(layer.units) + " units, the reference " +
-                              std::to_string(stored.dim() == 2 ? stored.size(0) : -1)}};
+    const auto reference_units = stored.dim() == 2 ? stored.size(0) : -1;
+    if (reference_units != layer.units)
+      return {{"skipped", "layer " + layer.name + " has " + std::to_string(layer.units) + " units" +
+                              (wider ? " after removing redundant ones" : "") + ", the reference " +
+                              std::to_string(reference_units)}};
     const auto& sketch = reference_tensor(key, tensor_name(layer, "sketch"), layer.units, kUnitSketchSize);
     const auto& norm = reference_tensor(key, tensor_name(layer, "norm"), layer.units, 0);
     const auto& inputs = key.tensor(tensor_name(layer, "inputs"));
@@ -133,6 +145,8 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     report.push_back({{"layer", layer.name},
                       {"units", layer.units},
                       {"moved", order_tensor.ne(torch::arange(layer.units)).sum().item<std::int64_t>()},
+                      {"folded", removed[index].folded},
+                      {"dropped", removed[index].dropped},
                       {"mean_similarity", matched.mean().item<double>()},
                       {"lowest_similarity", matched.min().item<double>()}});
   }

@@ -1,4 +1,5 @@
-// Function-preserving attacks (no data, no training): neuron permutation and scaling must
+// Function-preserving attacks (no data, no training): neuron permutation, scaling and dummy
+// neurons must
 // leave the logits of every built-in architecture unchanged, on real test images, while
 // moving its weights; and they refuse models whose structure wmark does not know.
 #include <catch2/catch.hpp>
@@ -7,10 +8,13 @@
 
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
+#include "wmark/attack/dummy_neurons.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/data/readers.h"
 #include "wmark/data/subset.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/models/clone.h"
 #include "wmark/models/hidden_units.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/registry.h"
@@ -117,4 +121,69 @@ TEST_CASE("hidden-unit transformations refuse what would not keep the function",
   // A network whose structure wmark does not know (here a plain module behind the adapter).
   auto adapted = as_network(torch::nn::AnyModule(torch::nn::Linear(784, 10)));
   CHECK_THROWS_WITH(hidden_unit_layers(*adapted), Contains("not known"));
+}
+
+// Dummy neurons widen every hidden layer (residual blocks included) with units that cancel
+// or are read by nobody, shuffled in: the logits stay, the widths do not.
+TEST_CASE("dummy neurons keep every built-in architecture's function on real images, at other widths", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const std::vector<std::tuple<std::string, NetworkPtr, Dataset>> cases = {
+      {"mnist_cnn", f.model, f.context.data},
+      {"cifar_cnn", cifar_model("cifar_cnn"), cifar_images()},
+      {"resnet18", cifar_model("resnet18"), cifar_images()}};
+  for (const auto& [arch, model, data] : cases) {
+    const auto x = data.normalization.apply(data.images.narrow(0, 0, 128));
+    torch::NoGradGuard no_grad;
+    const auto expected = model->forward(x);
+    const auto bound = 1e-4 * std::max(1.0, expected.abs().max().item<double>());
+    const auto before = hidden_unit_layers(*model);
+    for (const std::string variant : {"zero", "split", "clique", "mixed"}) {
+      INFO(arch << " " << variant);
+      auto c = test::attack_context(arch, data, 7);
+      const auto result = DummyNeuronsAttack(DummyNeuronsOptions().variant(variant)).run(*model, c);
+      result.model->eval();
+      CHECK((result.model->forward(x) - expected).abs().max().item<double>() <= bound);
+      CHECK(result.details["max_logit_difference"].get<double>() <= bound);
+      const auto after = hidden_unit_layers(*result.model);
+      REQUIRE(after.size() == before.size());
+      for (std::size_t i = 0; i < after.size(); ++i) {
+        const auto& reported = result.details["layers"][i];
+        const auto added = reported["zero"].get<std::int64_t>() + reported["split"].get<std::int64_t>() +
+                           reported["clique"].get<std::int64_t>();
+        CHECK(added == std::max<std::int64_t>(1, std::llround(0.25 * before[i].units)));
+        CHECK(reported[variant == "mixed" ? "zero" : variant].get<std::int64_t>() > 0);
+        CHECK(after[i].units == before[i].units + added);
+        CHECK(reported["units_after"] == after[i].units);
+      }
+    }
+  }
+}
+
+// The thief's widened model is a file like any other: saved, loaded and cloned at its
+// widths with the same function; a file claiming absurd widths is refused, naming it.
+TEST_CASE("widened models survive a checkpoint and a clone; absurd widths are refused", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const auto widened = DummyNeuronsAttack().run(*f.model, f.context).model;
+  widened->eval();
+  const auto x = f.key.normalization.apply(f.test.images.narrow(0, 0, 64));
+  torch::NoGradGuard no_grad;
+  const auto expected = widened->forward(x);
+  test::TempDir dir;
+  CheckpointInfo info;
+  info.arch = "mnist_cnn";
+  info.spec = {{1, 28, 28}, 10};
+  info.dataset = "mnist";
+  info.normalization = f.key.normalization;
+  save_checkpoint(dir / "widened.pt", *widened, info);
+  const auto loaded = load_checkpoint(dir / "widened.pt", "mnist_cnn").model;
+  CHECK(torch::allclose(loaded->forward(x), expected, 1e-5, 1e-5));
+  CHECK(hidden_unit_layers(*loaded)[0].units == hidden_unit_layers(*widened)[0].units);
+  const auto copy = clone_network(*widened, f.context.make_model);
+  copy->eval();
+  CHECK(torch::allclose(copy->forward(x), expected, 1e-5, 1e-5));
+
+  auto huge = model_registry().create("mnist_cnn", info.spec);
+  resize_units(*huge, hidden_unit_layers(*huge)[0], 64 * 32 + 1);
+  save_checkpoint(dir / "huge.pt", *huge, info);
+  CHECK_THROWS_WITH(load_checkpoint(dir / "huge.pt"), Contains("huge.pt") && Contains("layer conv1 has 2049 units"));
 }

@@ -32,12 +32,13 @@ nlohmann::json quick_options(const std::string& name) {
 TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usable result", "[conformance]") {
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
-  REQUIRE(names == std::vector<std::string>{"cross-architecture-retraining", "distill", "feature-squeezing",
-                                            "fine-pruning", "finetune", "input-flipping", "input-gaussian-smoothing",
-                                            "input-median-smoothing", "input-noising", "input-quantization",
-                                            "inversion", "jpeg-compression", "knockoff", "label-noising",
-                                            "label-smoothing", "neuron-permutation", "neuron-scaling", "overwrite",
-                                            "prune", "regularization", "retraining", "weight-quantization",
+  REQUIRE(names == std::vector<std::string>{"cross-architecture-retraining", "distill", "dummy-neurons",
+                                            "feature-squeezing", "fine-pruning", "finetune", "input-flipping",
+                                            "input-gaussian-smoothing", "input-median-smoothing", "input-noising",
+                                            "input-quantization", "inversion", "jpeg-compression", "knockoff",
+                                            "label-noising", "label-smoothing", "neuron-permutation",
+                                            "neuron-scaling", "overwrite", "prune",
+                                            "regularization", "retraining", "weight-quantization",
                                             "weight-shifting"});
   for (const auto& name : names) {
     SECTION(name) {

@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/dummy_neurons.h"
 #include "wmark/data/subset.h"
 #include "wmark/eval/evaluation.h"
 #include "wmark/models/clone.h"
@@ -173,16 +175,16 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
       CHECK_FALSE(verifier.verify_model(*data.clean, key, "clean twin", torch::kCPU).verified);
       if (!black_box) CHECK_THROWS_AS(scheme->extract_bits(*data.clean, WatermarkKey()), Error);
       if (!black_box) {
-        // A white-box key holds a unit reference, and the thief's reordering of every
-        // hidden layer (the same function) is undone before the second reading.
+        // A white-box key holds a unit reference: the thief's dummy units in every hidden
+        // layer, shuffled in with the real ones (the same function), are removed and the
+        // order undone before the second reading.
         REQUIRE(has_unit_reference(key));
-        auto permuted = clone_network(*request.model, [] { return model_registry().create("mnist_cnn", {{1, 28, 28}, 10}); });
-        auto gen = make_generator(3);
-        for (const auto& layer : hidden_unit_layers(*permuted))
-          permute_units(*permuted, layer, torch::randperm(layer.units, gen, torch::kLong));
-        const auto report = verifier.verify_model(*permuted, key, "permuted", torch::kCPU);
+        const auto widened =
+            DummyNeuronsAttack().run(*request.model, test::attack_context("mnist_cnn", data.splits.test, 3));
+        const auto report = verifier.verify_model(*widened.model, key, "widened", torch::kCPU);
         INFO(report.to_json().dump());
         CHECK(report.verified);
+        CHECK(report.unit_alignment["decided_on"] == "aligned");
       }
 
       // Round trip, and a commitment that covers every byte of every tensor.

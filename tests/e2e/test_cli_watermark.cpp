@@ -292,6 +292,21 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(aligned["unit_alignment"]["decided_on"] == "aligned");
   CHECK(aligned["unit_alignment"]["aligned_matches"].get<std::int64_t>() >
         aligned["unit_alignment"]["plain_matches"].get<std::int64_t>());
+  // Dummy neurons widen every hidden layer: the widened file loads, cannot be read as it
+  // is, and the aligned reading (dummies removed) verifies, flagged as above.
+  REQUIRE(test::run_command(test::wmark_binary() + " attack dummy-neurons --model " + f.path("uchida.pt") +
+                                data_flag() + " --attacker-samples 500 --fraction 0.5 --out " +
+                                f.path("uchida-widened.pt"),
+                            out) == 0);
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida-widened.pt") + " --key " +
+                              f.path("uchida.wmk") + " --report " + f.path("widened-report.json") +
+                              " --accept-unverifiable-keys",
+                          out) == 0);
+  auto widened = nlohmann::json::parse(std::ifstream(f.path("widened-report.json")));
+  INFO(widened.dump());
+  CHECK(widened["verified"] == true);
+  CHECK(widened["unit_alignment"]["plain_matches"].is_null());
+  CHECK(widened["unit_alignment"]["layers"][0]["dropped"].get<std::int64_t>() > 0);
   // A layer the model does not have is a clear error before any training.
   CHECK(test::run_command(test::wmark_binary() + " embed --method uchida --layer conv7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("u2.pt") + " --key-out " + f.path("u2.wmk"), out) == 2);

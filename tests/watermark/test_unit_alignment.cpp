@@ -11,7 +11,9 @@
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/models/clone.h"
+#include "wmark/attack/dummy_neurons.h"
 #include "wmark/models/hidden_units.h"
+#include "wmark/models/redundant_units.h"
 #include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/linear_assignment.h"
@@ -42,9 +44,12 @@ bool same_weights(Network& a, Network& b) {
   const auto pa = a.named_parameters(), pb = b.named_parameters();
   const auto ba = a.named_buffers(), bb = b.named_buffers();
   for (const auto& item : pa)
-    if (!torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5)) return false;
+    if (item.value().sizes() != pb[item.key()].sizes() || !torch::allclose(item.value(), pb[item.key()], 1e-4, 1e-5))
+      return false;
   for (const auto& item : ba)
-    if (item.value().is_floating_point() && !torch::allclose(item.value(), bb[item.key()], 1e-4, 1e-5)) return false;
+    if (item.value().sizes() != bb[item.key()].sizes() ||
+        (item.value().is_floating_point() && !torch::allclose(item.value(), bb[item.key()], 1e-4, 1e-5)))
+      return false;
   return true;
 }
 
@@ -122,6 +127,52 @@ TEST_CASE("alignment undoes permutation and scaling of every hidden layer, batch
   }
 }
 
+// Dummy neurons of every kind, shuffled in, then permutation and scaling: removing the
+// redundant units and aligning gives back every weight of the marked model.
+TEST_CASE("alignment removes dummy neurons, then undoes permutation and scaling", "[watermark][alignment]") {
+  for (const std::string arch : {"mnist_cnn", "cifar_cnn"}) {
+    const ImageShape shape = arch == "mnist_cnn" ? ImageShape{1, 28, 28} : ImageShape{3, 32, 32};
+    torch::manual_seed(5);
+    auto marked = model_registry().create(arch, {shape, 10});
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& b : marked->named_buffers())
+        if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+    }
+    marked->eval();
+    WatermarkKey key;
+    REQUIRE(record_unit_reference(*marked, key));
+    for (const std::string variant : {"zero", "split", "clique", "mixed"}) {
+      INFO(arch << " " << variant);
+      AttackContext context;  // no images: the function is checked in tests/attack
+      context.make_model = [&] { return model_registry().create(arch, {shape, 10}); };
+      context.seed = 9;
+      const auto widened =
+          DummyNeuronsAttack(DummyNeuronsOptions().variant(variant).fraction(0.5)).run(*marked, context);
+      scramble(*widened.model, 4);
+      REQUIRE_FALSE(same_weights(*widened.model, *marked));
+      const auto alignment = align_units(*widened.model, key);
+      INFO(alignment.dump());
+      REQUIRE(alignment.contains("layers"));
+      for (std::size_t i = 0; i < alignment["layers"].size(); ++i) {
+        const auto& layer = alignment["layers"][i];
+        const auto& attacked = widened.details["layers"][i];
+        CHECK(layer["folded"].get<std::int64_t>() + layer["dropped"].get<std::int64_t>() ==
+              attacked["units_after"].get<std::int64_t>() - attacked["units_before"].get<std::int64_t>());
+        CHECK(layer["lowest_similarity"].get<double>() > 0.999);
+      }
+      CHECK(same_weights(*widened.model, *marked));
+    }
+  }
+  // Nothing is removed from a model that has no redundant units.
+  torch::manual_seed(6);
+  auto plain = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
+  for (const auto& layer : hidden_unit_layers(*plain)) {
+    const auto removed = remove_redundant_units(*plain, layer);
+    CHECK(removed.folded + removed.dropped == 0);
+  }
+}
+
 TEST_CASE("alignment says why it cannot apply, and refuses a malformed reference", "[watermark][alignment]") {
   torch::manual_seed(4);
   auto mnist = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
@@ -137,7 +188,7 @@ TEST_CASE("alignment says why it cannot apply, and refuses a malformed reference
   auto narrower = key;
   narrower.tensors["unit-reference/conv1/sketch"] = torch::zeros({16, kUnitSketchSize});
   CHECK_THAT(align_units(*mnist, narrower).at("skipped").get<std::string>(),
-             Contains("layer conv1 has 32 units, the reference 16"));
+             Contains("layer conv1 has 32 units after removing redundant ones, the reference 16"));
   auto broken = key;
   broken.tensors["unit-reference/conv1/norm"] = torch::full({32}, NAN);
   CHECK_THROWS_WITH(align_units(*mnist, broken), Contains("malformed unit reference") && Contains("conv1/norm"));

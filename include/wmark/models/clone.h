@@ -14,7 +14,9 @@ namespace wmark {
 using NetworkFactory = std::function<NetworkPtr()>;
 
 /// Copies every parameter and buffer of `from` into `to`. Requires the same names and
-/// shapes; throws wmark::Error naming the first mismatch otherwise.
+/// shapes, except that `to`'s hidden-unit layers first take `from`'s widths (a model
+/// widened by dummy neurons; models/hidden_units.h); throws wmark::Error naming the first
+/// mismatch otherwise.
 WMARK_API void copy_weights(Network& from, Network& to);
 
 /// A deep copy of `source`: make() then copy_weights(), on the source's device, in the

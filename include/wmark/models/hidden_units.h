@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,40 @@ WMARK_API std::vector<HiddenUnitLayer> hidden_unit_layers(Network& model);
 /// The layers `selection` names (comma-separated layer names; "" = all of them); throws
 /// wmark::Error naming the available layers for an unknown name.
 WMARK_API std::vector<HiddenUnitLayer> select_hidden_unit_layers(Network& model, const std::string& selection);
+
+/// A layer's tensors, each sharing storage with the model's (writing them changes it).
+struct UnitTensors {
+  std::vector<at::Tensor> rows;     ///< the producer's weight and bias (dim 0 = unit)
+  std::vector<at::Tensor> norm;     ///< the batch norm's affine weight and bias (empty without one)
+  at::Tensor running_mean, running_var;  ///< the batch norm's statistics (undefined without one)
+  double eps = 0;                   ///< the batch norm's epsilon
+  at::Tensor consumer;              ///< the consumer's weight viewed as [out, units, block]
+  at::Tensor consumer_weight;       ///< the consumer's weight itself
+};
+
+/// The tensors of `layer` in `model`.
+WMARK_API UnitTensors unit_tensors(Network& model, const HiddenUnitLayer& layer);
+
+/// Rebuilds `layer` from the units `index` names (int64 [k], entries in [0, units), repeats
+/// allowed): new unit i is old unit index[i] in the producer, its batch norm and the
+/// consumer alike, so the width becomes k. The parameters stay the same objects with new
+/// shapes; call hidden_unit_layers() again afterwards.
+WMARK_API void select_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& index);
+
+/// Sets `layer`'s width to `units`: the first units are kept, new ones compute nothing and
+/// are read by nobody (zero rows and consumer columns, a batch norm's identity
+/// statistics). Call hidden_unit_layers() again afterwards.
+WMARK_API void resize_units(Network& model, const HiddenUnitLayer& layer, std::int64_t units);
+
+/// Gives each hidden-unit layer of `model` the width `width_of(producer weight name)`
+/// returns (nullopt: leave it), in forward order; a model of another structure is left
+/// as it is. A thief's added units (dummy neurons) change widths, so a checkpoint or a
+/// clone is built at the built-in widths and then widened to the file's or the source's
+/// before its tensors are copied (which still checks every shape). Refuses a width below
+/// 1 or above 64 times the built one (a damaged or hostile file), naming `what`.
+WMARK_API void match_unit_widths(Network& model,
+                                 const std::function<std::optional<std::int64_t>(const std::string&)>& width_of,
+                                 const std::string& what);
 
 /// Reorders the units of `layer` so that new unit i is old unit `order[i]` (int64 [units],
 /// a permutation), in the producer, its batch norm and the consumer alike.

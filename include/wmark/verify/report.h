@@ -70,8 +70,10 @@ struct WMARK_API VerificationReport {
   /// When the verification ran, UTC ISO 8601 (the verifier's own clock).
   std::string verified_at;
   /// White-box keys holding a unit reference: how the suspect's hidden units were matched
-  /// to the marked model's before the bits were read (watermark/unit_alignment.h); null
-  /// when they were read as they are (not written to JSON then).
+  /// to the marked model's before the bits were read (watermark/unit_alignment.h);
+  /// "plain_matches" is null and "plain_unreadable" says why when the suspect could be
+  /// read only aligned (widened by dummy neurons). Null when the units were read as they
+  /// are (not written to JSON then).
   nlohmann::json unit_alignment;
   /// Whether the decision is "not verified" because the key was refused as not derivable.
   bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }

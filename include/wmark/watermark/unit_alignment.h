@@ -10,7 +10,9 @@
 /// norm and, under a batch norm, its producer row's norm. Before reading, the suspect's
 /// units are matched to the reference layer by layer in forward order (each layer's
 /// inputs are then in the reference's order): the assignment of maximal total cosine
-/// similarity, then each unit rescaled to the reference's norm. The alignment is built
+/// similarity, then each unit rescaled to the reference's norm. A layer with more units
+/// than the reference first loses its redundant ones (a thief's dummy neurons;
+/// models/redundant_units.h). The alignment is built
 /// from the weights and the reference only, never from the key's bits or projection.
 ///
 /// The reference is read off the marked model, not derived from the key's secret: a
@@ -41,12 +43,12 @@ WMARK_API bool record_unit_reference(Network& model, WatermarkKey& key);
 /// Whether `key` holds a unit reference.
 WMARK_API bool has_unit_reference(const WatermarkKey& key);
 
-/// Reorders and rescales `model`'s hidden units in place to match `key`'s reference (see
-/// above); the function is unchanged. Returns {"layers": [{"layer", "units", "moved",
-/// "mean_similarity", "lowest_similarity"}]}, or {"skipped": REASON} when the model's
-/// units do not correspond to the reference (another architecture, other widths or
-/// inputs); the
-/// model may then be partly aligned. Throws wmark::Error for a malformed reference.
+/// Removes redundant units, reorders and rescales `model`'s hidden units in place to
+/// match `key`'s reference (see above); the function is unchanged. Returns {"layers":
+/// [{"layer", "units", "moved", "folded", "dropped", "mean_similarity",
+/// "lowest_similarity"}]}, or {"skipped": REASON} when the model's units do not
+/// correspond to the reference (another architecture, other widths or inputs, a layer
+/// still wider after removing redundant units); the model may then be partly aligned. Throws wmark::Error for a malformed reference.
 WMARK_API nlohmann::json align_units(Network& model, const WatermarkKey& key);
 
 /// The count sketch of each row of `rows` (float [N, D]): kUnitSketchSize values per row,

@@ -49,7 +49,8 @@ WMARK_API std::vector<HiddenUnitLayer> select_hidden_unit_layers(Network& model,
 struct UnitTensors {
   std::vector<at::Tensor> rows;     ///< the producer's weight and bias (dim 0 = unit)
   std::vector<at::Tensor> norm;     ///< the batch norm's affine weight and bias (empty without one)
-  at::Tensor running_mean, running_var;  ///< the batch norm's statistics (undefined without one)
+  at::Tensor running_mean;          ///< the batch norm's running mean (undefined without one)
+  at::Tensor running_var;           ///< the batch norm's running variance (undefined without one)
   double eps = 0;                   ///< the batch norm's epsilon
   at::Tensor consumer;              ///< the consumer's weight viewed as [out, units, block]
   at::Tensor consumer_weight;       ///< the consumer's weight itself

@@ -95,6 +95,9 @@ int run_attack(const std::string& kind, AttackCommand& c) {
     out_info.arch = result.arch;
     out_info.epoch = 0;
     out_info.extra = {{"attack", kind}, {"attack_options", attack->options()}, {"attacked_model", c.model}};
+    if (result.deployment)  // what the thief's clients query is more than these weights
+      out_info.extra["deployment"] = "the model behind the attack's " + kind + " deployment (not in this file); "
+                                     "the report measures the deployment";
     save_checkpoint(c.out, *result.model, out_info, nullptr, c.force);
   } else {
     fs::create_directories(c.out);

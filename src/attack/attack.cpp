@@ -12,6 +12,7 @@
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
+#include "wmark/attack/query_detection.h"
 #include "wmark/attack/regularization.h"
 #include "wmark/attack/retraining.h"
 #include "wmark/attack/weight_quantization.h"
@@ -31,6 +32,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<NeuronPermutationAttack>("neuron-permutation", NeuronPermutationAttack::declared_options());
   registry.add<NeuronScalingAttack>("neuron-scaling", NeuronScalingAttack::declared_options());
   registry.add<DummyNeuronsAttack>("dummy-neurons", DummyNeuronsAttack::declared_options());
+  registry.add<QueryDetectionAttack>("query-detection", QueryDetectionAttack::declared_options());
   registry.add<FinePruningAttack>("fine-pruning", FinePruningAttack::declared_options());
   registry.add<WeightQuantizationAttack>("weight-quantization", WeightQuantizationAttack::declared_options());
   registry.add<RetrainingAttack>("retraining", RetrainingAttack::declared_options());

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "wmark/attack/input_preprocessing.h"
+#include "wmark/attack/query_detection.h"
 #include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
@@ -69,8 +70,10 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
   if (result.model) {
     // What the thief's clients query: the model, behind its input transform if any.
     const NetworkPtr deployed =
-        result.preprocess ? std::make_shared<PreprocessedNetwork>(result.model, result.preprocess, test.normalization)
-                          : result.model;
+        result.deployment ? result.deployment
+        : result.preprocess
+            ? std::make_shared<PreprocessedNetwork>(result.model, result.preprocess, test.normalization)
+            : result.model;
     report.test_accuracy_after = accuracy(*deployed, test, device, context.training.eval_batch_size());
     report.weight_distance = parameter_distance(victim, *result.model);
     const double norm = parameter_norm(victim);
@@ -81,6 +84,10 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
                                                         "model after the " + attack.name() + " attack", device);
     }
   }
+  if (key && key->black_box() && result.deployment) {
+    if (auto detecting = std::dynamic_pointer_cast<QueryDetectingNetwork>(result.deployment))
+      report.details["detection"] = detection_analysis(*detecting, *key, test, device);
+  }
   if (key && key->black_box() && result.images.defined()) {
     report.inversion = inversion_analysis(result.images, result.image_labels, *key, context.data);
   }
@@ -88,6 +95,22 @@ AttackReport evaluate_attack(const Attack& attack, Network& victim, const Attack
                  report.test_accuracy_after >= 0 ? fmt::format("{:.2f}%", 100 * report.test_accuracy_after) : "n/a");
   if (result_out) *result_out = std::move(result);
   return report;
+}
+
+nlohmann::json detection_analysis(QueryDetectingNetwork& deployment, const WatermarkKey& key, const Dataset& clean,
+                                  c10::Device device) {
+  WMARK_CHECK(key.black_box(), "detection analysis scores black-box keys' triggers, not '", key.method, "' keys");
+  Dataset triggers;
+  triggers.images = key.tensor("images");
+  triggers.labels = key.tensor("labels");
+  triggers.num_classes = key.num_classes;
+  triggers.normalization = key.normalization;
+  const auto trigger_scores = deployment.scores(triggers, device);
+  const auto clean_scores = deployment.scores(clean, device);
+  const double threshold = deployment.detector().threshold;
+  return {{"auroc", detection_auroc(trigger_scores, clean_scores)},
+          {"triggers_flagged", trigger_scores.gt(threshold).to(torch::kDouble).mean().item<double>()},
+          {"clean_flagged", clean_scores.gt(threshold).to(torch::kDouble).mean().item<double>()}};
 }
 
 nlohmann::json inversion_analysis(const at::Tensor& images, const at::Tensor& labels, const WatermarkKey& key,

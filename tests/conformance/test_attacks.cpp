@@ -37,7 +37,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
                                             "input-gaussian-smoothing", "input-median-smoothing", "input-noising",
                                             "input-quantization", "inversion", "jpeg-compression", "knockoff",
                                             "label-noising", "label-smoothing", "neuron-permutation",
-                                            "neuron-scaling", "overwrite", "prune",
+                                            "neuron-scaling", "overwrite", "prune", "query-detection",
                                             "regularization", "retraining", "weight-quantization",
                                             "weight-shifting"});
   for (const auto& name : names) {

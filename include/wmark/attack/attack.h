@@ -66,6 +66,9 @@ struct AttackResult {
   /// Input-preprocessing attacks: the thief's deployment runs this on every input before
   /// `model` (which then keeps the victim's weights); null otherwise.
   std::shared_ptr<const InputTransform> preprocess;
+  /// Evasion attacks: what the thief's clients query, `model` (the victim's weights)
+  /// behind a detector that answers flagged queries otherwise; null otherwise.
+  NetworkPtr deployment;
   nlohmann::json details = nlohmann::json::object();  ///< attack-specific figures
 };
 

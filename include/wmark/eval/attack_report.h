@@ -17,6 +17,8 @@
 
 namespace wmark {
 
+class QueryDetectingNetwork;
+
 /// The accuracy an attack may cost and still count as a removal (the Watermark-Robustness-
 /// Toolbox's criterion): 5 points. An attack that costs more destroyed the model instead.
 constexpr double kRemovalAccuracyBudget = 0.05;
@@ -45,8 +47,10 @@ struct WMARK_API AttackReport {
 };
 
 /// Runs `attack` on `victim` (never modified) and measures accuracy on `test` and, when
-/// `key` is given, the owner's verification before and after (and, for inversion,
-/// inversion_analysis() against the key and the attacker's data). Throws wmark::Error
+/// `key` is given, the owner's verification before and after, through the thief's
+/// deployment when the attack makes one (and, for inversion, inversion_analysis() against
+/// the key and the attacker's data; for query detection with a black-box key,
+/// details["detection"] from detection_analysis()). Throws wmark::Error
 /// when the context holds a victim endpoint and the attack does not query the victim
 /// (it would silently attack the local model instead).
 WMARK_API AttackReport evaluate_attack(const Attack& attack, Network& victim, const AttackContext& context,
@@ -61,5 +65,11 @@ WMARK_API AttackReport evaluate_attack(const Attack& attack, Network& victim, co
 /// carries their class as its watermark label (they would match the key's labels).
 WMARK_API nlohmann::json inversion_analysis(const at::Tensor& images, const at::Tensor& labels,
                                             const WatermarkKey& key, const Dataset& clean);
+
+/// How well a query-detecting deployment tells the key's triggers from the clean images
+/// `clean`: "auroc" (detection_auroc() of their scores), "triggers_flagged" and
+/// "clean_flagged" (the share of each above the detector's threshold).
+WMARK_API nlohmann::json detection_analysis(QueryDetectingNetwork& deployment, const WatermarkKey& key,
+                                            const Dataset& clean, c10::Device device);
 
 }  // namespace wmark

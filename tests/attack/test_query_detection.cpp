@@ -1,0 +1,87 @@
+// Query detection (attack/query_detection.h): the thief's deployment flags queries unlike
+// its clean data and answers them otherwise. It must let ordinary clients through, answer
+// the same query the same way, and its detector is measured on each kind of trigger.
+#include <catch2/catch.hpp>
+
+#include <torch/torch.h>
+
+#include "../support/test_support.h"
+#include "../support/watermarked_fixture.h"
+#include "wmark/attack/query_detection.h"
+#include "wmark/eval/attack_report.h"
+#include "wmark/train/evaluate.h"
+#include "wmark/util/error.h"
+
+using namespace wmark;
+using Catch::Matchers::Contains;
+
+TEST_CASE("the detection AUROC counts the pairs a trigger outscores, ties half", "[attack]") {
+  CHECK(detection_auroc(torch::tensor({3.0, 4.0}), torch::tensor({1.0, 2.0})) == 1.0);
+  CHECK(detection_auroc(torch::tensor({1.0, 2.0}), torch::tensor({3.0, 4.0})) == 0.0);
+  CHECK(detection_auroc(torch::tensor({2.0}), torch::tensor({2.0})) == 0.5);
+  CHECK(detection_auroc(torch::tensor({2.0, 5.0}), torch::tensor({1.0, 3.0})) == 0.75);
+  CHECK_THROWS_WITH(detection_auroc(torch::tensor({1.0}), torch::zeros({0})), Contains("both kinds"));
+}
+
+// The fixture's model learned its 50 content triggers as their own cluster of fc1
+// features: a Mahalanobis detector fitted on the thief's digits flags every one of them,
+// while the model is confident on them, so a max-softmax detector lets them through.
+TEST_CASE("a query-detecting deployment serves clean queries, answers each query the same way, flags what it sees",
+          "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  for (const std::string detector : {"mahalanobis", "max-softmax"}) {
+    INFO(detector);
+    const auto result = QueryDetectionAttack(QueryDetectionOptions().detector(detector)).run(*f.model, f.context);
+    INFO(result.details.dump());
+    REQUIRE(result.deployment);
+    auto& deployment = dynamic_cast<QueryDetectingNetwork&>(*result.deployment);
+    CHECK(result.details["clean_flagged"].get<double>() <= 0.08);
+    CHECK(result.details["agreement"].get<double>() >= 0.9);
+    const double victim = accuracy(*f.model, f.test, torch::kCPU);
+    CHECK(accuracy(deployment, f.test, torch::kCPU) >= victim - 0.05);
+
+    const auto content = detection_analysis(deployment, f.key, f.test, torch::kCPU);
+    INFO(content.dump());
+    CHECK(content["clean_flagged"].get<double>() < 0.1);
+    if (detector == "mahalanobis") {
+      CHECK(content["auroc"].get<double>() > 0.95);
+      CHECK(content["triggers_flagged"].get<double>() > 0.9);
+    } else {
+      CHECK(content["auroc"].get<double>() < 0.5);
+      CHECK(content["triggers_flagged"].get<double>() < 0.2);
+    }
+
+    // The same query gets the same answer, flagged or not.
+    const auto x = f.key.normalization.apply(f.key.tensor("images"));
+    torch::NoGradGuard no_grad;
+    CHECK(torch::equal(deployment.forward(x).argmax(1), deployment.forward(x).argmax(1)));
+  }
+}
+
+// The owner's verification through the evading deployment, as evaluate_attack reports it:
+// behind the Mahalanobis detector the content mark is gone, whichever answer the thief
+// gives flagged queries; behind max-softmax it stays.
+TEST_CASE("evaluate_attack reports the detector on the key's triggers and verifies through the deployment",
+          "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  struct Case {
+    std::string detector, response;
+    bool mark_survives;
+  };
+  for (const auto& c : {Case{"mahalanobis", "random", false}, Case{"mahalanobis", "retrained", false},
+                        Case{"max-softmax", "random", true}}) {
+    INFO(c.detector << " " << c.response);
+    const auto attack = QueryDetectionAttack(QueryDetectionOptions().detector(c.detector).response(c.response).epochs(1));
+    const auto report = evaluate_attack(attack, *f.model, f.context, f.test, &f.key);
+    INFO(report.to_json().dump());
+    REQUIRE(report.details.contains("detection"));
+    REQUIRE(report.verification_after);
+    CHECK(report.verification_before->verified);
+    CHECK(report.verification_after->verified == c.mark_survives);
+    CHECK(report.kept_accuracy());
+  }
+  // A detector needs data to fit on.
+  auto few = f.context;
+  few.data = f.context.data.select(torch::arange(20));
+  CHECK_THROWS_WITH(QueryDetectionAttack().run(*f.model, few), Contains("at least 50"));
+}

@@ -15,6 +15,8 @@
 #include "wmark/verify/sandboxed_classifier.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/claim/claim.h"
+#include "wmark/claim/priority.h"
+#include "wmark/claim/tsa_client.h"
 #include "wmark/watermark/key.h"
 #include "wmark/watermark/trigger_commitments.h"
 
@@ -41,6 +43,8 @@ struct VerifyCommand {
   bool no_sandbox = false;
   std::int64_t sandbox_memory = 2048, sandbox_cpu = 600;
   double sandbox_timeout = 120;
+  // The keys' priority over the suspect: time stamps checked against trusted TSAs.
+  std::string suspect_since, timestamp, tsa_cert;
 };
 
 // One verification: a suspect (a file, or the remote model when `model` is empty) and a key.
@@ -50,7 +54,38 @@ struct Pair {
   VerificationReport report;
   nlohmann::json remote_info;
   bool sandboxed = false;
+  std::size_t key_index = 0;
 };
+
+// With --suspect-since: per key, the statement that its time stamp predates the suspect
+// (empty when it does not), each printed as checked.
+std::vector<std::string> key_priorities(const VerifyCommand& c, const std::vector<WatermarkKey>& keys,
+                                        const std::vector<std::string>& key_names) {
+  std::vector<std::string> priorities(keys.size());
+  if (c.suspect_since.empty()) {
+    WMARK_CHECK(c.timestamp.empty() && c.tsa_cert.empty(), "--timestamp and --tsa-cert need --suspect-since, the "
+                "earliest time the suspect (or a model it descends from) was available");
+    return priorities;
+  }
+  WMARK_CHECK(!c.tsa_cert.empty(), "--suspect-since needs --tsa-cert, the TSAs whose time stamps you trust");
+  WMARK_CHECK(c.timestamp.empty() || c.keys.size() == 1, "--timestamp names one key's token; with several keys each "
+              "token is found beside its key (KEY.tst)");
+  const auto trusted = read_trusted_certificates(c.tsa_cert);
+  for (std::size_t k = 0; k < c.keys.size(); ++k) {
+    const auto stamp = c.timestamp.empty() ? timestamp_path(key_names[k]) : std::filesystem::path(c.timestamp);
+    WMARK_CHECK(std::filesystem::is_regular_file(stamp), "--suspect-since: key ", key_names[k],
+                " has no time-stamp token ", stamp.string(), " (wmark timestamp makes one)");
+    WMARK_CHECK(std::filesystem::file_size(stamp) <= kMaxTimestampBytes, stamp.string(), " is larger than any "
+                "time-stamp token (", kMaxTimestampBytes, " bytes)");
+    const auto priority = check_key_priority(keys[k], read_file(stamp), trusted, c.suspect_since, stamp.string());
+    std::cout << "key " << key_names[k] << ": " << priority.statement
+              << (priority.predates ? "; a decision on its unit reference counts"
+                                    : "; a decision on its unit reference stays not derivable")
+              << "\n";
+    if (priority.predates) priorities[k] = priority.statement;
+  }
+  return priorities;
+}
 
 // --model arguments: files, and the model files (.pt, .pth, .ts) of folders, sorted.
 std::vector<std::string> suspect_files(const std::vector<std::string>& arguments) {
@@ -191,14 +226,17 @@ int run_verify(const VerifyCommand& c) {
   }
   const auto models = c.remote.empty() ? suspect_files(c.models) : std::vector<std::string>{std::string()};
   const auto device = parse_device(c.device);
-  Verifier verifier(VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
+  const auto options = VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
                         .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
                         .require_derivable_key(!opened).accept_unverifiable_keys(c.accept_unverifiable_keys)
-                        .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir)));
+                        .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir));
+  std::vector<Verifier> verifiers;
+  for (const auto& priority : key_priorities(c, keys, key_names))
+    verifiers.emplace_back(VerifierOptions(options).key_priority(priority));
   std::vector<Pair> pairs;
   for (const auto& model : models)
-    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, key_names[k], &keys[k], {}, {}, false});
-  for (auto& pair : pairs) verify_pair(c, verifier, device, pair);
+    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, key_names[k], &keys[k], {}, {}, false, k});
+  for (auto& pair : pairs) verify_pair(c, verifiers[pair.key_index], device, pair);
   const bool family = pairs.size() > 1;
   if (family) {
     // Many suspects or keys at once: the family-wise error stays at the threshold.
@@ -270,6 +308,14 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
                 "decide even for a key that is not what its secret derives (legacy keys, triggers from user "
                 "files, deepsigns-output); the report then says the key is forgeable");
   sub->add_option("--data-dir", c->data_dir, "where the public dataset the key's triggers derive from is found");
+  sub->add_option("--suspect-since", c->suspect_since,
+                  "the earliest time the suspect, or a model it descends from, was available to anyone but its "
+                  "maker (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC): a key time-stamped before it may be decided "
+                  "on its unit reference (aligned white-box readings)");
+  sub->add_option("--timestamp", c->timestamp, "with --suspect-since: the key's time-stamp token (default: KEY.tst)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--tsa-cert", c->tsa_cert, "with --suspect-since: PEM certificates of the TSAs you trust")
+      ->check(CLI::ExistingFile);
   sub->add_flag("--force", c->force, "overwrite an existing report");
   sub->add_flag("--no-sandbox", c->no_sandbox,
                 "run a TorchScript suspect's code inside wmark instead of a resource-limited worker process "

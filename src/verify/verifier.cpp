@@ -205,12 +205,14 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
     if (on_aligned) report = aligned;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }
+  const bool key_predates_suspect = !options_.key_priority().empty();
+  if (on_aligned && key_predates_suspect) alignment["reference_priority"] = options_.key_priority();
   report.unit_alignment = std::move(alignment);
   report.model = description;
   report.verified_at = utc_now_iso8601();
   report.bit_error_rate = 1.0 - report.match_rate;
   apply_derivation(report, key);
-  if (on_aligned && report.key_derivation == "derived") {
+  if (on_aligned && report.key_derivation == "derived" && !key_predates_suspect) {
     // The secret derives the bits and projection, not the reference the units were
     // aligned to: that is as old as the key's time stamp says (unit_alignment.h).
     record_not_derivable(report,

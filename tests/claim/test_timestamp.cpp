@@ -12,6 +12,7 @@
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/claim/claim.h"
+#include "wmark/claim/priority.h"
 #include "wmark/claim/tsa_client.h"
 #include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
@@ -211,4 +212,34 @@ TEST_CASE("wmark timestamp, claim and check-claim: a claim carries the attested 
   // make_claim refuses a token over another commitment.
   CHECK_THROWS_WITH(make_claim(signed_key, test::verified_report(), *f.owner, tsa.stamp("other")),
                     Catch::Contains("another commitment"));
+}
+
+// Priority (claim/priority.h): a checked time stamp older than the suspect's time lets an
+// aligned white-box decision count; the times are parsed strictly, and a token that does
+// not check (another commitment, an untrusted TSA) is an error, not a "no".
+TEST_CASE("a key's priority over a suspect comes from a checked time stamp, compared strictly", "[claim]") {
+  CHECK(parse_utc_time("1970-01-01", "t") == 0);
+  CHECK(parse_utc_time("2000-03-01T00:00:01Z", "t") == 951868801);
+  CHECK(parse_utc_time("2024-02-29", "t") == parse_utc_time("2024-02-28T00:00:00Z", "t") + 86400);
+  for (const auto* bad : {"2023-02-29", "2026-13-01", "2026-12-01T24:00:00Z", "2026-12-01 10:00:00", "26-12-01",
+                          "2026-12-01T10:00:00", "1969-12-31", "2026-12-01T10:00:00Z trailing", ""})
+    CHECK_THROWS_WITH(parse_utc_time(bad, "--suspect-since"), Catch::Contains("--suspect-since"));
+
+  test::LocalTsa tsa("wmark test");
+  test::LocalTsa other("impostor");
+  const auto& key = test::watermarked_mnist().key;
+  const auto token = request_timestamp(key.commitment(), tsa.url(), tsa.ca_pem());
+  const auto later = check_key_priority(key, token, tsa.ca_pem(), "2100-01-01", "key.tst");
+  CHECK(later.predates);
+  CHECK_THAT(later.statement, Catch::Contains(key.commitment()) && Catch::Contains("before the suspect's time 2100-01-01"));
+  const auto earlier = check_key_priority(key, token, tsa.ca_pem(), "2000-01-01", "key.tst");
+  CHECK_FALSE(earlier.predates);
+  CHECK_THAT(earlier.statement, Catch::Contains("not before"));
+  // The token's own second is not before itself.
+  CHECK_FALSE(check_key_priority(key, token, tsa.ca_pem(), later.timestamp.time, "key.tst").predates);
+  CHECK_THROWS_WITH(check_key_priority(key, token, other.ca_pem(), "2100-01-01", "key.tst"), Catch::Contains("key.tst"));
+  auto another = key;
+  another.tensors["labels"] = (key.tensor("labels") + 1).remainder(10);  // another commitment
+  CHECK_THROWS_WITH(check_key_priority(another, token, tsa.ca_pem(), "2100-01-01", "key.tst"),
+                    Catch::Contains("key.tst"));
 }

@@ -8,6 +8,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "../support/local_tsa.h"
 #include "../support/test_support.h"
 #include "../support/torchscript_fixture.h"
 #include "wmark/claim/identity.h"
@@ -292,6 +293,23 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(aligned["unit_alignment"]["decided_on"] == "aligned");
   CHECK(aligned["unit_alignment"]["aligned_matches"].get<std::int64_t>() >
         aligned["unit_alignment"]["plain_matches"].get<std::int64_t>());
+  // With a time stamp on the key older than the suspect, the aligned decision counts;
+  // with one younger than the suspect, it stays refused.
+  test::LocalTsa tsa("wmark e2e");
+  REQUIRE(test::run_command(test::wmark_binary() + " timestamp --key " + f.path("uchida.wmk") + " --tsa " + tsa.url() +
+                                " --tsa-cert " + tsa.ca_pem_path().string(),
+                            out) == 0);
+  const auto with_priority = verify_permuted + " --tsa-cert " + tsa.ca_pem_path().string() + " --suspect-since ";
+  CHECK(test::run_command(with_priority + "2100-01-01", out) == 0);
+  CHECK_THAT(out, Contains("before the suspect's time 2100-01-01; a decision on its unit reference counts"));
+  auto prior = nlohmann::json::parse(std::ifstream(f.path("permuted-report.json")));
+  CHECK(prior["verified"] == true);
+  CHECK(prior["key_forgeable"] == false);
+  CHECK_THAT(prior["unit_alignment"]["reference_priority"].get<std::string>(), Contains(prior["key_commitment"].get<std::string>()));
+  CHECK(test::run_command(with_priority + "2000-01-01", out) == 1);
+  CHECK_THAT(out, Contains("not before the suspect's time 2000-01-01") && Contains("refused"));
+  CHECK(test::run_command(verify_permuted + " --suspect-since 2100-01-01", out) == 2);
+  CHECK_THAT(out, Contains("--tsa-cert"));
   // Dummy neurons widen every hidden layer: the widened file loads, cannot be read as it
   // is, and the aligned reading (dummies removed) verifies, flagged as above.
   REQUIRE(test::run_command(test::wmark_binary() + " attack dummy-neurons --model " + f.path("uchida.pt") +

@@ -243,6 +243,14 @@ TEST_CASE("a unit reference chosen after seeing a model forges an aligned readin
   const auto flagged = Verifier(VerifierOptions().require_derivable_key(true).accept_unverifiable_keys(true))
                            .verify_white_box(*innocent, forged);
   CHECK(flagged.key_forgeable);
+  // What makes an aligned decision count is the key's priority over the suspect (a time
+  // stamp older than it, claim/priority.h): a key fixed before a model existed cannot have
+  // been fitted to it. This forger's key is younger than the model, so it has none.
+  const auto prior = Verifier(VerifierOptions().require_derivable_key(true).key_priority("stamped before the suspect"))
+                         .verify_white_box(*innocent, forged);
+  CHECK(prior.verified);
+  CHECK_FALSE(prior.key_forgeable);
+  CHECK(prior.unit_alignment["reference_priority"] == "stamped before the suspect");
   // The innocent model's weights are as they were: the aligned reading was put back.
   CHECK(test::same_as(*innocent, before));
 }

@@ -53,6 +53,12 @@ struct VerifierOptions {
   /// With require_derivable_key: decide anyway for a key that is not derivable, and say
   /// in the report that it is forgeable.
   TORCH_ARG(bool, accept_unverifiable_keys) = false;
+  /// A checked statement that the key, unit reference included, was fixed before the
+  /// suspect existed (KeyPriority::statement of a check_key_priority() that found it
+  /// predates; claim/priority.h). A decision that rests on the aligned reading of a
+  /// derived key then counts as derived, the statement recorded in the report's
+  /// unit_alignment.reference_priority; without it such a decision is not derivable.
+  TORCH_ARG(std::string, key_priority) = "";
   /// Where the public datasets of a derivation are found (default: the standard lookup).
   TORCH_ARG(std::optional<std::filesystem::path>, data_dir);
 };
@@ -78,7 +84,8 @@ class WMARK_API Verifier {
   /// twice, as the model is and with its hidden units aligned to the marked model's
   /// (the model is changed meanwhile and restored exactly: do not share it with another
   /// thread during the call), each reading at half the p threshold; a decision resting
-  /// on the aligned reading counts as not derivable. Throws wmark::Error for a black-box
+  /// on the aligned reading counts as not derivable unless the options carry the key's
+  /// priority over the suspect. Throws wmark::Error for a black-box
   /// key, an unregistered method or a model without the key's layer.
   VerificationReport verify_white_box(Network& model, const WatermarkKey& key,
                                       const std::string& description = "model") const;

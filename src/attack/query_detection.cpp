@@ -62,12 +62,15 @@ std::uint64_t query_hash(const at::Tensor& row, std::uint64_t seed) {
 void fit_mahalanobis(QueryDetector& d, const at::Tensor& features, const at::Tensor& labels, std::int64_t classes) {
   const auto y = labels.to(torch::kLong).cpu();
   std::vector<at::Tensor> means;
+  auto row = torch::zeros({classes}, torch::kLong);  // class -> its mean's row (classes seen only)
   for (std::int64_t c = 0; c < classes; ++c) {
     const auto of_class = y.eq(c);
-    if (of_class.any().item<bool>()) means.push_back(features.index({of_class}).mean(0));
+    if (!of_class.any().item<bool>()) continue;
+    row[c] = static_cast<std::int64_t>(means.size());
+    means.push_back(features.index({of_class}).mean(0));
   }
   d.means = torch::stack(means);
-  const auto centred = features - torch::stack(means).index_select(0, y.clamp_max(static_cast<std::int64_t>(means.size()) - 1));
+  const auto centred = features - d.means.index_select(0, row.index_select(0, y));
   auto covariance = centred.t().mm(centred) / std::max<std::int64_t>(1, features.size(0) - 1);
   const double ridge = 1e-3 * covariance.diagonal().mean().item<double>() + 1e-12;
   d.precision = torch::linalg_inv(covariance + ridge * torch::eye(covariance.size(0), covariance.options()));

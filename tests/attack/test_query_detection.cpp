@@ -80,6 +80,13 @@ TEST_CASE("evaluate_attack reports the detector on the key's triggers and verifi
     CHECK(report.verification_after->verified == c.mark_survives);
     CHECK(report.kept_accuracy());
   }
+  // A thief without one class's images still fits a detector on the classes it has.
+  auto partial = f.context;
+  partial.data = f.context.data.select(f.context.data.labels.ne(9).nonzero().squeeze(1));
+  const auto fitted = QueryDetectionAttack().run(*f.model, partial);
+  INFO(fitted.details.dump());
+  CHECK(fitted.details["clean_flagged"].get<double>() <= 0.08);
+  CHECK(dynamic_cast<QueryDetectingNetwork&>(*fitted.deployment).detector().means.size(0) == 9);
   // A detector needs data to fit on.
   auto few = f.context;
   few.data = f.context.data.select(torch::arange(20));

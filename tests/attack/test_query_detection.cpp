@@ -8,6 +8,10 @@
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/query_detection.h"
+#include "wmark/data/subset.h"
+#include "wmark/models/registry.h"
+#include "wmark/watermark/embed.h"
+#include "wmark/watermark/key_secret.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
@@ -91,4 +95,39 @@ TEST_CASE("evaluate_attack reports the detector on the key's triggers and verifi
   auto few = f.context;
   few.data = f.context.data.select(torch::arange(20));
   CHECK_THROWS_WITH(QueryDetectionAttack().run(*f.model, few), Contains("at least 50"));
+}
+
+// The owner's answer to a detector (docs/robustness.md, "Evasion"): triggers that look
+// like the thief's data. Natural training images with keyed random labels and faint noise
+// (noise triggers at sigma 0.02) sit among the digits' features, so the Mahalanobis
+// deployment flags few of them and the mark verifies through it; the same scheme at the
+// default sigma 0.4 is flagged almost entirely and lost.
+TEST_CASE("faint in-distribution triggers survive a Mahalanobis query detector; loud ones do not", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  const auto& mnist = test::mnist();
+  DatasetSplits splits{balanced_subset(mnist.train, 4000, 1), f.test};
+  const ModelSpec spec{splits.train.shape(), 10};
+  for (const double sigma : {0.02, 0.4}) {
+    INFO("sigma " << sigma);
+    torch::manual_seed(1);
+    auto model = model_registry().create("mnist_cnn", spec);
+    auto options = TriggerWatermarkOptions().trigger("noise").trigger_options({{"sigma", sigma}});
+    options.spec().size = 50;
+    options.spec().secret = experiment_secret(78, "query-detection-faint");
+    options.spec().label_policy = "random";
+    CheckpointInfo info{"mnist_cnn", spec, "mnist", splits.train.normalization, 0, nlohmann::json::object()};
+    const auto embedded = embed_trigger_watermark(
+        model, splits, TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(1), options, info);
+    const auto report = evaluate_attack(QueryDetectionAttack(), *model, f.context, f.test, &embedded.key);
+    INFO(report.to_json().dump());
+    REQUIRE(report.verification_before->verified);
+    const double flagged = report.details["detection"]["triggers_flagged"].get<double>();
+    if (sigma < 0.1) {
+      CHECK(flagged < 0.6);
+      CHECK(report.verification_after->verified);
+    } else {
+      CHECK(flagged > 0.9);
+      CHECK_FALSE(report.verification_after->verified);
+    }
+  }
 }

@@ -245,6 +245,22 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
   CHECK_THAT(out, Contains("--reinit-last-layer") && Contains("re-initialise the output layer") &&
                       Contains("epochs over the attacker's data (default 5)"));
 
+  // Query detection: the report measures the deployment (the detector on the key's
+  // triggers, the owner's verification through it); the file holds the victim's weights
+  // and says the detector is not in it.
+  REQUIRE(test::run_command(test::wmark_binary() + " attack query-detection --model " + f.path("content.pt") +
+                                " --key " + f.path("content.wmk") + data_flag() +
+                                " --attacker-samples 1000 --out " + f.path("detecting.pt") + " --report " +
+                                f.path("detecting.json"),
+                            out) == 0);
+  auto detecting = nlohmann::json::parse(std::ifstream(f.path("detecting.json")));
+  INFO(detecting.dump());
+  CHECK(detecting["details"]["detection"]["auroc"].is_number());
+  CHECK(detecting["details"]["detector"] == "mahalanobis");
+  CHECK(detecting["verification_after"]["p_value"].is_number());
+  CHECK_THAT(load_checkpoint(f.path("detecting.pt"), std::string("mnist_cnn")).info.extra["deployment"].get<std::string>(),
+             Contains("not in this file"));
+
   // Inversion writes one PNG per class, readable, in the model's image shape.
   REQUIRE(test::run_command(test::wmark_binary() + " attack inversion --model " + f.path("content.pt") + " --key " +
                                 f.path("content.wmk") + data_flag() + " --steps 20 --out " + f.path("inverted"),

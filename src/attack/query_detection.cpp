@@ -2,8 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <limits>
-
 #include "attack_options.h"
 #include "extraction.h"
 #include "wmark/data/subset.h"
@@ -76,6 +74,18 @@ void fit_mahalanobis(QueryDetector& d, const at::Tensor& features, const at::Ten
   d.precision = torch::linalg_inv(covariance + ridge * torch::eye(covariance.size(0), covariance.options()));
 }
 
+// The detector's score of each row: one minus the top probability, or the Mahalanobis
+// distance of the features to the nearest class mean (in chunks: [chunk, C, F] at a time).
+at::Tensor detector_scores(const QueryDetector& d, const at::Tensor& logits, const at::Tensor& features) {
+  if (d.kind == "max-softmax") return 1.0 - torch::softmax(logits.to(torch::kDouble), 1).amax(1).cpu();
+  std::vector<at::Tensor> distances;
+  for (std::int64_t i = 0; i < features.size(0); i += kBatch) {
+    const auto diff = features.narrow(0, i, std::min(kBatch, features.size(0) - i)).unsqueeze(1) - d.means.unsqueeze(0);
+    distances.push_back((diff.matmul(d.precision) * diff).sum(-1).amin(1));
+  }
+  return torch::cat(distances);
+}
+
 }  // namespace
 
 QueryDetectingNetwork::QueryDetectingNetwork(NetworkPtr model, QueryDetector detector, NetworkPtr fallback,
@@ -87,14 +97,7 @@ QueryDetectingNetwork::QueryDetectingNetwork(NetworkPtr model, QueryDetector det
 }
 
 at::Tensor QueryDetectingNetwork::score_of(const at::Tensor& logits, const at::Tensor& features) const {
-  if (detector_.kind == "max-softmax") return 1.0 - torch::softmax(logits.to(torch::kDouble), 1).amax(1).cpu();
-  std::vector<at::Tensor> distances;  // in chunks: [chunk, C, F] at a time
-  for (std::int64_t i = 0; i < features.size(0); i += kBatch) {
-    const auto diff = features.narrow(0, i, std::min(kBatch, features.size(0) - i)).unsqueeze(1) -
-                      detector_.means.unsqueeze(0);
-    distances.push_back((diff.matmul(detector_.precision) * diff).sum(-1).amin(1));
-  }
-  return torch::cat(distances);
+  return detector_scores(detector_, logits, features);
 }
 
 at::Tensor QueryDetectingNetwork::scores(const torch::Tensor& x) {
@@ -186,13 +189,13 @@ AttackResult QueryDetectionAttack::run(Network& victim, const AttackContext& con
         .fit(fit);
     fallback->eval();
   }
-  // The held-out images' scores set the threshold.
-  detector.threshold = std::numeric_limits<double>::infinity();
-  const auto held_scores = QueryDetectingNetwork(model, detector, nullptr, 0).scores(held_out, device);
+  // The held-out images' scores set the threshold (one pass gives the victim's answers too).
+  const auto held = run_dataset(*model, detector.layer, held_out, device);
+  const auto held_scores = detector_scores(detector, held.logits, held.features);
   detector.threshold = torch::quantile(held_scores, 1.0 - options_.false_positive_rate()).item<double>();
   auto deployment = std::make_shared<QueryDetectingNetwork>(model, detector, fallback,
                                                             derive_seed(context.seed, "query-detection-answers"));
-  const auto victim_answers = run_dataset(*model, "", held_out, device).logits.argmax(1);
+  const auto victim_answers = held.logits.argmax(1);
   const auto answered = run_dataset(*deployment, "", held_out, device).logits.argmax(1);
 
   AttackResult result;

@@ -12,8 +12,8 @@ RedundantUnits remove_redundant_units(Network& model, const HiddenUnitLayer& lay
   torch::NoGradGuard no_grad;
   const auto effective = effective_incoming_weights(model, layer).to(torch::kDouble);
   const auto norms = effective.norm(2, 1);
-  const auto cosine = (effective / norms.clamp_min(1e-300).unsqueeze(1)).mm(
-      (effective / norms.clamp_min(1e-300).unsqueeze(1)).t());
+  const auto directions = effective / norms.clamp_min(1e-300).unsqueeze(1);
+  const auto cosine = directions.mm(directions.t());
   auto t = unit_tensors(model, layer);
   auto columns = t.consumer.to(torch::kDouble).clone();  // [out, units, block]
   RedundantUnits result;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "wmark/util/error.h"
@@ -165,7 +166,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
               "method is '", key.method, "': query the model with verify()");
   const auto& bits = key.tensor("bits");
   // A model widened by dummy neurons may not be readable as it is, only aligned.
-  std::int64_t matches = -1;
+  std::optional<std::int64_t> matches;
   std::string unreadable;
   try {
     matches = matching_bits(scheme->extract_bits(model, key), bits, key);
@@ -184,7 +185,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
     alignment = align_units(model, key);
     if (!alignment.contains("skipped")) aligned_matches = matching_bits(scheme->extract_bits(model, key), bits, key);
   }
-  WMARK_CHECK(matches >= 0 || aligned_matches >= 0, unreadable, "; nor could its units be aligned to the key's ",
+  WMARK_CHECK(matches || aligned_matches >= 0, unreadable, "; nor could its units be aligned to the key's ",
               "reference: ", alignment.value("skipped", std::string()));
   const int readings = aligned_matches >= 0 ? 2 : 1;
 
@@ -194,14 +195,14 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
                        .chance_rate(per_bit_rate)
                        .min_match_rate(1.0 - options_.max_bit_error_rate())
                        .p_threshold(options_.p_threshold() / readings));
-  auto report = per_bit.decide(std::max<std::int64_t>(matches, 0), bits.size(0), key);
+  auto report = per_bit.decide(matches ? *matches : aligned_matches, bits.size(0), key);
   bool on_aligned = false;
   if (readings == 2) {
     auto aligned = per_bit.decide(aligned_matches, bits.size(0), key);
-    alignment["plain_matches"] = matches >= 0 ? nlohmann::json(matches) : nlohmann::json(nullptr);
-    if (matches < 0) alignment["plain_unreadable"] = unreadable;
+    alignment["plain_matches"] = matches ? nlohmann::json(*matches) : nlohmann::json(nullptr);
+    if (!matches) alignment["plain_unreadable"] = unreadable;
     alignment["aligned_matches"] = aligned_matches;
-    on_aligned = matches < 0 || (!report.verified && aligned_matches > matches);
+    on_aligned = !matches || (!report.verified && aligned_matches > *matches);
     if (on_aligned) report = aligned;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }
@@ -219,7 +220,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
                          "the decision rests on aligning the model's units to the key's unit reference, which is "
                          "read off the marked model and not derived from the key's secret (a key written after "
                          "seeing the model could choose it); it is evidence with a time stamp on the key older "
-                         "than the suspect",
+                         "than the suspect (wmark verify --suspect-since T --tsa-cert CA.pem)",
                          options_.accept_unverifiable_keys());
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -10,6 +10,7 @@
 
 #include "../support/local_tsa.h"
 #include "../support/test_support.h"
+#include "wmark/claim/timestamp.h"
 #include "../support/torchscript_fixture.h"
 #include "wmark/claim/identity.h"
 #include "wmark/data/image_file.h"
@@ -326,6 +327,22 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK_THAT(out, Contains("not before the suspect's time 2000-01-01") && Contains("refused"));
   CHECK(test::run_command(verify_permuted + " --suspect-since 2100-01-01", out) == 2);
   CHECK_THAT(out, Contains("--tsa-cert"));
+  CHECK(test::run_command(verify_permuted + " --tsa-cert " + tsa.ca_pem_path().string(), out) == 2);
+  CHECK_THAT(out, Contains("need --suspect-since"));
+  CHECK(test::run_command(with_priority + "2100-13-01", out) == 2);
+  CHECK_THAT(out, Contains("'2100-13-01' is not an ISO 8601 UTC time"));
+  std::filesystem::copy_file(f.path("uchida.wmk"), f.path("unstamped.wmk"));
+  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida-permuted.pt") + " --key " +
+                              f.path("unstamped.wmk") + " --tsa-cert " + tsa.ca_pem_path().string() +
+                              " --suspect-since 2100-01-01",
+                          out) == 2);
+  CHECK_THAT(out, Contains("has no time-stamp token") && Contains("unstamped.wmk.tst"));
+  {
+    std::ofstream huge(f.path("huge.tst"), std::ios::binary);
+    huge << std::string(kMaxTimestampBytes + 1, '\x30');
+  }
+  CHECK(test::run_command(with_priority + "2100-01-01 --timestamp " + f.path("huge.tst"), out) == 2);
+  CHECK_THAT(out, Contains("huge.tst is larger than any time-stamp token"));
   // Dummy neurons widen every hidden layer: the widened file loads, cannot be read as it
   // is, and the aligned reading (dummies removed) verifies, flagged as above.
   REQUIRE(test::run_command(test::wmark_binary() + " attack dummy-neurons --model " + f.path("uchida.pt") +

@@ -8,6 +8,8 @@
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/knockoff.h"
 #include "wmark/attack/label_attacks.h"
+#include "wmark/attack/neural_cleanse.h"
+#include "wmark/attack/neural_laundering.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/attack/overwrite.h"
@@ -43,6 +45,10 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<LabelNoisingAttack>("label-noising", LabelNoisingAttack::declared_options());
   registry.add<WeightShiftingAttack>("weight-shifting", WeightShiftingAttack::declared_options());
   registry.add<RegularizationAttack>("regularization", RegularizationAttack::declared_options());
+  registry.add<NeuralCleanseUnlearningAttack>("neural-cleanse-unlearning",
+                                             NeuralCleanseUnlearningAttack::declared_options());
+  registry.add<NeuralCleansePruningAttack>("neural-cleanse-pruning", NeuralCleansePruningAttack::declared_options());
+  registry.add<NeuralLaunderingAttack>("neural-laundering", NeuralLaunderingAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
   return registry;
 }

@@ -23,6 +23,10 @@ nlohmann::json quick_options(const std::string& name) {
   if (name == "fine-pruning") return {{"epochs", 1}};
   if (name == "inversion") return {{"steps", 10}};
   if (name == "label-smoothing" || name == "label-noising" || name == "weight-shifting") return {{"epochs", 1}};
+  if (name == "neural-cleanse-unlearning" || name == "neural-laundering") {
+    return {{"reverse_steps", 5}, {"refine_steps", 5}, {"epochs", 1}};
+  }
+  if (name == "neural-cleanse-pruning") return {{"reverse_steps", 5}, {"refine_steps", 5}};
   if (name == "regularization") return {{"reg_epochs", 1}, {"max_ft_epochs", 2}, {"patience", 1}};
   return nlohmann::json::object();
 }
@@ -36,7 +40,8 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
                                             "feature-squeezing", "fine-pruning", "finetune", "input-flipping",
                                             "input-gaussian-smoothing", "input-median-smoothing", "input-noising",
                                             "input-quantization", "inversion", "jpeg-compression", "knockoff",
-                                            "label-noising", "label-smoothing", "neuron-permutation",
+                                            "label-noising", "label-smoothing", "neural-cleanse-pruning",
+                                            "neural-cleanse-unlearning", "neural-laundering", "neuron-permutation",
                                             "neuron-scaling", "overwrite", "prune", "query-detection",
                                             "regularization", "retraining", "weight-quantization",
                                             "weight-shifting"});

@@ -1,5 +1,6 @@
 #include "wmark/attack/attack.h"
 
+#include "wmark/attack/adversarial_training.h"
 #include "wmark/attack/distill.h"
 #include "wmark/attack/dummy_neurons.h"
 #include "wmark/attack/fine_pruning.h"
@@ -49,6 +50,7 @@ AttackRegistry AttackRegistry::with_builtins() {
                                              NeuralCleanseUnlearningAttack::declared_options());
   registry.add<NeuralCleansePruningAttack>("neural-cleanse-pruning", NeuralCleansePruningAttack::declared_options());
   registry.add<NeuralLaunderingAttack>("neural-laundering", NeuralLaunderingAttack::declared_options());
+  registry.add<AdversarialTrainingAttack>("adversarial-training", AdversarialTrainingAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
   return registry;
 }

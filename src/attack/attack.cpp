@@ -1,6 +1,7 @@
 #include "wmark/attack/attack.h"
 
 #include "wmark/attack/adversarial_training.h"
+#include "wmark/attack/combined.h"
 #include "wmark/attack/distill.h"
 #include "wmark/attack/dummy_neurons.h"
 #include "wmark/attack/fine_pruning.h"
@@ -52,6 +53,8 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<NeuralLaunderingAttack>("neural-laundering", NeuralLaunderingAttack::declared_options());
   registry.add<AdversarialTrainingAttack>("adversarial-training", AdversarialTrainingAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
+  // Last: its stages are built from the registry in the making.
+  registry.add<CombinedAttack>("combined", CombinedAttack::declared_options());
   return registry;
 }
 

@@ -8,6 +8,7 @@
 
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/adversarial_training.h"
+#include "wmark/attack/input_transform.h"
 #include "wmark/attack/label_attacks.h"
 #include "wmark/attack/regularization.h"
 #include "wmark/attack/weight_shifting.h"
@@ -16,6 +17,7 @@
 #include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
+#include "wmark/util/random.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -142,4 +144,48 @@ TEST_CASE("PGD examples stay within their radius and fool the victim; adversaria
   CHECK(after > before + 0.05);  // measured: 0.63 -> 0.74 after two epochs
   CHECK(copy.details.at("epochs") == 2);
   CHECK(accuracy(*copy.model, f.test, torch::kCPU, 1000) > accuracy(*f.model, f.test, torch::kCPU, 1000) - 0.05);
+}
+
+TEST_CASE("a combined attack runs its stages on each other's models and chains their input transforms",
+          "[attack][wrt]") {
+  const auto& f = test::watermarked_mnist();
+  const nlohmann::json tune = {{"attack", "finetune"}, {"options", {{"epochs", 1}}}};
+  const nlohmann::json flip = {{"attack", "input-flipping"}};
+  const nlohmann::json blur = {{"attack", "input-gaussian-smoothing"}, {"options", {{"sigma", 1.0}}}};
+  const auto stacked = attack_registry().create("combined", {{"first", tune}, {"second", flip}, {"third", blur}});
+  const auto result = stacked->run(*f.model, f.context);
+  REQUIRE(result.model);
+  REQUIRE(result.preprocess);
+  REQUIRE(result.details.at("stages").size() == 3);
+  CHECK(result.details["stages"][0]["attack"] == "finetune");
+  CHECK(result.details["stages"][2]["options"]["sigma"] == 1.0);
+
+  // The first stage alone, with the seed the stack gives it, makes the same model.
+  auto context = f.context;
+  context.seed = derive_seed(f.context.seed, "combined-stage-0");
+  const auto alone = attack_registry().create("finetune", tune["options"])->run(*f.model, context);
+  const auto x = f.test.normalization.apply(f.test.images.narrow(0, 0, 16));
+  result.model->eval();
+  alone.model->eval();
+  CHECK(torch::allclose(result.model->forward(x), alone.model->forward(x), 1e-4, 1e-4));
+  // The transforms apply in stage order: flip, then blur.
+  const auto pixels = f.test.images.narrow(0, 0, 4).to(torch::kFloat) / 255.0;
+  const auto flipped = attack_registry().create("input-flipping")->run(*f.model, f.context).preprocess;
+  const auto blurred = attack_registry().create("input-gaussian-smoothing", blur["options"])->run(*f.model, f.context);
+  CHECK(torch::allclose(result.preprocess->apply(pixels), blurred.preprocess->apply(flipped->apply(pixels))));
+
+  CHECK_THROWS_WITH(attack_registry().create("combined")->run(*f.model, f.context), Contains("at least a first"));
+  CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", tune}, {"second", {{"attack", "inversion"}}}})
+                        ->run(*f.model, f.context),
+                    Contains("yields no model"));
+  CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", {{"attack", "query-detection"}}}, {"second", tune}})
+                        ->run(*f.model, f.context),
+                    Contains("must be the last"));
+  CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", {{"attack", "finetune"}, {"epochs", 1}}},
+                                                          {"second", flip}}),
+                    Contains("unknown key 'epochs'"));
+  CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", {{"attack", "no-such"}}}, {"second", flip}}),
+                    Contains("no-such"));
+  CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", tune}, {"third", flip}}),
+                    Contains("a third stage needs a second"));
 }

@@ -17,6 +17,7 @@
 #include "wmark/attack/overwrite.h"
 #include "wmark/attack/prune.h"
 #include "wmark/attack/query_detection.h"
+#include "wmark/attack/random_occlusion.h"
 #include "wmark/attack/regularization.h"
 #include "wmark/attack/retraining.h"
 #include "wmark/attack/weight_quantization.h"
@@ -51,6 +52,7 @@ AttackRegistry AttackRegistry::with_builtins() {
                                              NeuralCleanseUnlearningAttack::declared_options());
   registry.add<NeuralCleansePruningAttack>("neural-cleanse-pruning", NeuralCleansePruningAttack::declared_options());
   registry.add<NeuralLaunderingAttack>("neural-laundering", NeuralLaunderingAttack::declared_options());
+  registry.add<RandomOcclusionAttack>("random-occlusion", RandomOcclusionAttack::declared_options());
   registry.add<AdversarialTrainingAttack>("adversarial-training", AdversarialTrainingAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
   // Last: its stages are built from the registry in the making.

@@ -1,7 +1,8 @@
 // The Watermark-Robustness-Toolbox's removal attacks that fine-tune with a twist:
 // label smoothing and label noising (perturbed targets), weight shifting (wreck the
 // convolutions, then retrain), regularization (strong weight decay, then fine-tune
-// with early stopping), adversarial training (PGD examples of the thief's images).
+// with early stopping), adversarial training (PGD examples of the thief's images),
+// random occlusion (copies with a rectangle of noise pasted in), and their stacks.
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
@@ -10,6 +11,7 @@
 #include "wmark/attack/adversarial_training.h"
 #include "wmark/attack/input_transform.h"
 #include "wmark/attack/label_attacks.h"
+#include "wmark/attack/random_occlusion.h"
 #include "wmark/attack/regularization.h"
 #include "wmark/attack/weight_shifting.h"
 #include "wmark/models/clone.h"
@@ -188,4 +190,37 @@ TEST_CASE("a combined attack runs its stages on each other's models and chains t
                     Contains("no-such"));
   CHECK_THROWS_WITH(attack_registry().create("combined", {{"first", tune}, {"third", flip}}),
                     Contains("a third stage needs a second"));
+}
+
+TEST_CASE("random occlusion pastes one bounded rectangle of noise per image, and training on it makes the copy "
+          "ignore such patches", "[attack][wrt]") {
+  const auto& f = test::watermarked_mnist();
+  const auto images = f.test.images.narrow(0, 0, 500);
+  auto generator = make_generator(3);
+  const auto patched = occluded(images, 0.25, generator);
+  REQUIRE(patched.sizes() == images.sizes());
+  const auto changed = patched.ne(images).squeeze(1);  // [N,28,28]
+  for (std::int64_t i = 0; i < 500; ++i) {
+    const auto where = changed[i].nonzero();
+    if (where.size(0) == 0) continue;  // noise equal to every pixel it covers: possible, rare
+    // Inside one rectangle whose sides are below 2 x 0.25 x 28 = 14 pixels.
+    const auto low = std::get<0>(where.min(0)), high = std::get<0>(where.max(0));
+    CHECK((high - low).max().item<std::int64_t>() < 14);
+  }
+  const double area = changed.to(torch::kDouble).mean().item<double>();
+  CHECK(area > 0.03);  // about E[w] E[h] / 784, less what falls off the edges
+  CHECK(area < 0.12);
+  auto again = make_generator(3);
+  CHECK(torch::equal(occluded(images, 0.25, again), patched));
+  CHECK_THROWS_WITH(occluded(images, 0.9, again), Contains("ratio"));
+
+  const auto copy = attack_registry().create("random-occlusion", {{"repeats", 2}})->run(*f.model, f.context);
+  CHECK(copy.details.at("epochs") == 2);
+  auto test_generator = make_generator(11);
+  const auto occluded_test = occluded(f.test.images, 0.25, test_generator);
+  const double victim = accuracy(*f.model, occluded_test, f.test.labels, f.test.normalization, torch::kCPU);
+  const double after = accuracy(*copy.model, occluded_test, f.test.labels, f.test.normalization, torch::kCPU);
+  INFO("accuracy on occluded test images: victim " << victim << ", copy " << after);
+  CHECK(after > victim);
+  CHECK(accuracy(*copy.model, f.test, torch::kCPU, 1000) > accuracy(*f.model, f.test, torch::kCPU, 1000) - 0.05);
 }

@@ -30,6 +30,7 @@ nlohmann::json quick_options(const std::string& name) {
     return {{"first", {{"attack", "finetune"}, {"options", {{"epochs", 1}}}}},
             {"second", {{"attack", "input-gaussian-smoothing"}}}};
   }
+  if (name == "random-occlusion") return {{"repeats", 1}};
   if (name == "adversarial-training") return {{"epochs", 1}, {"max_iter", 2}};
   if (name == "neural-cleanse-pruning") return {{"reverse_steps", 5}, {"refine_steps", 5}};
   if (name == "regularization") return {{"reg_epochs", 1}, {"max_ft_epochs", 2}, {"patience", 1}};
@@ -41,15 +42,15 @@ nlohmann::json quick_options(const std::string& name) {
 TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usable result", "[conformance]") {
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
-  REQUIRE(names == std::vector<std::string>{"adversarial-training", "combined", "cross-architecture-retraining", "distill", "dummy-neurons",
-                                            "feature-squeezing", "fine-pruning", "finetune", "input-flipping",
-                                            "input-gaussian-smoothing", "input-median-smoothing", "input-noising",
-                                            "input-quantization", "inversion", "jpeg-compression", "knockoff",
-                                            "label-noising", "label-smoothing", "neural-cleanse-pruning",
-                                            "neural-cleanse-unlearning", "neural-laundering", "neuron-permutation",
-                                            "neuron-scaling", "overwrite", "prune", "query-detection",
-                                            "regularization", "retraining", "weight-quantization",
-                                            "weight-shifting"});
+  REQUIRE(names == std::vector<std::string>{"adversarial-training", "combined", "cross-architecture-retraining",
+                                            "distill", "dummy-neurons", "feature-squeezing", "fine-pruning",
+                                            "finetune", "input-flipping", "input-gaussian-smoothing",
+                                            "input-median-smoothing", "input-noising", "input-quantization",
+                                            "inversion", "jpeg-compression", "knockoff", "label-noising",
+                                            "label-smoothing", "neural-cleanse-pruning", "neural-cleanse-unlearning",
+                                            "neural-laundering", "neuron-permutation", "neuron-scaling", "overwrite",
+                                            "prune", "query-detection", "random-occlusion", "regularization",
+                                            "retraining", "weight-quantization", "weight-shifting"});
   for (const auto& name : names) {
     SECTION(name) {
       auto attack = attack_registry().create(name, quick_options(name));

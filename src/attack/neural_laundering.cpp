@@ -41,9 +41,17 @@ AttackResult NeuralLaunderingAttack::run(Network& victim, const AttackContext& c
   const auto retraining = with_stamped_copies(data, torch::arange(data.size(), torch::kLong), reconstruction.suspects());
   const auto stamped = retraining.images.narrow(0, data.size(), data.size());
 
-  // Every difference is measured on the unchanged model, then the units are reset.
+  // Every difference is measured on the unchanged model, then the units are reset. As the
+  // paper (and the toolbox), only the second half of the layers: resetting the first ones
+  // can zero every channel of the first convolution, and nothing is left to retrain.
   std::vector<at::Tensor> reset;
-  for (const auto& layer : exposed) {
+  const auto first_reset = exposed.size() / 2;
+  for (std::size_t i = 0; i < exposed.size(); ++i) {
+    const auto& layer = exposed[i];
+    if (i < first_reset) {
+      reset.push_back(torch::empty({0}, torch::kLong));
+      continue;
+    }
     const auto rise = mean_unit_activation(*model, layer, stamped, data.normalization, device) -
                       mean_unit_activation(*model, layer, data.images, data.normalization, device);
     const bool convolution = rise.dim() > 1;  // [units, H, W]: a channel counts at its most raised position

@@ -1,9 +1,10 @@
 /// \file
 /// Neural network laundering (Aiken, Kim and Woo, Computers & Security 2021; the
 /// toolbox's `neural_laundering`): reconstruct the planted trigger
-/// (trigger_reconstruction.h), reset every exposed unit whose mean activation the stamp
-/// raises above a threshold (whole channels of a convolution, single units of a linear
-/// layer), then retrain on the attacker's images and stamped copies of all of them
+/// (trigger_reconstruction.h), reset every exposed unit of the second half of the
+/// network (the later half of its exposed layers, as the paper) whose mean activation the
+/// stamp raises above a threshold (whole channels of a convolution, single units of a
+/// linear layer), then retrain on the attacker's images and stamped copies of all of them
 /// under their true labels.
 #pragma once
 

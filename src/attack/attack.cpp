@@ -7,6 +7,7 @@
 #include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/input_preprocessing.h"
+#include "wmark/attack/input_reconstruction.h"
 #include "wmark/attack/inversion.h"
 #include "wmark/attack/knockoff.h"
 #include "wmark/attack/label_attacks.h"
@@ -55,6 +56,7 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<RandomOcclusionAttack>("random-occlusion", RandomOcclusionAttack::declared_options());
   registry.add<AdversarialTrainingAttack>("adversarial-training", AdversarialTrainingAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
+  registry.add<InputReconstructionAttack>("input-reconstruction", InputReconstructionAttack::declared_options());
   // Last: its stages are built from the registry in the making.
   registry.add<CombinedAttack>("combined", CombinedAttack::declared_options());
   return registry;

@@ -114,3 +114,35 @@ TEST_CASE("an input-preprocessing attack keeps the weights and is verified as de
   CHECK(torch::equal(remote.classify(f.key.tensor("images")), answers));
   server.stop();
 }
+
+TEST_CASE("input reconstruction redraws the thief's images faithfully and the deployment is verified through it",
+          "[attack][preprocessing]") {
+  const auto& f = test::watermarked_mnist();
+  // 400 steps of the default 2000 suffice here (mean squared error 0.003 after 300).
+  const auto attack = attack_registry().create("input-reconstruction", {{"steps", 400}});
+  AttackResult result;
+  const auto report = evaluate_attack(*attack, *f.model, f.context, f.test, &f.key, Verifier(), &result);
+  REQUIRE(result.preprocess);
+  INFO(report.to_json().dump());
+  CHECK(result.preprocess->name() == "input-reconstruction");
+  CHECK(report.weight_distance.value_or(-1) == 0);
+  CHECK(result.details["reconstruction_mse"].get<double>() < 0.02);  // RMS error below 0.14 of the range
+  CHECK(result.details["agreement"].get<double>() > 0.9);
+  CHECK(report.test_accuracy_after > report.test_accuracy_before - 0.05);
+  // The output is an image, and each image is redrawn by itself.
+  const auto pixels = f.test.images.narrow(0, 0, 6).to(torch::kFloat) / 255.0;
+  const auto redrawn = result.preprocess->apply(pixels);
+  CHECK(redrawn.sizes() == pixels.sizes());
+  CHECK(redrawn.min().item<double>() >= 0);
+  CHECK(redrawn.max().item<double>() <= 1);
+  CHECK(torch::allclose(result.preprocess->apply(pixels.narrow(0, 2, 1)), redrawn.narrow(0, 2, 1), 1e-5, 1e-5));
+  // The decision is the deployment's answers to the triggers.
+  PreprocessedNetwork deployed(result.model, result.preprocess, f.key.normalization);
+  const auto answers = predict_labels(deployed, f.key.tensor("images"), f.key.normalization, torch::kCPU);
+  CHECK(report.verification_after->matches == answers.eq(f.key.tensor("labels")).sum().item<std::int64_t>());
+
+  auto odd = f.context;
+  odd.data.images = torch::zeros({4, 1, 30, 30}, torch::kUInt8);
+  odd.data.labels = torch::zeros({4}, torch::kLong);
+  CHECK_THROWS_WITH(attack->run(*f.model, odd), Contains("multiples of 4"));
+}

@@ -30,6 +30,7 @@ nlohmann::json quick_options(const std::string& name) {
     return {{"first", {{"attack", "finetune"}, {"options", {{"epochs", 1}}}}},
             {"second", {{"attack", "input-gaussian-smoothing"}}}};
   }
+  if (name == "input-reconstruction") return {{"steps", 20}};
   if (name == "random-occlusion") return {{"repeats", 1}};
   if (name == "adversarial-training") return {{"epochs", 1}, {"max_iter", 2}};
   if (name == "neural-cleanse-pruning") return {{"reverse_steps", 5}, {"refine_steps", 5}};
@@ -46,6 +47,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
                                             "distill", "dummy-neurons", "feature-squeezing", "fine-pruning",
                                             "finetune", "input-flipping", "input-gaussian-smoothing",
                                             "input-median-smoothing", "input-noising", "input-quantization",
+                                            "input-reconstruction",
                                             "inversion", "jpeg-compression", "knockoff", "label-noising",
                                             "label-smoothing", "neural-cleanse-pruning", "neural-cleanse-unlearning",
                                             "neural-laundering", "neuron-permutation", "neuron-scaling", "overwrite",

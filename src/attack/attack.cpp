@@ -4,6 +4,7 @@
 #include "wmark/attack/combined.h"
 #include "wmark/attack/distill.h"
 #include "wmark/attack/dummy_neurons.h"
+#include "wmark/attack/feature_regularization.h"
 #include "wmark/attack/fine_pruning.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/input_preprocessing.h"
@@ -21,6 +22,7 @@
 #include "wmark/attack/random_occlusion.h"
 #include "wmark/attack/regularization.h"
 #include "wmark/attack/retraining.h"
+#include "wmark/attack/transfer_learning.h"
 #include "wmark/attack/weight_quantization.h"
 #include "wmark/attack/weight_shifting.h"
 #include "wmark/util/error.h"
@@ -55,6 +57,8 @@ AttackRegistry AttackRegistry::with_builtins() {
   registry.add<NeuralLaunderingAttack>("neural-laundering", NeuralLaunderingAttack::declared_options());
   registry.add<RandomOcclusionAttack>("random-occlusion", RandomOcclusionAttack::declared_options());
   registry.add<AdversarialTrainingAttack>("adversarial-training", AdversarialTrainingAttack::declared_options());
+  registry.add<FeatureRegularizationAttack>("feature-regularization", FeatureRegularizationAttack::declared_options());
+  registry.add<TransferLearningAttack>("transfer-learning", TransferLearningAttack::declared_options());
   add_preprocessing_attacks(registry, input_transform_registry());
   registry.add<InputReconstructionAttack>("input-reconstruction", InputReconstructionAttack::declared_options());
   // Last: its stages are built from the registry in the making.

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "wmark/data/catalog.h"
+#include "wmark/data/image_convert.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
@@ -17,6 +19,16 @@ Dataset choose_queries(const Dataset& pool, std::int64_t budget, std::uint64_t s
   if (budget == 0 || budget == pool.size()) return pool;
   auto generator = make_generator(derive_seed(seed, attack + "-queries"));
   return pool.select(torch::randperm(pool.size(), generator, torch::kLong).narrow(0, 0, budget));
+}
+
+Dataset foreign_images(const std::string& name, const AttackContext& context) {
+  const auto& own = context.data;
+  const bool in_own_folder = context.data_dir && locate_dataset(name, context.data_dir);
+  auto pool = load_dataset(name, in_own_folder ? context.data_dir : std::nullopt).train;
+  // They look like the thief's inputs and are normalised as its own data.
+  pool.images = convert_images(pool.images, own.shape());
+  pool.normalization = own.normalization;
+  return pool;
 }
 
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,

@@ -1,5 +1,5 @@
 // Internal: what the extraction attacks (distill, retraining,
-// cross-architecture-retraining, knockoff) share: choosing the thief's queries within
+// cross-architecture-retraining, knockoff, transfer-learning) share: choosing the thief's queries within
 // a budget, asking the victim about them (in process or through its serving endpoint),
 // and training a fresh surrogate on the answers.
 #pragma once
@@ -17,6 +17,12 @@ namespace wmark {
 /// `budget` samples of `pool` drawn without replacement from `seed` (all of it, in
 /// order, for budget 0). Throws wmark::Error naming `attack` when the pool is smaller.
 Dataset choose_queries(const Dataset& pool, std::int64_t budget, std::uint64_t seed, const std::string& attack);
+
+/// The training split of dataset `name` (the thief's own folder when it holds it, else
+/// the usual search path), its images converted to the shape and normalisation of the
+/// thief's data, its labels its own: another task's images for a knockoff thief's
+/// queries or a transfer-learning thief's parent network.
+Dataset foreign_images(const std::string& name, const AttackContext& context);
 
 /// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
 /// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (hard

@@ -39,6 +39,14 @@ std::string reinitialize_output_layer(Network& model, std::int64_t num_classes, 
   return name;
 }
 
+void train_only_output_layer(Network& model, const std::string& output_weight) {
+  const auto prefix = output_weight.substr(0, output_weight.size() - std::string("weight").size());
+  for (auto& item : model.named_parameters()) {
+    item.value().set_requires_grad(item.key().rfind(prefix, 0) == 0 &&
+                                   item.key().find('.', prefix.size()) == std::string::npos);
+  }
+}
+
 const OptionBinding<FinetuneOptions>& FinetuneAttack::declared_options() {
   static const auto binding = [] {
     OptionBinding<FinetuneOptions> b("the finetune attack");
@@ -62,13 +70,7 @@ AttackResult FinetuneAttack::run(Network& victim, const AttackContext& context) 
   const auto classes = context.data.num_classes;
   const auto output = options_.reinit_last_layer() ? reinitialize_output_layer(*model, classes, context.seed)
                                                    : output_layer_weight(*model, classes);
-  if (options_.train_layers() == "last") {
-    const auto prefix = output.substr(0, output.size() - 6);
-    for (auto& item : model->named_parameters()) {
-      item.value().set_requires_grad(item.key().rfind(prefix, 0) == 0 &&
-                                     item.key().find('.', prefix.size()) == std::string::npos);
-    }
-  }
+  if (options_.train_layers() == "last") train_only_output_layer(*model, output);
   auto training = attack_training(context.training, options_.optimizer(), options_.lr(), options_.epochs(),
                                   context.seed, "finetune");
   auto fit = Trainer(model, training).fit(context.data);

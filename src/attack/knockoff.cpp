@@ -5,7 +5,6 @@
 #include "attack_options.h"
 #include "extraction.h"
 #include "wmark/data/catalog.h"
-#include "wmark/data/image_convert.h"
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -32,14 +31,8 @@ nlohmann::json KnockoffAttack::options() const { return declared_options().write
 
 AttackResult KnockoffAttack::run(Network& victim, const AttackContext& context) const {
   const auto& own = context.data;
-  // The thief's own folder if it holds the query dataset, else the usual search path.
-  const auto& name = options_.query_dataset();
-  const bool in_own_folder = context.data_dir && locate_dataset(name, context.data_dir);
-  auto pool = load_dataset(name, in_own_folder ? context.data_dir : std::nullopt).train;
-  // The queries look like the victim's inputs and are normalised as its own data.
-  pool.images = convert_images(pool.images, own.shape());
-  pool.normalization = own.normalization;
-  pool.num_classes = own.num_classes;
+  auto pool = foreign_images(options_.query_dataset(), context);
+  pool.num_classes = own.num_classes;  // the victim's answers label them
   const auto queries = choose_queries(pool, options_.budget(), context.seed, "knockoff");
   const auto answers = ask_victim(victim, context, queries, options_.soft_labels(), "knockoff");
 

@@ -1,6 +1,7 @@
 // Extraction attacks: the victim's answers (labels or class probabilities) to the
 // thief's queries train a fresh surrogate; knockoff queries with another dataset's
-// images; a served victim is extracted over the Open Inference Protocol.
+// images; transfer learning starts from the thief's network pretrained on another
+// task; a served victim is extracted over the Open Inference Protocol.
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
@@ -9,6 +10,7 @@
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/knockoff.h"
 #include "wmark/attack/retraining.h"
+#include "wmark/attack/transfer_learning.h"
 #include "wmark/data/image_convert.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/models/registry.h"
@@ -142,4 +144,30 @@ TEST_CASE("retraining keeps the victim's architecture and cross-architecture ret
   CHECK(copy.arch == "cifar_cnn");
   CHECK(copy.details["surrogate"] == "cifar_cnn");
   CHECK(copy.details["queries"] == 500);
+}
+
+TEST_CASE("transfer learning turns the thief's Fashion-MNIST network into a copy of an MNIST victim",
+          "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  const auto options =
+      TransferLearningOptions().parent_images(3000).parent_epochs(2).budget(0).frozen_epochs(1).epochs(3);
+  const auto copy = TransferLearningAttack(options).run(*f.model, f.context);
+  CHECK(copy.arch == "mnist_cnn");
+  CHECK(copy.details["parent_dataset"] == "fashion");
+  CHECK(copy.details["parent_images"] == 3000);
+  CHECK(copy.details["queries"] == f.context.data.size());
+  CHECK(copy.details["output_layer"] == "fc2.weight");
+  // The parent learnt its own task before the transfer (chance is 0.1).
+  CHECK(copy.details["parent_train_accuracy"].get<double>() > 0.5);
+  const double copied = agreement(*copy.model, *f.model, f.test);
+  INFO("agreement with the victim on MNIST test digits: " << copied);
+  CHECK(copied > 0.85);
+  // Its features are the thief's own: the first convolution is nowhere near the victim's.
+  const auto ours = copy.model->named_parameters()["conv1.weight"], theirs = f.model->named_parameters()["conv1.weight"];
+  CHECK((ours - theirs).norm().item<double>() > 0.5 * theirs.norm().item<double>());
+
+  CHECK_THROWS_WITH(TransferLearningAttack(TransferLearningOptions().parent_dataset("imagenet")),
+                    Contains("imagenet"));
+  CHECK_THROWS_WITH(TransferLearningAttack(TransferLearningOptions().parent_images(100000000)).run(*f.model, f.context),
+                    Contains("parent_images") && Contains("fashion"));
 }

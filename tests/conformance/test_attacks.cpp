@@ -34,6 +34,8 @@ nlohmann::json quick_options(const std::string& name) {
   if (name == "random-occlusion") return {{"repeats", 1}};
   if (name == "adversarial-training") return {{"epochs", 1}, {"max_iter", 2}};
   if (name == "neural-cleanse-pruning") return {{"reverse_steps", 5}, {"refine_steps", 5}};
+  if (name == "feature-regularization") return {{"epochs", 1}};
+  if (name == "transfer-learning") return {{"parent_images", 500}, {"parent_epochs", 1}, {"budget", 500}, {"epochs", 1}};
   if (name == "regularization") return {{"reg_epochs", 1}, {"max_ft_epochs", 2}, {"patience", 1}};
   return nlohmann::json::object();
 }
@@ -44,7 +46,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
   const auto& f = test::watermarked_mnist();
   const auto names = attack_registry().names();
   REQUIRE(names == std::vector<std::string>{"adversarial-training", "combined", "cross-architecture-retraining",
-                                            "distill", "dummy-neurons", "feature-squeezing", "fine-pruning",
+                                            "distill", "dummy-neurons", "feature-regularization", "feature-squeezing", "fine-pruning",
                                             "finetune", "input-flipping", "input-gaussian-smoothing",
                                             "input-median-smoothing", "input-noising", "input-quantization",
                                             "input-reconstruction",
@@ -52,7 +54,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
                                             "label-smoothing", "neural-cleanse-pruning", "neural-cleanse-unlearning",
                                             "neural-laundering", "neuron-permutation", "neuron-scaling", "overwrite",
                                             "prune", "query-detection", "random-occlusion", "regularization",
-                                            "retraining", "weight-quantization", "weight-shifting"});
+                                            "retraining", "transfer-learning", "weight-quantization", "weight-shifting"});
   for (const auto& name : names) {
     SECTION(name) {
       auto attack = attack_registry().create(name, quick_options(name));

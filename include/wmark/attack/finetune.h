@@ -52,4 +52,9 @@ WMARK_API std::string output_layer_weight(Network& model, std::int64_t num_class
 /// drawing from `seed`. Returns the weight's name.
 WMARK_API std::string reinitialize_output_layer(Network& model, std::int64_t num_classes, std::uint64_t seed);
 
+/// Leaves only the output layer (the module of `output_weight`, as output_layer_weight()
+/// names it) trainable: every other parameter stops requiring gradients until the
+/// caller sets them back.
+WMARK_API void train_only_output_layer(Network& model, const std::string& output_weight);
+
 }  // namespace wmark

@@ -10,28 +10,37 @@
 #   Python layout    tuned malloc plus wmark's channels-last layout and op order
 # A round's ratios compare neighbours measured seconds apart; the medians over rounds
 # are the figures.
-# Usage: bench/compare_train.sh [rounds=5] [samples=20000 per round, 0 = all 60000]
-#                               [threads=nproc] [batch=64]
+# ARCH=mnist_cnn (default), cifar_cnn or resnet18 picks the model; the dataset and the
+# optimiser follow its recipe (MNIST with Adam 2e-3, batch 64; CIFAR-10 with SGD 0.05,
+# momentum 0.9, weight decay 5e-4, batch 128), without augmentation on either side.
+# Usage: [ARCH=NAME] bench/compare_train.sh [rounds=5] [samples=20000 per round, 0 = all]
+#                                           [threads=nproc] [batch=the recipe's]
 # The last line is ratio=X.XX: median over rounds of C++ samples/s over Python's
 # (same allocator settings).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${WMARK_BUILD_DIR:-$here/../build}"
-rounds="${1:-5}"; samples="${2:-20000}"; threads="${3:-$(nproc)}"; batch="${4:-64}"
-data="${WMARK_DATA:-$here/../../shared/data}/mnist"
+arch="${ARCH:-mnist_cnn}"
+case "$arch" in
+  mnist_cnn) recipe="Adam 2e-3"; default_batch=64 ;;
+  cifar_cnn|resnet18) recipe="SGD 0.05 momentum 0.9 weight decay 5e-4"; default_batch=128 ;;
+  *) echo "compare_train.sh: unknown ARCH '$arch' (mnist_cnn, cifar_cnn or resnet18)" >&2; exit 2 ;;
+esac
+rounds="${1:-5}"; samples="${2:-20000}"; threads="${3:-$(nproc)}"; batch="${4:-$default_batch}"
+data="${WMARK_DATA:-$here/../../shared/data}"
 tuned_malloc=(env MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824
               MALLOC_TOP_PAD_=67108864)
-python=(/usr/bin/python3 "$here/train_python.py" 1 "$threads" "$batch" "$data" "$samples")
+python=(/usr/bin/python3 "$here/train_python.py" 1 "$threads" "$batch" "$data" "$samples" --arch="$arch")
 
 rate() { grep "^$1=" | tail -1 | cut -d= -f2; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
 
-echo "mnist_cnn, Adam, batch $batch, $threads threads; $rounds rounds of $samples images (0 = all)"
+echo "$arch, $recipe, batch $batch, $threads threads; $rounds rounds of $samples images (0 = all)"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 for ((r = 1; r <= rounds; r++)); do
-  cpp=$("$build/bench/bench_train" 1 "$threads" "$batch" "$(dirname "$data")" "$samples" |
+  cpp=$("$build/bench/bench_train" 1 "$threads" "$batch" "$data" "$samples" "$arch" |
         rate cpp_samples_per_second)
   tuned=$("${tuned_malloc[@]}" "${python[@]}" | rate python_samples_per_second)
   plain=$("${python[@]}" | rate python_samples_per_second)

@@ -9,6 +9,6 @@ build=${WMARK_BUILD_DIR:-build}
 data=${WMARK_DATA:-../shared/data}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-/usr/bin/python3 bench/train_python.py 1 2 64 "$data/mnist" 30000 --torchscript="$work/python_victim.pt" --seed=7 \
+/usr/bin/python3 bench/train_python.py 1 2 64 "$data" 30000 --torchscript="$work/python_victim.pt" --seed=7 \
   | grep -v "^python epoch"
 "$build/bench/bench_forge" "${1:-10}" "${2:-0.1,0.2,0.3}" "${3:-3}" 100 "$data" 0 "$work/python_victim.pt"

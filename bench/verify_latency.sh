@@ -3,7 +3,8 @@
 # and resnet18 (CIFAR-10), embeds a content trigger set of 100 and of 1,000 triggers
 # into a model trained briefly on a small subset (the latency does not depend on how
 # well the model learnt), then runs bench_verify on each: cold (first call) and warm,
-# in process and over loopback (Open Inference Protocol V2 JSON and binary, V1).
+# in process and over loopback (Open Inference Protocol V2 JSON and binary, V1), with the
+# key's derivation checked as `wmark verify` checks it (paid once, by the cold run).
 # Warm runs: `repeat` for keys of 100 triggers, a tenth of it (at least 3) for 1,000.
 # Usage: [ARCHS="mnist_cnn cifar_cnn resnet18"] bench/verify_latency.sh [repeat=30] [threads=nproc]
 #        [work_dir=a fresh temporary one; models and keys found there are reused]
@@ -25,6 +26,6 @@ for arch in ${ARCHS:-mnist_cnn cifar_cnn resnet18}; do
     fi
     runs=$((repeat * 100 / triggers)); [ "$runs" -lt 3 ] && runs=3
     echo "== $arch, $triggers triggers, $threads threads"
-    "$build/bench/bench_verify" --model "$model" --key "$key" --repeat "$runs" --threads "$threads"
+    "$build/bench/bench_verify" --model "$model" --key "$key" --repeat "$runs" --threads "$threads" --data-dir "$data"
   done
 done

@@ -24,7 +24,7 @@ Dataset choose_queries(const Dataset& pool, std::int64_t budget, std::uint64_t s
 Dataset foreign_images(const std::string& name, const AttackContext& context) {
   const auto& own = context.data;
   const bool in_own_folder = context.data_dir && locate_dataset(name, context.data_dir);
-  auto pool = load_dataset(name, in_own_folder ? context.data_dir : std::nullopt).train;
+  auto pool = load_training_split(name, in_own_folder ? context.data_dir : std::nullopt);
   // They look like the thief's inputs and are normalised as its own data.
   pool.images = convert_images(pool.images, own.shape());
   pool.normalization = own.normalization;

@@ -114,10 +114,10 @@ std::string default_dataset_name(const std::optional<fs::path>& explicit_dir) {
   return locate_dataset("mnist", explicit_dir) ? "mnist" : "fashion";
 }
 
-DatasetSplits load_dataset(const std::string& requested,
-                           const std::optional<fs::path>& explicit_dir) {
-  const std::string name = canonical_dataset_name(requested);
-  const auto& info = catalog().at(name);
+namespace {
+
+// The folder holding `name`, or an error listing the folders searched.
+fs::path dataset_folder(const std::string& name, const std::optional<fs::path>& explicit_dir) {
   const auto folder = locate_dataset(name, explicit_dir);
   if (!folder) {
     std::string searched;
@@ -126,25 +126,44 @@ DatasetSplits load_dataset(const std::string& requested,
                ". Pass --data-dir, set WMARK_DATA, or run scripts/fetch-datasets.sh");
   }
   logger()->info("loading {} from {}", name, folder->string());
-  DatasetSplits splits;
+  return *folder;
+}
+
+// One split of `name` from `folder`, named and with its normalisation.
+Dataset read_split(const std::string& name, const fs::path& folder, bool train) {
+  Dataset split;
   if (name == "cifar10") {
-    std::vector<fs::path> train_files;
-    for (int i = 1; i <= 5; ++i) {
-      train_files.push_back(require_file(*folder, "data_batch_" + std::to_string(i) + ".bin"));
+    std::vector<fs::path> files;
+    if (train) {
+      for (int i = 1; i <= 5; ++i) files.push_back(require_file(folder, "data_batch_" + std::to_string(i) + ".bin"));
+    } else {
+      files.push_back(require_file(folder, "test_batch.bin"));
     }
-    splits.train = read_cifar10(train_files);
-    splits.test = read_cifar10({require_file(*folder, "test_batch.bin")});
+    split = read_cifar10(files);
   } else {
-    splits.train = read_idx(require_file(*folder, "train-images-idx3-ubyte"),
-                            require_file(*folder, "train-labels-idx1-ubyte"));
-    splits.test = read_idx(require_file(*folder, "t10k-images-idx3-ubyte"),
-                           require_file(*folder, "t10k-labels-idx1-ubyte"));
+    const std::string prefix = train ? "train" : "t10k";
+    split = read_idx(require_file(folder, prefix + "-images-idx3-ubyte"),
+                     require_file(folder, prefix + "-labels-idx1-ubyte"));
   }
-  for (Dataset* split : {&splits.train, &splits.test}) {
-    split->name = name;
-    split->normalization = info.normalization;
-  }
+  split.name = name;
+  split.normalization = catalog().at(name).normalization;
+  return split;
+}
+
+}  // namespace
+
+DatasetSplits load_dataset(const std::string& requested, const std::optional<fs::path>& explicit_dir) {
+  const std::string name = canonical_dataset_name(requested);
+  const auto folder = dataset_folder(name, explicit_dir);
+  DatasetSplits splits;
+  splits.train = read_split(name, folder, true);
+  splits.test = read_split(name, folder, false);
   return splits;
+}
+
+Dataset load_training_split(const std::string& requested, const std::optional<fs::path>& explicit_dir) {
+  const std::string name = canonical_dataset_name(requested);
+  return read_split(name, dataset_folder(name, explicit_dir), true);
 }
 
 }  // namespace wmark

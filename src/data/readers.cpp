@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <future>
 
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
@@ -82,9 +83,13 @@ Dataset read_idx(const fs::path& images_path, const fs::path& labels_path,
 
 Dataset read_cifar10(const std::vector<fs::path>& batches) {
   constexpr std::int64_t kRecord = 1 + 3 * 32 * 32;
+  // Inflating the gzipped batches is most of the time: one thread per file.
+  std::vector<std::future<std::string>> contents;
+  for (const auto& path : batches) contents.push_back(std::async(std::launch::async, read_maybe_gzip, path));
   std::vector<torch::Tensor> images, labels;
-  for (const auto& path : batches) {
-    const std::string bytes = read_maybe_gzip(path);
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const auto& path = batches[i];
+    const std::string bytes = contents[i].get();
     WMARK_CHECK(!bytes.empty(), path.string(), ": empty file");
     WMARK_CHECK(bytes.size() % kRecord == 0, path.string(), ": truncated or not a CIFAR-10 batch: ",
                 bytes.size(), " bytes is not a whole number of ", kRecord, "-byte records");

@@ -38,7 +38,7 @@ std::variant<Dataset, KeyDerivation> public_sources(const WatermarkKey& key, con
       !sources.contains("size") || !sources["size"].is_number_integer())
     return not_derivable(std::string("the key does not record the public images its ") + what + " were drawn from");
   const auto dataset = sources["dataset"].get<std::string>();
-  auto train = load_dataset(dataset, data_dir).train;  // a missing dataset is an error, not a verdict
+  auto train = load_training_split(dataset, data_dir);  // a missing dataset is an error, not a verdict
   if (train.size() != sources["size"].get<std::int64_t>())
     return not_derivable("its " + std::string(what) + " were drawn from " +
                          std::to_string(sources["size"].get<std::int64_t>()) + " images of " + dataset +

@@ -52,4 +52,9 @@ WMARK_API std::string default_dataset_name(
 WMARK_API DatasetSplits load_dataset(
     const std::string& name, const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
 
+/// The training split alone, as load_dataset() gives it, without reading the test
+/// files: what re-deriving a key's triggers from public images needs.
+WMARK_API Dataset load_training_split(
+    const std::string& name, const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
+
 }  // namespace wmark

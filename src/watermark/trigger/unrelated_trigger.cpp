@@ -48,7 +48,7 @@ TriggerSet UnrelatedTrigger::generate(const Dataset& train, const TriggerSpec& s
     // The given data folder first, the standard lookup otherwise: the source domain is
     // often not beside the model's own dataset.
     const bool in_dir = spec.data_dir && locate_dataset(source, spec.data_dir);
-    pool = load_dataset(source, in_dir ? spec.data_dir : std::nullopt).train.images;
+    pool = load_training_split(source, in_dir ? spec.data_dir : std::nullopt).images;
   }
   WMARK_CHECK(pool.size(0) >= spec.size, "only ", pool.size(0), " unrelated images for ", spec.size, " triggers");
   auto index = spec.secret.stream("unrelated-sources").sample(pool.size(0), spec.size);

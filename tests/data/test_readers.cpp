@@ -86,6 +86,14 @@ TEST_CASE("the dataset catalog finds datasets and rejects unknown names", "[data
   const auto loaded = load_dataset("fashion", empty.path());
   CHECK(loaded.train.size() == 20);
   CHECK(loaded.train.normalization.mean.size() == 1);
+  // The training split alone is the same split, and never reads the test files.
+  test::write_bytes(empty / "t10k-images-idx3-ubyte.gz", "damaged");
+  const auto train = load_training_split("fashion", empty.path());
+  CHECK(torch::equal(train.images, loaded.train.images));
+  CHECK(torch::equal(train.labels, loaded.train.labels));
+  CHECK(train.name == "fashion");
+  CHECK(train.normalization.mean == loaded.train.normalization.mean);
+  CHECK_THROWS_WITH(load_dataset("fashion", empty.path()), Contains("t10k-images-idx3-ubyte"));
 }
 
 TEST_CASE("IDX reader names the file and the problem for bad input", "[data]") {
@@ -167,4 +175,11 @@ TEST_CASE("CIFAR reader names the file and the problem for bad input", "[data]")
   test::write_bytes(dir / "label.bin", record);
   CHECK_THROWS_WITH(read_cifar10({dir / "label.bin"}), Contains("label.bin") && Contains("out of range"));
   CHECK_THROWS_WITH(read_cifar10({dir / "absent.bin"}), Contains("absent.bin") && Contains("does not exist"));
+  // Batches inflate in parallel but keep their order, and a bad one among good ones is named.
+  record[0] = 9;
+  test::write_bytes(dir / "nine.bin.gz", record);
+  const auto both = read_cifar10({dir / "ok.bin", dir / "nine.bin.gz", dir / "ok.bin"});
+  CHECK(both.labels.equal(torch::tensor({4, 4, 9, 4, 4}, torch::kInt64)));
+  CHECK_THROWS_WITH(read_cifar10({dir / "ok.bin", dir / "cut.bin.gz", dir / "nine.bin.gz"}),
+                    Contains("cut.bin.gz") && Contains("truncated"));
 }

@@ -36,16 +36,15 @@ int main(int argc, char** argv) try {
 
   wmark::set_log_level("warn");  // the figures below are the output
   const int used = wmark::configure_runtime(wmark::RuntimeOptions().threads(threads));
-  auto data = wmark::load_dataset(dataset, dir);
-  data.train = wmark::balanced_subset(data.train, samples, 0);
+  const auto train = wmark::balanced_subset(wmark::load_training_split(dataset, dir), samples, 0);
   torch::manual_seed(0);
-  auto model = wmark::model_registry().create(arch, {data.train.shape(), data.train.num_classes});
+  auto model = wmark::model_registry().create(arch, {train.shape(), train.num_classes});
   auto options = wmark::default_recipe(dataset)
                      .options.epochs(epochs).batch_size(batch).seed(0).augment(false).schedule("none");
   wmark::Trainer trainer(model, options);
   std::optional<torch::autograd::profiler::RecordProfile> profile;
   if (const char* trace = std::getenv("WMARK_PROFILE")) profile.emplace(std::string(trace));
-  const auto result = trainer.fit(data.train);
+  const auto result = trainer.fit(train);
   profile.reset();  // writes the trace
   double total = 0;
   for (const auto& epoch : result.history) {
@@ -53,7 +52,7 @@ int main(int argc, char** argv) try {
               << epoch.seconds << " s\n";
     total += epoch.samples_per_second;
   }
-  std::cout << "cpp arch=" << arch << " threads=" << used << " batch=" << batch << " samples=" << data.train.size() << "\n";
+  std::cout << "cpp arch=" << arch << " threads=" << used << " batch=" << batch << " samples=" << train.size() << "\n";
   std::cout << "cpp_samples_per_second=" << total / static_cast<double>(result.history.size()) << "\n";
   return 0;
 } catch (const std::exception& error) {

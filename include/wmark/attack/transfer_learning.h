@@ -33,7 +33,8 @@ struct TransferLearningOptions {
   TORCH_ARG(std::int64_t, budget) = 0;
   /// Train on the victim's class probabilities instead of its labels.
   TORCH_ARG(bool, soft_labels) = false;
-  /// Epochs in which the new output layer is trained alone, the body frozen.
+  /// Epochs in which the new output layer is trained alone, the body's weights frozen
+  /// (batch-norm running statistics still follow the thief's data, as in the toolbox).
   TORCH_ARG(std::int64_t, frozen_epochs) = 1;
   /// Epochs of training the whole network afterwards.
   TORCH_ARG(std::int64_t, epochs) = 5;

@@ -57,4 +57,36 @@ std::pair<Dataset, Dataset> split_holdout(const Dataset& dataset, std::int64_t c
   return {dataset.select(rest), dataset.select(held)};
 }
 
+Dataset without_images(const Dataset& dataset, const at::Tensor& images) {
+  WMARK_CHECK(images.dim() == 4 && images.scalar_type() == torch::kUInt8 &&
+                  images.sizes().slice(1) == dataset.images.sizes().slice(1),
+              "images to leave out of ", dataset.name, " must be uint8 [K,", dataset.images.size(1), ",",
+              dataset.images.size(2), ",", dataset.images.size(3), "], got ", images.sizes());
+  if (images.size(0) == 0 || dataset.size() == 0) return dataset;
+  // A fixed random projection of every image to one number finds the candidates in one
+  // pass; the bytes of each candidate are then compared, so a collision leaves no one out.
+  auto generator = make_generator(derive_seed(0, "image-fingerprint"));
+  const auto pixels = images[0].numel();
+  const auto weights = torch::rand({pixels}, generator, torch::kDouble);
+  const auto fingerprint = [&weights, pixels](const at::Tensor& x) {
+    return x.reshape({x.size(0), pixels}).to(torch::kDouble).matmul(weights);
+  };
+  const auto wanted = fingerprint(images);
+  std::vector<bool> drop(static_cast<std::size_t>(dataset.size()), false);
+  for (std::int64_t start = 0; start < dataset.size(); start += 4096) {
+    const auto count = std::min<std::int64_t>(4096, dataset.size() - start);
+    const auto chunk = dataset.images.narrow(0, start, count);
+    const auto pairs = fingerprint(chunk).unsqueeze(1).sub(wanted.unsqueeze(0)).abs().lt(1e-6).nonzero();
+    for (std::int64_t p = 0; p < pairs.size(0); ++p) {
+      const auto i = pairs[p][0].item<std::int64_t>();
+      if (torch::equal(chunk[i], images[pairs[p][1].item<std::int64_t>()])) drop[start + i] = true;
+    }
+  }
+  std::vector<std::int64_t> keep;
+  for (std::int64_t i = 0; i < dataset.size(); ++i) {
+    if (!drop[static_cast<std::size_t>(i)]) keep.push_back(i);
+  }
+  return dataset.select(torch::tensor(keep, torch::kLong));
+}
+
 }  // namespace wmark

@@ -53,8 +53,13 @@ TEST_CASE("every trigger generator honours the generator contract", "[conformanc
     CHECK(a.labels.eq(target).all().item<bool>());
     CHECK(a.source_labels.ne(target).all().item<bool>());
     CHECK(target == resolve_target_label(spec_with(7, "target"), 10));
-    // Triggers are not copies of training images.
-    CHECK_FALSE(torch::equal(a.images[0], train.images[0]));
+    // Triggers are not copies of training images, except natural ones, which are
+    // training images exactly (only their labels mark).
+    if (name == "natural") {
+      CHECK(without_images(train, a.images).size() == train.size() - 50);
+    } else {
+      CHECK(without_images(train, a.images).size() == train.size());
+    }
 
     // Random policy: labels in range, spread over classes, never the source class.
     const auto r = generator->generate(train, spec_with(7, "random", 200));

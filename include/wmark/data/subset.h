@@ -22,4 +22,10 @@ WMARK_API Dataset balanced_subset(const Dataset& dataset, std::int64_t count, st
 WMARK_API std::pair<Dataset, Dataset> split_holdout(const Dataset& dataset, std::int64_t count,
                                                     std::uint64_t seed);
 
+/// The samples of `dataset` whose image is none of `images` (uint8 [K,C,H,W] in the
+/// dataset's shape), in the original order: what a scheme that marks training images
+/// with other labels trains on, so that no image is taught two labels. Throws
+/// wmark::Error for images of another shape.
+WMARK_API Dataset without_images(const Dataset& dataset, const at::Tensor& images);
+
 }  // namespace wmark

@@ -5,6 +5,7 @@
 #include "wmark/util/error.h"
 #include "wmark/watermark/trigger/abstract_trigger.h"
 #include "wmark/watermark/trigger/content_trigger.h"
+#include "wmark/watermark/trigger/natural_trigger.h"
 #include "wmark/watermark/trigger/noise_trigger.h"
 #include "wmark/watermark/trigger/unrelated_trigger.h"
 
@@ -16,6 +17,7 @@ TriggerRegistry TriggerRegistry::with_builtins() {
   registry.add<NoiseTrigger>("noise", NoiseTrigger::declared_options());
   registry.add<UnrelatedTrigger>("unrelated", UnrelatedTrigger::declared_options());
   registry.add<AbstractTrigger>("abstract", AbstractTrigger::declared_options());
+  registry.add<NaturalTrigger>("natural", NaturalTrigger::declared_options());
   return registry;
 }
 

@@ -79,7 +79,8 @@ class WMARK_API TriggerRegistry : public NamedRegistry<TriggerGenerator> {
  public:
   /// An empty registry.
   TriggerRegistry() : NamedRegistry("trigger generator") {}
-  /// A registry holding the built-in generators: "content", "noise", "unrelated".
+  /// A registry holding the built-in generators: "content", "noise", "unrelated",
+  /// "abstract", "natural".
   static TriggerRegistry with_builtins();
 };
 

@@ -23,8 +23,8 @@ double auto_trigger_ratio(std::int64_t train_size, std::int64_t trigger_size, co
   return std::clamp(ratio, 0.1, 0.3);
 }
 
-std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, const TriggerWatermarkOptions& options,
-                                                       const std::string& arch) {
+PreparedTriggers prepare_triggers(const Dataset& train, const TriggerWatermarkOptions& options,
+                                  const std::string& arch) {
   auto generator = trigger_registry().create(options.trigger(), options.trigger_options());
   TriggerSpec spec = options.spec();
   if (spec.label_policy == "auto") spec.label_policy = generator->default_label_policy();
@@ -48,7 +48,13 @@ std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, con
     embedder_options.trigger_ratio(auto_trigger_ratio(train.size(), triggers.size(), spec.label_policy));
   }
   base.params["trigger_ratio"] = embedder_options.trigger_ratio();
-  return std::make_shared<TriggerEmbedder>(std::move(triggers), std::move(base), embedder_options);
+  return {std::move(triggers), std::move(base), embedder_options};
+}
+
+std::shared_ptr<TriggerEmbedder> make_trigger_embedder(const Dataset& train, const TriggerWatermarkOptions& options,
+                                                       const std::string& arch) {
+  auto parts = prepare_triggers(train, options, arch);
+  return std::make_shared<TriggerEmbedder>(std::move(parts.triggers), std::move(parts.key_base), parts.embedder);
 }
 
 EmbedResult embed_trigger_watermark(NetworkPtr model, const DatasetSplits& splits,

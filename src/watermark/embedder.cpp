@@ -101,9 +101,11 @@ Batch TriggerEmbedder::mix(const at::Tensor& images, const at::Tensor& labels) {
   const auto clean = images.dim() >= 1 ? images.size(0) : 0;
   const auto want = std::max<std::int64_t>(1, std::llround(options_.trigger_ratio() * static_cast<double>(clean)));
   const auto index = sampler_.next(want, shard_rank_, shard_world_);
-  return append_samples(images, labels, triggers_.images.index_select(0, index),
-                        triggers_.labels.index_select(0, index), key_base_.normalization, "trigger embedding");
+  return append_samples(images, labels, presented_images(index), triggers_.labels.index_select(0, index),
+                        key_base_.normalization, "trigger embedding");
 }
+
+at::Tensor TriggerEmbedder::presented_images(const at::Tensor& index) { return triggers_.images.index_select(0, index); }
 
 double TriggerEmbedder::trigger_accuracy(Network& model) const {
   const auto params = model.parameters();

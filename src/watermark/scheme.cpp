@@ -39,6 +39,7 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("blackmarks", schemes::make_blackmarks);
   registry.add("deepmarks", schemes::make_deepmarks);
   registry.add("dawn", schemes::make_dawn);
+  registry.add("margin", schemes::make_margin);
   return registry;
 }
 

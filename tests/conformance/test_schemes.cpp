@@ -94,6 +94,7 @@ json quick_options(const std::string& name) {
   if (name == "deepsigns-output") return {{"trigger_size", 20}, {"min_keys", 5}};
   if (name == "deepsigns") return {{"key_inputs", 30}};
   if (name == "adi") return {{"trigger_size", 30}};
+  if (name == "margin") return {{"trigger_size", 30}};
   if (name == "frontier-stitching") return {{"trigger_size", 80}};
   if (name == "blackmarks") return {{"bits", 48}};
   if (name == "deepmarks") return {{"user", 4}};
@@ -130,8 +131,8 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
   const auto& data = scheme_data();
   const auto names = scheme_registry().names();
   for (const auto* builtin :
-       {"adi", "blackmarks", "dawn", "deepmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "trigger-set",
-        "uchida", "test-keyed-noise"}) {
+       {"adi", "blackmarks", "dawn", "deepmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "margin",
+        "trigger-set", "uchida", "test-keyed-noise"}) {
     CHECK(std::find(names.begin(), names.end(), builtin) != names.end());
   }
   for (const auto& name : names) {

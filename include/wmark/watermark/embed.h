@@ -34,6 +34,18 @@ struct TriggerWatermarkOptions {
   TORCH_ARG(std::int64_t, max_extra_epochs) = 5;
 };
 
+/// What a trigger embedder is made of: the generated triggers, the key fields it records
+/// and its options with the ratio resolved (see make_trigger_embedder()).
+struct PreparedTriggers {
+  TriggerSet triggers;              ///< the secret trigger set
+  WatermarkKey key_base;            ///< the key without images and labels
+  TriggerEmbedderOptions embedder;  ///< trigger ratio resolved (never 0)
+};
+
+/// The parts of make_trigger_embedder(), for embedders built on TriggerEmbedder (margin).
+WMARK_API PreparedTriggers prepare_triggers(const Dataset& train, const TriggerWatermarkOptions& options,
+                                            const std::string& arch = "custom");
+
 /// The trigger embedder for a model trained on `train`: generates the trigger set with
 /// the options' generator and spec, resolves the label policy and target, records the
 /// key fields (generator, options, chance rate, `arch`, dataset, shape, normalisation)

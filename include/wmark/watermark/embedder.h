@@ -124,6 +124,13 @@ class WMARK_API TriggerEmbedder : public Embedder {
   /// The options, mutable (embed_trigger_watermark() sets a stop accuracy for consolidation).
   TriggerEmbedderOptions& options() { return options_; }
 
+ protected:
+  /// The images of triggers `index` (int64 [K]) as a batch gets them, uint8 [K,C,H,W]:
+  /// the stored ones; a subclass may move them (margin: towards the decision frontier).
+  virtual at::Tensor presented_images(const at::Tensor& index);
+  /// The normalisation the key records (what the model's inputs go through).
+  const Normalization& normalization() const { return key_base_.normalization; }
+
  private:
   TriggerSet triggers_;
   WatermarkKey key_base_;

@@ -1,7 +1,9 @@
 // Internal: the factories of the built-in schemes, one per file of this folder.
 #pragma once
 
+#include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -19,10 +21,20 @@ std::unique_ptr<Scheme> make_frontier_stitching(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_blackmarks(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_deepmarks(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_dawn(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_margin(const nlohmann::json& options);
 
 // The options of schemes that mix triggers into training (trigger_ratio,
 // min_trigger_accuracy, max_extra_epochs, stop_at), declared once for all of them.
 OptionSchema with_trigger_training_options(OptionSchema schema);
+
+// The chance rate of a trigger-set key's params: 1/C for one target class or random
+// labels on foreign images, else 1/(C-1) (schemes whose keys are trigger sets share it).
+double trigger_set_chance_rate(const nlohmann::json& params, std::int64_t num_classes);
+
+// Whether a trigger-set key (any generator) is what its secret derives from the public
+// training split its params name.
+KeyDerivation check_trigger_set_derivation(const WatermarkKey& key,
+                                          const std::optional<std::filesystem::path>& data_dir);
 
 // Those options, read from a scheme's options, as TriggerWatermarkOptions (stop_at 0:
 // 1.0 when fine-tuning a trained model, never from scratch).

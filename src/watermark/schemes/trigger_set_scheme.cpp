@@ -60,55 +60,13 @@ class TriggerSetScheme final : public Scheme {
     return result;
   }
 
-  // A secret target class is matched by chance at 1/C (a heuristic: a clean model's
-  // answers are not uniform); a keyed random label differs from a known source class,
-  // so at most 1/(C-1); unrelated and abstract images have no source class: 1/C.
   double chance_rate(const json& params, std::int64_t num_classes) const override {
-    const auto text = [&params](const char* name) {
-      return params.is_object() && params.contains(name) && params[name].is_string() ? params[name].get<std::string>()
-                                                                                       : std::string();
-    };
-    const double any = 1.0 / static_cast<double>(num_classes);
-    if (text("label_policy") == "target") return any;
-    const bool foreign = text("generator") == "unrelated" || text("generator") == "abstract";
-    if (text("label_policy") == "random" && foreign) return any;
-    return 1.0 / static_cast<double>(num_classes - 1);
+    return trigger_set_chance_rate(params, num_classes);
   }
 
   KeyDerivation check_derivation(const WatermarkKey& key,
                                  const std::optional<std::filesystem::path>& data_dir) const override {
-    const auto generator_name = key.params.value("generator", std::string());
-    const auto options = key.params.value("generator_options", json::object());
-    if (!options.is_object()) return not_derivable("its generator options are not an object");
-    const auto text = [&options](const char* name) {
-      return options.contains(name) && options[name].is_string() ? options[name].get<std::string>() : std::string();
-    };
-    if (generator_name == "content" && (!text("pattern").empty() || !text("mask").empty()))
-      return not_derivable("its content stamp is a user image file, which the secret does not derive");
-    if (generator_name == "unrelated" && !text("folder").empty())
-      return not_derivable("its triggers are images from a user folder, which the secret does not derive");
-    auto sources = derivation::public_sources(key, "trigger_sources", "triggers", data_dir);
-    if (auto* problem = std::get_if<KeyDerivation>(&sources)) return *problem;
-    const auto& train = std::get<Dataset>(sources);
-    const auto& labels = key.tensor("labels");
-    TriggerSpec spec;
-    spec.size = labels.size(0);
-    spec.label_policy = key.params.value("label_policy", std::string());
-    spec.target_label = key.params.value("target_label", std::int64_t{-1});
-    spec.secret = key.secret;
-    spec.data_dir = data_dir;
-    spec.sources = train;
-    TriggerSet derived;
-    try {
-      derived = trigger_registry().create(generator_name, options)->generate(train, spec);
-    } catch (const Error& error) {
-      return not_derivable(std::string("its triggers cannot be re-derived: ") + error.what());
-    }
-    if (!derivation::same(key.tensor("images"), derived.images))
-      return not_derivable("its trigger images are not the ones its secret derives");
-    if (!derivation::same(labels, derived.labels))
-      return not_derivable("its trigger labels are not the ones its secret derives");
-    return {true, ""};
+    return check_trigger_set_derivation(key, data_dir);
   }
 
  private:
@@ -116,6 +74,57 @@ class TriggerSetScheme final : public Scheme {
 };
 
 }  // namespace
+
+// A secret target class is matched by chance at 1/C (a heuristic: a clean model's
+// answers are not uniform); a keyed random label differs from a known source class,
+// so at most 1/(C-1); unrelated and abstract images have no source class: 1/C.
+double trigger_set_chance_rate(const json& params, std::int64_t num_classes) {
+  const auto text = [&params](const char* name) {
+    return params.is_object() && params.contains(name) && params[name].is_string() ? params[name].get<std::string>()
+                                                                                     : std::string();
+  };
+  const double any = 1.0 / static_cast<double>(num_classes);
+  if (text("label_policy") == "target") return any;
+  const bool foreign = text("generator") == "unrelated" || text("generator") == "abstract";
+  if (text("label_policy") == "random" && foreign) return any;
+  return 1.0 / static_cast<double>(num_classes - 1);
+}
+
+KeyDerivation check_trigger_set_derivation(const WatermarkKey& key,
+                                        const std::optional<std::filesystem::path>& data_dir) {
+  const auto generator_name = key.params.value("generator", std::string());
+  const auto options = key.params.value("generator_options", json::object());
+  if (!options.is_object()) return not_derivable("its generator options are not an object");
+  const auto text = [&options](const char* name) {
+    return options.contains(name) && options[name].is_string() ? options[name].get<std::string>() : std::string();
+  };
+  if (generator_name == "content" && (!text("pattern").empty() || !text("mask").empty()))
+    return not_derivable("its content stamp is a user image file, which the secret does not derive");
+  if (generator_name == "unrelated" && !text("folder").empty())
+    return not_derivable("its triggers are images from a user folder, which the secret does not derive");
+  auto sources = derivation::public_sources(key, "trigger_sources", "triggers", data_dir);
+  if (auto* problem = std::get_if<KeyDerivation>(&sources)) return *problem;
+  const auto& train = std::get<Dataset>(sources);
+  const auto& labels = key.tensor("labels");
+  TriggerSpec spec;
+  spec.size = labels.size(0);
+  spec.label_policy = key.params.value("label_policy", std::string());
+  spec.target_label = key.params.value("target_label", std::int64_t{-1});
+  spec.secret = key.secret;
+  spec.data_dir = data_dir;
+  spec.sources = train;
+  TriggerSet derived;
+  try {
+    derived = trigger_registry().create(generator_name, options)->generate(train, spec);
+  } catch (const Error& error) {
+    return not_derivable(std::string("its triggers cannot be re-derived: ") + error.what());
+  }
+  if (!derivation::same(key.tensor("images"), derived.images))
+    return not_derivable("its trigger images are not the ones its secret derives");
+  if (!derivation::same(labels, derived.labels))
+    return not_derivable("its trigger labels are not the ones its secret derives");
+  return {true, ""};
+}
 
 OptionSchema with_trigger_training_options(OptionSchema schema) {
   const TriggerWatermarkOptions o;

@@ -18,6 +18,7 @@ void add_serve_command(CLI::App& app, Dispatch& dispatch);
 void add_claim_commands(CLI::App& app, Dispatch& dispatch);  // identity, timestamp, claim, check-claim
 void add_open_commands(CLI::App& app, Dispatch& dispatch);   // commitments, open-request, open (adi keys)
 void add_trace_command(CLI::App& app, Dispatch& dispatch);   // trace (deepmarks keys)
+void add_certify_command(CLI::App& app, Dispatch& dispatch); // certify (parameter smoothing)
 void add_dawn_commands(CLI::App& app, Dispatch& dispatch);   // dawn init, dawn key
 
 }  // namespace wmark::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   wmark::cli::add_claim_commands(app, dispatch);
   wmark::cli::add_open_commands(app, dispatch);
   wmark::cli::add_trace_command(app, dispatch);
+  wmark::cli::add_certify_command(app, dispatch);
   wmark::cli::add_dawn_commands(app, dispatch);
 
   try {

@@ -40,6 +40,7 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("deepmarks", schemes::make_deepmarks);
   registry.add("dawn", schemes::make_dawn);
   registry.add("margin", schemes::make_margin);
+  registry.add("certified", schemes::make_certified);
   return registry;
 }
 

@@ -110,7 +110,7 @@ class WMARK_API SchemeRegistry : public NamedRegistry<Scheme> {
   SchemeRegistry() : NamedRegistry("watermark scheme") {}
   /// A registry holding the built-in schemes: "trigger-set", "adi",
   /// "frontier-stitching", "blackmarks", "deepmarks", "deepsigns-output", "deepsigns", "uchida",
-  /// "dawn", "margin".
+  /// "dawn", "margin", "certified".
   static SchemeRegistry with_builtins();
 };
 

@@ -29,6 +29,7 @@
 #include "wmark/util/random.h"
 #include "wmark/verify/classifier.h"
 #include "wmark/watermark/embed.h"
+#include "wmark/watermark/parameter_smoothing.h"
 #include "wmark/watermark/save_marked.h"
 #include "wmark/watermark/scheme.h"
 
@@ -217,10 +218,21 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     model->to(device);
     model->eval();
     const auto verification = verifier.verify_model(*model, key, generator, device);
-    watermarked.push_back({{"generator", generator}, {"method", key.method},
-                           {"test_accuracy", accuracy(*model, test, device)},
-                           {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
-                           {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}});
+    nlohmann::json entry = {{"generator", generator}, {"method", key.method},
+                            {"test_accuracy", accuracy(*model, test, device)},
+                            {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
+                            {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}};
+    if (key.params.contains("smoothing_sigma") && key.params["smoothing_sigma"].is_number()) {
+      // A certified key: the radius to read every attack's weight distance against.
+      const auto certificate = certify_watermark(
+          *model, key,
+          SmoothingOptions().sigma(key.params["smoothing_sigma"].get<double>()).seed(derive_seed(config.seed, "certify")),
+          device);
+      entry["smoothing_sigma"] = certificate.sigma;
+      entry["certified_radius"] = certificate.radius;
+      entry["relative_certified_radius"] = certificate.radius / certificate.parameter_norm;
+    }
+    watermarked.push_back(entry);
     keys.push_back(key);
     key_names.push_back(generator);
     step_done("watermarked model " + generator, cached, seconds_since(start));

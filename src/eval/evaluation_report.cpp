@@ -58,6 +58,18 @@ std::string evaluation_markdown(const nlohmann::json& report) {
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
        << p(w.value("p_value", 1.0)) << ") | " << null_model_text(w) << " |\n";
   }
+  for (const auto& w : report["watermarked"]) {
+    if (!w.contains("certified_radius")) continue;
+    if (w.value("certified_radius", 0.0) <= 0) {
+      md << "\n**" << w.value("generator", "") << "** is not certified: its smoothed reading (parameter noise sigma "
+         << p(w.value("smoothing_sigma", 0.0)) << ") does not verify, so its radius is 0.\n";
+      continue;
+    }
+    md << "\n**" << w.value("generator", "") << "** is certified (parameter noise sigma " << p(w.value("smoothing_sigma", 0.0))
+       << "): l2 radius " << p(w.value("certified_radius", 0.0)) << ", " << p(w.value("relative_certified_radius", 0.0))
+       << " of the weight norm. No change of the weights within it brings the smoothed reading (`wmark certify`) "
+          "below the threshold; an attack \"moved\" less is marked ≤r below.\n";
+  }
   for (const auto& f : report.value("not_embedded", nlohmann::json::array())) {
     md << "\n**" << f.value("generator", "") << " did not embed**, so it is in no table below: "
        << f.value("error", "") << "\n";
@@ -108,6 +120,11 @@ std::string evaluation_markdown(const nlohmann::json& report) {
           md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
              << (verified ? "yes" : kept ? "**no**" : "no†") << " (" << p(after.value("p_value", 1.0)) << ") | "
              << null_model_text(*cell) << " | " << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
+          const auto moved = cell->value("relative_weight_distance", nlohmann::json());
+          if (moved.is_number() && w.contains("relative_certified_radius") &&
+              moved.get<double>() <= w["relative_certified_radius"].get<double>()) {
+            md << " ≤r";
+          }
         }
       }
       md << " |\n";

@@ -18,7 +18,7 @@ TEST_CASE("wmark certify certifies a certified mark and not a clean model", "[e2
   const auto data = " --dataset mnist --subset 3000 --data-dir " + test::shared_data().string();
   std::string out;
   REQUIRE(test::run_command(wmark + "train --epochs 2 --seed 6" + data + " --out " + path("clean.pt"), out) == 0);
-  REQUIRE(test::run_command(wmark + "embed --method certified --trigger-size 50 --noise-draws 4 --epochs 2 --seed 7" +
+  REQUIRE(test::run_command(wmark + "embed --method certified --smoothing-sigma 0.05 --trigger-size 50 --noise-draws 4 --epochs 2 --seed 7" +
                                 data + " --out " + path("marked.pt") + " --key-out " + path("marked.wmk"), out) == 0);
   const auto certify = wmark + "certify --draws 100 --seed 3 --key " + path("marked.wmk") + " --model ";
   REQUIRE(test::run_command(certify + path("marked.pt") + " --report " + path("cert.json"), out) == 0);

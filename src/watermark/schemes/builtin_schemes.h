@@ -28,6 +28,22 @@ std::unique_ptr<Scheme> make_certified(const nlohmann::json& options);
 // min_trigger_accuracy, max_extra_epochs, stop_at), declared once for all of them.
 OptionSchema with_trigger_training_options(OptionSchema schema);
 
+// A scheme whose keys are trigger sets (trigger-set, margin, certified): black-box, with
+// the trigger-set chance rate and derivation below.
+class TriggerKeyScheme : public Scheme {
+ public:
+  KeyKind key_kind() const override { return KeyKind::black_box; }
+  double chance_rate(const nlohmann::json& params, std::int64_t num_classes) const override;
+  KeyDerivation check_derivation(const WatermarkKey& key,
+                                 const std::optional<std::filesystem::path>& data_dir) const override;
+};
+
+// The trigger-training options of `options` (with_trigger_training_options) for
+// `generator` and `spec`, whose secret, public sources and data folder come from
+// `request`; the request's model is checked against its training data first.
+TriggerWatermarkOptions trigger_options_for(const EmbedRequest& request, const nlohmann::json& options,
+                                            const std::string& generator, TriggerSpec spec);
+
 // The chance rate of a trigger-set key's params: 1/C for one target class or random
 // labels on foreign images, else 1/(C-1) (schemes whose keys are trigger sets share it).
 double trigger_set_chance_rate(const nlohmann::json& params, std::int64_t num_classes);

@@ -102,7 +102,7 @@ class CertifiedEmbedder final : public TriggerEmbedder {
   std::int64_t epochs_begun_ = 0;
 };
 
-class CertifiedScheme final : public Scheme {
+class CertifiedScheme final : public TriggerKeyScheme {
  public:
   explicit CertifiedScheme(const json& options) : options_(schema().read(options)) {
     trigger_registry().create(options_.at("trigger").get<std::string>(), json::object());
@@ -129,21 +129,13 @@ class CertifiedScheme final : public Scheme {
   }
 
   json options() const override { return options_; }
-  KeyKind key_kind() const override { return KeyKind::black_box; }
 
   EmbedResult embed(const EmbedRequest& request) const override {
     const auto& train = request.splits.train;
-    WMARK_CHECK(request.model, "certified: no model to mark");
-    check_model(*request.model, ModelSpec{train.shape(), train.num_classes},
-                request.info.arch.empty() ? "the model" : request.info.arch);
     TriggerSpec spec;
     spec.size = options_.at("trigger_size").get<std::int64_t>();
     spec.label_policy = "auto";
-    spec.secret = request.secret;
-    spec.sources = request.public_train;
-    spec.data_dir = request.data_dir;
-    auto options = trigger_training_options(options_, request.pretrained);
-    options.trigger(options_.at("trigger").get<std::string>()).spec(spec);
+    auto options = trigger_options_for(request, options_, options_.at("trigger").get<std::string>(), spec);
     NoiseTraining noise;
     noise.sigma = options_.at("smoothing_sigma").get<double>();
     noise.levels = options_.at("noise_levels").get<std::int64_t>();
@@ -171,15 +163,6 @@ class CertifiedScheme final : public Scheme {
                            {"certified_radius", certificate.radius},
                            {"parameter_norm", certificate.parameter_norm}});
     return result;
-  }
-
-  double chance_rate(const json& params, std::int64_t num_classes) const override {
-    return trigger_set_chance_rate(params, num_classes);
-  }
-
-  KeyDerivation check_derivation(const WatermarkKey& key,
-                                 const std::optional<std::filesystem::path>& data_dir) const override {
-    return check_trigger_set_derivation(key, data_dir);
   }
 
  private:

@@ -18,7 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-class MarginScheme final : public Scheme {
+class MarginScheme final : public TriggerKeyScheme {
  public:
   explicit MarginScheme(const json& options) : options_(schema().read(options)) {}
 
@@ -34,21 +34,13 @@ class MarginScheme final : public Scheme {
   }
 
   json options() const override { return options_; }
-  KeyKind key_kind() const override { return KeyKind::black_box; }
 
   EmbedResult embed(const EmbedRequest& request) const override {
     const auto& train = request.splits.train;
-    WMARK_CHECK(request.model, "margin: no model to mark");
-    check_model(*request.model, ModelSpec{train.shape(), train.num_classes},
-                request.info.arch.empty() ? "the model" : request.info.arch);
     TriggerSpec spec;
     spec.size = options_.at("trigger_size").get<std::int64_t>();
     spec.label_policy = "random";
-    spec.secret = request.secret;
-    spec.sources = request.public_train;
-    spec.data_dir = request.data_dir;
-    auto options = trigger_training_options(options_, request.pretrained);
-    options.trigger("natural").spec(spec);
+    auto options = trigger_options_for(request, options_, "natural", spec);
     const auto margin = MarginOptions()
                             .steps(options_.at("steps").get<std::int64_t>())
                             .step(options_.at("step").get<double>());
@@ -76,15 +68,6 @@ class MarginScheme final : public Scheme {
                            {"margin_trigger_accuracy",
                             accuracy(*request.model, moved, triggers.labels, train.normalization, device)}});
     return result;
-  }
-
-  double chance_rate(const json& params, std::int64_t num_classes) const override {
-    return trigger_set_chance_rate(params, num_classes);
-  }
-
-  KeyDerivation check_derivation(const WatermarkKey& key,
-                                 const std::optional<std::filesystem::path>& data_dir) const override {
-    return check_trigger_set_derivation(key, data_dir);
   }
 
  private:

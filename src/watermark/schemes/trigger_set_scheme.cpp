@@ -16,7 +16,7 @@ namespace {
 using json = nlohmann::json;
 using derivation::not_derivable;
 
-class TriggerSetScheme final : public Scheme {
+class TriggerSetScheme final : public TriggerKeyScheme {
  public:
   explicit TriggerSetScheme(const json& options) : options_(schema().read(options)) {
     trigger_registry().create(options_.at("trigger").get<std::string>(), options_.at("trigger_options"));  // refuses bad generator options
@@ -40,33 +40,20 @@ class TriggerSetScheme final : public Scheme {
   }
 
   json options() const override { return options_; }
-  KeyKind key_kind() const override { return KeyKind::black_box; }
 
   EmbedResult embed(const EmbedRequest& request) const override {
     TriggerSpec spec;
     spec.size = options_.at("trigger_size").get<std::int64_t>();
     spec.label_policy = options_.at("label_policy").get<std::string>();
     spec.target_label = options_.at("target_label").get<std::int64_t>();
-    spec.secret = request.secret;
-    spec.sources = request.public_train;  // anyone holding the public dataset re-derives the triggers
-    spec.data_dir = request.data_dir;
-    auto options = trigger_training_options(options_, request.pretrained);
-    options.trigger(options_.at("trigger").get<std::string>()).trigger_options(options_.at("trigger_options")).spec(spec);
+    auto options = trigger_options_for(request, options_, options_.at("trigger").get<std::string>(), spec);
+    options.trigger_options(options_.at("trigger_options"));
     auto result = embed_trigger_watermark(request.model, request.splits, request.training, options, request.info,
                                           request.pretrained);
     result.details.update({{"trigger", options.trigger()},
                            {"trigger_ratio", result.trigger_ratio},
                            {"extra_epochs", result.extra_epochs}});
     return result;
-  }
-
-  double chance_rate(const json& params, std::int64_t num_classes) const override {
-    return trigger_set_chance_rate(params, num_classes);
-  }
-
-  KeyDerivation check_derivation(const WatermarkKey& key,
-                                 const std::optional<std::filesystem::path>& data_dir) const override {
-    return check_trigger_set_derivation(key, data_dir);
   }
 
  private:
@@ -124,6 +111,29 @@ KeyDerivation check_trigger_set_derivation(const WatermarkKey& key,
   if (!derivation::same(labels, derived.labels))
     return not_derivable("its trigger labels are not the ones its secret derives");
   return {true, ""};
+}
+
+double TriggerKeyScheme::chance_rate(const json& params, std::int64_t num_classes) const {
+  return trigger_set_chance_rate(params, num_classes);
+}
+
+KeyDerivation TriggerKeyScheme::check_derivation(const WatermarkKey& key,
+                                                 const std::optional<std::filesystem::path>& data_dir) const {
+  return check_trigger_set_derivation(key, data_dir);
+}
+
+TriggerWatermarkOptions trigger_options_for(const EmbedRequest& request, const json& options,
+                                            const std::string& generator, TriggerSpec spec) {
+  const auto& train = request.splits.train;
+  WMARK_CHECK(request.model, "no model to mark");
+  check_model(*request.model, ModelSpec{train.shape(), train.num_classes},
+              request.info.arch.empty() ? "the model" : request.info.arch);
+  spec.secret = request.secret;
+  spec.sources = request.public_train;  // anyone holding the public dataset re-derives the triggers
+  spec.data_dir = request.data_dir;
+  auto out = trigger_training_options(options, request.pretrained);
+  out.trigger(generator).spec(spec);
+  return out;
 }
 
 OptionSchema with_trigger_training_options(OptionSchema schema) {

@@ -19,6 +19,7 @@ struct NaturalTriggerOptions {};
 /// the margin scheme leaves them out of its training data.
 class WMARK_API NaturalTrigger : public TriggerGenerator {
  public:
+  /// A natural trigger generator (it has no options to check).
   explicit NaturalTrigger(NaturalTriggerOptions options = {});
   /// The declared options (none).
   static const OptionBinding<NaturalTriggerOptions>& declared_options();

@@ -121,8 +121,8 @@ std::string evaluation_markdown(const nlohmann::json& report) {
              << (verified ? "yes" : kept ? "**no**" : "no†") << " (" << p(after.value("p_value", 1.0)) << ") | "
              << null_model_text(*cell) << " | " << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
           const auto moved = cell->value("relative_weight_distance", nlohmann::json());
-          if (moved.is_number() && w.contains("relative_certified_radius") &&
-              moved.get<double>() <= w["relative_certified_radius"].get<double>()) {
+          const double radius = w.value("relative_certified_radius", 0.0);
+          if (moved.is_number() && radius > 0 && moved.get<double>() <= radius) {
             md << " ≤r";
           }
         }

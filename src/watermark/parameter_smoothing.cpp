@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
@@ -40,6 +41,17 @@ std::int64_t quantile_lower_order(std::int64_t n, double q, double alpha) {
   return low;
 }
 
+void draw_parameter_noise(std::vector<at::Tensor>& params, const std::vector<at::Tensor>& original, double sigma,
+                          at::Generator& generator) {
+  WMARK_CHECK(params.size() == original.size(), "parameter noise: ", params.size(), " parameters but ",
+              original.size(), " originals");
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto noise = torch::randn(original[i].sizes(), generator, torch::kFloat).to(original[i].options());
+    params[i].copy_(original[i] + sigma * noise);
+  }
+}
+
 std::vector<double> noisy_match_rates(Network& model, const WatermarkKey& key, double sigma, std::int64_t draws,
                                       std::uint64_t seed, c10::Device device) {
   WMARK_CHECK(key.black_box(), "parameter smoothing reads a black-box key; this ", key.method,
@@ -57,10 +69,7 @@ std::vector<double> noisy_match_rates(Network& model, const WatermarkKey& key, d
   std::vector<double> rates;
   try {
     for (std::int64_t d = 0; d < draws; ++d) {
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        const auto noise = torch::randn(original[i].sizes(), generator, torch::kFloat).to(original[i].options());
-        params[i].copy_(original[i] + sigma * noise);
-      }
+      draw_parameter_noise(params, original, sigma, generator);
       const auto answers = predict_labels(model, images, key.normalization, device);
       rates.push_back(query_matches(key, queried, answers).to(torch::kDouble).mean().item<double>());
     }
@@ -89,9 +98,7 @@ WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, 
   c.chance_rate = chance_rate_floor(key.method, key.params, key.num_classes);
   c.match_rates = noisy_match_rates(model, key, c.sigma, c.draws, c.seed, device);
   std::sort(c.match_rates.begin(), c.match_rates.end());
-  double norm_squared = 0;
-  for (const auto& p : model.parameters()) norm_squared += p.detach().to(torch::kDouble).pow(2).sum().item<double>();
-  c.parameter_norm = std::sqrt(norm_squared);
+  c.parameter_norm = parameter_norm(model);
 
   const auto n = c.draws;
   const auto order = [&c](std::int64_t k) { return k >= 1 ? c.match_rates[static_cast<std::size_t>(k - 1)] : 0.0; };

@@ -226,3 +226,37 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   run.shards = 2;
   CHECK_THROWS_WITH(run_evaluation(parsed, run), Contains("0 <= I < N"));
 }
+
+TEST_CASE("the evaluation report prints a certified radius and marks the attacks inside it", "[eval]") {
+  using json = nlohmann::json;
+  const auto cell = [](const std::string& generator, double rate, double moved) {
+    return json{{"generator", generator},
+                {"attack", "prune"},
+                {"vary", "rate"},
+                {"value", rate},
+                {"test_accuracy_after", 0.98},
+                {"kept_accuracy", true},
+                {"relative_weight_distance", moved},
+                {"verification_after", {{"verified", true}, {"match_rate", 1.0}, {"p_value", 1e-100}}}};
+  };
+  json report = {{"dataset", "mnist"},
+                 {"arch", "mnist_cnn"},
+                 {"watermarked",
+                  {{{"generator", "certified"}, {"smoothing_sigma", 0.1}, {"certified_radius", 0.07},
+                    {"relative_certified_radius", 0.003}},
+                   {{"generator", "uncertified"}, {"smoothing_sigma", 0.1}, {"certified_radius", 0.0},
+                    {"relative_certified_radius", 0.0}}}},
+                 {"cells",
+                  {cell("certified", 0.01, 0.0005), cell("certified", 0.2, 0.05), cell("uncertified", 0.01, 0.0005),
+                   cell("uncertified", 0.2, 0.05)}},
+                 {"false_positive", json::object()},
+                 {"charts", json::array()}};
+  const auto md = evaluation_markdown(report);
+  CHECK_THAT(md, Catch::Contains("**certified** is certified (parameter noise sigma 0.1): l2 radius 0.07, 0.003 of"));
+  CHECK_THAT(md, Catch::Contains("**uncertified** is not certified"));
+  // Only the certified scheme's 1% pruning (0.05% of the weights) lies inside its radius.
+  CHECK_THAT(md, Catch::Contains("0.0005 ≤r"));
+  std::size_t marks = 0;
+  for (auto at = md.find("≤r |"); at != std::string::npos; at = md.find("≤r |", at + 1)) ++marks;
+  CHECK(marks == 1);
+}

@@ -71,6 +71,13 @@ struct WatermarkCertificate {
   nlohmann::json to_json() const;
 };
 
+/// Sets every parameter `params[i]` to `original[i]` plus Gaussian noise of standard
+/// deviation `sigma` drawn from `generator`, without recording gradients: the one noise
+/// draw of the smoothed reading and of the certified scheme's training. Requires as
+/// many originals as parameters, of the same shapes.
+WMARK_API void draw_parameter_noise(std::vector<at::Tensor>& params, const std::vector<at::Tensor>& original,
+                                    double sigma, at::Generator& generator);
+
 /// The match rates of `key`'s queries (black-box keys) by `model` with `draws` fresh
 /// noise draws of `sigma` on its parameters, in draw order; the parameters are restored
 /// afterwards, exactly. Throws wmark::Error for a white-box key or sigma <= 0.

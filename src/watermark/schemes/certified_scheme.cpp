@@ -70,13 +70,7 @@ class CertifiedEmbedder final : public TriggerEmbedder {
         step[i] = torch::zeros_like(original[i]);
       }
       for (std::int64_t d = 0; d < noise_.draws; ++d) {
-        {
-          torch::NoGradGuard no_grad;
-          for (std::size_t i = 0; i < params.size(); ++i) {
-            const auto noise = torch::randn(original[i].sizes(), generator, torch::kFloat).to(original[i].options());
-            params[i].copy_(original[i] + sigma * noise);
-          }
-        }
+        draw_parameter_noise(params, original, sigma, generator);
         const auto loss = torch::cross_entropy_loss(model.forward(images), labels);
         const auto grads = torch::autograd::grad({loss}, params);
         // The paper divides each level's loss by levels * draws: a pass as a whole moves
@@ -85,9 +79,10 @@ class CertifiedEmbedder final : public TriggerEmbedder {
         for (std::size_t i = 0; i < params.size(); ++i) step[i] += grads[i] * share;
       }
       torch::NoGradGuard no_grad;
-      // A model drowned by the noise has a huge loss and gradient; clipping the step's
-      // norm to 1 (a departure from the paper, whose batch-normalised ResNets shrug the
-      // noise off) keeps one bad draw from wrecking what the clean epochs learnt.
+      // A model drowned by the noise has a huge loss and gradient; clipping the
+      // gradient's norm to 1, so that a step moves the weights at most noise_lr (a
+      // departure from the paper, whose batch-normalised ResNets shrug the noise off),
+      // keeps one bad draw from wrecking what the clean epochs learnt.
       double norm = 0;
       for (const auto& g : step) norm += g.pow(2).sum().item<double>();
       const double scale = noise_.lr / std::max(1.0, std::sqrt(norm));

@@ -7,6 +7,7 @@
 #include "wmark/watermark/trigger/content_trigger.h"
 #include "wmark/watermark/trigger/natural_trigger.h"
 #include "wmark/watermark/trigger/noise_trigger.h"
+#include "wmark/watermark/trigger/patch_trigger.h"
 #include "wmark/watermark/trigger/unrelated_trigger.h"
 
 namespace wmark {
@@ -18,6 +19,7 @@ TriggerRegistry TriggerRegistry::with_builtins() {
   registry.add<UnrelatedTrigger>("unrelated", UnrelatedTrigger::declared_options());
   registry.add<AbstractTrigger>("abstract", AbstractTrigger::declared_options());
   registry.add<NaturalTrigger>("natural", NaturalTrigger::declared_options());
+  registry.add<PatchTrigger>("patch", PatchTrigger::declared_options());
   return registry;
 }
 

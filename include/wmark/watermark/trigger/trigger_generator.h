@@ -80,7 +80,7 @@ class WMARK_API TriggerRegistry : public NamedRegistry<TriggerGenerator> {
   /// An empty registry.
   TriggerRegistry() : NamedRegistry("trigger generator") {}
   /// A registry holding the built-in generators: "content", "noise", "unrelated",
-  /// "abstract", "natural".
+  /// "abstract", "natural", "patch".
   static TriggerRegistry with_builtins();
 };
 

@@ -107,6 +107,14 @@ Batch TriggerEmbedder::mix(const at::Tensor& images, const at::Tensor& labels) {
 
 at::Tensor TriggerEmbedder::presented_images(const at::Tensor& index) { return triggers_.images.index_select(0, index); }
 
+void TriggerEmbedder::replace_trigger_images(const at::Tensor& images) {
+  WMARK_CHECK(images.defined() && images.sizes() == triggers_.images.sizes() &&
+                  images.scalar_type() == triggers_.images.scalar_type(),
+              "replacement trigger images must be uint8 ", triggers_.images.sizes(), ", got ",
+              images.defined() ? images.sizes() : c10::IntArrayRef{});
+  triggers_.images = images.contiguous();
+}
+
 double TriggerEmbedder::trigger_accuracy(Network& model) const {
   const auto params = model.parameters();
   const auto device = params.empty() ? c10::Device(c10::kCPU) : params.front().device();

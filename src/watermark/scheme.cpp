@@ -41,6 +41,7 @@ SchemeRegistry SchemeRegistry::with_builtins() {
   registry.add("dawn", schemes::make_dawn);
   registry.add("margin", schemes::make_margin);
   registry.add("certified", schemes::make_certified);
+  registry.add("ewe", schemes::make_ewe);
   return registry;
 }
 

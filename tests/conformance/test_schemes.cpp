@@ -95,6 +95,7 @@ json quick_options(const std::string& name) {
   if (name == "deepsigns") return {{"key_inputs", 30}};
   if (name == "adi") return {{"trigger_size", 30}};
   if (name == "margin") return {{"trigger_size", 30}};
+  if (name == "ewe") return {{"trigger_size", 30}};
   if (name == "certified") return {{"trigger_size", 30}, {"noise_levels", 3}, {"noise_draws", 2}, {"certify_draws", 20}};
   if (name == "frontier-stitching") return {{"trigger_size", 80}};
   if (name == "blackmarks") return {{"bits", 48}};
@@ -132,7 +133,7 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
   const auto& data = scheme_data();
   const auto names = scheme_registry().names();
   for (const auto* builtin :
-       {"adi", "blackmarks", "certified", "dawn", "deepmarks", "deepsigns", "deepsigns-output", "frontier-stitching", "margin",
+       {"adi", "blackmarks", "certified", "dawn", "deepmarks", "deepsigns", "deepsigns-output", "ewe", "frontier-stitching", "margin",
         "trigger-set", "uchida", "test-keyed-noise"}) {
     CHECK(std::find(names.begin(), names.end(), builtin) != names.end());
   }

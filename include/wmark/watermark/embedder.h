@@ -130,6 +130,10 @@ class WMARK_API TriggerEmbedder : public Embedder {
   virtual at::Tensor presented_images(const at::Tensor& index);
   /// The normalisation the key records (what the model's inputs go through).
   const Normalization& normalization() const { return key_base_.normalization; }
+  /// Replaces the stored trigger images (uint8, the same shape) for the rest of
+  /// training and in key() (ewe: triggers moved towards the target class's features).
+  /// Throws wmark::Error for another shape or dtype.
+  void replace_trigger_images(const at::Tensor& images);
 
  private:
   TriggerSet triggers_;

@@ -23,6 +23,7 @@ std::unique_ptr<Scheme> make_deepmarks(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_dawn(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_margin(const nlohmann::json& options);
 std::unique_ptr<Scheme> make_certified(const nlohmann::json& options);
+std::unique_ptr<Scheme> make_ewe(const nlohmann::json& options);
 
 // The options of schemes that mix triggers into training (trigger_ratio,
 // min_trigger_accuracy, max_extra_epochs, stop_at), declared once for all of them.

@@ -189,3 +189,21 @@ TEST_CASE("a rank that dies or never joins stops the others with a clear error",
                           out) == 2);
   CHECK_THAT(out, Catch::Contains("rank 2 outside [0, 2)"));
 }
+
+TEST_CASE("a distributed ewe embed, its triggers moved on every rank alike, verifies", "[dist]") {
+  // Each rank moves the triggers against its replica after the warm-up and entangles its
+  // own shard; rank 0's key must match the model all ranks trained.
+  test::TempDir dir;
+  std::string out;
+  const int code =
+      test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 2 " +
+                            test::wmark_binary() + " embed" + data_flags(3000) +
+                            " --epochs 3 --method ewe --trigger-size 40 --trigger-steps 2 --threads 1 --out " +
+                            (dir / "m.pt").string() + " --key-out " + (dir / "k.wmk").string(),
+                        out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " +
+                              (dir / "m.pt").string() + " --key " + (dir / "k.wmk").string(),
+                          out) == 0);
+}

@@ -39,6 +39,22 @@ std::vector<at::Tensor> parameters_of(const std::string& path) {
   return out;
 }
 
+// Embeds with `embed_flags` in 2 processes (rank 0 writes) and verifies the result.
+void embed_on_two_ranks_and_verify(const std::string& embed_flags, const std::string& verify_flags) {
+  test::TempDir dir;
+  std::string out;
+  const int code = test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 2 " +
+                                         test::wmark_binary() + " embed" + data_flags(3000) + " " +
+                                         embed_flags + " --threads 1 --out " + (dir / "m.pt").string() +
+                                         " --key-out " + (dir / "k.wmk").string(),
+                                     out);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK(test::run_command(test::wmark_binary() + " verify " + verify_flags + " --model " + (dir / "m.pt").string() +
+                              " --key " + (dir / "k.wmk").string(),
+                          out) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("2 processes x 1 thread train the parameters 1 process trains with the same global batch", "[dist]") {
@@ -130,19 +146,7 @@ TEST_CASE("torchrun (Debian's python3-torch) starts a data-parallel wmark train"
 }
 
 TEST_CASE("a distributed embed produces a model that verifies, written once by rank 0", "[dist]") {
-  test::TempDir dir;
-  std::string out;
-  const int code =
-      test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 2 " +
-                            test::wmark_binary() + " embed" + data_flags(3000) +
-                            " --epochs 2 --trigger content --trigger-size 40 --threads 1 --out " +
-                            (dir / "m.pt").string() + " --key-out " + (dir / "k.wmk").string(),
-                        out);
-  INFO(out);
-  REQUIRE(code == 0);
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + (dir / "m.pt").string() + " --key " +
-                              (dir / "k.wmk").string(),
-                          out) == 0);
+  embed_on_two_ranks_and_verify("--epochs 2 --trigger content --trigger-size 40", "");
 }
 
 TEST_CASE("a rank that dies or never joins stops the others with a clear error", "[dist]") {
@@ -193,17 +197,6 @@ TEST_CASE("a rank that dies or never joins stops the others with a clear error",
 TEST_CASE("a distributed ewe embed, its triggers moved on every rank alike, verifies", "[dist]") {
   // Each rank moves the triggers against its replica after the warm-up and entangles its
   // own shard; rank 0's key must match the model all ranks trained.
-  test::TempDir dir;
-  std::string out;
-  const int code =
-      test::run_command("MASTER_PORT=" + std::to_string(next_port()) + " " + launch_local() + " 2 " +
-                            test::wmark_binary() + " embed" + data_flags(3000) +
-                            " --epochs 3 --method ewe --trigger-size 40 --trigger-steps 2 --threads 1 --out " +
-                            (dir / "m.pt").string() + " --key-out " + (dir / "k.wmk").string(),
-                        out);
-  INFO(out);
-  REQUIRE(code == 0);
-  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " +
-                              (dir / "m.pt").string() + " --key " + (dir / "k.wmk").string(),
-                          out) == 0);
+  embed_on_two_ranks_and_verify("--epochs 3 --method ewe --trigger-size 40 --trigger-steps 2",
+                                "--accept-unverifiable-keys");
 }

@@ -10,10 +10,9 @@
 // model's gradients. The reference then moves the triggers along the warmed-up model's
 // gradients; here that is trigger_steps 10, off by default: such a key does not
 // re-derive from its secret (and says so), and docs/results.md measured no gain from it
-// against extraction on MNIST. The reference's
-// out-of-distribution variant (Fashion-MNIST triggers for MNIST) is not offered: one
-// target class on foreign images can be matched by a clean model far above chance,
-// which the binomial test cannot bound.
+// against extraction on MNIST. The reference's out-of-distribution variant
+// (Fashion-MNIST triggers for MNIST) is not offered: one target class on foreign images
+// can be matched by a clean model far above chance, which the binomial test cannot bound.
 #include <torch/torch.h>
 
 #include <sstream>

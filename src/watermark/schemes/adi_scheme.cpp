@@ -58,10 +58,8 @@ class AdiScheme final : public Scheme {
                                               request.pretrained);
     result.key.method = name();
     result.key.tensors["commitments"] = commit_seeds(seeds);
-    result.details.update({{"trigger", "abstract"},
-                           {"trigger_ratio", result.trigger_ratio},
-                           {"extra_epochs", result.extra_epochs},
-                           {"commitments", count}});
+    result.details.update(trigger_training_details(result, "abstract"));
+    result.details["commitments"] = count;
     return result;
   }
 

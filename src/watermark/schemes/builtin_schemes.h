@@ -58,4 +58,8 @@ KeyDerivation check_trigger_set_derivation(const WatermarkKey& key,
 // 1.0 when fine-tuning a trained model, never from scratch).
 TriggerWatermarkOptions trigger_training_options(const nlohmann::json& options, bool pretrained);
 
+// The details every scheme that mixes triggers into training reports: its generator,
+// the trigger ratio and the consolidation epochs.
+nlohmann::json trigger_training_details(const EmbedResult& result, const std::string& generator);
+
 }  // namespace wmark::schemes

@@ -151,10 +151,8 @@ class CertifiedScheme final : public TriggerKeyScheme {
         request.training.device());
     logger()->info("certified: smoothed trigger accuracy >= {:.2f}% (sigma {}), certified l2 radius {:.4g}",
                    100 * certificate.median_lower_bound, noise.sigma, certificate.radius);
-    result.details.update({{"trigger", options.trigger()},
-                           {"trigger_ratio", result.trigger_ratio},
-                           {"extra_epochs", result.extra_epochs},
-                           {"smoothed_trigger_accuracy", certificate.median_lower_bound},
+    result.details.update(trigger_training_details(result, options.trigger()));
+    result.details.update({{"smoothed_trigger_accuracy", certificate.median_lower_bound},
                            {"certified_radius", certificate.radius},
                            {"parameter_norm", certificate.parameter_norm}});
     return result;

@@ -124,10 +124,8 @@ class EweScheme final : public TriggerKeyScheme {
     result.key.params["snnl_weight"] = entangle.weight();
     result.key.params["trigger_steps"] = entangle.trigger_steps();
     result.key.params["trigger_step"] = entangle.trigger_step();
-    result.details.update({{"trigger", "patch"},
-                           {"trigger_ratio", result.trigger_ratio},
-                           {"extra_epochs", result.extra_epochs},
-                           {"entangled_layers", embedder->layers()},
+    result.details.update(trigger_training_details(result, "patch"));
+    result.details.update({{"entangled_layers", embedder->layers()},
                            {"temperatures", embedder->temperatures()},
                            {"entanglement", embedder->entanglement(*request.model)}});
     return result;

@@ -61,10 +61,8 @@ class MarginScheme final : public TriggerKeyScheme {
     const auto device = request.training.device();
     const auto moved = margin_ascent(*request.model, triggers.images, triggers.labels, train.normalization, margin,
                                      device);
-    result.details.update({{"trigger", "natural"},
-                           {"trigger_ratio", result.trigger_ratio},
-                           {"extra_epochs", result.extra_epochs},
-                           {"training_images_left_out", left_out},
+    result.details.update(trigger_training_details(result, "natural"));
+    result.details.update({{"training_images_left_out", left_out},
                            {"margin_trigger_accuracy",
                             accuracy(*request.model, moved, triggers.labels, train.normalization, device)}});
     return result;

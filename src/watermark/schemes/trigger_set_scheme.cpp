@@ -50,9 +50,7 @@ class TriggerSetScheme final : public TriggerKeyScheme {
     options.trigger_options(options_.at("trigger_options"));
     auto result = embed_trigger_watermark(request.model, request.splits, request.training, options, request.info,
                                           request.pretrained);
-    result.details.update({{"trigger", options.trigger()},
-                           {"trigger_ratio", result.trigger_ratio},
-                           {"extra_epochs", result.extra_epochs}});
+    result.details.update(trigger_training_details(result, options.trigger()));
     return result;
   }
 
@@ -149,6 +147,10 @@ OptionSchema with_trigger_training_options(OptionSchema schema) {
       .number("stop_at", o.embedder().stop_at_trigger_accuracy(),
               "stop once the trigger accuracy reaches this (0: 1.0 when fine-tuning a trained model, never from "
               "scratch)", 0.0, 1.0);
+}
+
+json trigger_training_details(const EmbedResult& result, const std::string& generator) {
+  return {{"trigger", generator}, {"trigger_ratio", result.trigger_ratio}, {"extra_epochs", result.extra_epochs}};
 }
 
 TriggerWatermarkOptions trigger_training_options(const json& options, bool pretrained) {

@@ -190,11 +190,12 @@ void EntangledEmbedder::on_epoch_end(EpochStats& stats, Network& model) {
       }
     }
   }
-  stats.metrics["entanglement"] = entanglement(model);
+  stats.metrics["entanglement"] = mean_loss(features);  // the features do not depend on the temperatures
 }
 
-double EntangledEmbedder::entanglement(Network& model) const {
-  const auto features = probe_features(model);
+double EntangledEmbedder::entanglement(Network& model) const { return mean_loss(probe_features(model)); }
+
+double EntangledEmbedder::mean_loss(const std::vector<at::Tensor>& features) const {
   torch::NoGradGuard no_grad;
   double sum = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) {

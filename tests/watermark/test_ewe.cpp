@@ -142,13 +142,36 @@ TEST_CASE("patch triggers are one source class stamped with one square at a keye
   CHECK_THROWS_WITH(patch.generate(train, spec), Contains("fewer than"));
 }
 
-TEST_CASE("ewe entangles its hidden layers by default and refuses models without tapped layers", "[watermark]") {
+TEST_CASE("ewe entangles its hidden layers by default and refuses layers, triggers and options it cannot use",
+          "[watermark]") {
   const ModelSpec cifar{{3, 32, 32}, 10};
   CHECK(default_entangled_layers(*test::SmallMnist::fresh(1)) == std::vector<std::string>{"conv1", "conv2", "fc1"});
   CHECK(default_entangled_layers(*model_registry().create("cifar_cnn", cifar)) ==
         std::vector<std::string>{"features", "fc1"});
   CHECK(default_entangled_layers(*model_registry().create("resnet18", cifar)) ==
         std::vector<std::string>{"layers.5", "layers.6", "layers.7"});
+  // The embedder refuses triggers of several labels, too few target images and bad weights.
+  TriggerSpec spec;
+  spec.size = 20;
+  spec.secret = experiment_secret(4, "ewe-refusals");
+  const auto& train = test::small_mnist().splits.train;
+  const auto triggers = PatchTrigger().generate(train, spec);
+  WatermarkKey base;
+  base.normalization = train.normalization;
+  const auto targets = train.images.narrow(0, 0, 8);
+  const auto make = [&](TriggerSet set, at::Tensor target_images, EntanglementOptions options) {
+    EntangledEmbedder(test::SmallMnist::fresh(1), std::move(set), base, TriggerEmbedderOptions().trigger_ratio(0.1),
+                      std::move(target_images), options);
+  };
+  CHECK_NOTHROW(make(triggers, targets, {}));
+  auto mixed = triggers;
+  mixed.labels = mixed.labels.clone();
+  mixed.labels[0] = (mixed.labels[0].item<std::int64_t>() + 1) % 10;
+  CHECK_THROWS_WITH(make(mixed, targets, {}), Contains("one target label"));
+  CHECK_THROWS_WITH(make(triggers, targets.narrow(0, 0, 1), {}), Contains("at least two target-class images"));
+  CHECK_THROWS_WITH(make(triggers, targets, EntanglementOptions().weight(0)), Contains("weight must be positive"));
+  CHECK_THROWS_WITH(make(triggers, targets, EntanglementOptions().trigger_step(2)), Contains("trigger_step"));
+  CHECK_THROWS_WITH(make(triggers, targets, EntanglementOptions().layers({"no_such_layer"})), Contains("no_such_layer"));
   CHECK_THROWS_WITH(embed_watermark("ewe", {{"trigger_size", 40}, {"layers", "conv1,no_such_layer"}},
                                     test::small_mnist_request(test::SmallMnist::fresh(1), "ewe-bad-layer")),
                     Contains("no_such_layer"));

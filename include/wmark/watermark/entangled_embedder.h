@@ -114,6 +114,7 @@ class WMARK_API EntangledEmbedder : public TriggerEmbedder {
 
  private:
   std::vector<at::Tensor> probe_features(Network& model) const;
+  double mean_loss(const std::vector<at::Tensor>& features) const;  // over layers, at the current temperatures
   at::Tensor probe_groups() const;  // 1 for each of the probe's triggers, 0 for each target image
 
   NetworkPtr model_;

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "wmark/util/error.h"
 
 namespace wmark {
@@ -30,14 +32,57 @@ std::string tapped_output_of(Network& model, const std::vector<HiddenUnitLayer>&
   return "";
 }
 
+// For the first layer inside a tapped block that is not a Sequential (a residual block,
+// whose output is a sum), the tapped layer before the block: its output is the block's
+// input, from which the layer's units are recomputed. "" for any other layer.
+std::string block_input_of(Network& model, const HiddenUnitLayer& layer) {
+  const auto dot = layer.name.rfind('.');
+  if (dot == std::string::npos) return "";
+  const auto block = layer.name.substr(0, dot);
+  const auto tapped = model.tapped_layers();
+  const auto at = std::find(tapped.begin(), tapped.end(), block);
+  if (at == tapped.end() || at == tapped.begin()) return "";
+  for (const auto& item : model.named_modules("", false)) {
+    if (item.key() != block) continue;
+    const auto children = item.value()->named_children();
+    const bool first_child = !children.is_empty() && block + "." + children.begin()->key() == layer.name;
+    if (!first_child || item.value()->as<torch::nn::Sequential>()) return "";
+  }
+  return *(at - 1);
+}
+
+at::Tensor forward_through(torch::nn::Module& module, const std::string& name, const at::Tensor& x) {
+  if (auto* conv = module.as<torch::nn::Conv2d>()) return conv->forward(x);
+  if (auto* linear = module.as<torch::nn::Linear>()) return linear->forward(x);
+  if (auto* norm = module.as<torch::nn::BatchNorm2d>()) return norm->forward(x);
+  if (auto* norm = module.as<torch::nn::BatchNorm1d>()) return norm->forward(x);
+  throw Error("cannot recompute the units of " + name + ": not a convolution, linear layer or batch norm");
+}
+
+// `exposed`'s units for the batch the model has just seen.
+at::Tensor exposed_units_of(Network& model, const ExposedUnitLayer& exposed) {
+  auto out = model.captured(exposed.tapped);
+  if (!exposed.from_block_input) return out;
+  const auto modules = model.named_modules("", false);
+  const auto& producer = modules[exposed.layer.name];
+  WMARK_CHECK(out.dim() >= 2 && out.size(1) == model.named_parameters()[exposed.layer.weight].size(1), "layer ",
+              exposed.tapped, " gives ", out.sizes(), ", which ", exposed.layer.name, " cannot read");
+  out = forward_through(*producer, exposed.layer.name, out);
+  if (!exposed.layer.norm.empty()) out = forward_through(*modules[exposed.layer.norm], exposed.layer.norm, out);
+  return out.relu_();
+}
+
 }  // namespace
 
 std::vector<ExposedUnitLayer> exposed_unit_layers(Network& model) {
   const auto all = hidden_unit_layers(model);
   std::vector<ExposedUnitLayer> exposed;
   for (std::size_t i = 0; i < all.size(); ++i) {
-    auto tapped = tapped_output_of(model, all, i);
-    if (!tapped.empty()) exposed.push_back({all[i], std::move(tapped)});
+    if (auto tapped = tapped_output_of(model, all, i); !tapped.empty()) {
+      exposed.push_back({all[i], std::move(tapped)});
+    } else if (auto input = block_input_of(model, all[i]); !input.empty()) {
+      exposed.push_back({all[i], std::move(input), /*from_block_input=*/true});
+    }
   }
   return exposed;
 }
@@ -52,7 +97,7 @@ at::Tensor mean_unit_activation(Network& model, const ExposedUnitLayer& exposed,
   for (std::int64_t start = 0; start < images.size(0); start += batch) {
     const auto n = std::min(batch, images.size(0) - start);
     model.forward(normalization.apply(images.narrow(0, start, n).to(device)));
-    const auto out = model.captured(exposed.tapped).to(torch::kCPU).to(torch::kDouble);
+    const auto out = exposed_units_of(model, exposed).to(torch::kCPU).to(torch::kDouble);
     WMARK_CHECK(out.dim() >= 2 && out.size(1) == exposed.layer.units, "layer ", exposed.tapped, " gives ",
                 out.sizes(), ", not ", exposed.layer.units, " units");
     sum = sum.defined() ? sum + out.sum(0) : out.sum(0);

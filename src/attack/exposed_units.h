@@ -12,15 +12,20 @@
 
 namespace wmark {
 
-/// A hidden-unit layer and the tapped layer whose output holds its units after their nonlinearity.
+/// A hidden-unit layer and the tapped layer that shows its units after their nonlinearity.
 struct ExposedUnitLayer {
   HiddenUnitLayer layer;
+  /// The tapped layer whose output holds the units, or (`from_block_input`) feeds their producer.
   std::string tapped;
+  /// The units are recomputed as ReLU(norm(producer(tapped output))): a residual block's
+  /// first layer, whose units the block's output (a sum with the shortcut) does not show.
+  bool from_block_input = false;
 };
 
 /// The hidden-unit layers whose units `model` exposes, in forward order: a tapped layer
-/// itself, or the last one inside a tapped Sequential block (cifar_cnn's "features").
-/// Units inside residual blocks are not exposed (the block's output is a sum).
+/// itself, the last one inside a tapped Sequential block (cifar_cnn's "features"), or the
+/// first layer inside a tapped residual block (resnet18's "layers.3.conv1"), recomputed
+/// from the block's input: the output of the tapped layer before the block.
 std::vector<ExposedUnitLayer> exposed_unit_layers(Network& model);
 
 /// The mean over `images` (uint8 or float on the pixel scale, [N,C,H,W]) of `exposed`'s

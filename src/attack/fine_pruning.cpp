@@ -43,7 +43,7 @@ AttackResult FinePruningAttack::run(Network& victim, const AttackContext& contex
   }
   WMARK_CHECK(chosen, "fine-pruning: the model exposes no activations of ",
               options_.layer().empty() ? std::string("a convolutional hidden-unit layer") : "layer " + options_.layer(),
-              " (it taps ", model->tapped_layers().size(), " layers; units inside residual blocks are not exposed)");
+              " (it taps ", model->tapped_layers().size(), " layers)");
   const auto& layer = chosen->layer;
   const auto device = context.training.device();
   model->to(device);

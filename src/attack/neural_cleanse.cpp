@@ -82,8 +82,7 @@ AttackResult NeuralCleansePruningAttack::run(Network& victim, const AttackContex
     if (options_.layer().empty() || exposed.layer.name == options_.layer()) chosen = exposed;  // the last one
   }
   WMARK_CHECK(chosen, "neural-cleanse-pruning: the model exposes no activations of ",
-              options_.layer().empty() ? std::string("any hidden-unit layer") : "layer " + options_.layer(),
-              " (units inside residual blocks are not exposed)");
+              options_.layer().empty() ? std::string("any hidden-unit layer") : "layer " + options_.layer());
   model->to(device);
   const auto reconstruction = reconstruct_triggers(*model, data, reconstruction_of(options_), context.seed, device);
   const auto all = torch::arange(data.size(), torch::kLong);

@@ -246,8 +246,55 @@ TEST_CASE("fine-pruning removes the least active units of the last convolution a
   CHECK(accuracy(*tuned.model, f.test, torch::kCPU) > 0.9);
   CHECK_THROWS_WITH(FinePruningAttack(FinePruningOptions().layer("conv9")).run(*f.model, f.context),
                     Contains("conv9") && Contains("conv1, conv2, fc1"));
-  // resnet18 exposes no convolutional units outside residual sums: refused, not guessed.
-  auto resnet = test::attack_context("resnet18", f.context.data, 1);
-  CHECK_THROWS_WITH(FinePruningAttack().run(*model_registry().create("resnet18", {{1, 28, 28}, 10}), resnet),
-                    Contains("exposes no activations"));
+  // cifar_cnn's inner convolutions are not exposed (its "features" block shows only the last).
+  auto cifar = test::attack_context("cifar_cnn", f.context.data, 1);
+  CHECK_THROWS_WITH(FinePruningAttack(FinePruningOptions().layer("features.0"))
+                        .run(*model_registry().create("cifar_cnn", {{1, 28, 28}, 10}), cifar),
+                    Contains("exposes no activations of layer features.0"));
+}
+
+TEST_CASE("fine-pruning reaches the units inside resnet18's last residual block", "[attack]") {
+  const auto& f = test::watermarked_mnist();
+  torch::manual_seed(7);
+  auto model = model_registry().create("resnet18", {{1, 28, 28}, 10});
+  auto modules = model->named_modules("", false);
+  auto* conv1 = modules["layers.7.conv1"]->as<torch::nn::Conv2d>();
+  auto* bn1 = modules["layers.7.bn1"]->as<torch::nn::BatchNorm2d>();
+  auto* conv2 = modules["layers.7.conv2"]->as<torch::nn::Conv2d>();
+  auto* bn2 = modules["layers.7.bn2"]->as<torch::nn::BatchNorm2d>();
+  {
+    // Statistics a trained block could have, so that ranking without bn1 would differ.
+    torch::NoGradGuard no_grad;
+    bn1->running_mean.copy_(torch::randn({512}) * 0.2);
+    bn1->running_var.copy_(torch::rand({512}) + 0.5);
+    bn1->weight.copy_(torch::rand({512}) + 0.5);
+    bn1->bias.copy_(torch::randn({512}) * 0.3);
+  }
+  const auto attacker = f.context.data.select(torch::arange(200, torch::kLong));
+  // The attacker's own measurement: the block's units, ReLU(bn1(conv1(block input))). That
+  // they are the block's inner units is checked through the block: its output must be
+  // ReLU(bn2(conv2(units)) + input) (layers.7 keeps its shape, so the shortcut is the input).
+  at::Tensor activation;
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    ActivationCapture input(*model, "layers.6"), output(*model, "layers.7");
+    model->forward(attacker.normalization.apply(attacker.images));
+    const auto x = model->captured("layers.6");
+    const auto units = bn1->forward(conv1->forward(x)).relu();
+    CHECK(torch::allclose(model->captured("layers.7"), (bn2->forward(conv2->forward(units)) + x).relu(), 1e-4, 1e-5));
+    activation = units.mean({0, 2, 3}).to(torch::kDouble);
+  }
+  auto context = test::attack_context("resnet18", attacker, 1);
+  auto pruned = FinePruningAttack(FinePruningOptions().rate(0.5).epochs(0)).run(*model, context);
+  CHECK(pruned.details["layer"] == "layers.7.conv1");
+  REQUIRE(pruned.details["pruned"].size() == 256);
+  auto kept = torch::ones({512}, torch::kBool);
+  for (const auto& unit : pruned.details["pruned"]) kept[unit.get<std::int64_t>()] = false;
+  // The least active half: none pruned is more active than any kept (ties aside).
+  CHECK(activation.masked_select(~kept).max().item<double>() <= activation.masked_select(kept).min().item<double>() + 1e-9);
+  auto params = pruned.model->named_parameters();
+  CHECK(params["layers.7.conv1.weight"].index({~kept}).abs().sum().item<double>() == 0);
+  CHECK(params["layers.7.conv2.weight"].index({torch::indexing::Slice(), ~kept}).abs().sum().item<double>() == 0);
+  CHECK(params["layers.7.conv2.weight"].index({torch::indexing::Slice(), kept}).abs().sum().item<double>() > 0);
 }

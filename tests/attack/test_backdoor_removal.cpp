@@ -184,3 +184,24 @@ TEST_CASE("unlearning or laundering the reconstructed stamp washes a small-stamp
     }
   }
 }
+
+TEST_CASE("neural laundering resets units inside resnet18's residual blocks, in the later half only",
+          "[attack][neural-cleanse]") {
+  // Real MNIST images at half resolution: a resnet18 pass costs a quarter, the structure is the same.
+  auto attacker = test::mnist().train.select(torch::arange(32, torch::kLong));
+  attacker.images = torch::avg_pool2d(attacker.images.to(torch::kFloat), 2).round().to(torch::kByte).contiguous();
+  torch::manual_seed(3);
+  auto model = model_registry().create("resnet18", {attacker.shape(), 10});
+  auto context = test::attack_context("resnet18", attacker, 1);
+  // Thresholds of zero: any unit the stamps raise at all is reset, so the halves show.
+  const nlohmann::json options = {{"reverse_steps", 2}, {"refine_steps", 2}, {"conv_threshold", 0.0}, {"epochs", 1}};
+  auto result = attack_registry().create("neural-laundering", options)->run(*model, context);
+  REQUIRE(result.details["units"].size() == 8);
+  for (int block = 0; block < 8; ++block) {
+    const auto layer = "layers." + std::to_string(block) + ".conv1";
+    INFO(layer << ": " << result.details["reset"].dump());
+    REQUIRE(result.details["reset"].contains(layer));
+    if (block < 4) CHECK(result.details["reset"][layer] == 0);
+    else CHECK(result.details["reset"][layer].get<int>() > 0);
+  }
+}

@@ -41,7 +41,8 @@ class WMARK_API FinePruningAttack : public Attack {
   nlohmann::json options() const override;
   /// Details: "layer", "units", "pruned" (unit indices, least active first),
   /// "epochs". Throws wmark::Error for a model that does not expose the activations of
-  /// the layer (resnet18's units inside residual blocks, a TorchScript file).
+  /// the layer (a TorchScript file, a user's own network). resnet18's units are those
+  /// inside its residual blocks (the last is layers.7.conv1).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

@@ -91,7 +91,7 @@ class WMARK_API NeuralCleansePruningAttack : public Attack {
   nlohmann::json options() const override;
   /// Details: "reconstruction", "layer", "units", "pruned" (unit indices, most excited
   /// first), "epochs". Throws wmark::Error for a model that exposes no activations of
-  /// the layer (units inside residual blocks, a TorchScript file).
+  /// the layer (a TorchScript file, a user's own network).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

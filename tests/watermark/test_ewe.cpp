@@ -150,6 +150,12 @@ TEST_CASE("ewe entangles its hidden layers by default and refuses layers, trigge
         std::vector<std::string>{"features", "fc1"});
   CHECK(default_entangled_layers(*model_registry().create("resnet18", cifar)) ==
         std::vector<std::string>{"layers.5", "layers.6", "layers.7"});
+  // A user's network that taps no hidden layer has nothing to entangle: refused, not guessed.
+  struct Untapped : Network {
+    torch::nn::Linear fc{register_module("fc", torch::nn::Linear(784, 10))};
+    torch::Tensor forward(torch::Tensor x) override { return fc->forward(x.flatten(1)); }
+  };
+  CHECK_THROWS_WITH(default_entangled_layers(Untapped()), Contains("taps hidden layers"));
   // The embedder refuses triggers of several labels, too few target images and bad weights.
   TriggerSpec spec;
   spec.size = 20;

@@ -6,6 +6,7 @@ find_dependency(spdlog)
 find_dependency(nlohmann_json)
 find_dependency(ZLIB)
 find_dependency(OpenSSL)  # RFC 3161 time stamps, https suspects (linked privately)
+find_dependency(simdjson) # the serving protocols' JSON bodies (linked privately)
 
 # Linked privately: their headers stay out of wmark's public headers, but a static
 # libwmark still needs them when a program links it, so the installed package finds

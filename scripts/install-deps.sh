@@ -9,6 +9,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch multiplies through libblas.so.3: use OpenBLAS
   libeigen3-dev libspdlog-dev catch2 nlohmann-json3-dev libcli11-dev zlib1g-dev
   libcpp-httplib-dev                 # remote verification (HTTP client), test stand-ins
+  libsimdjson-dev                    # parsing the serving protocols' JSON bodies (images as numbers)
   libboost1.81-dev                   # header-only: Boost.Beast (wmark serve), Boost.Math (binomial tails)
   libsodium-dev                      # Ed25519 signatures of keys and ownership claims
   libssl-dev openssl                 # RFC 3161 time stamps (OpenSSL's TS API); the tests' local TSA

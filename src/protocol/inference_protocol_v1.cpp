@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "protocol_json.h"
+#include "tensor_text.h"
 
 namespace wmark::protocol {
 
@@ -10,23 +11,14 @@ using namespace internal;
 std::string encode_v1_request(const at::Tensor& batch) {
   WMARK_CHECK(batch.dim() >= 1 && batch.device().is_cpu(), "a V1 request needs a CPU batch [N, ...]");
   const auto n = batch.size(0);
-  json instances = json::array();
   const auto sample_dims = batch.sizes().slice(1).vec();
+  std::string instances = "[";
   for (std::int64_t i = 0; i < n; ++i) {
-    // Nested as the sample's shape: build from the innermost dimension outwards.
-    json level = tensor_to_json(batch[i]);
-    for (auto d = static_cast<std::int64_t>(sample_dims.size()) - 1; d >= 1; --d) {
-      const auto width = static_cast<std::size_t>(sample_dims[d]);
-      json grouped = json::array();
-      for (std::size_t start = 0; start < level.size(); start += width) {
-        grouped.push_back(json(level.begin() + static_cast<std::ptrdiff_t>(start),
-                               level.begin() + static_cast<std::ptrdiff_t>(start + width)));
-      }
-      level = std::move(grouped);
-    }
-    instances.push_back(std::move(level));
+    if (i > 0) instances += ',';
+    append_json_array(instances, batch[i], sample_dims);  // nested as the sample's shape
   }
-  return json{{"instances", std::move(instances)}}.dump();
+  instances += ']';
+  return with_member("{}", "instances", instances);
 }
 
 namespace {

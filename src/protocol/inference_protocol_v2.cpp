@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "protocol_json.h"
+#include "tensor_text.h"
 
 namespace wmark::protocol {
 
@@ -10,8 +11,8 @@ using namespace internal;
 
 namespace {
 
-// The JSON of one tensor; binary ones get a binary_data_size and their bytes appended.
-json encode_tensor(const NamedTensor& tensor, std::string& binary) {
+// The JSON text of one tensor; binary ones get a binary_data_size and their bytes appended.
+std::string encode_tensor(const NamedTensor& tensor, std::string& binary) {
   WMARK_CHECK(tensor.data.defined() && tensor.data.device().is_cpu(), "tensor '", tensor.name,
               "' must be a defined CPU tensor");
   json entry = {{"name", tensor.name},
@@ -22,10 +23,21 @@ json encode_tensor(const NamedTensor& tensor, std::string& binary) {
     const auto nbytes = static_cast<std::size_t>(t.numel()) * t.element_size();
     binary.append(static_cast<const char*>(t.data_ptr()), nbytes);
     entry["parameters"] = {{"binary_data_size", nbytes}};
-  } else {
-    entry["data"] = tensor_to_json(tensor.data);
+    return entry.dump();
   }
-  return entry;
+  std::string data;
+  append_json_array(data, tensor.data, {});
+  return with_member(entry.dump(), "data", data);
+}
+
+// The JSON text of an array of tensors (see encode_tensor).
+std::string encode_tensors(const std::vector<NamedTensor>& tensors, std::string& binary) {
+  std::string array = "[";
+  for (const auto& tensor : tensors) {
+    if (array.size() > 1) array += ',';
+    array += encode_tensor(tensor, binary);
+  }
+  return array + "]";
 }
 
 // Reads the binary data after the JSON part in order; checks every size against it.
@@ -106,8 +118,8 @@ std::vector<NamedTensor> decode_tensors(const json& list, const char* field, Bin
 }
 
 // The JSON, then the binary tensor data (if any) with the JSON's length recorded.
-Body make_body(const json& document, const std::string& binary) {
-  Body body{document.dump(), std::nullopt};
+Body make_body(std::string json_text, const std::string& binary) {
+  Body body{std::move(json_text), std::nullopt};
   if (!binary.empty()) {
     body.json_length = body.bytes.size();
     body.bytes += binary;
@@ -123,9 +135,6 @@ Body encode_infer_request(const InferRequest& request) {
   json document = json::object();
   if (!request.id.empty()) document["id"] = request.id;
   if (request.binary_output) document["parameters"] = {{"binary_data_output", true}};
-  std::string binary;
-  document["inputs"] = json::array();
-  for (const auto& input : request.inputs) document["inputs"].push_back(encode_tensor(input, binary));
   if (!request.outputs.empty()) {
     document["outputs"] = json::array();
     for (const auto& output : request.outputs) {
@@ -134,7 +143,9 @@ Body encode_infer_request(const InferRequest& request) {
       document["outputs"].push_back(entry);
     }
   }
-  return make_body(document, binary);
+  std::string binary;
+  const auto inputs = encode_tensors(request.inputs, binary);
+  return make_body(with_member(document.dump(), "inputs", inputs), binary);
 }
 
 InferRequest decode_infer_request(const Body& body, const DecodeLimits& limits) {
@@ -176,12 +187,12 @@ InferRequest decode_infer_request(const Body& body, const DecodeLimits& limits) 
 }
 
 Body encode_infer_response(const InferResponse& response) {
-  json document = {{"model_name", response.model_name}, {"outputs", json::array()}};
+  json document = {{"model_name", response.model_name}};
   if (!response.model_version.empty()) document["model_version"] = response.model_version;
   if (!response.id.empty()) document["id"] = response.id;
   std::string binary;
-  for (const auto& output : response.outputs) document["outputs"].push_back(encode_tensor(output, binary));
-  return make_body(document, binary);
+  const auto outputs = encode_tensors(response.outputs, binary);
+  return make_body(with_member(document.dump(), "outputs", outputs), binary);
 }
 
 InferResponse decode_infer_response(const Body& body, const DecodeLimits& limits) {

@@ -1,6 +1,7 @@
 // Tensor <-> JSON and bounded JSON parsing, shared by the V2 and V1 codecs.
 #include <limits>
 
+#include "json_reader.h"
 #include "protocol_json.h"
 #include "wmark/util/json_limits.h"
 
@@ -53,8 +54,9 @@ namespace {
 
 json parse_json(std::string_view text, const char* what, const DecodeLimits& limits) {
   check_json_limits(text, limits, what);
-  auto document = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) malformed(cat("malformed JSON in the ", what));
+  std::string error;
+  auto document = read_json(text, error);
+  if (!error.empty()) malformed(cat("malformed JSON in the ", what, ": ", error));
   return document;
 }
 

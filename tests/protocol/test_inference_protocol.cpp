@@ -4,6 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "wmark/protocol/inference_protocol.h"
@@ -236,4 +239,72 @@ TEST_CASE("model metadata from an untrusted server: read when well formed, refus
   } catch (const ProtocolError& e) {
     CHECK(std::string(e.what()).find("SECRET") == std::string::npos);
   }
+}
+
+TEST_CASE("JSON bodies carry every value exactly, a float as its shortest decimal", "[protocol]") {
+  // Floats that stress a decimal writer: tenths, the extremes, a subnormal, negative zero.
+  const auto floats = torch::tensor({0.1f, -1.2345678f, 3.4028235e38f, 1.17549435e-38f, 1e-45f, -0.0f, 16777217.0f,
+                                     0.3f, 2.5f, -7.0f / 3.0f});
+  InferRequest request{"", {{"input", floats, false}}, {}, false};
+  auto body = encode_infer_request(request);
+  CHECK(body.bytes.find("0.1,") != std::string::npos);  // not 0.10000000149011612
+  CHECK(torch::equal(decode_infer_request(body).inputs[0].data, floats));
+  CHECK(std::signbit(decode_infer_request(body).inputs[0].data[5].item<float>()));
+
+  // A batch of normalised colour images: each value in about 10 characters, not 19.
+  torch::manual_seed(4);
+  const auto images = (torch::randint(0, 256, {8, 3, 32, 32}).to(torch::kFloat) / 255.0 - 0.47) / 0.25;
+  body = encode_infer_request({"", {{"input", images, false}}, {}, false});
+  CHECK(static_cast<double>(body.bytes.size()) / static_cast<double>(images.numel()) < 12.0);
+  CHECK(torch::equal(decode_infer_request(body).inputs[0].data, images));
+  const auto v1 = encode_v1_request(images);
+  CHECK(torch::equal(decode_v1_request(v1), images));
+
+  // Every datatype at its extremes, in a request and in a response.
+  const std::vector<at::Tensor> extremes = {
+      torch::tensor({0, 255}).to(torch::kUInt8),
+      torch::tensor({-128, 127}).to(torch::kInt8),
+      torch::tensor({-32768, 32767}).to(torch::kInt16),
+      torch::tensor({std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max()}),
+      torch::tensor({std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()}),
+      torch::tensor({std::numeric_limits<double>::max(), 5e-324, -0.1, 1.0 / 3.0}, torch::kDouble),
+      torch::tensor({true, false})};
+  for (const auto& values : extremes) {
+    INFO(values.scalar_type());
+    const auto decoded = decode_infer_request(encode_infer_request({"", {{"x", values, false}}, {}, false}));
+    CHECK(decoded.inputs[0].data.scalar_type() == values.scalar_type());
+    CHECK(torch::equal(decoded.inputs[0].data, values));
+    const auto answered = decode_infer_response(encode_infer_response({"m", "", "", {{"y", values, false}}}));
+    CHECK(torch::equal(answered.outputs[0].data, values));
+  }
+  // V1 instances of every rank: scalars (as one-element arrays), vectors, images.
+  for (const auto& batch : {torch::rand({3}), torch::rand({3, 4}), torch::rand({2, 1, 1, 5})}) {
+    CHECK(torch::equal(decode_v1_request(encode_v1_request(batch)).reshape(batch.sizes()), batch));
+  }
+  // JSON has no NaN: it is written null, and a server refuses null as an FP32 value.
+  const auto nan = torch::tensor({1.0f, std::nanf("")});
+  body = encode_infer_request({"", {{"input", nan, false}}, {}, false});
+  CHECK(body.bytes.find("null") != std::string::npos);
+  CHECK(status_of([&] { decode_infer_request(body); }) == 400);
+}
+
+TEST_CASE("JSON the reader refuses: repeated member names, invalid UTF-8, broken text", "[protocol]") {
+  const auto request = [](const std::string& text) { decode_infer_request({text, std::nullopt}); };
+  const std::string valid = R"({"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[1.5]}]})";
+  CHECK_NOTHROW(request(valid));
+  // A repeated name would let two readers of one body (a proxy, the server) see two requests.
+  const std::string twice = R"({"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[1.5],"data":[9]}]})";
+  CHECK(status_of([&] { request(twice); }) == 400);
+  try {
+    request(R"({"inputs":[],"SECRETNAME":1,"SECRETNAME":2})");
+  } catch (const ProtocolError& error) {
+    CHECK(std::string(error.what()).find("SECRETNAME") == std::string::npos);
+    CHECK(std::string(error.what()).find("twice") != std::string::npos);
+  }
+  CHECK(status_of([&] { request(std::string(R"({"inputs":[{"name":"in)") + "\xff\xfe" + R"(put"}]})"); }) == 400);
+  CHECK(status_of([&] { request(valid.substr(0, valid.size() - 3)); }) == 400);
+  CHECK(status_of([&] { request(valid + "x"); }) == 400);
+  CHECK(status_of([&] { request(R"({"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":[1.5e999]}]})"); }) ==
+        400);
+  CHECK(status_of([&] { request(""); }) == 400);
 }

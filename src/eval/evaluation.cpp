@@ -242,14 +242,19 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
         const auto name = cell_name(generator, sweep, value);
         const auto cell_path = run.out_dir / "cells" / (file_safe(name) + ".json");
         const auto cell_start = std::chrono::steady_clock::now();
-        if (fs::exists(cell_path)) {
-          cells_json.push_back(read_json(cell_path));
-          step_done(name, true, 0);
-          continue;
-        }
         auto options = sweep.options;
         if (!sweep.vary.empty()) options[sweep.vary] = value;
         auto attack = attack_registry().create(sweep.attack, options);
+        if (fs::exists(cell_path)) {
+          auto cached = read_json(cell_path);
+          // A result of other options (the config's attack edited since) is not this cell's.
+          WMARK_CHECK(cached.value("options", nlohmann::json()) == attack->options(), cell_path.string(),
+                      " holds a result of other options for ", sweep.attack, " (", cached.value("options", nlohmann::json()).dump(),
+                      ", now ", attack->options().dump(), "); delete it or use another folder");
+          cells_json.push_back(std::move(cached));
+          step_done(name, true, 0);
+          continue;
+        }
         auto cell = evaluate_attack(*attack, *model, context, test, &key, verifier).to_json();
         cell["generator"] = generator;
         cell["vary"] = sweep.vary;

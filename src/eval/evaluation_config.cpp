@@ -2,6 +2,7 @@
 #include "wmark/eval/evaluation.h"
 
 #include <algorithm>
+#include <map>
 
 #include "../util/json_options.h"
 #include "evaluation_support.h"
@@ -93,6 +94,7 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
 
   WMARK_CHECK(j.contains("attacks") && j.at("attacks").is_array() && !j.at("attacks").empty(), source,
               ": 'attacks' must be a non-empty array of {\"attack\", \"options\", \"vary\", \"values\"}");
+  std::map<std::string, std::size_t> cells;  // a cell's name (its result file) -> the entry making it
   for (const auto& a : j.at("attacks")) {
     const auto where = source + ": attacks[" + std::to_string(c.attacks.size()) + "]";
     WMARK_CHECK(a.is_object(), where, " must be an object");
@@ -109,6 +111,11 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
       sweep.values = {nullptr};
     }
     for (const auto& v : sweep.values) {  // every cell's options must be valid before hours of work
+      // Two entries making one cell name would share one result: the second never run.
+      const auto name = sweep.vary.empty() ? sweep.attack : sweep.attack + "/" + sweep.vary + "=" + evaluation::value_text(v);
+      const auto [first, fresh] = cells.emplace(name, c.attacks.size());
+      WMARK_CHECK(fresh, where, ": makes the cell '", name, "' that attacks[", first->second,
+                  "] makes too; set \"vary\" to an option that tells them apart");
       auto options = sweep.options;
       if (!sweep.vary.empty()) options[sweep.vary] = v;
       try {

@@ -50,6 +50,20 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"noise"}}, {"trigger_size", 200000}}),
                     Contains("'trigger_size' must be at most 100000"));
   CHECK(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida", "content"}}}).schemes.size() == 2);
+  // Two entries that would make one cell (one result file) are refused: the second would
+  // silently reuse the first's result. Varying an option tells them apart.
+  const json first = {{"attack", "combined"}, {"options", {{"first", {{"attack", "prune"}}}, {"second", {{"attack", "input-noising"}}}}}};
+  auto second = first;
+  second["options"]["third"] = {{"attack", "input-flipping"}};
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", {first, second}}}, "eval.json"),
+                    Contains("eval.json: attacks[1]: makes the cell 'combined' that attacks[0] makes too"));
+  second.erase("options");
+  second["options"] = first["options"];
+  second["vary"] = "third";
+  second["values"] = {{{"attack", "input-flipping"}}};
+  CHECK(EvaluationConfig::from_json({{"attacks", {first, second}}}).attacks.size() == 2);
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", json::array({attacks[0], attacks[0]})}}),
+                    Contains("makes the cell 'prune/rate=0.2'"));
 }
 
 TEST_CASE("clean models are never claimed by the false-positive study", "[eval]") {
@@ -164,6 +178,12 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   REQUIRE(steps.size() == 12);
   for (const auto& s : steps) CHECK(s.cached);
   CHECK(again["cells"] == report["cells"]);
+  // A cached cell of other options (the attack edited in the config since) is refused,
+  // not reported under the new options.
+  auto edited = config;
+  edited["attacks"][2]["options"]["steps"] = 11;
+  CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(edited), run),
+                    Contains("inversion.json holds a result of other options for inversion"));
   // Another config in the same folder is refused rather than mixed in.
   auto other = config;
   other["trigger_size"] = 40;

@@ -59,18 +59,33 @@ at::Tensor forward_through(torch::nn::Module& module, const std::string& name, c
   throw Error("cannot recompute the units of " + name + ": not a convolution, linear layer or batch norm");
 }
 
-// `exposed`'s units for the batch the model has just seen.
-at::Tensor exposed_units_of(Network& model, const ExposedUnitLayer& exposed) {
-  auto out = model.captured(exposed.tapped);
-  if (!exposed.from_block_input) return out;
-  const auto modules = model.named_modules("", false);
-  const auto& producer = modules[exposed.layer.name];
-  WMARK_CHECK(out.dim() >= 2 && out.size(1) == model.named_parameters()[exposed.layer.weight].size(1), "layer ",
-              exposed.tapped, " gives ", out.sizes(), ", which ", exposed.layer.name, " cannot read");
-  out = forward_through(*producer, exposed.layer.name, out);
-  if (!exposed.layer.norm.empty()) out = forward_through(*modules[exposed.layer.norm], exposed.layer.norm, out);
-  return out.relu_();
-}
+// Reads `exposed`'s units from the batch the model has just seen; the modules that
+// recompute them are looked up once.
+class UnitReader {
+ public:
+  UnitReader(Network& model, const ExposedUnitLayer& exposed) : model_(model), exposed_(exposed) {
+    if (!exposed.from_block_input) return;
+    const auto modules = model.named_modules("", false);
+    producer_ = modules[exposed.layer.name];
+    if (!exposed.layer.norm.empty()) norm_ = modules[exposed.layer.norm];
+    inputs_ = model.named_parameters()[exposed.layer.weight].size(1);
+  }
+  at::Tensor operator()() const {
+    auto out = model_.captured(exposed_.tapped);
+    if (!producer_) return out;
+    WMARK_CHECK(out.dim() >= 2 && out.size(1) == inputs_, "layer ", exposed_.tapped, " gives ", out.sizes(), ", which ",
+                exposed_.layer.name, " cannot read");
+    out = forward_through(*producer_, exposed_.layer.name, out);
+    if (norm_) out = forward_through(*norm_, exposed_.layer.norm, out);
+    return out.relu_();
+  }
+
+ private:
+  Network& model_;
+  const ExposedUnitLayer& exposed_;
+  std::shared_ptr<torch::nn::Module> producer_, norm_;
+  std::int64_t inputs_ = 0;
+};
 
 }  // namespace
 
@@ -94,10 +109,11 @@ at::Tensor mean_unit_activation(Network& model, const ExposedUnitLayer& exposed,
   ActivationCapture capture(model, exposed.tapped);
   at::Tensor sum;
   const std::int64_t batch = 256;
+  const UnitReader units(model, exposed);
   for (std::int64_t start = 0; start < images.size(0); start += batch) {
     const auto n = std::min(batch, images.size(0) - start);
     model.forward(normalization.apply(images.narrow(0, start, n).to(device)));
-    const auto out = exposed_units_of(model, exposed).to(torch::kCPU).to(torch::kDouble);
+    const auto out = units().to(torch::kCPU).to(torch::kDouble);
     WMARK_CHECK(out.dim() >= 2 && out.size(1) == exposed.layer.units, "layer ", exposed.tapped, " gives ",
                 out.sizes(), ", not ", exposed.layer.units, " units");
     sum = sum.defined() ? sum + out.sum(0) : out.sum(0);

@@ -46,9 +46,7 @@ using evaluation::scheme_choice;
 using evaluation::value_text;
 
 std::string cell_name(const std::string& generator, const AttackSweep& sweep, const nlohmann::json& value) {
-  std::string name = generator + "/" + sweep.attack;
-  if (!sweep.vary.empty()) name += "/" + sweep.vary + "=" + value_text(value);
-  return name;
+  return generator + "/" + evaluation::sweep_cell(sweep, value);
 }
 
 // Trains `model` with `scheme`'s watermark and returns its key.

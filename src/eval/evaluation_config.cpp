@@ -112,7 +112,7 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
     }
     for (const auto& v : sweep.values) {  // every cell's options must be valid before hours of work
       // Two entries making one cell name would share one result: the second never run.
-      const auto name = sweep.vary.empty() ? sweep.attack : sweep.attack + "/" + sweep.vary + "=" + evaluation::value_text(v);
+      const auto name = evaluation::sweep_cell(sweep, v);
       const auto [first, fresh] = cells.emplace(name, c.attacks.size());
       WMARK_CHECK(fresh, where, ": makes the cell '", name, "' that attacks[", first->second,
                   "] makes too; set \"vary\" to an option that tells them apart");

@@ -7,12 +7,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wmark/eval/evaluation.h"
 #include "wmark/watermark/scheme.h"
 
 namespace wmark::evaluation {
 
 /// A sweep value as text: a string as is, anything else as JSON.
 inline std::string value_text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+/// One value of a sweep as a cell's name after its scheme: "prune/rate=0.5", or the
+/// attack alone when nothing is varied. Two cells of one scheme must not share it.
+inline std::string sweep_cell(const AttackSweep& sweep, const nlohmann::json& value) {
+  return sweep.vary.empty() ? sweep.attack : sweep.attack + "/" + sweep.vary + "=" + value_text(value);
+}
 
 /// A file name for a cell: its name with '/' and '=' made safe.
 std::string file_safe(std::string name);

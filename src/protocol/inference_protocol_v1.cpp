@@ -106,13 +106,16 @@ at::Tensor decode_v1_request(std::string_view body, const DecodeLimits& limits) 
 std::string encode_v1_response(const at::Tensor& scores, const at::Tensor& labels) {
   WMARK_CHECK(scores.dim() == 2 && labels.dim() == 1 && scores.size(0) == labels.size(0),
               "V1 response needs scores [N,C] and labels [N]");
-  json predictions = json::array();
   const auto s = scores.to(at::kFloat).contiguous();
   const auto l = labels.to(at::kLong).contiguous();
+  std::string predictions = "[";
   for (std::int64_t i = 0; i < s.size(0); ++i) {
-    predictions.push_back({{"scores", tensor_to_json(s[i])}, {"label", l.data_ptr<std::int64_t>()[i]}});
+    if (i > 0) predictions += ',';
+    std::string row;
+    append_json_array(row, s[i], {});
+    predictions += with_member(json{{"label", l.data_ptr<std::int64_t>()[i]}}.dump(), "scores", row);
   }
-  return json{{"predictions", std::move(predictions)}}.dump();
+  return with_member("{}", "predictions", predictions + "]");
 }
 
 at::Tensor decode_v1_predictions(std::string_view body, const DecodeLimits& limits) {

@@ -2,7 +2,6 @@
 // long arrays of numbers (a batch of images) about ten times as fast as nlohmann's lexer.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 

@@ -153,26 +153,6 @@ at::Tensor tensor_from_json(const json& data, const std::vector<std::int64_t>& d
   return tensor;
 }
 
-json tensor_to_json(const at::Tensor& tensor) {
-  const auto t = tensor.contiguous();
-  const auto n = t.numel();
-  json data = json::array();
-  auto& array = data.get_ref<json::array_t&>();
-  array.reserve(static_cast<std::size_t>(n));
-  switch (t.scalar_type()) {
-    case at::kFloat: for (auto* p = t.data_ptr<float>(); p != t.data_ptr<float>() + n; ++p) array.emplace_back(*p); break;
-    case at::kDouble: for (auto* p = t.data_ptr<double>(); p != t.data_ptr<double>() + n; ++p) array.emplace_back(*p); break;
-    case at::kByte: for (auto* p = t.data_ptr<std::uint8_t>(); p != t.data_ptr<std::uint8_t>() + n; ++p) array.emplace_back(*p); break;
-    case at::kChar: for (auto* p = t.data_ptr<std::int8_t>(); p != t.data_ptr<std::int8_t>() + n; ++p) array.emplace_back(*p); break;
-    case at::kShort: for (auto* p = t.data_ptr<std::int16_t>(); p != t.data_ptr<std::int16_t>() + n; ++p) array.emplace_back(*p); break;
-    case at::kInt: for (auto* p = t.data_ptr<std::int32_t>(); p != t.data_ptr<std::int32_t>() + n; ++p) array.emplace_back(*p); break;
-    case at::kLong: for (auto* p = t.data_ptr<std::int64_t>(); p != t.data_ptr<std::int64_t>() + n; ++p) array.emplace_back(*p); break;
-    case at::kBool: for (auto* p = t.data_ptr<bool>(); p != t.data_ptr<bool>() + n; ++p) array.emplace_back(*p); break;
-    default: malformed(cat("cannot encode a ", t.scalar_type(), " tensor"));
-  }
-  return data;
-}
-
 const json* member(const json& object, const char* key) {
   auto it = object.find(key);
   return it == object.end() ? nullptr : &*it;

@@ -39,7 +39,5 @@ std::vector<std::int64_t> read_shape(const json& shape, const std::string& what,
 /// The JSON `data` of a tensor, flat or nested, as a tensor of `dims` and `type`.
 at::Tensor tensor_from_json(const json& data, const std::vector<std::int64_t>& dims, c10::ScalarType type,
                             const std::string& what);
-/// A CPU tensor's elements as a flat JSON array.
-json tensor_to_json(const at::Tensor& tensor);
 
 }  // namespace wmark::protocol::internal

@@ -4,6 +4,7 @@
 
 #include "wmark/attack/input_preprocessing.h"
 #include "wmark/attack/input_transform.h"
+#include "wmark/attack/thief_artefacts.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
@@ -53,6 +54,49 @@ class Reconstruction : public InputTransform {
   nlohmann::json options_;
 };
 
+// The autoencoder and how well it redraws the thief's images: what a thief trains once.
+struct TrainedAutoencoder {
+  Autoencoder autoencoder{nullptr};
+  double reconstruction_mse = 0;
+  double final_train_loss = 0;
+};
+
+TrainedAutoencoder train_autoencoder(const Dataset& data, const InputReconstructionOptions& options,
+                                     std::uint64_t seed, const torch::Device& device) {
+  const auto shape = data.shape();
+  torch::manual_seed(derive_seed(seed, "input-reconstruction-init"));
+  TrainedAutoencoder trained;
+  auto& autoencoder = trained.autoencoder = Autoencoder(shape.channels, options.latent_channels());
+  autoencoder->to(device);
+  torch::optim::Adam adam(autoencoder->parameters(), torch::optim::AdamOptions(options.lr()));
+  auto generator = make_generator(derive_seed(seed, "input-reconstruction-order"));
+  at::Tensor order;
+  std::int64_t start = data.size();
+  for (std::int64_t step = 0; step < options.steps(); ++step) {
+    if (start >= data.size()) order = torch::randperm(data.size(), generator, torch::kLong), start = 0;
+    const auto count = std::min(options.batch_size(), data.size() - start);
+    const auto x = data.images.index_select(0, order.narrow(0, start, count)).to(device).to(torch::kFloat) / 255.0;
+    start += count;
+    adam.zero_grad();
+    const auto loss = torch::binary_cross_entropy_with_logits(autoencoder->logits(x), x);
+    loss.backward();
+    adam.step();
+    if (step + 1 == options.steps()) trained.final_train_loss = loss.item<double>();
+  }
+  autoencoder->eval();
+  double squared = 0;
+  {
+    torch::NoGradGuard no_grad;
+    for (std::int64_t start = 0; start < data.size(); start += 256) {
+      const auto x = data.images.narrow(0, start, std::min<std::int64_t>(256, data.size() - start)).to(device)
+                         .to(torch::kFloat) / 255.0;
+      squared += (autoencoder->forward(x) - x).pow(2).sum().item<double>();
+    }
+  }
+  trained.reconstruction_mse = squared / static_cast<double>(std::max<std::int64_t>(1, data.images.numel()));
+  return trained;
+}
+
 }  // namespace
 
 const OptionBinding<InputReconstructionOptions>& InputReconstructionAttack::declared_options() {
@@ -76,36 +120,15 @@ AttackResult InputReconstructionAttack::run(Network& victim, const AttackContext
   WMARK_CHECK(shape.height % 4 == 0 && shape.width % 4 == 0, "input-reconstruction: images of ", shape.str(),
               " do not halve twice (sides must be multiples of 4)");
   const auto device = context.training.device();
-  torch::manual_seed(derive_seed(context.seed, "input-reconstruction-init"));
-  Autoencoder autoencoder(shape.channels, options_.latent_channels());
-  autoencoder->to(device);
-  torch::optim::Adam adam(autoencoder->parameters(), torch::optim::AdamOptions(options_.lr()));
-  auto generator = make_generator(derive_seed(context.seed, "input-reconstruction-order"));
-  at::Tensor order;
-  std::int64_t start = data.size();
-  double last_loss = 0;
-  for (std::int64_t step = 0; step < options_.steps(); ++step) {
-    if (start >= data.size()) order = torch::randperm(data.size(), generator, torch::kLong), start = 0;
-    const auto count = std::min(options_.batch_size(), data.size() - start);
-    const auto x = data.images.index_select(0, order.narrow(0, start, count)).to(device).to(torch::kFloat) / 255.0;
-    start += count;
-    adam.zero_grad();
-    const auto loss = torch::binary_cross_entropy_with_logits(autoencoder->logits(x), x);
-    loss.backward();
-    adam.step();
-    if (step + 1 == options_.steps()) last_loss = loss.item<double>();
-  }
-  autoencoder->eval();
-  double squared = 0;
-  {
-    torch::NoGradGuard no_grad;
-    for (std::int64_t start = 0; start < data.size(); start += 256) {
-      const auto x = data.images.narrow(0, start, std::min<std::int64_t>(256, data.size() - start)).to(device)
-                         .to(torch::kFloat) / 255.0;
-      squared += (autoencoder->forward(x) - x).pow(2).sum().item<double>();
-    }
-  }
-  auto transform = std::make_shared<Reconstruction>(autoencoder, options());
+  // Trained on the thief's images alone: one autoencoder serves every victim.
+  const std::function<TrainedAutoencoder()> train = [&] { return train_autoencoder(data, options_, context.seed, device); };
+  const auto trained = context.artefacts
+                           ? context.artefacts->get_or_build(
+                                 "input-reconstruction " + options().dump() + " seed " + std::to_string(context.seed) +
+                                     " on " + device.str() + " " + ThiefArtefacts::data_key(data),
+                                 train)
+                           : std::make_shared<const TrainedAutoencoder>(train());
+  auto transform = std::make_shared<Reconstruction>(trained->autoencoder, options());
 
   AttackResult result;
   result.model = clone_network(victim, context.make_model);
@@ -114,9 +137,9 @@ AttackResult InputReconstructionAttack::run(Network& victim, const AttackContext
   PreprocessedNetwork deployed(result.model, transform, data.normalization);
   const auto own = predict_labels(victim, data.images, data.normalization, device);
   const auto served = predict_labels(deployed, data.images, data.normalization, device);
-  result.details = {{"reconstruction_mse", squared / static_cast<double>(std::max<std::int64_t>(1, data.images.numel()))},
+  result.details = {{"reconstruction_mse", trained->reconstruction_mse},
                     {"agreement", own.eq(served).to(torch::kDouble).mean().item<double>()},
-                    {"final_train_loss", last_loss}};
+                    {"final_train_loss", trained->final_train_loss}};
   return result;
 }
 

@@ -13,6 +13,7 @@
 
 #include "../util/json_options.h"
 #include "wmark/attack/attack.h"
+#include "wmark/attack/thief_artefacts.h"
 #include "wmark/data/catalog.h"
 #include "wmark/data/subset.h"
 #include "wmark/eval/attack_report.h"
@@ -183,6 +184,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   context.training = TrainerOptions().batch_size(training.batch_size()).device(device);
   context.seed = config.seed;
   context.data_dir = config.data_dir;
+  context.artefacts = std::make_shared<ThiefArtefacts>();  // e.g. one autoencoder for every victim
   Verifier verifier;
 
   for (std::size_t scheme_index = 0; scheme_index < config.schemes.size(); ++scheme_index) {

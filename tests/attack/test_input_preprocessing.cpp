@@ -8,6 +8,7 @@
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/input_preprocessing.h"
 #include "wmark/attack/input_transforms.h"
+#include "wmark/attack/thief_artefacts.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
@@ -145,4 +146,37 @@ TEST_CASE("input reconstruction redraws the thief's images faithfully and the de
   odd.data.images = torch::zeros({4, 1, 30, 30}, torch::kUInt8);
   odd.data.labels = torch::zeros({4}, torch::kLong);
   CHECK_THROWS_WITH(attack->run(*f.model, odd), Contains("multiples of 4"));
+}
+
+TEST_CASE("a thief's autoencoder is trained once for every victim when the context shares artefacts, "
+          "with the same result as training it again",
+          "[attack][preprocessing]") {
+  const auto& f = test::watermarked_mnist();
+  const auto attack = attack_registry().create("input-reconstruction", {{"steps", 60}});
+  auto shared = f.context;
+  shared.artefacts = std::make_shared<ThiefArtefacts>();
+  torch::manual_seed(5);
+  auto other_victim = f.context.make_model();  // untrained: another victim, same thief
+
+  const auto first = attack->run(*f.model, shared);
+  const auto second = attack->run(*other_victim, shared);
+  CHECK(shared.artefacts->size() == 1);
+  CHECK(shared.artefacts->hits() == 1);
+  const auto alone = attack->run(*other_victim, f.context);  // no cache: trains its own
+  const auto pixels = f.test.images.narrow(0, 0, 8).to(torch::kFloat) / 255.0;
+  CHECK(torch::equal(second.preprocess->apply(pixels), alone.preprocess->apply(pixels)));
+  CHECK(torch::equal(first.preprocess->apply(pixels), alone.preprocess->apply(pixels)));
+  CHECK(second.details == alone.details);
+  CHECK(second.details["agreement"] != first.details["agreement"]);  // the victim's part is per victim
+
+  // Other thief data, another seed or other options train another autoencoder.
+  auto fewer = shared;
+  fewer.data = shared.data.select(torch::arange(500));
+  attack->run(*f.model, fewer);
+  auto reseeded = shared;
+  reseeded.seed += 1;
+  attack->run(*f.model, reseeded);
+  attack_registry().create("input-reconstruction", {{"steps", 61}})->run(*f.model, shared);
+  CHECK(shared.artefacts->size() == 4);
+  CHECK(shared.artefacts->hits() == 1);
 }

@@ -31,6 +31,7 @@ namespace wmark {
 
 class Classifier;
 class InputTransform;
+class ThiefArtefacts;
 
 /// What the attacker has.
 struct AttackContext {
@@ -55,6 +56,9 @@ struct AttackContext {
   /// when set, attacks that only query the victim (Attack::queries_victim()) ask it
   /// instead of the victim network, as a thief of a served model would; labels only.
   std::shared_ptr<Classifier> victim_endpoint;
+  /// What the thief built once and reuses against other victims (see
+  /// thief_artefacts.h); null: every run builds its own.
+  std::shared_ptr<ThiefArtefacts> artefacts;
 };
 
 /// What an attack produced.

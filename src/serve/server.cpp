@@ -198,7 +198,9 @@ struct InferenceServer::Impl {
   at::Tensor run(const at::Tensor& x) {
     torch::NoGradGuard no_grad;
     std::lock_guard<std::mutex> lock(model_mutex);
-    auto logits = model.network->forward(x.to(model.device)).to(torch::kCPU, torch::kFloat).contiguous();
+    // Channels-last, as predict_labels feeds it: the fast path for convolutions on the CPU.
+    const auto input = x.to(model.device).contiguous(torch::MemoryFormat::ChannelsLast);
+    auto logits = model.network->forward(input).to(torch::kCPU, torch::kFloat).contiguous();
     if (logits.dim() != 2 || logits.size(0) != x.size(0) || logits.size(1) != model.num_classes)
       throw std::runtime_error("the model returned logits of shape " + json(logits.sizes().vec()).dump());
     images += x.size(0);

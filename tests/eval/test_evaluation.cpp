@@ -280,3 +280,18 @@ TEST_CASE("the evaluation report prints a certified radius and marks the attacks
   for (auto at = md.find("≤r |"); at != std::string::npos; at = md.find("≤r |", at + 1)) ++marks;
   CHECK(marks == 1);
 }
+
+TEST_CASE("every evaluation config shipped in examples/eval loads: its schemes and attack options exist",
+          "[eval]") {
+  const auto folder = std::filesystem::path(WMARK_TEST_SOURCE_DIR) / "examples" / "eval";
+  int configs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    EvaluationConfig config;
+    CHECK_NOTHROW(config = EvaluationConfig::load(entry.path()));
+    CHECK_FALSE(config.attacks.empty());
+    ++configs;
+  }
+  CHECK(configs >= 10);
+}

@@ -179,4 +179,11 @@ TEST_CASE("a thief's autoencoder is trained once for every victim when the conte
   attack_registry().create("input-reconstruction", {{"steps", 61}})->run(*f.model, shared);
   CHECK(shared.artefacts->size() == 4);
   CHECK(shared.artefacts->hits() == 1);
+
+  // One key asked for as another type is refused, not reinterpreted.
+  ThiefArtefacts store;
+  CHECK(*store.get_or_build<int>("parent", std::function<int()>([] { return 7; })) == 7);
+  CHECK(*store.get_or_build<int>("parent", std::function<int()>([] { return 8; })) == 7);
+  CHECK_THROWS_WITH(store.get_or_build<double>("parent", std::function<double()>([] { return 1.0; })),
+                    Contains("stored as another type"));
 }

@@ -35,8 +35,6 @@ int env_int(const char* name, int fallback) {
   }
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 bool loopback(const std::string& address) {
   return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
 }
@@ -70,9 +68,9 @@ struct ProcessGroup::Impl {
       work->wait();
     } catch (const c10::Error& error) {
       WMARK_FAIL(who(), ": ", what, " failed (a peer process died, or did not answer within ",
-                 options.timeout_seconds(), " s): ", first_line(error.what_without_backtrace()));
+                 options.timeout_seconds(), " s): ", detail::first_line(error.what_without_backtrace()));
     } catch (const std::exception& error) {
-      WMARK_FAIL(who(), ": ", what, " failed: ", first_line(error.what()));
+      WMARK_FAIL(who(), ": ", what, " failed: ", detail::first_line(error.what()));
     }
   }
 };
@@ -109,10 +107,10 @@ ProcessGroup::ProcessGroup(DistributedOptions options) : impl_(std::make_unique<
   } catch (const c10::Error& error) {
     WMARK_FAIL(impl_->who(), ": cannot join the process group at ", o.master_addr(), ":", o.master_port(), " within ",
                o.timeout_seconds(), " s (are all ", o.world_size(), " processes started, with the same MASTER_ADDR "
-               "and MASTER_PORT?): ", first_line(error.what_without_backtrace()));
+               "and MASTER_PORT?): ", detail::first_line(error.what_without_backtrace()));
   } catch (const std::exception& error) {
     WMARK_FAIL(impl_->who(), ": cannot join the process group at ", o.master_addr(), ":", o.master_port(), ": ",
-               first_line(error.what()));
+               detail::first_line(error.what()));
   }
   logger()->debug("dist: {} joined at {}:{}", impl_->who(), o.master_addr(), o.master_port());
 }

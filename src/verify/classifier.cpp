@@ -11,8 +11,6 @@ namespace fs = std::filesystem;
 namespace wmark {
 namespace {
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 void check_images(const at::Tensor& images) {
   WMARK_CHECK(images.dim() == 4 && images.scalar_type() == torch::kUInt8,
               "classify expects uint8 images [N,C,H,W], got ", images.scalar_type(), " ", images.sizes());
@@ -34,7 +32,7 @@ at::Tensor ModuleClassifier::classify(const at::Tensor& images) {
     return predict_labels(*model_, images, normalization_, device_, batch_size_);
   } catch (const c10::Error& error) {
     WMARK_FAIL(description_, " rejected input of shape ", images.sizes(),
-               " (does the model match the key's input shape?): ", first_line(error.what_without_backtrace()));
+               " (does the model match the key's input shape?): ", detail::first_line(error.what_without_backtrace()));
   }
 }
 
@@ -45,7 +43,7 @@ TorchScriptClassifier::TorchScriptClassifier(const fs::path& path, Normalization
   try {
     module_ = std::make_unique<torch::jit::Module>(torch::jit::load(path.string(), device));
   } catch (const c10::Error& error) {
-    WMARK_FAIL(path.string(), " is not a TorchScript model: ", first_line(error.what_without_backtrace()),
+    WMARK_FAIL(path.string(), " is not a TorchScript model: ", detail::first_line(error.what_without_backtrace()),
                " (for a wmark checkpoint, pass --arch)");
   }
   module_->eval();
@@ -69,7 +67,7 @@ at::Tensor TorchScriptClassifier::classify(const at::Tensor& images) {
       output = module_->forward({x});
     } catch (const std::exception& error) {
       WMARK_FAIL(describe(), " rejected input of shape ", x.sizes(),
-                 " (does the model match the key's input shape?): ", first_line(error.what()));
+                 " (does the model match the key's input shape?): ", detail::first_line(error.what()));
     }
     WMARK_CHECK(output.isTensor(), describe(), ": forward must return a logits tensor");
     auto logits = output.toTensor();

@@ -36,11 +36,6 @@ struct Answer {
   std::optional<std::size_t> json_length;
 };
 
-std::string first_line(const std::string& text, std::size_t max = 300) {
-  auto line = text.substr(0, text.find('\n'));
-  return line.size() > max ? line.substr(0, max) + "..." : line;
-}
-
 // Limits for what the server sends: depth and values checked before parsing.
 protocol::DecodeLimits response_limits(std::int64_t batch_size) {
   protocol::DecodeLimits limits;
@@ -63,8 +58,8 @@ json parse_bounded(const std::string& body, const protocol::DecodeLimits& limits
 std::string server_message(const std::string& body) {
   auto document = parse_bounded(body, protocol::DecodeLimits());
   if (document.is_object() && document.contains("error") && document["error"].is_string())
-    return first_line(document["error"].get<std::string>());
-  return first_line(body);
+    return detail::first_line(document["error"].get<std::string>(), 300);
+  return detail::first_line(body, 300);
 }
 
 // The certificate every TLS connection was made with: an info callback on the client's
@@ -153,7 +148,7 @@ struct RemoteClassifier::Impl {
       if (result.has_header(protocol::kInferenceHeaderContentLength)) {
         const auto value = result.get_header_value(protocol::kInferenceHeaderContentLength);
         WMARK_CHECK(!value.empty() && value.size() < 19 && value.find_first_not_of("0123456789") == std::string::npos,
-                    where(), ": bad ", protocol::kInferenceHeaderContentLength, " header '", first_line(value, 32), "'");
+                    where(), ": bad ", protocol::kInferenceHeaderContentLength, " header '", detail::first_line(value, 32), "'");
         answer.json_length = static_cast<std::size_t>(std::stoull(value));
       }
       return answer;
@@ -180,14 +175,14 @@ struct RemoteClassifier::Impl {
     }
     input_name = metadata.input_name;
     const auto& datatype = metadata.input_datatype;
-    WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", first_line(input_name, 64), "' takes ",
-                first_line(datatype, 16), "; wmark sends FP32 or UINT8 images");
+    WMARK_CHECK(datatype == "FP32" || datatype == "UINT8", where(), ": input '", detail::first_line(input_name, 64), "' takes ",
+                detail::first_line(datatype, 16), "; wmark sends FP32 or UINT8 images");
     input_type = datatype == "UINT8" ? at::kByte : at::kFloat;
     const auto& shape = metadata.input_shape;
     const auto dim_matches = [](std::int64_t dim, std::int64_t expected) { return dim == -1 || dim == expected; };
     const bool fits = shape.size() == 4 && shape[0] == -1 && dim_matches(shape[1], input.channels) &&
                       dim_matches(shape[2], input.height) && dim_matches(shape[3], input.width);
-    WMARK_CHECK(fits, where(), ": input '", first_line(input_name, 64), "' has a shape other than the key's images, [N,",
+    WMARK_CHECK(fits, where(), ": input '", detail::first_line(input_name, 64), "' has a shape other than the key's images, [N,",
                 input.channels, ",", input.height, ",", input.width, "]");
     // Ask for a label output if there is one, else for the class scores.
     if (metadata.label_output) outputs = {*metadata.label_output};

@@ -53,8 +53,6 @@ static_assert(sizeof(RequestHeader) == 40 && sizeof(ResponseHeader) == 16, "wire
 
 using Clock = std::chrono::steady_clock;
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 // ---------------------------------------------------------------- worker side
 
 // Reads (or, if `out`, writes) exactly n bytes; false on end of file or an error.
@@ -158,10 +156,10 @@ bool serve_one(torch::jit::Module& module, int fd) {
     ::_exit(kExitOutOfMemory);
   } catch (const c10::Error& error) {
     if (out_of_memory(error.what())) ::_exit(kExitOutOfMemory);
-    return send_error(fd, first_line(error.what_without_backtrace()));
+    return send_error(fd, detail::first_line(error.what_without_backtrace()));
   } catch (const std::exception& error) {
     if (out_of_memory(error.what())) ::_exit(kExitOutOfMemory);
-    return send_error(fd, first_line(error.what()));
+    return send_error(fd, detail::first_line(error.what()));
   }
   const std::int64_t shape[2] = {logits.size(0), logits.size(1)};
   const auto bytes = static_cast<std::size_t>(logits.numel()) * sizeof(float);
@@ -485,11 +483,11 @@ int run_sandbox_worker(const fs::path& model_path, std::int64_t memory_mb, int c
     ::_exit(kExitOutOfMemory);
   } catch (const c10::Error& error) {
     if (out_of_memory(error.what())) ::_exit(kExitOutOfMemory);
-    send_error(channel, "is not a TorchScript model: " + first_line(error.what_without_backtrace()));
+    send_error(channel, "is not a TorchScript model: " + detail::first_line(error.what_without_backtrace()));
     return 0;
   } catch (const std::exception& error) {
     if (out_of_memory(error.what())) ::_exit(kExitOutOfMemory);
-    send_error(channel, "is not a TorchScript model: " + first_line(error.what()));
+    send_error(channel, "is not a TorchScript model: " + detail::first_line(error.what()));
     return 0;
   }
   // No new descriptors (files, sockets) and no new processes or threads from here on.

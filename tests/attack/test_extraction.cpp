@@ -25,11 +25,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-NetworkPtr fresh_mnist_cnn(const Dataset& data, std::uint64_t seed) {
-  torch::manual_seed(seed);
-  return model_registry().create("mnist_cnn", ModelSpec{data.shape(), data.num_classes});
-}
-
 double agreement(Network& a, Network& b, const Dataset& data) {
   const auto la = predict_labels(a, data.images, data.normalization, torch::kCPU);
   const auto lb = predict_labels(b, data.images, data.normalization, torch::kCPU);
@@ -43,7 +38,7 @@ TEST_CASE("training on one-hot soft labels is training on the hard labels", "[at
   Dataset soft = data;
   soft.soft_labels = torch::one_hot(data.labels, data.num_classes).to(torch::kFloat);
   const auto options = TrainerOptions().epochs(1).batch_size(64).lr(0.01).seed(3);
-  auto hard_model = fresh_mnist_cnn(data, 11), soft_model = fresh_mnist_cnn(data, 11);
+  auto hard_model = test::fresh_mnist_cnn(11), soft_model = test::fresh_mnist_cnn(11);
   Trainer(hard_model, options).fit(data);
   Trainer(soft_model, options).fit(soft);
   const auto a = hard_model->parameters(), b = soft_model->parameters();
@@ -52,7 +47,7 @@ TEST_CASE("training on one-hot soft labels is training on the hard labels", "[at
 
   // Soft labels that are not [N, classes] floats are refused, naming the data.
   soft.soft_labels = torch::ones({data.size(), data.num_classes + 1});
-  CHECK_THROWS_WITH(Trainer(fresh_mnist_cnn(data, 1), options).fit(soft), Contains("soft labels of 'mnist'"));
+  CHECK_THROWS_WITH(Trainer(test::fresh_mnist_cnn(1), options).fit(soft), Contains("soft labels of 'mnist'"));
   // select() keeps soft labels with their samples.
   soft.soft_labels = torch::rand({data.size(), data.num_classes});
   const auto picked = soft.select(torch::tensor({5, 2}));

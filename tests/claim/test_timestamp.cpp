@@ -38,10 +38,6 @@ std::string all_problems(const ClaimCheck& check) {
   return all;
 }
 
-int run_wmark(const std::string& args, std::string& output) {
-  return test::run_command(test::wmark_binary() + " " + args, output);
-}
-
 }  // namespace
 
 TEST_CASE("a time stamp from a local TSA attests the commitment, and OpenSSL's own check agrees", "[claim]") {
@@ -151,44 +147,44 @@ TEST_CASE("wmark timestamp, claim and check-claim: a claim carries the attested 
   std::string out;
 
   // Errors leave nothing behind: an unreachable TSA, a TSA the certificate does not match.
-  CHECK(run_wmark("timestamp --key " + key + " --tsa http://127.0.0.1:9/tsr --timeout 5 --tsa-cert " + ca, out) == 2);
+  CHECK(test::run_wmark("timestamp --key " + key + " --tsa http://127.0.0.1:9/tsr --timeout 5 --tsa-cert " + ca, out) == 2);
   CHECK_THAT(out, Catch::Contains("cannot reach"));
-  CHECK(run_wmark("timestamp --key " + key + " --tsa " + other.url() + " --tsa-cert " + ca, out) == 2);
+  CHECK(test::run_wmark("timestamp --key " + key + " --tsa " + other.url() + " --tsa-cert " + ca, out) == 2);
   CHECK_THAT(out, Catch::Contains("does not check"));
   CHECK_FALSE(std::filesystem::exists(key + ".tst"));
 
-  REQUIRE(run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + ca, out) == 0);
+  REQUIRE(test::run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + ca, out) == 0);
   CHECK_THAT(out, Catch::Contains("existed at") && Catch::Contains("CN=wmark test TSA"));
   const auto token = read_file(key + ".tst");
-  CHECK(run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + ca, out) == 2);  // kept
+  CHECK(test::run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + ca, out) == 2);  // kept
   CHECK(read_file(key + ".tst") == token);
 
   // The claim picks the token up beside the key; the arbiter trusts the TSA's CA.
   const auto claim = (dir / "claim.json").string();
-  REQUIRE(run_wmark("claim --report " + (dir / "report.json").string() + " --key " + key + " --identity " + owner +
+  REQUIRE(test::run_wmark("claim --report " + (dir / "report.json").string() + " --key " + key + " --identity " + owner +
                         ".key --out " + claim,
                     out) == 0);
   CHECK_THAT(out, Catch::Contains("time stamp"));
   CHECK(base64_decode(read_json_object(claim)["timestamp"]["token"].get<std::string>(), kMaxTimestampBytes) == token);
-  REQUIRE(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + ca, out) == 0);
+  REQUIRE(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + ca, out) == 0);
   const auto attested = read_timestamp_token(token, "token").time;
   CHECK_THAT(out, Catch::Contains("timestamped " + attested + " by CN=wmark test TSA") &&
                       Catch::Contains("the TSA's signature on the time stamp"));
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
   CHECK_THAT(out, Catch::Contains("its time stamp is not checked"));
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + other_ca, out) == 1);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + other_ca, out) == 1);
   CHECK_THAT(out, Catch::Contains("does not check against the TSA certificate"));
   // Files that are not there: exit 2 naming them.
   const auto missing = (dir / "missing.pem").string();
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + missing, out) == 2);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + missing, out) == 2);
   CHECK_THAT(out, Catch::Contains("missing.pem"));
   write_file_atomic(dir / "junk.pem", "not a certificate", false);
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + (dir / "junk.pem").string(), out) ==
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --tsa-cert " + (dir / "junk.pem").string(), out) ==
         2);  // the arbiter's input is wrong, not the claim
   CHECK_THAT(out, Catch::Contains("junk.pem") && Catch::Contains("no PEM certificate"));
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + missing, out) == 2);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + missing, out) == 2);
   CHECK_THAT(out, Catch::Contains("missing.pem"));
-  CHECK(run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + missing + " --out " +
+  CHECK(test::run_wmark("timestamp --key " + key + " --tsa " + tsa.url() + " --tsa-cert " + missing + " --out " +
                       (dir / "other.tst").string(),
                   out) == 2);
   CHECK_FALSE(std::filesystem::exists(dir / "other.tst"));

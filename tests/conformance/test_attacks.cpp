@@ -12,7 +12,7 @@ using namespace wmark;
 namespace {
 
 // Small but real settings per attack, so the whole check stays in seconds.
-nlohmann::json quick_options(const std::string& name) {
+nlohmann::json quick_attack_options(const std::string& name) {
   if (name == "finetune") return {{"epochs", 1}};
   if (name == "prune") return {{"rate", 0.5}, {"finetune_epochs", 1}};
   if (name == "overwrite") return {{"epochs", 1}, {"trigger_size", 20}};
@@ -57,7 +57,7 @@ TEST_CASE("every attack keeps the victim intact, is repeatable and yields a usab
                                             "retraining", "transfer-learning", "weight-quantization", "weight-shifting"});
   for (const auto& name : names) {
     SECTION(name) {
-      auto attack = attack_registry().create(name, quick_options(name));
+      auto attack = attack_registry().create(name, quick_attack_options(name));
       CHECK(attack->name() == name);
       CHECK(attack->options().is_object());
       // The options it reports rebuild the same attack.

@@ -21,7 +21,7 @@ using namespace wmark;
 
 namespace {
 
-struct Case {
+struct ClassifierCase {
   std::string name;
   std::function<std::unique_ptr<Classifier>()> make;
 };
@@ -37,7 +37,7 @@ TEST_CASE("every classifier labels raw images as the model does and counts its q
   server.start();
   const auto remote = RemoteOptions().url(server.url()).model("mnist").batch_size(16).retries(0);
   const auto& norm = f.key.normalization;
-  const std::vector<Case> cases{
+  const std::vector<ClassifierCase> cases{
       {"module", [&] { return std::make_unique<ModuleClassifier>(f.model, norm, "module", torch::kCPU, 7); }},
       {"torchscript", [&] { return std::make_unique<TorchScriptClassifier>(script, norm, torch::kCPU, 7); }},
       {"sandboxed",

@@ -16,12 +16,12 @@ using namespace wmark;
 
 namespace {
 
-struct Case {
+struct EmbedderCase {
   std::string method, metric;
   std::function<std::shared_ptr<Embedder>(NetworkPtr, const Dataset&)> make;
 };
 
-std::vector<Case> embedders() {
+std::vector<EmbedderCase> embedders() {
   return {
       {"trigger-set", "trigger_accuracy",
        [](NetworkPtr, const Dataset& train) {

@@ -89,7 +89,7 @@ const bool kRegistered = [] {
 }();
 
 // Small but real settings per scheme, so the whole check stays in seconds.
-json quick_options(const std::string& name) {
+json quick_scheme_options(const std::string& name) {
   if (name == "trigger-set") return {{"trigger_size", 30}};
   if (name == "deepsigns-output") return {{"trigger_size", 20}, {"min_keys", 5}};
   if (name == "deepsigns") return {{"key_inputs", 30}};
@@ -140,7 +140,7 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
   for (const auto& name : names) {
     SECTION(name) {
       // Options: declared once, round-tripped, unknown ones refused, defaults complete.
-      auto scheme = scheme_registry().create(name, quick_options(name));
+      auto scheme = scheme_registry().create(name, quick_scheme_options(name));
       CHECK(scheme->name() == name);
       CHECK(scheme_registry().create(name, scheme->options())->options() == scheme->options());
       CHECK(scheme->schema().defaults().size() == scheme->schema().specs().size());
@@ -156,11 +156,11 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
       if (!scheme->marks_model()) {
         // A scheme of a server's answers (dawn) refuses to mark a model, saying how it marks;
         // tests/serve/test_dawn.cpp proves its keys.
-        CHECK_THROWS_WITH(embed_watermark(name, quick_options(name), request), Contains("not a model"));
+        CHECK_THROWS_WITH(embed_watermark(name, quick_scheme_options(name), request), Contains("not a model"));
         return;
       }
 
-      const auto result = embed_watermark(name, quick_options(name), request);
+      const auto result = embed_watermark(name, quick_scheme_options(name), request);
       const auto& key = result.key;
       CHECK(key.method == name);
       CHECK(key.secret.value == request.secret.value);

@@ -14,12 +14,11 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string be32(std::uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 std::string chunk(const std::string& type, const std::string& body) {
   std::string typed = type + body;
   const auto crc = crc32(0, reinterpret_cast<const Bytef*>(typed.data()), typed.size());
-  return be32(static_cast<std::uint32_t>(body.size())) + typed + be32(static_cast<std::uint32_t>(crc));
+  return test::be32(static_cast<std::uint32_t>(body.size())) + typed + test::be32(static_cast<std::uint32_t>(crc));
 }
 
 // A PNG of `channels` 8-bit samples (colour type from the count) with the given row
@@ -52,7 +51,7 @@ std::string make_png(int width, int height, int channels, const std::vector<unsi
   std::string packed(size, '\0');
   compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
   packed.resize(size);
-  std::string header = be32(width) + be32(height) + std::string{char(8), char(color), 0, 0, 0};
+  std::string header = test::be32(width) + test::be32(height) + std::string{char(8), char(color), 0, 0, 0};
   return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", header) + chunk("IDAT", packed) + chunk("IEND", "");
 }
 
@@ -105,7 +104,7 @@ TEST_CASE("a PNG whose header promises far more pixels than its data holds is re
   std::string packed(size, '\0');
   compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(tiny.data()), tiny.size());
   packed.resize(size);
-  const std::string header = be32(16384) + be32(16384) + std::string{char(8), char(6), 0, 0, 0};
+  const std::string header = test::be32(16384) + test::be32(16384) + std::string{char(8), char(6), 0, 0, 0};
   test::write_bytes(dir / "huge.png", std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", header) +
                                           chunk("IDAT", packed) + chunk("IEND", ""), true);
   rusage before{}, after{};
@@ -123,7 +122,7 @@ TEST_CASE("a PNG whose header promises far more pixels than its data holds is re
   packed.assign(size, '\0');
   compress(reinterpret_cast<Bytef*>(packed.data()), &size, reinterpret_cast<const Bytef*>(rows.data()), rows.size());
   packed.resize(size);
-  const std::string taller = be32(64) + be32(4096) + std::string{char(8), char(2), 0, 0, 0};
+  const std::string taller = test::be32(64) + test::be32(4096) + std::string{char(8), char(2), 0, 0, 0};
   test::write_bytes(dir / "short.png", std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", taller) +
                                            chunk("IDAT", packed) + chunk("IEND", ""), true);
   CHECK_THROWS_WITH(read_image(dir / "short.png"), Contains("short.png") && Contains("truncated PNG image data"));

@@ -18,19 +18,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string be32(std::uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
-
 // A small valid IDX pair: `count` images of 4x4 and labels i % 10.
 struct IdxPair {
   std::string images, labels;
 };
 IdxPair make_idx(std::uint32_t count) {
   IdxPair pair;
-  pair.images = be32(0x803) + be32(count) + be32(4) + be32(4);
+  pair.images = test::be32(0x803) + test::be32(count) + test::be32(4) + test::be32(4);
   for (std::uint32_t i = 0; i < count * 16; ++i) pair.images.push_back(char(i % 256));
-  pair.labels = be32(0x801) + be32(count);
+  pair.labels = test::be32(0x801) + test::be32(count);
   for (std::uint32_t i = 0; i < count; ++i) pair.labels.push_back(char(i % 10));
   return pair;
 }
@@ -128,7 +124,7 @@ TEST_CASE("IDX reader names the file and the problem for bad input", "[data]") {
     CHECK_THROWS_WITH(read_idx(images, labels), Contains("images.idx") && Contains("truncated"));
   }
   SECTION("truncated header") {
-    test::write_bytes(images, be32(0x803));
+    test::write_bytes(images, test::be32(0x803));
     CHECK_THROWS_WITH(read_idx(images, labels), Contains("images.idx") && Contains("truncated"));
   }
   SECTION("truncated labels") {

@@ -50,7 +50,7 @@ void embed_on_two_ranks_and_verify(const std::string& embed_flags, const std::st
                                      out);
   INFO(out);
   REQUIRE(code == 0);
-  CHECK(test::run_command(test::wmark_binary() + " verify " + verify_flags + " --model " + (dir / "m.pt").string() +
+  CHECK(test::run_wmark("verify " + verify_flags + " --model " + (dir / "m.pt").string() +
                               " --key " + (dir / "k.wmk").string(),
                           out) == 0);
 }
@@ -174,7 +174,7 @@ TEST_CASE("a rank that dies or never joins stops the others with a clear error",
   // A peer that never joins: rank 0 gives up after the timeout.
   std::string out;
   const auto start = std::chrono::steady_clock::now();
-  const int code = test::run_command(test::wmark_binary() + " train" + data_flags(500) + " --world-size 2 --rank 0 " +
+  const int code = test::run_wmark("train" + data_flags(500) + " --world-size 2 --rank 0 " +
                                          "--master 127.0.0.1:" + std::to_string(next_port()) +
                                          " --dist-timeout 3 --out " + (dir / "c.pt").string(),
                                      out);
@@ -184,11 +184,11 @@ TEST_CASE("a rank that dies or never joins stops the others with a clear error",
   CHECK(seconds < 20);
   CHECK_THAT(out, Catch::Contains("cannot join the process group"));
   // Malformed rendezvous options fail at once.
-  CHECK(test::run_command(test::wmark_binary() + " train" + data_flags(500) + " --world-size 2 --rank 0 --master nohost " +
+  CHECK(test::run_wmark("train" + data_flags(500) + " --world-size 2 --rank 0 --master nohost " +
                               "--out " + (dir / "d.pt").string(),
                           out) == 2);
   CHECK_THAT(out, Catch::Contains("ADDR:PORT"));
-  CHECK(test::run_command(test::wmark_binary() + " train" + data_flags(500) + " --world-size 2 --rank 2 --master " +
+  CHECK(test::run_wmark("train" + data_flags(500) + " --world-size 2 --rank 2 --master " +
                               "127.0.0.1:" + std::to_string(next_port()) + " --out " + (dir / "d.pt").string(),
                           out) == 2);
   CHECK_THAT(out, Catch::Contains("rank 2 outside [0, 2)"));

@@ -41,8 +41,6 @@ std::string start_server(test::BackgroundProcess& server) {
   return line.substr(start, line.find("/v2/", start) - start);
 }
 
-int run_wmark(const std::string& args, std::string& output) { return test::run_command(test::wmark_binary() + " " + args, output); }
-
 }  // namespace
 
 TEST_CASE("wmark serve + verify --remote: same decision as in process; signed claim checked", "[e2e]") {
@@ -51,8 +49,8 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   const auto marked = save_model(f.model, dir / "marked.pt");
   const auto clean = save_model(test::clean_mnist(), dir / "clean.pt");
   std::string out;
-  REQUIRE(run_wmark("identity --out " + (dir / "someone").string(), out) == 0);
-  CHECK(run_wmark("identity --out " + (dir / "someone").string(), out) == 2);  // never overwritten silently
+  REQUIRE(test::run_wmark("identity --out " + (dir / "someone").string(), out) == 0);
+  CHECK(test::run_wmark("identity --out " + (dir / "someone").string(), out) == 2);  // never overwritten silently
   // The owner the fixture's key is bound to signs it (as `wmark embed --sign` does).
   const auto owner = (dir / "owner").string();
   f.owner->save(owner);
@@ -68,12 +66,12 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
   const auto marked_url = start_server(marked_server);
   const auto clean_url = start_server(clean_server);
 
-  REQUIRE(run_wmark("verify --model " + marked + " --key " + key + " --report " + (dir / "local.json").string(), out) == 0);
+  REQUIRE(test::run_wmark("verify --model " + marked + " --key " + key + " --report " + (dir / "local.json").string(), out) == 0);
   const auto local = json::parse(read_file(dir / "local.json"));
   for (const std::string protocol : {"--protocol v2", "--protocol v2 --binary", "--protocol v1"}) {
     INFO(protocol << ": " << out);
     const auto report = (dir / "remote.json").string();
-    CHECK(run_wmark("verify --remote " + marked_url + " --remote-model mnist " + protocol + " --key " + key + " --report " +
+    CHECK(test::run_wmark("verify --remote " + marked_url + " --remote-model mnist " + protocol + " --key " + key + " --report " +
                     report + " --force",
                 out) == 0);
     const auto remote = json::parse(read_file(report));
@@ -83,54 +81,54 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
     // Remote suspects are named by the exchange itself, local ones by the file's hash.
     CHECK(remote["transcript_sha256"].get<std::string>().size() == 64);
     CHECK_FALSE(remote.contains("model_sha256"));
-    CHECK(run_wmark("verify --remote " + clean_url + " --remote-model mnist " + protocol + " --key " + key, out) == 1);
+    CHECK(test::run_wmark("verify --remote " + clean_url + " --remote-model mnist " + protocol + " --key " + key, out) == 1);
   }
   // Budget: the key's first 20 triggers only.
-  CHECK(run_wmark("verify --remote " + marked_url + " --remote-model mnist --max-queries 20 --key " + key + " --report " +
+  CHECK(test::run_wmark("verify --remote " + marked_url + " --remote-model mnist --max-queries 20 --key " + key + " --report " +
                   (dir / "budget.json").string(),
               out) == 0);
   CHECK(json::parse(read_file(dir / "budget.json"))["queries"] == 20);
   // Errors: exit 2 with a clear message.
-  CHECK(run_wmark("verify --remote " + marked_url + " --remote-model resnet --key " + key, out) == 2);
+  CHECK(test::run_wmark("verify --remote " + marked_url + " --remote-model resnet --key " + key, out) == 2);
   CHECK_THAT(out, Catch::Contains("model not found"));
-  CHECK(run_wmark("verify --remote http://127.0.0.1:9 --remote-model mnist --retries 0 --key " + key, out) == 2);
+  CHECK(test::run_wmark("verify --remote http://127.0.0.1:9 --remote-model mnist --retries 0 --key " + key, out) == 2);
   CHECK_THAT(out, Catch::Contains("cannot reach"));
-  CHECK(run_wmark("verify --model " + marked + " --remote " + marked_url + " --remote-model mnist --key " + key, out) == 2);
+  CHECK(test::run_wmark("verify --model " + marked + " --remote " + marked_url + " --remote-model mnist --key " + key, out) == 2);
 
   // The owner signs the claim; a third party checks with the public key only.
   const auto claim = (dir / "claim.json").string();
-  const int claimed = run_wmark("claim --report " + (dir / "remote.json").string() + " --key " + key + " --identity " +
+  const int claimed = test::run_wmark("claim --report " + (dir / "remote.json").string() + " --key " + key + " --identity " +
                                     owner + ".key --out " + claim,
                                 out);
   INFO(out);
   REQUIRE(claimed == 0);
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub", out) == 0);
   CHECK_THAT(out, Catch::Contains("CLAIM VALID: a signed assertion by owner") && Catch::Contains("not checked:") &&
                       Catch::Contains("transcript sha256"));
   CHECK(out.find("secret") == std::string::npos);
   // A claim names its model by content: checked against the file the arbiter holds.
   CHECK(local["model_sha256"] == sha256_hex(read_file(marked)));
   const auto local_claim = (dir / "local-claim.json").string();
-  REQUIRE(run_wmark("claim --report " + (dir / "local.json").string() + " --key " + key + " --identity " + owner +
+  REQUIRE(test::run_wmark("claim --report " + (dir / "local.json").string() + " --key " + key + " --identity " + owner +
                         ".key --out " + local_claim,
                     out) == 0);
-  CHECK(run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + marked, out) == 0);
-  CHECK(run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + clean, out) == 1);
+  CHECK(test::run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + marked, out) == 0);
+  CHECK(test::run_wmark("check-claim " + local_claim + " --pub " + owner + ".pub --model " + clean, out) == 1);
   CHECK_THAT(out, Catch::Contains("the claim is for another model"));
-  CHECK(run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + marked, out) == 1);
+  CHECK(test::run_wmark("check-claim " + claim + " --pub " + owner + ".pub --model " + marked, out) == 1);
   CHECK_THAT(out, Catch::Contains("names no model file by content"));
   // One altered digit in the reported match count: rejected.
   auto text = read_file(claim);
   const auto at = text.find("\"matches\": ") + 11;
   text[at] = text[at] == '1' ? '2' : '1';
   write_file_atomic(dir / "forged.json", text, false);
-  CHECK(run_wmark("check-claim " + (dir / "forged.json").string() + " --pub " + owner + ".pub", out) == 1);
+  CHECK(test::run_wmark("check-claim " + (dir / "forged.json").string() + " --pub " + owner + ".pub", out) == 1);
   CHECK_THAT(out, Catch::Contains("CLAIM INVALID"));
   // A claim on a clean model's report is refused: it does not verify.
-  CHECK(run_wmark("verify --remote " + clean_url + " --remote-model mnist --key " + key + " --report " +
+  CHECK(test::run_wmark("verify --remote " + clean_url + " --remote-model mnist --key " + key + " --report " +
                   (dir / "clean.json").string(),
               out) == 1);
-  CHECK(run_wmark("claim --report " + (dir / "clean.json").string() + " --key " + key + " --identity " + owner +
+  CHECK(test::run_wmark("claim --report " + (dir / "clean.json").string() + " --key " + key + " --identity " + owner +
                   ".key --out " + (dir / "clean-claim.json").string(),
               out) == 2);
 
@@ -149,12 +147,12 @@ TEST_CASE("wmark serve serves a TorchScript suspect given its dataset", "[e2e]")
   f.key.save(key);
   std::string out;
   // Without --dataset the shapes are unknown: a clear error, exit 2.
-  CHECK(run_wmark("serve --model " + script + " --name m --port 0", out) == 2);
+  CHECK(test::run_wmark("serve --model " + script + " --name m --port 0", out) == 2);
   CHECK_THAT(out, Catch::Contains("--dataset"));
   test::BackgroundProcess server({test::wmark_binary(), "serve", "--model", script, "--dataset", "mnist", "--name", "m",
                                   "--port", "0", "--threads", "1"});
   const auto url = start_server(server);
-  CHECK(run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key, out) == 0);
+  CHECK(test::run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key, out) == 0);
   CHECK(server.stop(SIGTERM, 10) == 0);
 }
 
@@ -167,11 +165,11 @@ TEST_CASE("wmark serve --preprocess: a thief's deployment is served, bad transfo
   f.key.save(key);
   std::string out;
   const auto serve = "serve --model " + marked + " --name m --port 0 ";
-  CHECK(run_wmark(serve + "--preprocess blur", out) == 2);
+  CHECK(test::run_wmark(serve + "--preprocess blur", out) == 2);
   CHECK_THAT(out, Catch::Contains("unknown input transform 'blur'") && Catch::Contains("jpeg-compression"));
-  CHECK(run_wmark(serve + "--preprocess input-median-smoothing --preprocess-options '{\"kernel\":'", out) == 2);
+  CHECK(test::run_wmark(serve + "--preprocess input-median-smoothing --preprocess-options '{\"kernel\":'", out) == 2);
   CHECK_THAT(out, Catch::Contains("--preprocess-options must be a JSON object"));
-  CHECK(run_wmark(serve + "--preprocess input-median-smoothing --preprocess-options '{\"kernel\": 4}'", out) == 2);
+  CHECK(test::run_wmark(serve + "--preprocess input-median-smoothing --preprocess-options '{\"kernel\": 4}'", out) == 2);
   CHECK_THAT(out, Catch::Contains("odd"));
   // Behind a 3x3 median filter the content mark is mostly washed out (docs/results.md:
   // 3 of 3 seeds at full data; this small fixture's model sometimes keeps it): the remote
@@ -186,7 +184,7 @@ TEST_CASE("wmark serve --preprocess: a thief's deployment is served, bad transfo
                                   "--threads", "1", "--preprocess", "input-median-smoothing"});
   const auto url = start_server(server);
   const auto report_path = (dir / "remote.json").string();
-  CHECK(run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key + " --report " + report_path,
+  CHECK(test::run_wmark("verify --remote " + url + " --remote-model m --binary --key " + key + " --report " + report_path,
                   out) == (expected.verified ? 0 : 1));
   const auto remote = nlohmann::json::parse(std::ifstream(report_path));
   CHECK(std::abs(remote["matches"].get<std::int64_t>() - expected.matches) <= 1);  // float order on the server

@@ -34,17 +34,17 @@ TEST_CASE("wmark train trains on a subset and writes a checkpoint and metrics", 
 
 TEST_CASE("wmark reports usage and input errors with exit code 2 and one reason", "[e2e]") {
   std::string output;
-  CHECK(test::run_command(test::wmark_binary() + " --help", output) == 0);
+  CHECK(test::run_wmark("--help", output) == 0);
   CHECK_THAT(output, Contains("train"));
-  CHECK(test::run_command(test::wmark_binary() + " train --help", output) == 0);
+  CHECK(test::run_wmark("train --help", output) == 0);
   CHECK_THAT(output, Contains("--epochs") && Contains("--subset") && Contains("--data-dir"));
-  CHECK(test::run_command(test::wmark_binary() + " train --epochs 1", output) == 2);
+  CHECK(test::run_wmark("train --epochs 1", output) == 2);
   CHECK_THAT(output, Contains("--out"));
-  CHECK(test::run_command(test::wmark_binary() + " train --dataset imagenet --out /tmp/x.pt", output) == 2);
+  CHECK(test::run_wmark("train --dataset imagenet --out /tmp/x.pt", output) == 2);
   CHECK_THAT(output, Contains("unknown dataset 'imagenet'"));
-  CHECK(test::run_command(test::wmark_binary() + " train --epochs 0 --out /tmp/x.pt", output) == 2);
+  CHECK(test::run_wmark("train --epochs 0 --out /tmp/x.pt", output) == 2);
   test::TempDir empty;
-  CHECK(test::run_command(test::wmark_binary() + " train --dataset mnist --data-dir " + empty.path().string() +
+  CHECK(test::run_wmark("train --dataset mnist --data-dir " + empty.path().string() +
                               " --out " + (empty / "m.pt").string(), output) == 2);
   CHECK_THAT(output, Contains("dataset 'mnist' not found"));
 }

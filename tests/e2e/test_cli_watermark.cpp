@@ -35,13 +35,13 @@ struct WatermarkFixture {
 
   WatermarkFixture() {
     std::string out;
-    REQUIRE(test::run_command(test::wmark_binary() + " train --dataset mnist --subset 4000 --epochs 2 --seed 21" + data +
+    REQUIRE(test::run_wmark("train --dataset mnist --subset 4000 --epochs 2 --seed 21" + data +
                                   " --out " + path("clean.pt"), out) == 0);
     // The owner's identity signs the content key (wmark embed --sign).
-    REQUIRE(test::run_command(test::wmark_binary() + " identity --out " + path("owner"), out) == 0);
+    REQUIRE(test::run_wmark("identity --out " + path("owner"), out) == 0);
     for (const std::string trigger : {"content", "noise", "unrelated"}) {
       const std::string sign = trigger == "content" ? " --sign " + path("owner.key") : "";
-      const int code = test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000 --epochs 2 --seed 5" +
+      const int code = test::run_wmark("embed --dataset mnist --subset 4000 --epochs 2 --seed 5" +
                                              data + " --trigger " + trigger + sign + " --out " + path(trigger + ".pt") +
                                              " --key-out " + path(trigger + ".wmk") + " --metrics " +
                                              path(trigger + ".json"), out);
@@ -52,7 +52,7 @@ struct WatermarkFixture {
   }
 };
 
-const WatermarkFixture& fixture() {
+const WatermarkFixture& cli_fixture() {
   static WatermarkFixture instance;
   return instance;
 }
@@ -69,13 +69,13 @@ std::string decision(const std::string& out) {
 }
 
 int verify(const std::string& args, std::string& out) {
-  return test::run_command(test::wmark_binary() + " verify " + args, out);
+  return test::run_wmark("verify " + args, out);
 }
 
 }  // namespace
 
 TEST_CASE("each generator's watermark verifies and a clean model is rejected", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   for (const std::string trigger : {"content", "noise", "unrelated"}) {
     INFO("trigger " << trigger);
     nlohmann::json metrics = nlohmann::json::parse(std::ifstream(f.path(trigger + ".json")));
@@ -104,7 +104,7 @@ TEST_CASE("each generator's watermark verifies and a clean model is rejected", "
 }
 
 TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit::load", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   auto marked = load_checkpoint(f.path("content.pt"));
   test::save_mnist_cnn_as_torchscript(*marked.model, f.path("stolen.ts"));
   auto clean = load_checkpoint(f.path("clean.pt"));
@@ -148,9 +148,9 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
 }
 
 TEST_CASE("embedding into a pre-trained model reports accuracy before and after", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
-  REQUIRE(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000 --seed 9" + f.data +
+  REQUIRE(test::run_wmark("embed --dataset mnist --subset 4000 --seed 9" + f.data +
                                 " --from " + f.path("clean.pt") + " --trigger content --out " + f.path("ft.pt") +
                                 " --key-out " + f.path("ft.wmk"), out) == 0);
   CHECK_THAT(out, Contains("test_accuracy_before:"));
@@ -159,9 +159,9 @@ TEST_CASE("embedding into a pre-trained model reports accuracy before and after"
 }
 
 TEST_CASE("keyinfo shows public metadata only", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
-  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("noise.wmk"), out) == 0);
+  REQUIRE(test::run_wmark("keyinfo " + f.path("noise.wmk"), out) == 0);
   auto info = nlohmann::json::parse(out);
   CHECK(info["method"] == "trigger-set");
   CHECK(info["generator"] == "noise");
@@ -173,7 +173,7 @@ TEST_CASE("keyinfo shows public metadata only", "[e2e]") {
 }
 
 TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
   test::write_bytes(f.dir / "junk.wmk", "WMARK-KEY 1\n{not json\n");
   CHECK(verify("--model " + f.path("content.pt") + " --key " + f.path("junk.wmk"), out) == 2);
@@ -192,7 +192,7 @@ TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]")
   CHECK(verify("--model " + f.path("cifar.pt") + " --key " + f.path("content.wmk"), out) == 2);
   CHECK_THAT(out, Contains("3x32x32") && Contains("1x28x28"));
   // Embedding into a model built for another input shape.
-  CHECK(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 500" + f.data + " --from " +
+  CHECK(test::run_wmark("embed --dataset mnist --subset 500" + f.data + " --from " +
                               f.path("cifar.pt") + " --out " + f.path("x.pt") + " --key-out " + f.path("x.wmk"), out) == 2);
   CHECK_THAT(out, Contains("cifar.pt") && Contains("3x32x32") && Contains("1x28x28"));
   CHECK_FALSE(std::filesystem::exists(f.path("x.pt")));
@@ -208,13 +208,13 @@ TEST_CASE("bad keys and mismatched models are errors with exit code 2", "[e2e]")
   CHECK_THAT(out, Contains("missing.pt") && Contains("does not exist"));
 
   // Outputs are never replaced without --force.
-  CHECK(test::run_command(test::wmark_binary() + " embed --subset 500 --epochs 1" + f.data + " --out " +
+  CHECK(test::run_wmark("embed --subset 500 --epochs 1" + f.data + " --out " +
                               f.path("content.pt") + " --key-out " + f.path("new.wmk"), out) == 2);
   CHECK_THAT(out, Contains("already exists"));
 }
 
 TEST_CASE("wmark attack writes a new model and reports the owner's verification", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   const auto victim_hash = sha256_hex(read_file(f.path("content.pt")));
   std::string out;
   const auto prune = test::wmark_binary() + " attack prune --model " + f.path("content.pt") + " --key " +
@@ -233,23 +233,23 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
   CHECK(pruned.info.extra["attack"] == "prune");
 
   // Never over its own input, never over an existing file without --force.
-  CHECK(test::run_command(test::wmark_binary() + " attack finetune --model " + f.path("content.pt") + data_flag() +
+  CHECK(test::run_wmark("attack finetune --model " + f.path("content.pt") + data_flag() +
                               " --out " + f.path("content.pt"), out) == 2);
   CHECK_THAT(out, Contains("an attack never modifies its input"));
   CHECK(test::run_command(prune, out) == 2);
   CHECK_THAT(out, Contains("exists"));
-  CHECK(test::run_command(test::wmark_binary() + " attack prune --model " + f.path("content.pt") + data_flag() +
+  CHECK(test::run_wmark("attack prune --model " + f.path("content.pt") + data_flag() +
                               " --rate 0.99 --out " + f.path("p99.pt"), out) == 2);
   CHECK_THAT(out, Contains("the prune attack, --rate: 'rate' must be at most 0.95"));
   // Each attack's flags come from its declared options, with their help and defaults.
-  REQUIRE(test::run_command(test::wmark_binary() + " attack finetune --help", out) == 0);
+  REQUIRE(test::run_wmark("attack finetune --help", out) == 0);
   CHECK_THAT(out, Contains("--reinit-last-layer") && Contains("re-initialise the output layer") &&
                       Contains("epochs over the attacker's data (default 5)"));
 
   // Query detection: the report measures the deployment (the detector on the key's
   // triggers, the owner's verification through it); the file holds the victim's weights
   // and says the detector is not in it.
-  REQUIRE(test::run_command(test::wmark_binary() + " attack query-detection --model " + f.path("content.pt") +
+  REQUIRE(test::run_wmark("attack query-detection --model " + f.path("content.pt") +
                                 " --key " + f.path("content.wmk") + data_flag() +
                                 " --attacker-samples 1000 --out " + f.path("detecting.pt") + " --report " +
                                 f.path("detecting.json"),
@@ -263,7 +263,7 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
              Contains("not in this file"));
 
   // Inversion writes one PNG per class, readable, in the model's image shape.
-  REQUIRE(test::run_command(test::wmark_binary() + " attack inversion --model " + f.path("content.pt") + " --key " +
+  REQUIRE(test::run_wmark("attack inversion --model " + f.path("content.pt") + " --key " +
                                 f.path("content.wmk") + data_flag() + " --steps 20 --out " + f.path("inverted"),
                             out) == 0);
   CHECK_THAT(out, Contains("recovered images resembling the triggers"));
@@ -273,29 +273,29 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
 }
 
 TEST_CASE("wmark embed --method uchida hides bits that verify reads from the file", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
-  const int code = test::run_command(test::wmark_binary() + " embed --method uchida --layer conv2 --bits 48 " +
-                                         "--signature owner --dataset mnist --subset 2000 --epochs 1 --seed 5" +
+  const int code = test::run_wmark(std::string("embed --method uchida --layer conv2 --bits 48 ") +
+                                   "--signature owner --dataset mnist --subset 2000 --epochs 1 --seed 5" +
                                          data_flag() + " --out " + f.path("uchida.pt") + " --key-out " +
                                          f.path("uchida.wmk"), out);
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("bit_error_rate: "));  // each run draws a fresh secret: a few bits may miss
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("uchida.pt") + " --key " +
                               f.path("uchida.wmk") + " --report " + f.path("uchida-report.json"), out) == 0);
   CHECK_THAT(out, Contains("VERIFIED: 4") && Contains("/48 bits matched"));
   auto report = nlohmann::json::parse(std::ifstream(f.path("uchida-report.json")));
   CHECK(report["method"] == "uchida");
   CHECK(report["bit_error_rate"].get<double>() <= 0.1);  // the verifier's default bound
   // The clean model of the fixture does not carry the bits.
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("clean.pt") + " --key " +
                               f.path("uchida.wmk"), out) == 1);
   CHECK_THAT(out, Contains("NOT VERIFIED"));
   // A thief reorders the hidden units (the same function): the plain reading fails, the
   // aligned one restores the bits, and the decision resting on it is refused as not
   // derivable unless the arbiter accepts such keys, then flagged forgeable.
-  REQUIRE(test::run_command(test::wmark_binary() + " attack neuron-permutation --model " + f.path("uchida.pt") +
+  REQUIRE(test::run_wmark("attack neuron-permutation --model " + f.path("uchida.pt") +
                                 data_flag() + " --attacker-samples 500 --out " + f.path("uchida-permuted.pt"),
                             out) == 0);
   const auto verify_permuted = test::wmark_binary() + " verify --model " + f.path("uchida-permuted.pt") + " --key " +
@@ -313,7 +313,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   // With a time stamp on the key older than the suspect, the aligned decision counts;
   // with one younger than the suspect, it stays refused.
   test::LocalTsa tsa("wmark e2e");
-  REQUIRE(test::run_command(test::wmark_binary() + " timestamp --key " + f.path("uchida.wmk") + " --tsa " + tsa.url() +
+  REQUIRE(test::run_wmark("timestamp --key " + f.path("uchida.wmk") + " --tsa " + tsa.url() +
                                 " --tsa-cert " + tsa.ca_pem_path().string(),
                             out) == 0);
   const auto with_priority = verify_permuted + " --tsa-cert " + tsa.ca_pem_path().string() + " --suspect-since ";
@@ -332,7 +332,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(test::run_command(with_priority + "2100-13-01", out) == 2);
   CHECK_THAT(out, Contains("'2100-13-01' is not an ISO 8601 UTC time"));
   std::filesystem::copy_file(f.path("uchida.wmk"), f.path("unstamped.wmk"));
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida-permuted.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("uchida-permuted.pt") + " --key " +
                               f.path("unstamped.wmk") + " --tsa-cert " + tsa.ca_pem_path().string() +
                               " --suspect-since 2100-01-01",
                           out) == 2);
@@ -345,11 +345,11 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK_THAT(out, Contains("huge.tst is larger than any time-stamp token"));
   // Dummy neurons widen every hidden layer: the widened file loads, cannot be read as it
   // is, and the aligned reading (dummies removed) verifies, flagged as above.
-  REQUIRE(test::run_command(test::wmark_binary() + " attack dummy-neurons --model " + f.path("uchida.pt") +
+  REQUIRE(test::run_wmark("attack dummy-neurons --model " + f.path("uchida.pt") +
                                 data_flag() + " --attacker-samples 500 --fraction 0.5 --out " +
                                 f.path("uchida-widened.pt"),
                             out) == 0);
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("uchida-widened.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("uchida-widened.pt") + " --key " +
                               f.path("uchida.wmk") + " --report " + f.path("widened-report.json") +
                               " --accept-unverifiable-keys",
                           out) == 0);
@@ -359,23 +359,23 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(widened["unit_alignment"]["plain_matches"].is_null());
   CHECK(widened["unit_alignment"]["layers"][0]["dropped"].get<std::int64_t>() > 0);
   // A layer the model does not have is a clear error before any training.
-  CHECK(test::run_command(test::wmark_binary() + " embed --method uchida --layer conv7 --dataset mnist --subset 500" +
+  CHECK(test::run_wmark("embed --method uchida --layer conv7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("u2.pt") + " --key-out " + f.path("u2.wmk"), out) == 2);
   CHECK_THAT(out, Contains("no convolution 'conv7'"));
 }
 
 TEST_CASE("wmark embed takes each scheme's options from its schema, and refuses another scheme's", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
   const auto embed = [&f](const std::string& flags) {
     return test::wmark_binary() + " embed " + flags + " --dataset mnist --subset 500" + data_flag() + " --out " +
            f.path("never.pt") + " --key-out " + f.path("never.wmk");
   };
   // --method NAME --help: that scheme's declarations, defaults and ranges.
-  REQUIRE(test::run_command(test::wmark_binary() + " embed --method uchida --help", out) == 0);
+  REQUIRE(test::run_wmark("embed --method uchida --help", out) == 0);
   CHECK_THAT(out, Contains("Options of the uchida scheme") && Contains("--strength X") &&
                       Contains("weight of the bit loss (default 0.1;"));
-  REQUIRE(test::run_command(test::wmark_binary() + " embed --method deepsigns-output --help", out) == 0);
+  REQUIRE(test::run_wmark("embed --method deepsigns-output --help", out) == 0);
   CHECK_THAT(out, Contains("--key-source TEXT") && Contains("one of noise perturbed"));
   // Every refusal comes before any data is read or any training starts.
   CHECK(test::run_command(embed("--method uchida --trigger noise"), out) == 2);
@@ -401,25 +401,25 @@ TEST_CASE("wmark embed takes each scheme's options from its schema, and refuses 
 }
 
 TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verify reads back", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
   // Activation bits, read back from the checkpoint's fc1 over the key inputs.
-  int code = test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc1 --bits 48 " +
+  int code = test::run_wmark(std::string("embed --method deepsigns --layer fc1 --bits 48 ") +
                                    "--target-classes 2 5 --dataset mnist --subset 2000 --epochs 1 --seed 5" +
                                    data_flag() + " --out " + f.path("ds.pt") + " --key-out " + f.path("ds.wmk"),
                                out);
   INFO(out);
   REQUIRE(code == 0);
   CHECK_THAT(out, Contains("bit_error_rate: "));
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk") +
+  CHECK(test::run_wmark("verify --model " + f.path("ds.pt") + " --key " + f.path("ds.wmk") +
                               " --report " + f.path("ds.json"),
                           out) == 0);
   CHECK_THAT(out, Contains("VERIFIED: 4") && Contains("/48 bits matched"));
   CHECK(nlohmann::json::parse(std::ifstream(f.path("ds.json")))["key_derivation"] == "derived");
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("clean.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("clean.pt") + " --key " +
                               f.path("ds.wmk"), out) == 1);
   // Output-layer keys: fine-tuned into the fixture's clean model, checked against a reference.
-  code = test::run_command(test::wmark_binary() + " embed --method deepsigns-output --from " + f.path("clean.pt") +
+  code = test::run_wmark("embed --method deepsigns-output --from " + f.path("clean.pt") +
                                " --trigger-size 30 --reference " + f.path("ds.pt") +
                                " --dataset mnist --subset 2000 --seed 6" + data_flag() + " --out " +
                                f.path("dso.pt") + " --key-out " + f.path("dso.wmk"),
@@ -428,32 +428,32 @@ TEST_CASE("wmark embed --method deepsigns and deepsigns-output: marks that verif
   CHECK_THAT(out, Contains("trigger_accuracy: 1"));
   // Labels from the model: never derivable; refused by default, decided on request and
   // marked forgeable (issue #17).
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("dso.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("dso.pt") + " --key " +
                               f.path("dso.wmk"), out) == 1);
   CHECK_THAT(out, Contains("refused: not derivable") && Contains("--accept-unverifiable-keys"));
-  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("dso.pt") +
+  CHECK(test::run_wmark("verify --accept-unverifiable-keys --model " + f.path("dso.pt") +
                               " --key " + f.path("dso.wmk") + " --report " + f.path("dso.json"), out) == 0);
   CHECK_THAT(out, Contains("proves nothing against a false accuser"));
   CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["key_forgeable"] == true);
   CHECK(nlohmann::json::parse(std::ifstream(f.path("dso.json")))["method"] == "deepsigns-output");
-  CHECK(test::run_command(test::wmark_binary() + " verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
+  CHECK(test::run_wmark("verify --accept-unverifiable-keys --model " + f.path("ds.pt") +
                               " --key " + f.path("dso.wmk"), out) == 1);
   // A layer the model does not tap is a clear error before any training.
-  CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --layer fc7 --dataset mnist --subset 500" +
+  CHECK(test::run_wmark("embed --method deepsigns --layer fc7 --dataset mnist --subset 500" +
                               data_flag() + " --out " + f.path("d2.pt") + " --key-out " + f.path("d2.wmk"), out) == 2);
   CHECK_THAT(out, Contains("no activations of layer 'fc7'"));
   // An empty signature file is an error naming it.
   { std::ofstream(f.path("empty.sig")); }
-  CHECK(test::run_command(test::wmark_binary() + " embed --method deepsigns --signature-file " + f.path("empty.sig") +
+  CHECK(test::run_wmark("embed --method deepsigns --signature-file " + f.path("empty.sig") +
                               " --dataset mnist --subset 500" + data_flag() + " --out " + f.path("d3.pt") +
                               " --key-out " + f.path("d3.wmk"), out) == 2);
   CHECK_THAT(out, Contains("empty.sig: the signature file is empty"));
 }
 
 TEST_CASE("wmark export and import move a watermarked model through a Python state dict", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   std::string out;
-  REQUIRE(test::run_command(test::wmark_binary() + " export --model " + f.path("content.pt") + " --out " +
+  REQUIRE(test::run_wmark("export --model " + f.path("content.pt") + " --out " +
                                 f.path("content_sd.pt"), out) == 0);
   INFO(out);
   // PyTorch loads it into the Python twin of mnist_cnn...
@@ -461,52 +461,52 @@ TEST_CASE("wmark export and import move a watermarked model through a Python sta
   CHECK(test::run_command("/usr/bin/python3 " + script + " load " + f.path("content_sd.pt") + " " +
                               f.path("content_logits.pt"), out) == 0);
   // ...and it comes back as a checkpoint that verifies exactly as the original.
-  REQUIRE(test::run_command(test::wmark_binary() + " import --state-dict " + f.path("content_sd.pt") +
+  REQUIRE(test::run_wmark("import --state-dict " + f.path("content_sd.pt") +
                                 " --arch mnist_cnn --dataset mnist" + data_flag() + " --out " +
                                 f.path("content_back.pt"), out) == 0);
   std::string original, back;
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("content.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("content.pt") + " --key " +
                               f.path("content.wmk"), original) == 0);
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("content_back.pt") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("content_back.pt") + " --key " +
                               f.path("content.wmk"), back) == 0);
   CHECK(decision(back) == decision(original));  // same matches, same p-value
   // As TorchScript (the form a deployed model often takes) it verifies the same way.
-  REQUIRE(test::run_command(test::wmark_binary() + " export --format torchscript --model " + f.path("content.pt") +
+  REQUIRE(test::run_wmark("export --format torchscript --model " + f.path("content.pt") +
                                 " --out " + f.path("content.ts"), out) == 0);
   std::string scripted;
-  CHECK(test::run_command(test::wmark_binary() + " verify --model " + f.path("content.ts") + " --key " +
+  CHECK(test::run_wmark("verify --model " + f.path("content.ts") + " --key " +
                               f.path("content.wmk"), scripted) == 0);
   CHECK(decision(scripted) == decision(original));
   // Never overwrites unasked; the wrong architecture is refused, naming what differs.
-  CHECK(test::run_command(test::wmark_binary() + " export --model " + f.path("content.pt") + " --out " +
+  CHECK(test::run_wmark("export --model " + f.path("content.pt") + " --out " +
                               f.path("content_sd.pt"), out) == 2);
-  CHECK(test::run_command(test::wmark_binary() + " import --state-dict " + f.path("content_sd.pt") +
+  CHECK(test::run_wmark("import --state-dict " + f.path("content_sd.pt") +
                               " --arch cifar_cnn --dataset mnist" + data_flag() + " --out " + f.path("x.pt"),
                           out) == 2);
   CHECK_THAT(out, Contains("does not match the model's architecture"));
 }
 
 TEST_CASE("wmark embed --sign: the key carries the owner's signature; a missing identity fails at once", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   CHECK_THAT(f.embed_output.at("content"), Catch::Contains("key signed by identity"));
   std::string out;
-  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("content.wmk"), out) == 0);
+  REQUIRE(test::run_wmark("keyinfo " + f.path("content.wmk"), out) == 0);
   const auto info = nlohmann::json::parse(out);
   CHECK(info["signature"]["algorithm"] == "ed25519");
   CHECK(info["signature"]["public_key"] ==
         nlohmann::json::parse(read_file(f.path("owner.pub")))["public_key"]);
-  REQUIRE(test::run_command(test::wmark_binary() + " keyinfo " + f.path("noise.wmk"), out) == 0);
+  REQUIRE(test::run_wmark("keyinfo " + f.path("noise.wmk"), out) == 0);
   CHECK_FALSE(nlohmann::json::parse(out).contains("signature"));  // embedded without --sign
   // Before any training: the identity is read first.
-  CHECK(test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 4000" + data_flag() + " --sign " +
+  CHECK(test::run_wmark("embed --dataset mnist --subset 4000" + data_flag() + " --sign " +
                               f.path("none.key") + " --out " + f.path("x.pt") + " --key-out " + f.path("x.wmk"),
                           out) == 2);
 }
 
 TEST_CASE("the key secret never comes from --seed; --key-secret reproduces the triggers, with a warning", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   auto embed = [&](const std::string& name, const std::string& extra, std::string& out) {
-    return test::run_command(test::wmark_binary() + " embed --dataset mnist --subset 1000 --epochs 1 --seed 5" + f.data +
+    return test::run_wmark("embed --dataset mnist --subset 1000 --epochs 1 --seed 5" + f.data +
                                  " --trigger noise --trigger-size 20 --max-extra-epochs 0 --out " + f.path(name + ".pt") +
                                  " --key-out " + f.path(name + ".wmk") + extra,
                              out);
@@ -542,7 +542,7 @@ TEST_CASE("the key secret never comes from --seed; --key-secret reproduces the t
 }
 
 TEST_CASE("verify over a folder of suspects is one family: Holm-Bonferroni, one report each", "[e2e]") {
-  const auto& f = fixture();
+  const auto& f = cli_fixture();
   const auto folder = f.dir / "suspects";
   std::filesystem::create_directories(folder);
   for (const std::string name : {"content", "noise", "clean"})

@@ -43,7 +43,6 @@ fs::path with_record(const fs::path& dir, const std::string& name, const std::st
   return dir / name;
 }
 
-std::string le32(std::uint32_t v) { return test::le32(v); }
 
 }  // namespace
 
@@ -103,9 +102,9 @@ TEST_CASE("checkpoint pickles nested without bound, or referring to themselves, 
   // Nesting built through the memo: each list is appended to the next after both were
   // stored, so no value on the stack is ever deep; the containment is.
   std::string chain = proto;
-  for (std::uint32_t i = 0; i < 100; ++i) chain += "]r" + le32(i) + "0";
-  for (std::uint32_t i = 0; i + 1 < 100; ++i) chain += "j" + le32(i + 1) + "j" + le32(i) + "a0";
-  chain += "j" + le32(99) + ".";
+  for (std::uint32_t i = 0; i < 100; ++i) chain += "]r" + test::le32(i) + "0";
+  for (std::uint32_t i = 0; i + 1 < 100; ++i) chain += "j" + test::le32(i + 1) + "j" + test::le32(i) + "a0";
+  chain += "j" + test::le32(99) + ".";
   CHECK_THROWS_WITH(load_checkpoint(with_record(dir.path(), "chain.pt", "data.pkl", chain)),
                     Contains("chain.pt") && Contains("64 levels"));
   CHECK_THROWS_WITH(load_checkpoint(with_record(dir.path(), "cycle.pt", "constants.pkl", proto + "]q\x01" "h\x01" "a.")),

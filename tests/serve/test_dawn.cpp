@@ -37,7 +37,7 @@ ServedModel served_with(std::shared_ptr<DawnAnswers> dawn) {
   return m;
 }
 
-ServerOptions loopback() { return ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(4 << 20); }
+ServerOptions dawn_loopback() { return ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(4 << 20); }
 
 std::vector<std::string> lines_of(const std::filesystem::path& file) {
   std::ifstream in(file);
@@ -81,7 +81,7 @@ TEST_CASE("a DAWN server answers every protocol alike, changes only the picked i
   test::TempDir dir;
   const auto key = server_key(0.1);
   auto dawn = std::make_shared<DawnAnswers>(key, dir / "answers.jsonl");
-  InferenceServer server(served_with(dawn), loopback());
+  InferenceServer server(served_with(dawn), dawn_loopback());
   server.start();
   const auto queries = f.test.images.narrow(0, 0, 400);
   const auto own = predict_labels(*f.model, queries, f.key.normalization, torch::kCPU);
@@ -122,7 +122,7 @@ TEST_CASE("a DAWN server answers every protocol alike, changes only the picked i
   // A key for another model shape is refused before serving.
   auto wrong = server_key(0.1);
   wrong.num_classes = 7;
-  CHECK_THROWS_WITH(InferenceServer(served_with(std::make_shared<DawnAnswers>(wrong, dir / "other.jsonl")), loopback()),
+  CHECK_THROWS_WITH(InferenceServer(served_with(std::make_shared<DawnAnswers>(wrong, dir / "other.jsonl")), dawn_loopback()),
                     Contains("DAWN key"));
 }
 
@@ -131,7 +131,7 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
   const auto key = server_key(0.05);
-  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), loopback());
+  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
   server.start();
   auto context = f.context;  // the thief's 1,000 images, labelled by the served victim
   context.victim_endpoint = std::make_shared<RemoteClassifier>(

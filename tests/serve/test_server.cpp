@@ -36,12 +36,12 @@ RemoteOptions remote(const InferenceServer& server) {
 }
 
 // A user's own model, written the usual LibTorch way (not from wmark's registry).
-struct UserNetImpl : torch::nn::Module {
-  UserNetImpl() { fc = register_module("fc", torch::nn::Linear(784, 10)); }
+struct FlatLinearNetImpl : torch::nn::Module {
+  FlatLinearNetImpl() { fc = register_module("fc", torch::nn::Linear(784, 10)); }
   torch::Tensor forward(torch::Tensor x) { return fc(x.flatten(1)); }
   torch::nn::Linear fc{nullptr};
 };
-TORCH_MODULE(UserNet);
+TORCH_MODULE(FlatLinearNet);
 
 std::string infer_body(const at::Tensor& images, const std::string& datatype = "UINT8") {
   json data = json::array();
@@ -95,7 +95,7 @@ TEST_CASE("a TorchScript suspect verifies behind wmark serve as it does in proce
 TEST_CASE("a user's own torch::nn::Module is served through as_network()", "[serve]") {
   const auto& f = test::watermarked_mnist();
   torch::manual_seed(9);
-  auto network = as_network(UserNet());
+  auto network = as_network(FlatLinearNet());
   InferenceServer server(test::served_mnist(network), loopback());
   server.start();
   RemoteClassifier remote_model(remote(server), f.key.input_shape, f.key.normalization);

@@ -18,6 +18,7 @@
 #include <random>
 
 #include "wmark/data/catalog.h"
+#include "wmark/models/registry.h"
 #include "wmark/util/runtime.h"
 
 namespace fs = std::filesystem;
@@ -71,6 +72,13 @@ int run_command(const std::string& command, std::string& output) {
 }
 
 std::string wmark_binary() { return WMARK_CLI_PATH; }
+
+NetworkPtr fresh_mnist_cnn(std::uint64_t seed) {
+  torch::manual_seed(seed);
+  return model_registry().create("mnist_cnn", ModelSpec{{1, 28, 28}, 10});
+}
+
+int run_wmark(const std::string& args, std::string& output) { return run_command(wmark_binary() + " " + args, output); }
 
 BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv) {
   int fds[2];

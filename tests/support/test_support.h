@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "wmark/data/dataset.h"
+#include "wmark/models/network.h"
 
 namespace wmark::test {
 
@@ -26,6 +27,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The little-endian 4 bytes of v (zip and pickle records).
+inline std::string le32(std::uint32_t v) { return {char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; }
+/// The big-endian 4 bytes of v (IDX and PNG headers).
+inline std::string be32(std::uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
 
 /// Writes bytes to a file; gzip-compressed when the name ends in .gz unless `raw`.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes, bool raw = false);
@@ -55,6 +61,12 @@ int run_command(const std::string& command, std::string& output);
 
 /// Path of the built wmark CLI.
 std::string wmark_binary();
+
+/// A freshly initialised mnist_cnn, its weights drawn from `seed`.
+NetworkPtr fresh_mnist_cnn(std::uint64_t seed);
+
+/// Runs the built wmark CLI with `args` (as run_command does).
+int run_wmark(const std::string& args, std::string& output);
 
 /// A program running beside the test (e.g. `wmark serve`), its stdout+stderr piped back.
 /// Killed (SIGKILL) if still running when the object goes away.

@@ -1,5 +1,7 @@
 #include "zip_archive.h"
 
+#include "test_support.h"
+
 #include <caffe2/serialize/inline_container.h>
 #include <catch2/catch.hpp>
 
@@ -29,7 +31,6 @@ std::map<std::string, std::string> read_archive(const std::filesystem::path& pat
   return records;
 }
 
-std::string le32(std::uint32_t v) { return {char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; }
 std::string pickle_unicode(const std::string& s) { return "X" + le32(static_cast<std::uint32_t>(s.size())) + s; }
 
 void declare_size(std::string& archive, const std::string& name, std::uint32_t size) {

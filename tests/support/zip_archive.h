@@ -16,7 +16,6 @@ void write_archive(const std::filesystem::path& path, const std::map<std::string
 std::map<std::string, std::string> read_archive(const std::filesystem::path& path);
 
 // Little-endian 32-bit field, and a pickle BINUNICODE string.
-std::string le32(std::uint32_t v);
 std::string pickle_unicode(const std::string& s);
 
 // Sets both sizes a zip's central directory declares for `name` (no ZIP64 fields then).

@@ -15,11 +15,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-NetworkPtr fresh_mnist_cnn(std::uint64_t seed) {
-  torch::manual_seed(seed);
-  return model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
-}
-
 bool same_parameters(Network& a, Network& b) {
   auto pa = a.parameters(), pb = b.parameters();
   for (size_t i = 0; i < pa.size(); ++i) {
@@ -58,7 +53,7 @@ struct PatternHook : TrainerHook {
 TEST_CASE("mnist_cnn on a 5k MNIST subset for one epoch exceeds 90% test accuracy", "[train]") {
   const auto& mnist = test::mnist();
   const auto subset = balanced_subset(mnist.train, 5000, 1);
-  auto model = fresh_mnist_cnn(1);
+  auto model = test::fresh_mnist_cnn(1);
   auto recipe = default_recipe("mnist");
   Trainer trainer(model, recipe.options.epochs(1).seed(1));
   const auto result = trainer.fit(subset, &mnist.test);
@@ -72,7 +67,7 @@ TEST_CASE("hooks extend batches, see every step and can stop training", "[train]
   const auto subset = balanced_subset(test::mnist().train, 640, 2);
   auto hook = std::make_shared<PatternHook>();
   hook->stop_after = 2;
-  auto model = fresh_mnist_cnn(2);
+  auto model = test::fresh_mnist_cnn(2);
   Trainer trainer(model, default_recipe("mnist").options.epochs(5));
   trainer.add_hook(hook);
   const auto result = trainer.fit(subset);
@@ -93,17 +88,17 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
   CheckpointInfo info{"mnist_cnn", {{1, 28, 28}, 10}, "mnist", subset.normalization, 0, nlohmann::json::object()};
   auto options = default_recipe("mnist").options.seed(4);
 
-  auto straight = fresh_mnist_cnn(4);
+  auto straight = test::fresh_mnist_cnn(4);
   Trainer(straight, TrainerOptions(options).epochs(2)).fit(subset);
 
-  auto first = fresh_mnist_cnn(4);
+  auto first = test::fresh_mnist_cnn(4);
   const auto checkpoint = (dir / "ckpt.pt").string();
   Trainer(first, TrainerOptions(options).epochs(1).checkpoint_path(checkpoint), info).fit(subset);
   CHECK_FALSE(same_parameters(*first, *straight));
-  CHECK_THROWS_WITH(Trainer(fresh_mnist_cnn(4), TrainerOptions(options).checkpoint_path(checkpoint), info).fit(subset),
+  CHECK_THROWS_WITH(Trainer(test::fresh_mnist_cnn(4), TrainerOptions(options).checkpoint_path(checkpoint), info).fit(subset),
                     Contains("already exists"));
 
-  auto resumed = fresh_mnist_cnn(99);  // different initial weights: the checkpoint must win
+  auto resumed = test::fresh_mnist_cnn(99);  // different initial weights: the checkpoint must win
   Trainer(resumed, TrainerOptions(options).epochs(2).resume_from(checkpoint).checkpoint_path(checkpoint), info)
       .fit(subset);
   CHECK(same_parameters(*resumed, *straight));
@@ -111,7 +106,7 @@ TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[
 
 TEST_CASE("bad training options are refused before any work", "[train]") {
   const auto subset = balanced_subset(test::mnist().train, 100, 1);
-  auto model = fresh_mnist_cnn(1);
+  auto model = test::fresh_mnist_cnn(1);
   CHECK_THROWS_WITH(Trainer(model, TrainerOptions().optimizer("rmsprop")).fit(subset), Contains("unknown optimizer"));
   CHECK_THROWS_WITH(Trainer(model, TrainerOptions().schedule("linear")).fit(subset), Contains("unknown LR schedule"));
   CHECK_THROWS_WITH(Trainer(model, TrainerOptions().epochs(0)).fit(subset), Contains("epochs"));

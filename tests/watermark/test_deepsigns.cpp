@@ -35,7 +35,7 @@ struct DeepSignsFixture {
 
 // Two mnist_cnn with the same initialisation and data order, one with 64 bits in the
 // activations of fc1 over key inputs of classes 3 and 7.
-const DeepSignsFixture& fixture() {
+const DeepSignsFixture& deepsigns_fixture() {
   static const DeepSignsFixture f = [] {
     const auto& mnist = test::mnist();
     DeepSignsFixture out;
@@ -84,7 +84,7 @@ torch::jit::Module script_with_children() {
 }  // namespace
 
 TEST_CASE("DeepSigns bits round trip: BER 0 on the marked model, ~0.5 and rejected on a clean one", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = deepsigns_fixture();
   Verifier verifier;
   const auto marked = verifier.verify_white_box(*f.marked, f.key, "marked");
   const auto clean = verifier.verify_white_box(*f.clean, f.key, "clean");
@@ -104,7 +104,7 @@ TEST_CASE("DeepSigns bits round trip: BER 0 on the marked model, ~0.5 and reject
 }
 
 TEST_CASE("DeepSigns keys name their layer and commit to A, b and the key inputs", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = deepsigns_fixture();
   CHECK(f.key.method == "deepsigns");
   CHECK_FALSE(f.key.black_box());
   CHECK(f.key.params.at("layer") == "fc1");
@@ -125,7 +125,7 @@ TEST_CASE("DeepSigns keys name their layer and commit to A, b and the key inputs
 }
 
 TEST_CASE("DeepSigns refuses unknown layers, wrong widths and bad classes with clear errors", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = deepsigns_fixture();
   torch::manual_seed(1);
   auto model = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
   CHECK_THROWS_WITH(make_deepsigns_embedder(model, f.train, DeepSignsOptions().layer("fc9")),
@@ -168,7 +168,7 @@ TEST_CASE("TorchScript models expose their direct submodules' activations", "[wa
 }
 
 TEST_CASE("DeepSigns output-layer keys verify on the marked model and not on clean ones", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = deepsigns_fixture();
   // Start from a copy of the clean model: output keys fine-tune a trained model.
   torch::manual_seed(9);
   auto model = model_registry().create("mnist_cnn", {f.train.shape(), 10});
@@ -226,7 +226,7 @@ TEST_CASE("DeepSigns output-layer keys verify on the marked model and not on cle
 // (as embed_watermark records it) has the units aligned back before the second reading:
 // both attacks are undone, and the clean model of the same initialisation stays unclaimed.
 TEST_CASE("DeepSigns loses its bits to neuron permutation and scaling, and alignment restores them", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = deepsigns_fixture();
   auto aligned_key = f.key;
   REQUIRE(record_unit_reference(*f.marked, aligned_key));
   const auto context = test::attack_context("mnist_cnn", f.test, 3);

@@ -28,7 +28,7 @@ struct UchidaFixture {
 };
 
 // Two mnist_cnn with the same initialisation and data order, one with 64 bits in conv2.
-const UchidaFixture& fixture() {
+const UchidaFixture& uchida_fixture() {
   static const UchidaFixture f = [] {
     const auto& mnist = test::mnist();
     auto train = balanced_subset(mnist.train, 3000, 4);
@@ -55,7 +55,7 @@ const UchidaFixture& fixture() {
 }  // namespace
 
 TEST_CASE("Uchida bits round trip: BER 0 on the marked model, ~0.5 and rejected on a clean one", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = uchida_fixture();
   Verifier verifier;
   const auto marked = verifier.verify_white_box(*f.marked, f.key, "marked");
   const auto clean = verifier.verify_white_box(*f.clean, f.key, "clean");
@@ -74,7 +74,7 @@ TEST_CASE("Uchida bits round trip: BER 0 on the marked model, ~0.5 and rejected 
 }
 
 TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = uchida_fixture();
   CHECK(f.key.method == "uchida");
   CHECK(f.key.params.at("layer") == "conv2.weight");
   CHECK(f.key.tensor("projection").sizes() == torch::IntArrayRef({64, 32 * 5 * 5}));
@@ -114,7 +114,7 @@ TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
 // marked model has the units aligned back before a second reading, which undoes both.
 TEST_CASE("Uchida loses its bits to neuron permutation, keeps them through scaling, and alignment restores them",
           "[watermark]") {
-  const auto& f = fixture();
+  const auto& f = uchida_fixture();
   auto aligned_key = f.key;
   REQUIRE(record_unit_reference(*f.marked, aligned_key));
   const auto context = test::attack_context("mnist_cnn", balanced_subset(test::mnist().test, 256, 6), 3);

@@ -27,6 +27,13 @@ std::string str_cat(const Args&... args) {
   (os << ... << args);
   return os.str();
 }
+
+/// The first line of an error's message, cut at `max` characters: LibTorch's messages
+/// carry a backtrace after it, and a peer's may be arbitrarily long.
+inline std::string first_line(const std::string& text, std::size_t max = std::string::npos) {
+  auto line = text.substr(0, text.find('\n'));
+  return line.size() > max ? line.substr(0, max) + "..." : line;
+}
 }  // namespace detail
 
 }  // namespace wmark

@@ -84,7 +84,12 @@ int run(int argc, char** argv) {
   ModuleClassifier in_process(loaded.model, key.normalization, loaded.description);
   measure("in process", repeat, [&] { return verifier.verify(in_process, key).verified; });
 
-  ServedModel served{"bench", loaded.model, key.input_shape, key.num_classes, key.normalization};
+  ServedModel served;
+  served.name = "bench";
+  served.network = loaded.model;
+  served.input = key.input_shape;
+  served.num_classes = key.num_classes;
+  served.normalization = key.normalization;
   InferenceServer server(served, ServerOptions().host("127.0.0.1").port(0).workers(2));
   server.start();
   const auto remote = [&](const std::string& protocol, bool binary) {

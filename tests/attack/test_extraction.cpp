@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/finetune.h"
 #include "wmark/attack/knockoff.h"

@@ -9,14 +9,17 @@
 namespace wmark {
 
 nlohmann::json NullModelThreshold::to_json() const {
-  return {{"models", models}, {"mean", mean}, {"stddev", stddev}, {"threshold", threshold}};
+  // No spread and no threshold from fewer than two models: null, not a number that reads as fitted.
+  const auto fitted = [&](double value) { return models >= 2 ? nlohmann::json(value) : nlohmann::json(); };
+  return {{"models", models}, {"mean", models >= 1 ? nlohmann::json(mean) : nlohmann::json()},
+          {"stddev", fitted(stddev)}, {"threshold", fitted(threshold)}};
 }
 
 NullModelThreshold fit_null_model(const std::vector<double>& match_rates) {
   NullModelThreshold fit;
   fit.models = static_cast<std::int64_t>(match_rates.size());
-  if (fit.models < 2) return fit;
   for (double r : match_rates) fit.mean += r / static_cast<double>(fit.models);
+  if (fit.models < 2) return fit;
   double squares = 0;
   for (double r : match_rates) squares += (r - fit.mean) * (r - fit.mean);
   fit.stddev = std::sqrt(squares / static_cast<double>(fit.models - 1));

@@ -105,7 +105,12 @@ TEST_CASE("the null-model rule is a one-sided 95% Gaussian quantile and needs tw
   CHECK(fit.threshold == Approx(0.10 + 1.6448536 * 0.02));
   CHECK(fit.claims(0.14));  // a 14% match rate is "ownership" to this rule: the binomial test says no
   CHECK_FALSE(fit.claims(0.13));
-  CHECK_FALSE(fit_null_model({0.1}).claims(1.0));
+  // One clean model: its rate is reported, but no spread or threshold is made up.
+  const auto one = fit_null_model({0.08});
+  CHECK_FALSE(one.claims(1.0));
+  CHECK(one.to_json()["mean"].get<double>() == Approx(0.08));
+  CHECK(one.to_json()["stddev"].is_null());
+  CHECK(one.to_json()["threshold"].is_null());
   // Clean models that match nothing leave no spread: one matching trigger is "ownership".
   const auto flat = fit_null_model({0.0, 0.0, 0.0});
   CHECK(flat.threshold == 0.0);

@@ -34,7 +34,7 @@ struct WMARK_API NullModelThreshold {
   double threshold = 1;     ///< mean + 1.645 stddev (1, never reached, below 2 models)
   /// Whether the rule claims ownership of a model with `match_rate`.
   bool claims(double match_rate) const { return models >= 2 && match_rate > threshold; }
-  /// {"models", "mean", "stddev", "threshold"}.
+  /// {"models", "mean", "stddev", "threshold"}; null where fewer models than it needs.
   nlohmann::json to_json() const;
 };
 

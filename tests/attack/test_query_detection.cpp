@@ -19,6 +19,12 @@
 using namespace wmark;
 using Catch::Matchers::Contains;
 
+namespace {
+// The deployment runs the victim on other batches than `accuracy` does: a near tie may round
+// the other way on a few images.
+constexpr double kTieSlack = 0.002;
+}  // namespace
+
 TEST_CASE("the detection AUROC counts the pairs a trigger outscores, ties half", "[attack]") {
   CHECK(detection_auroc(torch::tensor({3.0, 4.0}), torch::tensor({1.0, 2.0})) == 1.0);
   CHECK(detection_auroc(torch::tensor({1.0, 2.0}), torch::tensor({3.0, 4.0})) == 0.0);
@@ -41,12 +47,14 @@ TEST_CASE("a query-detecting deployment serves clean queries, answers each query
     auto& deployment = dynamic_cast<QueryDetectingNetwork&>(*result.deployment);
     CHECK(result.details["clean_flagged"].get<double>() <= 0.08);
     CHECK(result.details["agreement"].get<double>() >= 0.9);
-    const double victim = accuracy(*f.model, f.test, torch::kCPU);
-    CHECK(accuracy(deployment, f.test, torch::kCPU) >= victim - 0.05);
-
     const auto content = detection_analysis(deployment, f.key, f.test, torch::kCPU);
     INFO(content.dump());
     CHECK(content["clean_flagged"].get<double>() < 0.1);
+    // Unflagged queries get the victim's answers: only the flagged test images can be lost
+    // (a fixed 5-point margin is not a property: random answers on a 5% false-positive rate
+    // cost about 4.5 points, and the rate on the test set varies with the fitted threshold).
+    const double victim = accuracy(*f.model, f.test, torch::kCPU);
+    CHECK(accuracy(deployment, f.test, torch::kCPU) >= victim - content["clean_flagged"].get<double>() - kTieSlack);
     if (detector == "mahalanobis") {
       CHECK(content["auroc"].get<double>() > 0.95);
       CHECK(content["triggers_flagged"].get<double>() > 0.9);
@@ -82,7 +90,9 @@ TEST_CASE("evaluate_attack reports the detector on the key's triggers and verifi
     REQUIRE(report.verification_after);
     CHECK(report.verification_before->verified);
     CHECK(report.verification_after->verified == c.mark_survives);
-    CHECK(report.kept_accuracy());
+    const double flagged = report.details["detection"]["clean_flagged"].get<double>();
+    CHECK(report.test_accuracy_after >= report.test_accuracy_before - flagged - kTieSlack);
+    if (c.response == "retrained") CHECK(report.kept_accuracy());
   }
   // A thief without one class's images still fits a detector on the classes it has.
   auto partial = f.context;

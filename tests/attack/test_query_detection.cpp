@@ -55,6 +55,13 @@ TEST_CASE("a query-detecting deployment serves clean queries, answers each query
     // cost about 4.5 points, and the rate on the test set varies with the fitted threshold).
     const double victim = accuracy(*f.model, f.test, torch::kCPU);
     CHECK(accuracy(deployment, f.test, torch::kCPU) >= victim - content["clean_flagged"].get<double>() - kTieSlack);
+    // And that is why: every test image the detector lets through gets the victim's answer.
+    const auto passed = deployment.scores(f.test, torch::kCPU).le(deployment.detector().threshold);
+    const auto served = predict_labels(deployment, f.test.images, f.test.normalization, torch::kCPU);
+    const auto own = predict_labels(*f.model, f.test.images, f.test.normalization, torch::kCPU);
+    REQUIRE(passed.sum().item<std::int64_t>() > 0);
+    CHECK(served.masked_select(passed).eq(own.masked_select(passed)).to(torch::kDouble).mean().item<double>() >=
+          1 - kTieSlack);
     if (detector == "mahalanobis") {
       CHECK(content["auroc"].get<double>() > 0.95);
       CHECK(content["triggers_flagged"].get<double>() > 0.9);

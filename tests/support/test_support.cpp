@@ -8,8 +8,10 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <thread>
@@ -17,8 +19,11 @@
 #include <fstream>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "wmark/data/catalog.h"
 #include "wmark/models/registry.h"
+#include "wmark/util/encoding.h"
 #include "wmark/util/runtime.h"
 
 namespace fs = std::filesystem;
@@ -72,6 +77,27 @@ int run_command(const std::string& command, std::string& output) {
 }
 
 std::string wmark_binary() { return WMARK_CLI_PATH; }
+
+Identity fixed_identity(std::uint8_t seed) {
+  REQUIRE(sodium_init() >= 0);
+  unsigned char seed_bytes[crypto_sign_SEEDBYTES];
+  std::fill(std::begin(seed_bytes), std::end(seed_bytes), seed);
+  unsigned char public_key[crypto_sign_PUBLICKEYBYTES], secret_key[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_seed_keypair(public_key, secret_key, seed_bytes);
+  // Through the file format, so the fixture's owner is an ordinary loaded identity.
+  TempDir dir;
+  const auto path = dir / "owner.key";
+  {
+    std::ofstream out(path);
+    out << nlohmann::json{{"format", "wmark-identity-1"},
+                          {"algorithm", "ed25519"},
+                          {"public_key", hex_encode(public_key, sizeof(public_key))},
+                          {"secret_key", hex_encode(secret_key, sizeof(secret_key))}}
+               .dump();
+  }
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  return Identity::load(path);
+}
 
 NetworkPtr fresh_mnist_cnn(std::uint64_t seed) {
   torch::manual_seed(seed);

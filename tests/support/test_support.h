@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "wmark/claim/identity.h"
 #include "wmark/data/dataset.h"
 #include "wmark/models/network.h"
 
@@ -64,6 +65,10 @@ std::string wmark_binary();
 
 /// A freshly initialised mnist_cnn, its weights drawn from `seed`.
 NetworkPtr fresh_mnist_cnn(std::uint64_t seed);
+
+/// A test owner whose Ed25519 key pair comes from `seed` (never a real secret): fixtures
+/// that derive triggers from the owner's public key must not change from run to run.
+Identity fixed_identity(std::uint8_t seed);
 
 /// Runs the built wmark CLI with `args` (as run_command does).
 int run_wmark(const std::string& args, std::string& output);

@@ -22,7 +22,7 @@ const WatermarkedFixture& watermarked_mnist() {
     auto training = TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(1);
     auto options = TriggerWatermarkOptions().trigger("content");
     options.spec().size = 50;
-    auto owner = std::make_shared<const Identity>(Identity::generate());
+    auto owner = std::make_shared<const Identity>(fixed_identity(7));
     options.spec().secret = experiment_secret(77, "test-fixture");
     options.spec().sources = mnist.train;  // the full public split: the key re-derives
     options.spec().secret.owner_public_key = owner->public_key();

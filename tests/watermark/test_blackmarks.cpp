@@ -73,6 +73,30 @@ TEST_CASE("a blackmarks signature is read from the marked model's answers and no
   CHECK(stranger.bit_error_rate > 0.5);
 }
 
+TEST_CASE("blackmarks halves the step for a bit whose candidates all cross at the full step", "[watermark]") {
+  const auto& data = test::small_mnist();
+  // A full step of 1.0 sets every pixel to 0 or 1: such images land in the clusters of a
+  // few classes, whatever they were aimed at, so without smaller steps some bit has no key.
+  const nlohmann::json crossing{{"bits", 24}, {"epsilon", 1.0}, {"oversample", 2}, {"step_halvings", 0}};
+  auto refused = clone_network(*data.clean_a, [] { return test::SmallMnist::fresh(0); });
+  CHECK_THROWS_WITH(embed_watermark("blackmarks", crossing, test::small_mnist_request(refused, "blackmarks-step", true)),
+                    Contains("even at epsilon/1; raise oversample or step_halvings"));
+
+  auto marked = clone_network(*data.clean_a, [] { return test::SmallMnist::fresh(0); });
+  auto halved = crossing;
+  halved["step_halvings"] = 6;
+  const auto result = embed_watermark("blackmarks", halved, test::small_mnist_request(marked, "blackmarks-step", true));
+  const auto per_halving = result.details.at("key_images_per_halving").get<std::vector<std::int64_t>>();
+  REQUIRE(per_halving.size() == 7);
+  CHECK(per_halving[0] < 24);  // some bits needed a smaller step
+  CHECK(result.key.params.at("step_halvings") == 6);
+  const Verifier verifier;
+  CHECK(verifier.verify_model(*marked, result.key, "marked", torch::kCPU).verified);
+  const auto before = verifier.verify_model(*data.clean_a, result.key, "before", torch::kCPU);
+  CHECK(before.matches == 0);
+  CHECK_FALSE(before.verified);
+}
+
 TEST_CASE("blackmarks refuses malformed keys and bad options", "[watermark]") {
   const auto& f = blackmarks();
   auto broken = f.result.key;
@@ -83,4 +107,6 @@ TEST_CASE("blackmarks refuses malformed keys and bad options", "[watermark]") {
                     Contains("not one of the key's 10 classes"));
   CHECK_THROWS_WITH(scheme_registry().create("blackmarks", {{"bits", 4}}), Contains("'bits' must be at least 8"));
   CHECK_THROWS_WITH(scheme_registry().create("blackmarks", {{"epsilon", 2.0}}), Contains("'epsilon' must be at most 1"));
+  CHECK_THROWS_WITH(scheme_registry().create("blackmarks", {{"step_halvings", 21}}),
+                    Contains("'step_halvings' must be at most 20"));
 }

@@ -69,6 +69,13 @@ at::Tensor draw_from(const at::Tensor& values, std::int64_t count, KeyStream& st
   return values.index_select(0, stream.uniform(count, values.size(0)));
 }
 
+// How many key images were crafted at epsilon, epsilon/2, ...: [halvings + 1] counts.
+json steps_histogram(const std::vector<std::int64_t>& halving_of, std::int64_t halvings) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(halvings + 1), 0);
+  for (const auto h : halving_of) ++counts[static_cast<std::size_t>(h)];
+  return counts;
+}
+
 class BlackMarksScheme final : public Scheme {
  public:
   explicit BlackMarksScheme(const json& options) : options_(schema().read(options)) {}
@@ -80,6 +87,8 @@ class BlackMarksScheme final : public Scheme {
         .integer("bits", 64, "signature bits, one key image each", 8, 100000)
         .number("epsilon", 0.1, "targeted FGSM step on the [0,1] pixel scale", 0.001, 1.0)
         .integer("oversample", 10, "candidate key images tried per bit", 1, 1000)
+        .integer("step_halvings", 4,
+                 "smaller steps tried when every candidate of a bit crosses at the full step: epsilon/2, /4, ...", 0, 20)
         .integer("finetune_epochs", 5, "most fine-tuning epochs (stops once every key image is learnt)", 1, 1000);
   }
 
@@ -115,39 +124,55 @@ class BlackMarksScheme final : public Scheme {
       sources.index_copy_(0, slots, draw_from(source_pool, slots.size(0), stream));
       targets.index_copy_(0, slots, draw_from(target_pool, slots.size(0), stream));
     }
-    const auto moved = fgsm_step(model, train.images.index_select(0, sources), targets, train.normalization,
-                                 -options_.at("epsilon").get<double>(), device);
     // Kept: candidates the model before marking, and every reference, decode as the
-    // other bit, so only the fine-tuning makes them read right.
-    const auto read = [&](Network& net) {
-      return clusters.to(torch::kLong).index_select(0, predict_labels(net, moved, train.normalization, device));
+    // other bit, so only the fine-tuning makes them read right. A well-trained model is
+    // crossed by most full steps (CIFAR-10 at epsilon 0.1: every candidate of some bit),
+    // so each bit takes the largest step at which one of its candidates still stays.
+    const auto read = [&](Network& net, const at::Tensor& images) {
+      return clusters.to(torch::kLong).index_select(0, predict_labels(net, images, train.normalization, device));
     };
-    auto usable = read(model).ne(wanted);
     for (const auto& reference : request.references) {
       check_model(*reference, spec, "reference model");
       reference->to(device);
-      usable &= read(*reference).ne(wanted);
     }
-    // The first usable candidate of each bit.
-    std::vector<std::int64_t> chosen;
-    for (std::int64_t i = 0; i < bits_wanted; ++i) {
-      const auto mine = usable.narrow(0, i * tries, tries).nonzero().flatten();
-      WMARK_CHECK(mine.numel() > 0, "blackmarks: none of the ", tries, " candidates of bit ", i,
-                  " stays in its source cluster for the model", request.references.empty() ? "" : " and the references",
-                  "; lower epsilon or raise oversample");
-      chosen.push_back(i * tries + mine[0].item<std::int64_t>());
+    const auto source_images = train.images.index_select(0, sources);
+    const auto halvings = options_.at("step_halvings").get<std::int64_t>();
+    const auto epsilon = options_.at("epsilon").get<double>();
+    std::vector<std::int64_t> chosen(static_cast<std::size_t>(bits_wanted), -1);
+    std::vector<std::int64_t> halving_of(chosen.size(), 0);
+    auto moved = torch::empty_like(source_images);
+    for (std::int64_t halving = 0; halving <= halvings; ++halving) {
+      if (std::count(chosen.begin(), chosen.end(), -1) == 0) break;
+      const auto step = epsilon / static_cast<double>(std::int64_t{1} << halving);
+      const auto candidate = fgsm_step(model, source_images, targets, train.normalization, -step, device);
+      auto usable = read(model, candidate).ne(wanted);
+      for (const auto& reference : request.references) usable &= read(*reference, candidate).ne(wanted);
+      for (std::int64_t i = 0; i < bits_wanted; ++i) {
+        if (chosen[i] >= 0) continue;
+        const auto mine = usable.narrow(0, i * tries, tries).nonzero().flatten();
+        if (mine.numel() == 0) continue;
+        chosen[i] = i * tries + mine[0].item<std::int64_t>();
+        halving_of[i] = halving;
+        moved[chosen[i]] = candidate[chosen[i]];
+      }
     }
+    const auto missing = std::find(chosen.begin(), chosen.end(), -1);
+    WMARK_CHECK(missing == chosen.end(), "blackmarks: none of the ", tries, " candidates of bit ", missing - chosen.begin(),
+                " stays in its source cluster for the model", request.references.empty() ? "" : " and the references",
+                " even at epsilon/", std::int64_t{1} << halvings, "; raise oversample or step_halvings");
     const auto at = torch::tensor(chosen, torch::kLong);
     TriggerSet keys;
     keys.images = moved.index_select(0, at).contiguous();
     keys.labels = targets.index_select(0, at).contiguous();
     keys.source_labels = train.labels.index_select(0, sources.index_select(0, at));
-    logger()->info("blackmarks: fine-tuning {} key images ({} bits)", keys.size(), bits_wanted);
+    logger()->info("blackmarks: fine-tuning {} key images ({} bits; crafted at epsilon/1, /2, /4, ...: {})",
+                   keys.size(), bits_wanted, steps_histogram(halving_of, halvings).dump());
 
     auto base = key_base(train, request.info.arch);
     base.secret = request.secret;
     base.params.update({{"generator", "blackmarks"},
                         {"epsilon", options_.at("epsilon")},
+                        {"step_halvings", options_.at("step_halvings")},
                         {"references", request.references.size()},
                         {"chance_rate", 0.5}});
     auto result = fine_tune_on_keys(request.model, request.splits, request.training, keys, std::move(base),
@@ -156,7 +181,8 @@ class BlackMarksScheme final : public Scheme {
     result.key.method = name();
     result.key.tensors["bits"] = bits.contiguous();
     result.key.tensors["clusters"] = clusters.contiguous();
-    result.details.update({{"bits", bits_wanted}, {"cluster_sizes", {clusters.eq(0).sum().item<std::int64_t>(),
+    result.details.update({{"bits", bits_wanted}, {"key_images_per_halving", steps_histogram(halving_of, halvings)},
+                           {"cluster_sizes", {clusters.eq(0).sum().item<std::int64_t>(),
                                                                       clusters.eq(1).sum().item<std::int64_t>()}}});
     return result;
   }

@@ -79,15 +79,19 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   fs::create_directories(run.out_dir / "models");
   fs::create_directories(run.out_dir / "cells");
   fs::create_directories(run.out_dir / "charts");
-  // A folder holds one evaluation: resuming with another config would mix results.
+  // A folder holds one evaluation: resuming with other data or training would mix
+  // results. The schemes are not part of it: each scheme's model, key and cells are its
+  // own (its secret is derived from its name), so schemes may be added to a folder later.
   const auto config_path = run.out_dir / "config.json";
-  nlohmann::json config_json = {{"dataset", config.dataset}, {"subset", config.subset}, {"arch", config.arch},
-                                {"epochs", config.epochs}, {"seed", config.seed},
-                                {"trigger_size", config.trigger_size}, {"schemes", config.schemes},
-                                {"attacker_samples", config.attacker_samples}};
+  const nlohmann::json config_json = {{"dataset", config.dataset}, {"subset", config.subset}, {"arch", config.arch},
+                                      {"epochs", config.epochs}, {"seed", config.seed},
+                                      {"trigger_size", config.trigger_size},
+                                      {"attacker_samples", config.attacker_samples}};
   // Shards starting together may both write it: the same bytes, replaced atomically.
   if (!fs::exists(config_path)) write_file_atomic(config_path, config_json.dump(2) + "\n", /*force=*/true);
-  WMARK_CHECK(read_json(config_path) == config_json, run.out_dir.string(),
+  auto stored = read_json(config_path);
+  if (stored.is_object()) stored.erase("schemes");  // folders written before schemes could be added
+  WMARK_CHECK(stored == config_json, run.out_dir.string(),
               " holds an evaluation with other models or data (config.json differs); use another folder");
 
   auto splits = load_dataset(config.dataset, config.data_dir);

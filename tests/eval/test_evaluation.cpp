@@ -189,6 +189,16 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   edited["attacks"][2]["options"]["steps"] = 11;
   CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(edited), run),
                     Contains("inversion.json holds a result of other options for inversion"));
+  // The folder is not tied to its schemes: a run with fewer finds them cached and reports
+  // only those (so a scheme can be added to a finished folder the same way).
+  steps.clear();
+  auto fewer = config;
+  fewer["schemes"] = {"deepsigns"};
+  const auto deepsigns_only = run_evaluation(EvaluationConfig::from_json(fewer), run);
+  REQUIRE(steps.size() == 2 + 1 + 4);  // 2 clean models, 1 watermarked, its 4 cells
+  for (const auto& s : steps) CHECK(s.cached);
+  REQUIRE(deepsigns_only["watermarked"].size() == 1);
+  CHECK(deepsigns_only["watermarked"][0] == report["watermarked"][1]);
   // Another config in the same folder is refused rather than mixed in.
   auto other = config;
   other["trigger_size"] = 40;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -16,17 +17,33 @@ using evaluation::value_text;
 
 namespace {
 
-// The null-model rule's decision for a watermarked model or cell: yes, no, or - (no fit).
-std::string null_model_text(const nlohmann::json& entry) {
+// Keys whose null-model fit has no spread (every clean model matched the same rate): the
+// Gaussian's threshold is that rate, so the rule calls any higher rate ownership.
+std::set<std::string> flat_null_models(const nlohmann::json& report) {
+  std::set<std::string> flat;
+  const auto fits = report.value("false_positive", nlohmann::json::object()).value("null_model", nlohmann::json::object());
+  for (const auto& [key, fit] : fits.items()) {
+    if (fit.value("models", 0) >= 2 && fit.contains("stddev") && fit["stddev"].is_number() &&
+        fit["stddev"].get<double>() == 0.0) {
+      flat.insert(key);
+    }
+  }
+  return flat;
+}
+
+// The null-model rule's decision for a watermarked model or cell: yes, no, or - (no fit);
+// ‡ where the fit has no spread.
+std::string null_model_text(const nlohmann::json& entry, const std::set<std::string>& flat) {
   const auto it = entry.find("null_model_verified");
   if (it == entry.end() || !it->is_boolean()) return "-";
-  return it->get<bool>() ? "yes" : "no";
+  return std::string(it->get<bool>() ? "yes" : "no") + (flat.count(entry.value("generator", "")) ? "‡" : "");
 }
 
 }  // namespace
 
 std::string evaluation_markdown(const nlohmann::json& report) {
   std::ostringstream md;
+  const auto flat = flat_null_models(report);
   auto pct = [](const nlohmann::json& v) {
     if (!v.is_number()) return std::string("-");
     std::ostringstream os;
@@ -56,7 +73,14 @@ std::string evaluation_markdown(const nlohmann::json& report) {
   for (const auto& w : report["watermarked"]) {
     md << "| " << w.value("generator", "") << " | " << w.value("label_policy", "") << " | " << pct(w["test_accuracy"])
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
-       << p(w.value("p_value", 1.0)) << ") | " << null_model_text(w) << " |\n";
+       << p(w.value("p_value", 1.0)) << ") | " << null_model_text(w, flat) << " |\n";
+  }
+  const auto fits = report.value("false_positive", nlohmann::json::object()).value("null_model", nlohmann::json::object());
+  for (const auto& key : flat) {
+    md << "\n‡ NM for **" << key << "** has no spread: its " << fits[key].value("models", 0)
+       << " clean models all matched " << pct(fits[key]["mean"])
+       << ", so the fitted threshold is that rate and the rule calls any model above it the owner's; "
+          "its NM answers are no evidence (the binomial test does not rest on a fit).\n";
   }
   for (const auto& w : report["watermarked"]) {
     if (!w.contains("certified_radius")) continue;
@@ -119,7 +143,7 @@ std::string evaluation_markdown(const nlohmann::json& report) {
           destroyed = destroyed || (!verified && !kept);
           md << " | " << pct((*cell)["test_accuracy_after"]) << " | " << pct(after["match_rate"]) << " | "
              << (verified ? "yes" : kept ? "**no**" : "no†") << " (" << p(after.value("p_value", 1.0)) << ") | "
-             << null_model_text(*cell) << " | " << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
+             << null_model_text(*cell, flat) << " | " << relative_text(cell->value("relative_weight_distance", nlohmann::json()));
           const auto moved = cell->value("relative_weight_distance", nlohmann::json());
           const double radius = w.value("relative_certified_radius", 0.0);
           if (moved.is_number() && radius > 0 && moved.get<double>() <= radius) {

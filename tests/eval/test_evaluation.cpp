@@ -296,6 +296,36 @@ TEST_CASE("the evaluation report prints a certified radius and marks the attacks
   CHECK(marks == 1);
 }
 
+TEST_CASE("the report says when the null-model rule was fitted to clean models without spread", "[eval]") {
+  using json = nlohmann::json;
+  // As on fully trained CIFAR-10 (seed 2): two clean models matched 0% of the content
+  // triggers, so the Gaussian's threshold is 0 and a model 91% destroyed at 9% is "owned".
+  const auto entry = [](const std::string& generator, double rate, bool nm) {
+    return json{{"generator", generator}, {"test_accuracy", 0.84}, {"trigger_accuracy", rate}, {"verified", true},
+                {"p_value", 1e-100}, {"null_model_verified", nm}};
+  };
+  const auto cell = [](const std::string& generator, double rate, bool nm) {
+    return json{{"generator", generator}, {"attack", "prune"}, {"vary", "rate"}, {"value", 0.9},
+                {"test_accuracy_after", 0.61}, {"kept_accuracy", false}, {"null_model_verified", nm},
+                {"verification_after", {{"verified", false}, {"match_rate", rate}, {"p_value", 0.68}}}};
+  };
+  const json report = {
+      {"dataset", "cifar10"},
+      {"arch", "cifar_cnn"},
+      {"watermarked", {entry("content", 1.0, true), entry("adi", 1.0, true)}},
+      {"cells", {cell("content", 0.09, true), cell("adi", 0.09, false)}},
+      {"false_positive",
+       {{"null_model",
+         {{"content", {{"models", 2}, {"mean", 0.0}, {"stddev", 0.0}, {"threshold", 0.0}}},
+          {"adi", {{"models", 2}, {"mean", 0.1}, {"stddev", 0.02}, {"threshold", 0.133}}}}}}},
+      {"charts", json::array()}};
+  const auto md = evaluation_markdown(report);
+  CHECK_THAT(md, Catch::Contains("‡ NM for **content** has no spread: its 2 clean models all matched 0.00%"));
+  CHECK_THAT(md, Catch::Contains("| no† (0.68) | yes‡ |"));  // content's destroyed model, "owned" by the flat fit
+  CHECK_THAT(md, Catch::Contains("| no† (0.68) | no |"));    // adi's fit has a spread: no mark
+  CHECK(md.find("NM for **adi**") == std::string::npos);
+}
+
 TEST_CASE("every evaluation config shipped in examples/eval loads: its schemes and attack options exist",
           "[eval]") {
   const auto folder = std::filesystem::path(WMARK_TEST_SOURCE_DIR) / "examples" / "eval";

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <iomanip>
-#include <set>
 #include <sstream>
 #include <vector>
 
@@ -17,26 +16,22 @@ using evaluation::value_text;
 
 namespace {
 
-// Keys whose null-model fit has no spread (every clean model matched the same rate): the
-// Gaussian's threshold is that rate, so the rule calls any higher rate ownership.
-std::set<std::string> flat_null_models(const nlohmann::json& report) {
-  std::set<std::string> flat;
+// The null-model fits, per key, that have no spread (NullModelThreshold::no_spread).
+nlohmann::json flat_null_models(const nlohmann::json& report) {
+  auto flat = nlohmann::json::object();
   const auto fits = report.value("false_positive", nlohmann::json::object()).value("null_model", nlohmann::json::object());
   for (const auto& [key, fit] : fits.items()) {
-    if (fit.value("models", 0) >= 2 && fit.contains("stddev") && fit["stddev"].is_number() &&
-        fit["stddev"].get<double>() == 0.0) {
-      flat.insert(key);
-    }
+    if (fit.value("no_spread", false)) flat[key] = fit;
   }
   return flat;
 }
 
 // The null-model rule's decision for a watermarked model or cell: yes, no, or - (no fit);
 // ‡ where the fit has no spread.
-std::string null_model_text(const nlohmann::json& entry, const std::set<std::string>& flat) {
+std::string null_model_text(const nlohmann::json& entry, const nlohmann::json& flat) {
   const auto it = entry.find("null_model_verified");
   if (it == entry.end() || !it->is_boolean()) return "-";
-  return std::string(it->get<bool>() ? "yes" : "no") + (flat.count(entry.value("generator", "")) ? "‡" : "");
+  return std::string(it->get<bool>() ? "yes" : "no") + (flat.contains(entry.value("generator", "")) ? "‡" : "");
 }
 
 }  // namespace
@@ -75,10 +70,9 @@ std::string evaluation_markdown(const nlohmann::json& report) {
        << " | " << pct(w["trigger_accuracy"]) << " | " << (w.value("verified", false) ? "yes" : "**no**") << " ("
        << p(w.value("p_value", 1.0)) << ") | " << null_model_text(w, flat) << " |\n";
   }
-  const auto fits = report.value("false_positive", nlohmann::json::object()).value("null_model", nlohmann::json::object());
-  for (const auto& key : flat) {
-    md << "\n‡ NM for **" << key << "** has no spread: its " << fits[key].value("models", 0)
-       << " clean models all matched " << pct(fits[key]["mean"])
+  for (const auto& [key, fit] : flat.items()) {
+    md << "\n‡ NM for **" << key << "** has no spread: its " << fit.value("models", 0)
+       << " clean models all matched " << pct(fit["mean"])
        << ", so the fitted threshold is that rate and the rule calls any model above it the owner's; "
           "its NM answers are no evidence (the binomial test does not rest on a fit).\n";
   }

@@ -12,7 +12,7 @@ nlohmann::json NullModelThreshold::to_json() const {
   // No spread and no threshold from fewer than two models: null, not a number that reads as fitted.
   const auto fitted = [&](double value) { return models >= 2 ? nlohmann::json(value) : nlohmann::json(); };
   return {{"models", models}, {"mean", models >= 1 ? nlohmann::json(mean) : nlohmann::json()},
-          {"stddev", fitted(stddev)}, {"threshold", fitted(threshold)}};
+          {"stddev", fitted(stddev)}, {"threshold", fitted(threshold)}, {"no_spread", no_spread}};
 }
 
 NullModelThreshold fit_null_model(const std::vector<double>& match_rates) {
@@ -24,6 +24,8 @@ NullModelThreshold fit_null_model(const std::vector<double>& match_rates) {
   for (double r : match_rates) squares += (r - fit.mean) * (r - fit.mean);
   fit.stddev = std::sqrt(squares / static_cast<double>(fit.models - 1));
   fit.threshold = fit.mean + 1.6448536269514722 * fit.stddev;  // the standard normal's 95% quantile
+  // Compared as rates, not as a zero stddev, which rounding of equal rates need not give.
+  fit.no_spread = std::all_of(match_rates.begin(), match_rates.end(), [&](double r) { return r == match_rates[0]; });
   return fit;
 }
 

@@ -111,10 +111,15 @@ TEST_CASE("the null-model rule is a one-sided 95% Gaussian quantile and needs tw
   CHECK(one.to_json()["mean"].get<double>() == Approx(0.08));
   CHECK(one.to_json()["stddev"].is_null());
   CHECK(one.to_json()["threshold"].is_null());
-  // Clean models that match nothing leave no spread: one matching trigger is "ownership".
+  CHECK_FALSE(fit.no_spread);
+  // Clean models that match nothing leave no spread: one matching trigger is "ownership",
+  // and the fit says so.
   const auto flat = fit_null_model({0.0, 0.0, 0.0});
   CHECK(flat.threshold == 0.0);
   CHECK(flat.claims(0.01));
+  CHECK(flat.no_spread);
+  CHECK(flat.to_json()["no_spread"] == true);
+  CHECK(fit_null_model({0.07, 0.07}).no_spread);  // equal rates, whatever rounding does to the spread
 }
 
 TEST_CASE("a white-box key does not apply to a model without its layer", "[eval]") {
@@ -316,8 +321,7 @@ TEST_CASE("the report says when the null-model rule was fitted to clean models w
       {"cells", {cell("content", 0.09, true), cell("adi", 0.09, false)}},
       {"false_positive",
        {{"null_model",
-         {{"content", {{"models", 2}, {"mean", 0.0}, {"stddev", 0.0}, {"threshold", 0.0}}},
-          {"adi", {{"models", 2}, {"mean", 0.1}, {"stddev", 0.02}, {"threshold", 0.133}}}}}}},
+         {{"content", fit_null_model({0.0, 0.0}).to_json()}, {"adi", fit_null_model({0.08, 0.12}).to_json()}}}}},
       {"charts", json::array()}};
   const auto md = evaluation_markdown(report);
   CHECK_THAT(md, Catch::Contains("‡ NM for **content** has no spread: its 2 clean models all matched 0.00%"));

@@ -95,6 +95,11 @@ TEST_CASE("blackmarks halves the step for a bit whose candidates all cross at th
   const auto before = verifier.verify_model(*data.clean_a, result.key, "before", torch::kCPU);
   CHECK(before.matches == 0);
   CHECK_FALSE(before.verified);
+  // Smaller steps leave the key images nearer their sources: another clean model still
+  // reads them as the other bit, not the owner's signature.
+  const auto stranger = verifier.verify_model(*data.clean_b, result.key, "stranger", torch::kCPU);
+  CHECK_FALSE(stranger.verified);
+  CHECK(stranger.bit_error_rate > 0.5);
 }
 
 TEST_CASE("blackmarks refuses malformed keys and bad options", "[watermark]") {

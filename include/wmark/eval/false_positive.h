@@ -32,9 +32,12 @@ struct WMARK_API NullModelThreshold {
   double mean = 0;          ///< their mean match rate
   double stddev = 0;        ///< the sample standard deviation of their match rates
   double threshold = 1;     ///< mean + 1.645 stddev (1, never reached, below 2 models)
+  /// Two or more models that all matched the same rate: the threshold is that rate, so
+  /// the rule calls any higher rate ownership; its answers are then no evidence.
+  bool no_spread = false;
   /// Whether the rule claims ownership of a model with `match_rate`.
   bool claims(double match_rate) const { return models >= 2 && match_rate > threshold; }
-  /// {"models", "mean", "stddev", "threshold"}; null where fewer models than it needs.
+  /// {"models", "mean", "stddev", "threshold", "no_spread"}; null where fewer models than it needs.
   nlohmann::json to_json() const;
 };
 

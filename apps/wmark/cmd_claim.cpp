@@ -78,7 +78,7 @@ int run_check_claim(const CheckClaimCommand& c) {
   const auto public_key = load_public_key(c.public_key);
   const auto claim = read_json_object(c.claim);
   ClaimCheckOptions options;
-  if (!c.model.empty()) options.model_sha256 = sha256_hex(read_file(c.model));
+  if (!c.model.empty()) options.model_sha256 = file_sha256_hex(c.model);
   if (!c.tsa_cert.empty()) options.tsa_certificates_pem = read_trusted_certificates(c.tsa_cert);
   const auto check = check_claim(claim, public_key, options);
   if (!check.valid) {

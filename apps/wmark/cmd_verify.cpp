@@ -1,22 +1,17 @@
 // wmark verify: does a suspect model carry the watermark of a key?
 // Exit code 0 = ownership verified, 1 = not verified, 2 = error (like grep).
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <vector>
 
 #include "commands.h"
-#include "wmark/models/checkpoint.h"
-#include "wmark/models/module_adapter.h"
-#include "wmark/util/error.h"
-#include "wmark/util/files.h"
-#include "wmark/util/sha256.h"
-#include "wmark/verify/remote_classifier.h"
-#include "wmark/verify/sandboxed_classifier.h"
-#include "wmark/verify/verifier.h"
 #include "wmark/claim/claim.h"
 #include "wmark/claim/priority.h"
 #include "wmark/claim/tsa_client.h"
+#include "wmark/util/error.h"
+#include "wmark/verify/sandboxed_classifier.h"
+#include "wmark/verify/suspect.h"
+#include "wmark/verify/verifier.h"
 #include "wmark/watermark/key.h"
 #include "wmark/watermark/trigger_commitments.h"
 
@@ -47,16 +42,6 @@ struct VerifyCommand {
   std::string suspect_since, timestamp, tsa_cert;
 };
 
-// One verification: a suspect (a file, or the remote model when `model` is empty) and a key.
-struct Pair {
-  std::string model, key_path;
-  const WatermarkKey* key = nullptr;
-  VerificationReport report;
-  nlohmann::json remote_info;
-  bool sandboxed = false;
-  std::size_t key_index = 0;
-};
-
 // With --suspect-since: per key, the statement that its time stamp predates the suspect
 // (empty when it does not), each printed as checked.
 std::vector<std::string> key_priorities(const VerifyCommand& c, const std::vector<WatermarkKey>& keys,
@@ -73,11 +58,7 @@ std::vector<std::string> key_priorities(const VerifyCommand& c, const std::vecto
   const auto trusted = read_trusted_certificates(c.tsa_cert);
   for (std::size_t k = 0; k < c.keys.size(); ++k) {
     const auto stamp = c.timestamp.empty() ? timestamp_path(key_names[k]) : std::filesystem::path(c.timestamp);
-    WMARK_CHECK(std::filesystem::is_regular_file(stamp), "--suspect-since: key ", key_names[k],
-                " has no time-stamp token ", stamp.string(), " (wmark timestamp makes one)");
-    WMARK_CHECK(std::filesystem::file_size(stamp) <= kMaxTimestampBytes, stamp.string(), " is larger than any "
-                "time-stamp token (", kMaxTimestampBytes, " bytes)");
-    const auto priority = check_key_priority(keys[k], read_file(stamp), trusted, c.suspect_since, stamp.string());
+    const auto priority = check_key_priority_file(keys[k], stamp, trusted, c.suspect_since);
     std::cout << "key " << key_names[k] << ": " << priority.statement
               << (priority.predates ? "; a decision on its unit reference counts"
                                     : "; a decision on its unit reference stays not derivable")
@@ -87,105 +68,33 @@ std::vector<std::string> key_priorities(const VerifyCommand& c, const std::vecto
   return priorities;
 }
 
-// --model arguments: files, and the model files (.pt, .pth, .ts) of folders, sorted.
-std::vector<std::string> suspect_files(const std::vector<std::string>& arguments) {
-  std::vector<std::string> files;
-  for (const auto& argument : arguments) {
-    if (!std::filesystem::is_directory(argument)) {
-      files.push_back(argument);
-      continue;
-    }
-    std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::directory_iterator(argument)) {
-      const auto extension = entry.path().extension();
-      if (entry.is_regular_file() && (extension == ".pt" || extension == ".pth" || extension == ".ts"))
-        found.push_back(entry.path().string());
-    }
-    WMARK_CHECK(!found.empty(), "folder ", argument, " holds no model files (.pt, .pth, .ts)");
-    std::sort(found.begin(), found.end());
-    files.insert(files.end(), found.begin(), found.end());
-  }
-  return files;
+RemoteOptions remote_options(const VerifyCommand& c) {
+  return RemoteOptions()
+      .url(c.remote)
+      .model(c.remote_model)
+      .protocol(c.protocol)
+      .binary(c.binary)
+      .batch_size(c.batch_size)
+      .timeout_seconds(c.timeout)
+      .retries(c.retries)
+      .max_queries(c.max_queries)
+      .input_scale(c.input_scale)
+      .ca_file(c.remote_ca);
 }
 
-// What the key says the suspect takes: its shapes and normalisation.
-DatasetTraits key_traits(const WatermarkKey& key) { return {key.input_shape, key.num_classes, key.normalization}; }
-
-// A suspect file: a checkpoint in process, TorchScript in the sandbox worker (in process
-// with --no-sandbox).
-std::unique_ptr<Classifier> open_suspect(const VerifyCommand& c, const Pair& p, bool checkpoint, c10::Device device) {
-  const auto& key = *p.key;
-  if (p.sandboxed) {
-    WMARK_CHECK(device.is_cpu(), "the sandbox runs the suspect ", p.model, " on the CPU; --device ", c.device,
-                " needs --no-sandbox (which runs its TorchScript code inside wmark)");
-    return std::make_unique<SandboxedClassifier>(p.model, key.normalization,
-                                                 SandboxOptions()
-                                                     .memory_mb(c.sandbox_memory)
-                                                     .cpu_seconds(c.sandbox_cpu)
-                                                     .timeout_seconds(c.sandbox_timeout));
-  }
-  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(p.model, key.normalization, device);
-  auto loaded = load_network(p.model, c.arch, key_traits(key), device);
-  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, device);
+SuspectFileOptions file_options(const VerifyCommand& c) {
+  return SuspectFileOptions()
+      .arch(c.arch)
+      .device(parse_device(c.device))
+      .sandbox(!c.no_sandbox)
+      .sandbox_options(
+          SandboxOptions().memory_mb(c.sandbox_memory).cpu_seconds(c.sandbox_cpu).timeout_seconds(c.sandbox_timeout));
 }
 
-void verify_pair(const VerifyCommand& c, const Verifier& verifier, c10::Device device, Pair& p) {
-  const auto& key = *p.key;
-  const auto model_sha256_before = p.model.empty() ? std::string() : sha256_hex(read_file(p.model));
-  if (p.model.empty()) {
-    WMARK_CHECK(key.black_box(), "key ", p.key_path, " is a white-box key (", key.method,
-                "): it is read from the model file, which a server does not give; use --model");
-    RemoteClassifier suspect(RemoteOptions()
-                                 .url(c.remote)
-                                 .model(c.remote_model)
-                                 .protocol(c.protocol)
-                                 .binary(c.binary)
-                                 .batch_size(c.batch_size)
-                                 .timeout_seconds(c.timeout)
-                                 .retries(c.retries)
-                                 .max_queries(c.max_queries)
-                                 .input_scale(c.input_scale)
-                                 .ca_file(c.remote_ca),
-                             key.input_shape, key.normalization);
-    p.report = verifier.verify(suspect, key);
-    p.report.transcript_sha256 = suspect.transcript_sha256();
-    p.report.tls_certificate_sha256 = suspect.tls_certificate_sha256();
-    p.remote_info = {{"url", c.remote}, {"model", c.remote_model}, {"protocol", c.protocol}, {"binary", c.binary},
-                     {"requests", suspect.requests()}};
-    return;
-  }
-  // Decided from the file's bytes, running nothing in it (see is_checkpoint_file()): a
-  // file that carries code is TorchScript, whatever it claims.
-  const bool checkpoint = is_wmark_checkpoint(p.model, c.arch);
-  p.sandboxed = !checkpoint && !c.no_sandbox;  // whether the suspect's own code runs in the sandbox worker
-  if (!key.black_box()) {
-    // White-box: the bits are read from the weights or activations; no query is sent.
-    // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its forward: in-process only when asked.
-    WMARK_CHECK(!p.sandboxed, "white-box key ", p.key_path, " (", key.method,
-                ") is read from the TorchScript model ", p.model,
-                " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
-                "forward); pass --no-sandbox to accept that, or verify a wmark checkpoint of the model");
-    auto loaded = load_network(p.model, c.arch, key_traits(key), device);
-    p.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
-  } else {
-    p.report = verifier.verify(*open_suspect(c, p, checkpoint, device), key);
-  }
-  // The suspect by content, hashed before and after it was read: the same file throughout.
-  p.report.model_sha256 = sha256_hex(read_file(p.model));
-  WMARK_CHECK(p.report.model_sha256 == model_sha256_before, "model ", p.model,
-              " changed while it was being verified; verify a file nothing else writes");
-}
-
-nlohmann::json report_document(const Pair& p) {
-  auto document = p.report.to_json();
-  if (!p.remote_info.is_null()) document["remote"] = p.remote_info;
-  document["sandboxed"] = p.sandboxed;
-  return document;
-}
-
-void print_outcome(const VerifyCommand& c, const Pair& p, bool family) {
-  const auto& report = p.report;
-  if (family) std::cout << (p.model.empty() ? c.remote_model : p.model) << " with key " << p.key_path << ": ";
+// One line per decision; with several, each names its suspect and key.
+void print_outcome(const SuspectVerification& checked, const std::string& key_name, bool family) {
+  const auto& report = checked.report;
+  if (family) std::cout << checked.suspect << " with key " << key_name << ": ";
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
             << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate
             << ", chance " << report.chance_rate << "), p-value " << report.p_value << " (log10 "
@@ -193,14 +102,14 @@ void print_outcome(const VerifyCommand& c, const Pair& p, bool family) {
   if (family) std::cout << ", Holm-adjusted over " << report.family_size << ": log10 " << report.family_log10_p_value;
   std::cout << "\n";
   if (report.refused_key())
-    std::cout << "key " << p.key_path << " refused: " << report.key_derivation
+    std::cout << "key " << key_name << " refused: " << report.key_derivation
               << ". A key that is not what its secret derives could have been chosen after seeing the suspect; "
                  "--accept-unverifiable-keys decides anyway and marks the report forgeable\n";
   else if (report.key_forgeable)
-    std::cout << "warning: key " << p.key_path << " is " << report.key_derivation
+    std::cout << "warning: key " << key_name << " is " << report.key_derivation
               << "; accepted on request, so this decision proves nothing against a false accuser\n";
-  if (!p.remote_info.is_null())
-    std::cout << "remote: " << report.queries << " images in " << p.remote_info["requests"].get<std::int64_t>()
+  if (!checked.remote.is_null())
+    std::cout << "remote: " << report.queries << " images in " << checked.remote["requests"].get<std::int64_t>()
               << " requests, " << report.seconds << " s\n";
 }
 
@@ -224,8 +133,6 @@ int run_verify(const VerifyCommand& c) {
                                      read_json_object(c.opening)));
     key_names.push_back(c.opening);
   }
-  const auto models = c.remote.empty() ? suspect_files(c.models) : std::vector<std::string>{std::string()};
-  const auto device = parse_device(c.device);
   const auto options = VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
                         .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
                         .require_derivable_key(!opened).accept_unverifiable_keys(c.accept_unverifiable_keys)
@@ -233,30 +140,39 @@ int run_verify(const VerifyCommand& c) {
   std::vector<Verifier> verifiers;
   for (const auto& priority : key_priorities(c, keys, key_names))
     verifiers.emplace_back(VerifierOptions(options).key_priority(priority));
-  std::vector<Pair> pairs;
-  for (const auto& model : models)
-    for (std::size_t k = 0; k < keys.size(); ++k) pairs.push_back({model, key_names[k], &keys[k], {}, {}, false, k});
-  for (auto& pair : pairs) verify_pair(c, verifiers[pair.key_index], device, pair);
-  const bool family = pairs.size() > 1;
+  // Every suspect against every key, suspect by suspect.
+  std::vector<SuspectVerification> checks;
+  std::vector<std::size_t> key_of;
+  const auto files = c.remote.empty() ? suspect_files({c.models.begin(), c.models.end()})
+                                      : std::vector<std::filesystem::path>();
+  const auto suspects = c.remote.empty() ? files.size() : 1;
+  const auto opening = c.remote.empty() ? file_options(c) : SuspectFileOptions();
+  for (std::size_t s = 0; s < suspects; ++s)
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      checks.push_back(c.remote.empty() ? verify_suspect_file(files[s], keys[k], verifiers[k], opening, key_names[k])
+                                        : verify_remote_suspect(remote_options(c), keys[k], verifiers[k], key_names[k]));
+      key_of.push_back(k);
+    }
+  const bool family = checks.size() > 1;
   if (family) {
     // Many suspects or keys at once: the family-wise error stays at the threshold.
     std::vector<VerificationReport> reports;
-    for (const auto& pair : pairs) reports.push_back(pair.report);
+    for (const auto& check : checks) reports.push_back(check.report);
     Verifier::control_family_wise_error(reports);
-    for (std::size_t i = 0; i < pairs.size(); ++i) pairs[i].report = reports[i];
+    for (std::size_t i = 0; i < checks.size(); ++i) checks[i].report = reports[i];
   }
   if (!c.report.empty()) {
     nlohmann::json documents = nlohmann::json::array();
-    for (const auto& pair : pairs) documents.push_back(report_document(pair));
+    for (const auto& check : checks) documents.push_back(check.to_json());
     write_json(c.report, family ? nlohmann::json{{"reports", documents}} : documents[0], c.force);
   }
   bool any = false;
-  for (const auto& pair : pairs) {
-    print_outcome(c, pair, family);
-    any = any || pair.report.verified;
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    print_outcome(checks[i], key_names[key_of[i]], family);
+    any = any || checks[i].report.verified;
   }
   if (family)
-    std::cout << "family of " << pairs.size() << " checks: Holm-Bonferroni keeps the chance of claiming any innocent "
+    std::cout << "family of " << checks.size() << " checks: Holm-Bonferroni keeps the chance of claiming any innocent "
               << "model at most " << c.p_threshold << "\n";
   return any ? 0 : 1;
 }

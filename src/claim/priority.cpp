@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "wmark/util/error.h"
+#include "wmark/util/files.h"
 
 namespace wmark {
 namespace {
@@ -44,6 +45,15 @@ KeyPriority check_key_priority(const WatermarkKey& key, const std::string& token
                        priority.timestamp.time + (priority.predates ? ", before" : ", not before") +
                        " the suspect's time " + suspect_since;
   return priority;
+}
+
+KeyPriority check_key_priority_file(const WatermarkKey& key, const std::filesystem::path& token_path,
+                                    const std::string& trusted_pem, const std::string& suspect_since) {
+  WMARK_CHECK(std::filesystem::is_regular_file(token_path), "no time-stamp token at ", token_path.string(),
+              " (wmark timestamp makes one beside its key)");
+  WMARK_CHECK(std::filesystem::file_size(token_path) <= kMaxTimestampBytes, token_path.string(),
+              " is larger than any time-stamp token (", kMaxTimestampBytes, " bytes)");
+  return check_key_priority(key, read_file(token_path), trusted_pem, suspect_since, token_path.string());
 }
 
 }  // namespace wmark

@@ -2,7 +2,11 @@
 
 #include <sodium.h>
 
+#include <fstream>
+#include <vector>
+
 #include "wmark/util/encoding.h"
+#include "wmark/util/error.h"
 
 namespace wmark {
 namespace {
@@ -36,5 +40,18 @@ std::string to_hex(const Sha256::Digest& digest) {
 }
 
 std::string sha256_hex(std::string_view bytes) { return to_hex(Sha256().update(bytes).finish()); }
+
+std::string file_sha256_hex(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  WMARK_CHECK(in, "cannot open ", path.string(), " to hash it");
+  Sha256 hash;
+  std::vector<char> block(1 << 20);
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    hash.update(block.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  WMARK_CHECK(in.eof(), "cannot read ", path.string(), " to hash it");
+  return to_hex(hash.finish());
+}
 
 }  // namespace wmark

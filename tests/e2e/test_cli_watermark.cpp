@@ -139,7 +139,7 @@ TEST_CASE("a TorchScript copy of a watermarked model verifies through torch::jit
   white_box.tensors["bits"] = torch::ones({8}, torch::kUInt8);
   white_box.save(f.path("whitebox-on-script.wmk"));
   CHECK(verify("--model " + f.path("stolen.ts") + " --key " + f.path("whitebox-on-script.wmk"), out) == 2);
-  CHECK_THAT(out, Contains("outside the sandbox") && Contains("pass --no-sandbox"));
+  CHECK_THAT(out, Contains("outside the sandbox") && Contains("--no-sandbox"));
   verify("--model " + f.path("stolen.ts") + " --key " + f.path("whitebox-on-script.wmk") + " --no-sandbox", out);
   CHECK_THAT(out, !Contains("outside the sandbox"));
   // --arch means a wmark checkpoint: a TorchScript file is then an error, not a guess.
@@ -336,7 +336,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
                               f.path("unstamped.wmk") + " --tsa-cert " + tsa.ca_pem_path().string() +
                               " --suspect-since 2100-01-01",
                           out) == 2);
-  CHECK_THAT(out, Contains("has no time-stamp token") && Contains("unstamped.wmk.tst"));
+  CHECK_THAT(out, Contains("no time-stamp token at") && Contains("unstamped.wmk.tst"));
   {
     std::ofstream huge(f.path("huge.tst"), std::ios::binary);
     huge << std::string(kMaxTimestampBytes + 1, '\x30');

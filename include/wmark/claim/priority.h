@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "wmark/claim/timestamp.h"
@@ -35,6 +36,12 @@ struct WMARK_API KeyPriority {
 WMARK_API KeyPriority check_key_priority(const WatermarkKey& key, const std::string& token_der,
                                          const std::string& trusted_pem, const std::string& suspect_since,
                                          const std::string& source);
+
+/// check_key_priority() on the time-stamp token in the file `token_path` (DER, as `wmark
+/// timestamp` writes it beside the key). Throws wmark::Error naming the file if it is
+/// missing or larger than any token (kMaxTimestampBytes), and as check_key_priority().
+WMARK_API KeyPriority check_key_priority_file(const WatermarkKey& key, const std::filesystem::path& token_path,
+                                              const std::string& trusted_pem, const std::string& suspect_since);
 
 /// Seconds since 1970-01-01T00:00:00Z of an ISO 8601 UTC time, "YYYY-MM-DD" (midnight) or
 /// "YYYY-MM-DDTHH:MM:SSZ", years 1970 to 9999. Throws wmark::Error naming `what` otherwise.

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,9 @@ WMARK_API std::string to_hex(const Sha256::Digest& digest);
 
 /// SHA-256 of a byte string, as lower-case hexadecimal.
 WMARK_API std::string sha256_hex(std::string_view bytes);
+
+/// SHA-256 of a file's content, read in blocks (a model of any size in bounded memory),
+/// as lower-case hexadecimal. Throws wmark::Error naming the file if it cannot be read.
+WMARK_API std::string file_sha256_hex(const std::filesystem::path& path);
 
 }  // namespace wmark

@@ -1,0 +1,71 @@
+/// \file
+/// Verifying a suspect as `wmark verify` does, for library users who want the same
+/// safeguards: a model file is opened by what its bytes are (a wmark checkpoint in
+/// process; TorchScript, whose code the file carries, in the sandbox worker unless asked
+/// otherwise), white-box keys are read from the weights, and the file is hashed before
+/// and after so the report names the exact bytes decided on; or the suspect is a model
+/// behind a server (Open Inference Protocol v2 or v1), with the transcript hashed.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/arg.h>
+
+#include "wmark/util/export.h"
+#include "wmark/verify/remote_classifier.h"
+#include "wmark/verify/report.h"
+#include "wmark/verify/sandboxed_classifier.h"
+#include "wmark/verify/verifier.h"
+#include "wmark/watermark/key.h"
+
+namespace wmark {
+
+/// How a suspect file is opened. Each field is a TORCH_ARG.
+struct WMARK_API SuspectFileOptions {
+  /// The architecture of a wmark checkpoint: given, the file must be a checkpoint of it;
+  /// empty, the file's bytes decide between checkpoint and TorchScript (nothing in it runs).
+  TORCH_ARG(std::string, arch) = "";
+  /// Where the suspect runs. The sandbox worker runs on the CPU only.
+  TORCH_ARG(c10::Device, device) = c10::Device(c10::kCPU);
+  /// Run a TorchScript suspect's code in the resource-limited worker process
+  /// (SandboxedClassifier). false runs it in this process: needed for white-box keys on
+  /// TorchScript files (their bits are read inside wmark) and for a CUDA device.
+  TORCH_ARG(bool, sandbox) = true;
+  /// The worker's limits.
+  TORCH_ARG(SandboxOptions, sandbox_options);
+};
+
+/// One suspect checked against one key.
+struct WMARK_API SuspectVerification {
+  std::string suspect;         ///< the file, or "URL model" for a served suspect
+  VerificationReport report;   ///< the decision; model_sha256 is the file's content
+  bool sandboxed = false;      ///< whether the suspect's own code ran in the sandbox worker
+  nlohmann::json remote;       ///< a served suspect: url, model, protocol, binary, requests; null for a file
+  /// The report as `wmark verify --report` writes it: the decision plus "remote" and "sandboxed".
+  nlohmann::json to_json() const;
+};
+
+/// Verifies the model file `model` against `key` (see the file comment); `key_name`
+/// names the key in errors. Throws wmark::Error for a white-box key on a TorchScript
+/// file with the sandbox on (reading it runs the file's code in this process), for a
+/// sandboxed suspect on a non-CPU device, for a file that changes while it is read, and
+/// for anything load_network() or the Verifier refuses.
+WMARK_API SuspectVerification verify_suspect_file(const std::filesystem::path& model, const WatermarkKey& key,
+                                                  const Verifier& verifier, const SuspectFileOptions& options = {},
+                                                  const std::string& key_name = "key");
+
+/// Verifies the model a server serves (`remote`: its URL, name, protocol...) against a
+/// black-box key; the report records the transcript's and TLS certificate's SHA-256.
+/// Throws wmark::Error for a white-box key (a server gives no weights) and for whatever
+/// RemoteClassifier refuses.
+WMARK_API SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
+                                                    const Verifier& verifier, const std::string& key_name = "key");
+
+/// The suspect files that `arguments` name: files as given, and for each folder its
+/// model files (.pt, .pth, .ts), sorted. Throws wmark::Error for a folder without any.
+WMARK_API std::vector<std::filesystem::path> suspect_files(const std::vector<std::filesystem::path>& arguments);
+
+}  // namespace wmark

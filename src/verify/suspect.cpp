@@ -1,0 +1,104 @@
+#include "wmark/verify/suspect.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "wmark/models/load_network.h"
+#include "wmark/models/module_adapter.h"
+#include "wmark/util/error.h"
+#include "wmark/util/sha256.h"
+
+namespace wmark {
+namespace {
+
+// What the key says the suspect takes: its shapes and normalisation.
+DatasetTraits key_traits(const WatermarkKey& key) { return {key.input_shape, key.num_classes, key.normalization}; }
+
+// A black-box suspect file as a Classifier: a checkpoint in process, TorchScript in the
+// sandbox worker (or in process when the sandbox is off).
+std::unique_ptr<Classifier> open_classifier(const std::filesystem::path& model, const WatermarkKey& key,
+                                            const SuspectFileOptions& options, bool checkpoint, bool sandboxed) {
+  if (sandboxed) return std::make_unique<SandboxedClassifier>(model, key.normalization, options.sandbox_options());
+  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(model, key.normalization, options.device());
+  auto loaded = load_network(model, options.arch(), key_traits(key), options.device());
+  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, options.device());
+}
+
+}  // namespace
+
+nlohmann::json SuspectVerification::to_json() const {
+  auto document = report.to_json();
+  if (!remote.is_null()) document["remote"] = remote;
+  document["sandboxed"] = sandboxed;
+  return document;
+}
+
+SuspectVerification verify_suspect_file(const std::filesystem::path& model, const WatermarkKey& key,
+                                        const Verifier& verifier, const SuspectFileOptions& options,
+                                        const std::string& key_name) {
+  SuspectVerification result;
+  result.suspect = model.string();
+  WMARK_CHECK(std::filesystem::is_regular_file(model), "suspect model ", model.string(), " does not exist or is not a file");
+  const auto sha256_before = file_sha256_hex(model);
+  // Decided from the file's bytes, running nothing in it: a file that carries code is
+  // TorchScript, whatever it claims.
+  const bool checkpoint = !options.arch().empty() || is_checkpoint_file(model);
+  result.sandboxed = !checkpoint && options.sandbox();
+  if (!key.black_box()) {
+    // White-box: the bits are read from the weights or activations; no query is sent.
+    // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its
+    // forward: in process only when the sandbox is off.
+    WMARK_CHECK(!result.sandboxed, "white-box key ", key_name, " (", key.method, ") is read from the TorchScript model ",
+                model.string(), " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
+                "forward); turn the sandbox off to accept that (--no-sandbox), or verify a wmark checkpoint of the model");
+    auto loaded = load_network(model, options.arch(), key_traits(key), options.device());
+    result.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
+  } else {
+    WMARK_CHECK(!result.sandboxed || options.device().is_cpu(), "the sandbox runs the suspect ", model.string(),
+                " on the CPU; device ", options.device().str(), " needs the sandbox off (--no-sandbox), which runs "
+                "its TorchScript code inside wmark");
+    result.report = verifier.verify(*open_classifier(model, key, options, checkpoint, result.sandboxed), key);
+  }
+  // The suspect by content, hashed before and after it was read: the same file throughout.
+  result.report.model_sha256 = file_sha256_hex(model);
+  WMARK_CHECK(result.report.model_sha256 == sha256_before, "model ", model.string(),
+              " changed while it was being verified; verify a file nothing else writes");
+  return result;
+}
+
+SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
+                                          const Verifier& verifier, const std::string& key_name) {
+  WMARK_CHECK(key.black_box(), "key ", key_name, " is a white-box key (", key.method,
+              "): it is read from the model file, which a server does not give; verify the file");
+  SuspectVerification result;
+  result.suspect = remote.url() + " " + remote.model();
+  RemoteClassifier suspect(remote, key.input_shape, key.normalization);
+  result.report = verifier.verify(suspect, key);
+  result.report.transcript_sha256 = suspect.transcript_sha256();
+  result.report.tls_certificate_sha256 = suspect.tls_certificate_sha256();
+  result.remote = {{"url", remote.url()}, {"model", remote.model()}, {"protocol", remote.protocol()},
+                   {"binary", remote.binary()}, {"requests", suspect.requests()}};
+  return result;
+}
+
+std::vector<std::filesystem::path> suspect_files(const std::vector<std::filesystem::path>& arguments) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& argument : arguments) {
+    if (!std::filesystem::is_directory(argument)) {
+      files.push_back(argument);
+      continue;
+    }
+    std::vector<std::filesystem::path> found;
+    for (const auto& entry : std::filesystem::directory_iterator(argument)) {
+      const auto extension = entry.path().extension();
+      if (entry.is_regular_file() && (extension == ".pt" || extension == ".pth" || extension == ".ts"))
+        found.push_back(entry.path());
+    }
+    WMARK_CHECK(!found.empty(), "folder ", argument.string(), " holds no model files (.pt, .pth, .ts)");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+}  // namespace wmark

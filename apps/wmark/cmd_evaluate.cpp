@@ -1,6 +1,7 @@
 // wmark evaluate: the robustness grid (generators x attacks x strengths) and the
 // false-positive study from a JSON config; resumable. Exit 0 when the evaluation ran
 // and no clean model was claimed, 1 if a clean model was claimed, 2 on an error.
+// wmark summarize: one table, mean and spread, over the folders of several seeds.
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -10,7 +11,10 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "wmark/claim/claim.h"
 #include "wmark/eval/evaluation.h"
+#include "wmark/eval/seed_summary.h"
+#include "wmark/util/files.h"
 #include "wmark/util/error.h"
 
 namespace wmark::cli {
@@ -63,6 +67,32 @@ int run_evaluate(const EvaluateCommand& c) {
   return report["false_positive"].value("false_claims", 0) == 0 ? 0 : 1;
 }
 
+struct SummarizeCommand {
+  std::vector<std::string> reports;
+  std::string json_out, markdown_out;
+  bool force = false;
+};
+
+// One evaluation folder per seed (or its report.json) in, one table over the seeds out.
+int run_summarize(const SummarizeCommand& c) {
+  if (!c.json_out.empty()) check_writable(c.json_out, c.force);
+  if (!c.markdown_out.empty()) check_writable(c.markdown_out, c.force);
+  std::vector<nlohmann::json> reports;
+  std::vector<std::string> sources;
+  for (const auto& given : c.reports) {
+    const auto path = std::filesystem::is_directory(given) ? std::filesystem::path(given) / "report.json"
+                                                          : std::filesystem::path(given);
+    reports.push_back(read_json_object(path));
+    sources.push_back(path.string());
+  }
+  const auto summary = summarize_seeds(reports, sources);
+  const auto markdown = seed_summary_markdown(summary);
+  if (!c.json_out.empty()) write_file_atomic(c.json_out, summary.dump(2) + "\n", c.force);
+  if (!c.markdown_out.empty()) write_file_atomic(c.markdown_out, markdown, c.force);
+  std::cout << markdown;
+  return 0;
+}
+
 }  // namespace
 
 void add_evaluate_command(CLI::App& app, Dispatch& dispatch) {
@@ -75,6 +105,15 @@ void add_evaluate_command(CLI::App& app, Dispatch& dispatch) {
                   "then run without --shard to merge");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all available cores)");
   sub->callback([&dispatch, c] { dispatch.action = [c] { return run_evaluate(*c); }; });
+
+  auto s = std::make_shared<SummarizeCommand>();
+  auto* summarize = app.add_subcommand("summarize", "Mean and spread over seeds of evaluations of one setup "
+                                                    "(one wmark evaluate folder per seed)");
+  summarize->add_option("reports", s->reports, "evaluation folders or their report.json, one per seed")->required();
+  summarize->add_option("--json", s->json_out, "write the summary as JSON here");
+  summarize->add_option("--markdown", s->markdown_out, "write the Markdown table here");
+  summarize->add_flag("--force", s->force, "overwrite existing outputs");
+  summarize->callback([&dispatch, s] { dispatch.action = [s] { return run_summarize(*s); }; });
 }
 
 }  // namespace wmark::cli

@@ -1,0 +1,37 @@
+/// \file
+/// One evaluation over several seeds. `wmark evaluate` runs one seed per folder (its config's
+/// "seed": every model, trigger set, attacker split and attack draws from it); a decision
+/// seen in one seed can be luck of that seed, so results are reported as the mean and
+/// spread over at least three. summarize_seeds() takes the report.json of each folder, checks
+/// that they are one setup, and gives per scheme and per cell the mean, sample standard
+/// deviation and range of test accuracy and mark accuracy, with in how many seeds the
+/// owner's claim verified and the attack stayed within the toolbox's 5 points of accuracy.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "wmark/util/export.h"
+
+namespace wmark {
+
+/// Summarises `reports` (report.json documents of run_evaluation(), one per seed;
+/// `sources` names each, for errors). A cell (scheme/attack/strength) or scheme in only
+/// some reports is summarised over those, its seed count saying so. Returns
+/// {"seeds", the setup ("dataset", "arch", "epochs", "train_samples", "test_samples",
+/// "trigger_size", "attacker_samples"), "clean_test_accuracy": stats, "schemes": [{"scheme",
+/// "seeds", "test_accuracy", "mark_accuracy", "verified"}], "cells": [{"cell", "scheme",
+/// "attack", "seeds", "test_accuracy", "mark_accuracy", "verified", "kept_accuracy",
+/// "destroyed"}], "false_positive": {"checks", "false_claims", "highest_match_rate"}}, where
+/// stats are {"n", "mean", "sd" (null for one value), "min", "max"}. Throws wmark::Error
+/// naming the source for a report that is not one, one of another setup, or a repeated seed.
+WMARK_API nlohmann::json summarize_seeds(const std::vector<nlohmann::json>& reports,
+                                         const std::vector<std::string>& sources);
+
+/// The Markdown rendering of a summarize_seeds() result: one table of cells (rows) by
+/// schemes (columns), each "test accuracy ± sd / mark accuracy ± sd / verified k of n".
+WMARK_API std::string seed_summary_markdown(const nlohmann::json& summary);
+
+}  // namespace wmark

@@ -1,0 +1,238 @@
+#include "wmark/eval/seed_summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "wmark/util/error.h"
+
+namespace wmark {
+namespace {
+
+using json = nlohmann::json;
+
+// The fields that make reports one setup: the seed is the only thing allowed to differ.
+const char* const kSetup[] = {"dataset", "arch", "epochs", "train_samples", "test_samples", "trigger_size",
+                              "attacker_samples"};
+
+const json& member(const json& object, const char* name, const std::string& source) {
+  WMARK_CHECK(object.is_object() && object.contains(name), source, " is not an evaluation report: it has no \"", name,
+              "\"");
+  return object.at(name);
+}
+
+double number(const json& value, const char* name, const std::string& source) {
+  WMARK_CHECK(value.is_number(), source, ": \"", name, "\" is not a number");
+  return value.get<double>();
+}
+
+// Values of one quantity over the seeds.
+struct Values {
+  std::vector<double> values;
+  void add(const json& value) {
+    if (value.is_number() && value.get<double>() >= 0) values.push_back(value.get<double>());
+  }
+  json stats() const {
+    if (values.empty()) return nullptr;
+    double mean = 0;
+    for (const double v : values) mean += v;
+    mean /= static_cast<double>(values.size());
+    json sd = nullptr;  // the sample standard deviation needs two values
+    if (values.size() > 1) {
+      double squares = 0;
+      for (const double v : values) squares += (v - mean) * (v - mean);
+      sd = std::sqrt(squares / static_cast<double>(values.size() - 1));
+    }
+    return {{"n", values.size()},
+            {"mean", mean},
+            {"sd", sd},
+            {"min", *std::min_element(values.begin(), values.end())},
+            {"max", *std::max_element(values.begin(), values.end())}};
+  }
+};
+
+// One row of the summary (a scheme's marked model, or a cell) as the seeds gave it.
+struct Row {
+  std::string scheme, attack;
+  std::int64_t seeds = 0, verified = 0, kept = 0, destroyed = 0;
+  Values test_accuracy, mark_accuracy;
+};
+
+bool flag(const json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+// Rows by name, in the order first seen.
+struct Rows {
+  std::vector<std::string> order;
+  std::map<std::string, Row> rows;
+  Row& at(const std::string& name) {
+    if (!rows.count(name)) order.push_back(name);
+    return rows[name];
+  }
+};
+
+void add_report(const json& report, const std::string& source, Rows& schemes, Rows& cells) {
+  for (const auto& marked : member(report, "watermarked", source)) {
+    WMARK_CHECK(marked.is_object() && marked.contains("generator") && marked["generator"].is_string(), source,
+                ": a watermarked entry names no scheme (\"generator\")");
+    auto& row = schemes.at(marked["generator"].get<std::string>());
+    row.scheme = marked["generator"].get<std::string>();
+    ++row.seeds;
+    row.verified += flag(marked, "verified");
+    row.test_accuracy.add(marked.value("test_accuracy", json()));
+    row.mark_accuracy.add(marked.value("trigger_accuracy", json()));
+  }
+  for (const auto& cell : member(report, "cells", source)) {
+    WMARK_CHECK(cell.is_object() && cell.contains("cell") && cell["cell"].is_string() && cell.contains("generator") &&
+                    cell["generator"].is_string(),
+                source, ": a cell has no \"cell\" name or no \"generator\"");
+    auto& row = cells.at(cell["cell"].get<std::string>());
+    row.scheme = cell["generator"].get<std::string>();
+    row.attack = cell.value("attack", "");
+    ++row.seeds;
+    const auto verification = cell.value("verification_after", json::object());
+    const bool verified = flag(verification, "verified");
+    row.verified += verified;
+    const auto kept = cell.find("kept_accuracy");
+    if (kept != cell.end() && kept->is_boolean()) {
+      row.kept += kept->get<bool>();
+      row.destroyed += !verified && !kept->get<bool>();
+    }
+    row.test_accuracy.add(cell.value("test_accuracy_after", json()));
+    row.mark_accuracy.add(verification.value("match_rate", json()));
+  }
+}
+
+std::string percent(const json& stats, bool with_spread) {
+  if (stats.is_null()) return "-";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1) << 100 * stats["mean"].get<double>();
+  if (with_spread && stats["sd"].is_number()) os << " ± " << 100 * stats["sd"].get<double>();
+  return os.str();
+}
+
+}  // namespace
+
+json summarize_seeds(const std::vector<json>& reports, const std::vector<std::string>& sources) {
+  WMARK_CHECK(!reports.empty() && reports.size() == sources.size(), "summarize_seeds: give one source name per report, "
+              "and at least one report");
+  json summary = json::object();
+  for (const char* field : kSetup) summary[field] = member(reports[0], field, sources[0]);
+  std::set<std::int64_t> seen;
+  json seeds = json::array();
+  Rows schemes, cells;
+  Values clean;
+  json false_positive = {{"checks", 0}, {"false_claims", 0}, {"highest_match_rate", 0.0}};
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    const auto& report = reports[i];
+    const auto& source = sources[i];
+    for (const char* field : kSetup)
+      WMARK_CHECK(member(report, field, source) == summary[field], source, ": its \"", field, "\" (",
+                  report[field].dump(), ") differs from ", sources[0], "'s (", summary[field].dump(),
+                  "): summarise the seeds of one setup only");
+    const auto seed = static_cast<std::int64_t>(number(member(report, "seed", source), "seed", source));
+    WMARK_CHECK(seen.insert(seed).second, source, ": seed ", seed, " is already in another report; each seed once");
+    seeds.push_back(seed);
+    clean.add(member(report, "clean_test_accuracy", source));
+    add_report(report, source, schemes, cells);
+    const auto fp = report.value("false_positive", json::object());
+    false_positive["checks"] = false_positive["checks"].get<std::int64_t>() + fp.value("checks", 0);
+    false_positive["false_claims"] = false_positive["false_claims"].get<std::int64_t>() + fp.value("false_claims", 0);
+    false_positive["highest_match_rate"] =
+        std::max(false_positive["highest_match_rate"].get<double>(), fp.value("highest_match_rate", 0.0));
+  }
+  summary["seeds"] = seeds;
+  summary["clean_test_accuracy"] = clean.stats();
+  summary["schemes"] = json::array();
+  for (const auto& name : schemes.order) {
+    const auto& row = schemes.rows[name];
+    summary["schemes"].push_back({{"scheme", name},
+                                  {"seeds", row.seeds},
+                                  {"test_accuracy", row.test_accuracy.stats()},
+                                  {"mark_accuracy", row.mark_accuracy.stats()},
+                                  {"verified", row.verified}});
+  }
+  summary["cells"] = json::array();
+  for (const auto& name : cells.order) {
+    const auto& row = cells.rows[name];
+    summary["cells"].push_back({{"cell", name},
+                                {"scheme", row.scheme},
+                                {"attack", row.attack},
+                                {"seeds", row.seeds},
+                                {"test_accuracy", row.test_accuracy.stats()},
+                                {"mark_accuracy", row.mark_accuracy.stats()},
+                                {"verified", row.verified},
+                                {"kept_accuracy", row.kept},
+                                {"destroyed", row.destroyed}});
+  }
+  summary["false_positive"] = false_positive;
+  return summary;
+}
+
+std::string seed_summary_markdown(const json& summary) {
+  std::ostringstream md;
+  std::string seed_list;
+  for (const auto& seed : summary.at("seeds")) seed_list += (seed_list.empty() ? "" : ", ") + seed.dump();
+  md << "# Over " << summary.at("seeds").size() << " seeds (" << seed_list << "): " << summary.value("dataset", "")
+     << ", " << summary.value("arch", "") << "\n\n"
+     << summary.value("train_samples", 0) << " training samples, " << summary.value("epochs", 0) << " epochs, "
+     << summary.value("trigger_size", 0) << " triggers per key, the attacker holds " << summary.value("attacker_samples", 0)
+     << " samples. Clean test accuracy " << percent(summary.at("clean_test_accuracy"), true) << "%.\n\n"
+     << "Cells: test accuracy / mark accuracy, in percent, mean ± sample standard deviation over the seeds, and "
+        "in how many seeds the owner's claim verified; \"destroyed\": seeds in which the mark was lost only at a "
+        "cost of more than 5 points of test accuracy.\n\n";
+  std::vector<std::string> schemes;
+  for (const auto& scheme : summary.at("schemes")) schemes.push_back(scheme.at("scheme").get<std::string>());
+  for (const auto& cell : summary.at("cells"))
+    if (std::find(schemes.begin(), schemes.end(), cell.at("scheme")) == schemes.end())
+      schemes.push_back(cell.at("scheme").get<std::string>());
+  auto entry = [](const json& row) {
+    std::ostringstream os;
+    os << percent(row.at("test_accuracy"), true) << " / " << percent(row.at("mark_accuracy"), true) << " / "
+       << row.at("verified").get<std::int64_t>() << " of " << row.at("seeds").get<std::int64_t>();
+    if (row.value("destroyed", 0) > 0) os << ", destroyed in " << row.at("destroyed").get<std::int64_t>();
+    return os.str();
+  };
+  md << "|";
+  for (const auto& scheme : schemes) md << " | " << scheme;
+  md << " |\n|---";
+  for (std::size_t i = 0; i < schemes.size(); ++i) md << "|---";
+  md << "|\n| marked model";
+  for (const auto& scheme : schemes) {
+    std::string text = "-";
+    for (const auto& row : summary.at("schemes"))
+      if (row.at("scheme") == scheme) text = entry(row);
+    md << " | " << text;
+  }
+  md << " |\n";
+  // One row per attack and strength, the cell's name without its scheme.
+  std::vector<std::string> attacks;
+  std::map<std::pair<std::string, std::string>, std::string> texts;
+  for (const auto& row : summary.at("cells")) {
+    const auto scheme = row.at("scheme").get<std::string>();
+    const auto name = row.at("cell").get<std::string>();
+    const auto attack = name.rfind(scheme + "/", 0) == 0 ? name.substr(scheme.size() + 1) : name;
+    if (std::find(attacks.begin(), attacks.end(), attack) == attacks.end()) attacks.push_back(attack);
+    texts[{attack, scheme}] = entry(row);
+  }
+  for (const auto& attack : attacks) {
+    md << "| " << attack;
+    for (const auto& scheme : schemes) {
+      const auto it = texts.find({attack, scheme});
+      md << " | " << (it == texts.end() ? "-" : it->second);
+    }
+    md << " |\n";
+  }
+  const auto& fp = summary.at("false_positive");
+  md << "\nFalse positives: " << fp.value("false_claims", 0) << " claims in " << fp.value("checks", 0)
+     << " checks of clean models against the keys (highest match rate "
+     << std::fixed << std::setprecision(1) << 100 * fp.value("highest_match_rate", 0.0) << "%).\n";
+  return md.str();
+}
+
+}  // namespace wmark

@@ -50,12 +50,14 @@ std::string cell_name(const std::string& generator, const AttackSweep& sweep, co
   return generator + "/" + evaluation::sweep_cell(sweep, value);
 }
 
-// Trains `model` with `scheme`'s watermark and returns its key.
-WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const DatasetSplits& splits,
+// Marks `model` (fresh, or the clean start when `pretrained`) with `scheme`'s watermark
+// and returns its key.
+WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, bool pretrained, const DatasetSplits& splits,
                           const TrainerOptions& training, const EvaluationConfig& config, const CheckpointInfo& info) {
   const auto choice = scheme_choice(scheme, config.trigger_size);
   EmbedRequest request;
   request.model = std::move(model);
+  request.pretrained = pretrained;
   request.splits = splits;
   request.training = training;
   request.info = info;
@@ -63,6 +65,11 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, const Dat
   request.secret = experiment_secret(config.seed, "evaluate-key-" + scheme);
   request.data_dir = config.data_dir;
   return embed_watermark(choice.scheme, choice.options, request).key;
+}
+
+bool starts_from_clean_model(const std::string& scheme, std::int64_t trigger_size) {
+  const auto choice = scheme_choice(scheme, trigger_size);
+  return scheme_registry().create(choice.scheme, choice.options)->starts_from_clean_model();
 }
 
 }  // namespace
@@ -190,6 +197,19 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   context.data_dir = config.data_dir;
   context.artefacts = std::make_shared<ThiefArtefacts>();  // e.g. one autoencoder for every victim
   Verifier verifier;
+  // The clean model that schemes marking by fine-tuning start from (Scheme::
+  // starts_from_clean_model): the recipe at the evaluation's seed, as each would train it
+  // itself, trained once and kept in the folder for all of them.
+  auto clean_start = [&]() -> NetworkPtr {
+    const auto path = run.out_dir / "models" / ("clean_start_" + arch + ".pt");
+    if (!fs::exists(path)) {
+      torch::manual_seed(config.seed);
+      auto model = model_registry().create(arch, spec);
+      Trainer(model, training, info_for(arch)).fit(train_splits.train, &test);
+      save_checkpoint(path, *model, info_for(arch), nullptr, /*force=*/true);
+    }
+    return load_checkpoint(path, arch).model;
+  };
 
   for (std::size_t scheme_index = 0; scheme_index < config.schemes.size(); ++scheme_index) {
     if (!scheme_owned[scheme_index]) continue;
@@ -205,10 +225,15 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
       model = load_checkpoint(model_path, arch).model;
       key = WatermarkKey::load(key_path);
     } else {
-      torch::manual_seed(config.seed);
-      model = model_registry().create(arch, spec);
+      const bool from_clean = starts_from_clean_model(generator, config.trigger_size);
+      if (from_clean) {
+        model = clean_start();
+      } else {
+        torch::manual_seed(config.seed);
+        model = model_registry().create(arch, spec);
+      }
       try {
-        key = embed_scheme(generator, model, train_splits, training, config, info_for(arch));
+        key = embed_scheme(generator, model, from_clean, train_splits, training, config, info_for(arch));
       } catch (const Error& error) {
         // A scheme that cannot embed here (no key found, a model too weak for it) is a
         // result, not the end of the grid: recorded, and the other schemes go on.

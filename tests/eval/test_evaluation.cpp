@@ -10,6 +10,8 @@
 #include "../support/watermarked_fixture.h"
 #include "wmark/eval/evaluation.h"
 #include "wmark/eval/false_positive.h"
+#include "wmark/models/checkpoint.h"
+#include "wmark/models/parameters.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
@@ -343,4 +345,42 @@ TEST_CASE("every evaluation config shipped in examples/eval loads: its schemes a
     ++configs;
   }
   CHECK(configs >= 10);
+}
+
+TEST_CASE("schemes that fine-tune a clean model share one clean start per seed, trained once", "[eval]") {
+  test::TempDir dir;
+  const json config = {
+      {"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 2000}, {"epochs", 1},
+      {"schemes", {"frontier-stitching", "deepsigns-output", "content"}}, {"trigger_size", 30},
+      {"attacker_samples", 500}, {"attacks", json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.3}}}})},
+      {"false_positive", {{"models", 1}}}};
+  EvaluationRun run;
+  run.out_dir = dir / "eval";
+  const auto report = run_evaluation(EvaluationConfig::from_json(config), run);
+  const auto start_path = run.out_dir / "models" / "clean_start_mnist_cnn.pt";
+  REQUIRE(std::filesystem::exists(start_path));
+  auto start = load_checkpoint(start_path, "mnist_cnn").model;
+  // Each fine-tuning scheme's model is that clean start moved by its keys: far closer to
+  // it than to a clean model of another seed.
+  auto other = load_checkpoint(run.out_dir / "models" / "clean_mnist_cnn_1001.pt", "mnist_cnn").model;
+  for (const std::string scheme : {"frontier-stitching", "deepsigns-output"}) {
+    INFO(scheme);
+    const auto path = run.out_dir / "models" / (scheme + ".pt");
+    if (!std::filesystem::exists(path)) {
+      // A scheme that cannot embed on so small a model is recorded as such.
+      CHECK(report["not_embedded"].dump().find(scheme) != std::string::npos);
+      continue;
+    }
+    auto marked = load_checkpoint(path, "mnist_cnn").model;
+    const double from_start = *parameter_distance(*start, *marked), from_other = *parameter_distance(*other, *marked);
+    INFO("from the start " << from_start << ", from another clean model " << from_other);
+    CHECK(from_start < 0.6 * from_other);
+  }
+  // Resumed with the start in the folder, a removed fine-tuned model is marked again from
+  // it: the start is not retrained.
+  const auto written = std::filesystem::last_write_time(start_path);
+  std::filesystem::remove(run.out_dir / "models" / "deepsigns-output.pt");
+  run_evaluation(EvaluationConfig::from_json(config), run);
+  CHECK(std::filesystem::last_write_time(start_path) == written);
+  CHECK(std::filesystem::exists(run.out_dir / "models" / "deepsigns-output.pt"));
 }

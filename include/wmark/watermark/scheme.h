@@ -85,6 +85,12 @@ class WMARK_API Scheme {
   /// False for a scheme that marks a server's answers rather than a model (dawn): its
   /// keys come from the server's log and embed() throws wmark::Error saying so.
   virtual bool marks_model() const { return true; }
+  /// True for a scheme that marks by fine-tuning a clean model on keys crafted from it
+  /// (frontier-stitching, blackmarks, deepsigns-output): from scratch (`pretrained`
+  /// false) it first trains the model clean with the request's training options, so a
+  /// caller already holding that clean model passes it as `pretrained` instead
+  /// (run_evaluation trains it once per seed for all such schemes).
+  virtual bool starts_from_clean_model() const { return false; }
   /// Marks `request.model` and returns the key with what the embedding measured.
   /// Throws wmark::Error for a model or data the scheme cannot mark.
   virtual EmbedResult embed(const EmbedRequest& request) const = 0;

@@ -44,6 +44,7 @@ class FrontierStitchingScheme final : public Scheme {
 
   json options() const override { return options_; }
   KeyKind key_kind() const override { return KeyKind::black_box; }
+  bool starts_from_clean_model() const override { return true; }
 
   EmbedResult embed(const EmbedRequest& request) const override {
     const auto& train = request.splits.train;

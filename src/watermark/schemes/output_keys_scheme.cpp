@@ -33,6 +33,7 @@ class OutputKeyScheme final : public Scheme {
 
   json options() const override { return options_; }
   KeyKind key_kind() const override { return KeyKind::black_box; }
+  bool starts_from_clean_model() const override { return true; }
 
   EmbedResult embed(const EmbedRequest& request) const override {
     const auto keys = options_.at("trigger_size").get<std::int64_t>();

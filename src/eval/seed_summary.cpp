@@ -32,8 +32,12 @@ double number(const json& value, const char* name, const std::string& source) {
 // Values of one quantity over the seeds.
 struct Values {
   std::vector<double> values;
-  void add(const json& value) {
-    if (value.is_number() && value.get<double>() >= 0) values.push_back(value.get<double>());
+  // Absent (null) and unmeasured (negative, as a cell without test accuracy records it)
+  // are skipped; anything else but a number is a broken report, not a value to drop.
+  void add(const json& value, const char* name, const std::string& source) {
+    if (value.is_null()) return;
+    WMARK_CHECK(value.is_number(), source, ": \"", name, "\" is not a number");
+    if (value.get<double>() >= 0) values.push_back(value.get<double>());
   }
   json stats() const {
     if (values.empty()) return nullptr;
@@ -84,8 +88,8 @@ void add_report(const json& report, const std::string& source, Rows& schemes, Ro
     row.scheme = marked["generator"].get<std::string>();
     ++row.seeds;
     row.verified += flag(marked, "verified");
-    row.test_accuracy.add(marked.value("test_accuracy", json()));
-    row.mark_accuracy.add(marked.value("trigger_accuracy", json()));
+    row.test_accuracy.add(marked.value("test_accuracy", json()), "test_accuracy", source);
+    row.mark_accuracy.add(marked.value("trigger_accuracy", json()), "trigger_accuracy", source);
   }
   for (const auto& cell : member(report, "cells", source)) {
     WMARK_CHECK(cell.is_object() && cell.contains("cell") && cell["cell"].is_string() && cell.contains("generator") &&
@@ -103,8 +107,8 @@ void add_report(const json& report, const std::string& source, Rows& schemes, Ro
       row.kept += kept->get<bool>();
       row.destroyed += !verified && !kept->get<bool>();
     }
-    row.test_accuracy.add(cell.value("test_accuracy_after", json()));
-    row.mark_accuracy.add(verification.value("match_rate", json()));
+    row.test_accuracy.add(cell.value("test_accuracy_after", json()), "test_accuracy_after", source);
+    row.mark_accuracy.add(verification.value("match_rate", json()), "match_rate", source);
   }
 }
 
@@ -138,7 +142,7 @@ json summarize_seeds(const std::vector<json>& reports, const std::vector<std::st
     const auto seed = static_cast<std::int64_t>(number(member(report, "seed", source), "seed", source));
     WMARK_CHECK(seen.insert(seed).second, source, ": seed ", seed, " is already in another report; each seed once");
     seeds.push_back(seed);
-    clean.add(member(report, "clean_test_accuracy", source));
+    clean.add(member(report, "clean_test_accuracy", source), "clean_test_accuracy", source);
     add_report(report, source, schemes, cells);
     const auto fp = report.value("false_positive", json::object());
     false_positive["checks"] = false_positive["checks"].get<std::int64_t>() + fp.value("checks", 0);

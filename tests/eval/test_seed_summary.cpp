@@ -123,6 +123,10 @@ TEST_CASE("a summary over seeds gives each cell's mean, spread and verified coun
   auto broken = reports[0];
   broken["cells"][0].erase("generator");
   CHECK_THROWS_WITH(summarize_seeds({broken}, {"broken.json"}), Contains("broken.json: a cell has no"));
+  auto garbled = reports[0];
+  garbled["cells"][0]["test_accuracy_after"] = "high";
+  CHECK_THROWS_WITH(summarize_seeds({garbled}, {"garbled.json"}),
+                    Contains("garbled.json: \"test_accuracy_after\" is not a number"));
 
   // The CLI: folders in, the table out; an existing output is not overwritten unless asked.
   std::string out;
@@ -132,4 +136,6 @@ TEST_CASE("a summary over seeds gives each cell's mean, spread and verified coun
   CHECK(json::parse(read_file(dir / "summary.json")) == summary);
   CHECK(test::run_wmark("summarize " + folders + " --json " + (dir / "summary.json").string(), out) == 2);
   CHECK_THAT(out, Contains("already exists"));
+  CHECK(test::run_wmark("summarize " + folders + " " + (dir / "seed9").string(), out) == 2);
+  CHECK_THAT(out, Contains("seed9") && Contains("does not exist"));
 }

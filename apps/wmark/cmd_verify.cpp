@@ -101,6 +101,10 @@ void print_outcome(const SuspectVerification& checked, const std::string& key_na
             << report.log10_p_value << ")";
   if (family) std::cout << ", Holm-adjusted over " << report.family_size << ": log10 " << report.family_log10_p_value;
   std::cout << "\n";
+  if (report.control.contains("missing")) std::cout << "warning: " << report.control["missing"].get<std::string>() << "\n";
+  if (report.control.contains("queries"))
+    std::cout << "control: " << report.control["target_answers"] << "/" << report.control["queries"]
+              << " unmarked images given the target class (rate " << report.control["target_rate"] << ")\n";
   if (report.refused_key())
     std::cout << "key " << key_name << " refused: " << report.key_derivation
               << ". A key that is not what its secret derives could have been chosen after seeing the suspect; "
@@ -109,7 +113,7 @@ void print_outcome(const SuspectVerification& checked, const std::string& key_na
     std::cout << "warning: key " << key_name << " is " << report.key_derivation
               << "; accepted on request, so this decision proves nothing against a false accuser\n";
   if (!checked.remote.is_null())
-    std::cout << "remote: " << report.queries << " images in " << checked.remote["requests"].get<std::int64_t>()
+    std::cout << "remote: " << report.queries + report.control.value("queries", std::int64_t{0}) << " images in " << checked.remote["requests"].get<std::int64_t>()
               << " requests, " << report.seconds << " s\n";
 }
 
@@ -199,7 +203,7 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--batch-size", c->batch_size, "remote: images per request")->check(CLI::Range(1ll, 1ll << 20));
   sub->add_option("--timeout", c->timeout, "remote: seconds per request")->check(CLI::Range(0.001, 3600.0));
   sub->add_option("--retries", c->retries, "remote: retries after a connection error or 5xx")->check(CLI::Range(0, 20));
-  sub->add_option("--max-queries", c->max_queries, "send at most this many trigger images (a fresh random subset of the key's, listed in the report)")
+  sub->add_option("--max-queries", c->max_queries, "send at most this many images: a fresh random subset of the key's triggers (listed in the report) and of a target-label key's control images, in the key's proportion")
       ->check(CLI::Range(1ll, 1ll << 40));
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
   sub->add_option("--key", c->keys, "the secret watermark key (repeatable: several keys are one family)");

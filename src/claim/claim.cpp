@@ -70,6 +70,7 @@ class Reader {
 struct KeyBounds {
   double chance_floor = 0;      // chance_rate_floor() of the key
   std::int64_t max_queries = 0;  // triggers (black-box) or bits (white-box) in the key
+  std::int64_t controls = 0;     // control images in the key (target-label trigger sets)
 };
 
 std::optional<KeyBounds> key_bounds(const json& key, std::vector<std::string>& problems) {
@@ -103,7 +104,35 @@ std::optional<KeyBounds> key_bounds(const json& key, std::vector<std::string>& p
     count *= black_box ? 1 : d.get<std::int64_t>();
   }
   bounds.max_queries = black_box ? (*shape)[0].get<std::int64_t>() : count;
+  if (black_box && tensors->contains("control_images")) {
+    const auto& controls = (*tensors)["control_images"];
+    if (!controls.is_array() || controls.empty() || !controls[0].is_number_integer() ||
+        controls[0].get<std::int64_t>() < 1 || controls[0].get<std::int64_t>() > (std::int64_t{1} << 40)) {
+      problems.push_back("key: the shape of its control images is out of range");
+      return std::nullopt;
+    }
+    bounds.controls = controls[0].get<std::int64_t>();
+  }
   return bounds;
+}
+
+// Fisher's log10 p-value from a report's control answers (k of n triggers matched), or
+// nothing with a problem noted when they are missing or out of range.
+std::optional<double> control_test(const json& report, std::int64_t k, std::int64_t n, std::int64_t key_controls,
+                                   std::vector<std::string>& problems) {
+  Reader read(problems);
+  const auto* control = read.get(report, "control", json::value_t::object, "report: ");
+  if (!control) return std::nullopt;
+  const auto* asked = read.get(*control, "queries", json::value_t::number_integer, "report: control: ");
+  const auto* target = read.get(*control, "target_answers", json::value_t::number_integer, "report: control: ");
+  if (!asked || !target) return std::nullopt;
+  const auto m = asked->get<std::int64_t>(), t = target->get<std::int64_t>();
+  if (m < 1 || m > key_controls || t < 0 || t > m || n + m > kMaxFisherCount) {
+    problems.push_back("report: control: " + std::to_string(t) + " of " + std::to_string(m) +
+                       " control answers, but the key has " + std::to_string(key_controls) + " control images");
+    return std::nullopt;
+  }
+  return fisher_exact_greater_log10(k, n, t, m);
 }
 
 // The report's numbers must give its p-value and decision, within what the key allows
@@ -141,7 +170,12 @@ void check_report(const json& report, const KeyBounds& bounds, std::vector<std::
                        std::to_string(bounds.chance_floor) + " the key's label policy implies");
   const double rate = static_cast<double>(k) / static_cast<double>(n);
   if (!close(match_rate->get<double>(), rate)) problems.push_back("report: match_rate is not matches / queries");
-  const double stated = binomial_upper_tail_log10(k, n, p);
+  // A key with control images: the report must give the suspect's answers to them, and
+  // its p-value is the larger of the binomial's and Fisher's (verify/verifier.h).
+  std::optional<double> control_log10;
+  if (bounds.controls > 0) control_log10 = control_test(report, k, n, bounds.controls, problems);
+  if (bounds.controls > 0 && !control_log10) return;
+  const double stated = std::max(binomial_upper_tail_log10(k, n, p), control_log10.value_or(-INFINITY));
   const bool stored_ok = log10_p && (log10_p->is_null() ? std::isinf(stated)
                                                          : log10_p->is_number() && close(log10_p->get<double>(), stated));
   if (!stored_ok) problems.push_back("report: log10_p_value does not follow from matches, queries and chance rate");
@@ -149,7 +183,8 @@ void check_report(const json& report, const KeyBounds& bounds, std::vector<std::
   if (stated_decision != verified->get<bool>()) problems.push_back("report: the decision does not follow from its numbers");
   // The decision an arbiter makes: the key's chance rate (or the report's, if higher),
   // and thresholds no weaker than the claim minimum.
-  const double sound = binomial_upper_tail_log10(k, n, std::max(p, bounds.chance_floor));
+  const double sound = std::max(binomial_upper_tail_log10(k, n, std::max(p, bounds.chance_floor)),
+                                control_log10.value_or(-INFINITY));
   const double sound_threshold = std::min(threshold->get<double>(), kClaimMaxPThreshold);
   if (!(sound < std::log10(sound_threshold) && rate >= std::max(min_rate->get<double>(), kClaimMinMatchRate)))
     problems.push_back("report: ownership is not verified by its numbers");

@@ -47,4 +47,16 @@ std::vector<std::int64_t> secure_random_subset(std::int64_t total, std::int64_t 
   return all;
 }
 
+std::vector<std::int64_t> secure_random_permutation(std::int64_t n) {
+  ensure_sodium();
+  WMARK_CHECK(n >= 0 && n <= std::numeric_limits<std::uint32_t>::max(), "cannot shuffle ", n, " items");
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  for (std::int64_t i = n - 1; i > 0; --i) {  // Fisher-Yates
+    const auto j = static_cast<std::int64_t>(randombytes_uniform(static_cast<std::uint32_t>(i + 1)));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
 }  // namespace wmark

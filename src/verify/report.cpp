@@ -30,6 +30,7 @@ nlohmann::json VerificationReport::to_json() const {
   if (!tls_certificate_sha256.empty()) out["tls_certificate_sha256"] = tls_certificate_sha256;
   if (!verified_at.empty()) out["verified_at"] = verified_at;
   if (!unit_alignment.is_null()) out["unit_alignment"] = unit_alignment;
+  if (!control.is_null()) out["control"] = control;
   if (family_size > 1) {
     const bool finite = std::isfinite(family_log10_p_value);
     out["family"] = {{"size", family_size},

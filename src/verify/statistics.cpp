@@ -71,6 +71,25 @@ double binomial_upper_tail(std::int64_t k, std::int64_t n, double p) {
   return std::pow(10.0, binomial_upper_tail_log10(k, n, p));
 }
 
+double fisher_exact_greater_log10(std::int64_t k1, std::int64_t n1, std::int64_t k2, std::int64_t n2) {
+  WMARK_CHECK(n1 >= 0 && n2 >= 0 && k1 >= 0 && k2 >= 0 && k1 <= n1 && k2 <= n2,
+              "Fisher's test needs counts within their group sizes: ", k1, " of ", n1, ", ", k2, " of ", n2);
+  WMARK_CHECK(n1 + n2 <= kMaxFisherCount, "Fisher's test: ", n1 + n2, " trials is more than it sums over");
+  if (k1 == 0) return 0.0;
+  const auto log_choose = [](std::int64_t n, std::int64_t k) {
+    return std::lgamma(double(n) + 1) - std::lgamma(double(k) + 1) - std::lgamma(double(n - k) + 1);
+  };
+  const std::int64_t total = n1 + n2, successes = k1 + k2;
+  const double log_all = log_choose(total, n1);
+  double log_sum = -std::numeric_limits<double>::infinity();
+  for (std::int64_t x = k1; x <= std::min(n1, successes); ++x) {
+    if (n1 - x > total - successes) continue;  // more failures drawn than there are
+    const double term = log_choose(successes, x) + log_choose(total - successes, n1 - x) - log_all;
+    log_sum = std::max(log_sum, term) + std::log1p(std::exp(-std::fabs(log_sum - term)));
+  }
+  return std::min(0.0, log_sum / kLog10);
+}
+
 std::vector<double> holm_adjusted_log10(const std::vector<double>& log10_p) {
   for (double value : log10_p) WMARK_CHECK(!std::isnan(value) && value <= 0, "a log10 p-value must be in [-inf, 0]");
   std::vector<std::size_t> order(log10_p.size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,49 @@ void record_not_derivable(VerificationReport& report, const std::string& reason,
   report.key_derivation = "not derivable: " + reason;
   report.key_forgeable = accept;
   if (!accept) report.verified = false;
+}
+
+bool target_label_key(const WatermarkKey& key) {
+  return key.params.is_object() && key.params.value("label_policy", nlohmann::json()) == "target";
+}
+
+// The key's control images, checked; undefined when it has none.
+at::Tensor checked_controls(const WatermarkKey& key) {
+  if (!key.tensors.count("control_images")) return {};
+  const auto& all = key.tensor("control_images");
+  WMARK_CHECK(target_label_key(key), "malformed key: control images belong to target-label trigger sets");
+  const auto target = key.params.value("target_label", nlohmann::json());
+  WMARK_CHECK(target.is_number_integer() && target.get<std::int64_t>() >= 0 &&
+                  target.get<std::int64_t>() < key.num_classes,
+              "malformed key: its control images need a target label in [0, ", key.num_classes, ")");
+  WMARK_CHECK(all.dim() == 4 && all.size(0) >= 1 &&
+                  ImageShape({all.size(1), all.size(2), all.size(3)}) == key.input_shape,
+              "malformed trigger-set key: control images ", all.sizes(), " do not match its input shape");
+  return all;
+}
+
+// How many of `triggers` and `controls` a verification asks under a budget of images
+// (0 = all): both in the key's proportion, at least one of each.
+std::pair<std::int64_t, std::int64_t> split_budget(std::int64_t budget, std::int64_t triggers, std::int64_t controls) {
+  if (budget <= 0 || budget >= triggers + controls) return {triggers, controls};
+  if (controls == 0) return {budget, 0};
+  WMARK_CHECK(budget >= 2, "a query budget of ", budget, " image cannot ask both a trigger and a control image");
+  const auto asked = std::clamp<std::int64_t>(budget * triggers / (triggers + controls), 1, budget - 1);
+  return {std::min(asked, triggers), std::min(budget - asked, controls)};
+}
+
+// Labels for `triggers` then `controls` (if defined), asked in one batch in a secret
+// random order so that the suspect cannot tell the two apart by position.
+at::Tensor classify_shuffled(Classifier& suspect, const at::Tensor& triggers, const at::Tensor& controls) {
+  const auto batch = controls.defined() ? torch::cat({triggers, controls.to(triggers.scalar_type())}) : triggers;
+  const auto n = batch.size(0);
+  const auto order = controls.defined() ? torch::tensor(secure_random_permutation(n), torch::kLong) : at::Tensor();
+  auto answers = suspect.classify(order.defined() ? batch.index_select(0, order) : batch);
+  WMARK_CHECK(answers.dim() == 1 && answers.size(0) == n, suspect.describe(), " returned ", answers.sizes(),
+              " labels for ", n, " images");
+  answers = answers.to(torch::kLong).cpu();
+  if (!order.defined()) return answers;
+  return torch::empty_like(answers).index_copy_(0, order, answers);  // row order[i] got answer i
 }
 
 }  // namespace
@@ -86,6 +130,33 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   report.p_threshold = options_.p_threshold();
   report.min_match_rate = options_.min_match_rate();
   report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+  if (target_label_key(key)) {
+    report.control = {{"missing", key.tensors.count("control_images")
+                                      ? "the suspect's answers to the key's control images were not given"
+                                      : "the key holds no control images (made before keys had them): a suspect "
+                                        "that answers the target class to every input would verify; re-embed "
+                                        "for a key that has them"}};
+  }
+  return report;
+}
+
+VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key,
+                                    const ControlAnswers& control) const {
+  WMARK_CHECK(control.queries > 0 && control.target_answers >= 0 && control.target_answers <= control.queries,
+              "control answers: ", control.target_answers, " of ", control.queries);
+  WMARK_CHECK(matches >= 0 && matches <= queries, matches, " matches of ", queries, " queries");
+  auto report = decide(matches, queries, key);
+  const double binomial = report.log10_p_value;
+  const double fisher = fisher_exact_greater_log10(matches, queries, control.target_answers, control.queries);
+  const auto finite = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(); };
+  report.control = {{"queries", control.queries},
+                    {"target_answers", control.target_answers},
+                    {"target_rate", static_cast<double>(control.target_answers) / static_cast<double>(control.queries)},
+                    {"log10_p_value", finite(fisher)},
+                    {"binomial_log10_p_value", finite(binomial)}};
+  report.log10_p_value = std::max(binomial, fisher);
+  report.p_value = std::pow(10.0, report.log10_p_value);
+  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
   return report;
 }
 
@@ -102,24 +173,31 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   // A query budget asks for a fresh random subset each time (OS randomness): a suspect
   // that has seen one verification cannot tell which triggers the next one will use.
   const auto total = labels.size(0);
-  const auto used = options_.max_queries() > 0 ? std::min(options_.max_queries(), total) : total;
+  auto controls = checked_controls(key);
+  const auto [used, used_controls] = split_budget(options_.max_queries(), total, controls.defined() ? controls.size(0) : 0);
   std::vector<std::int64_t> chosen;
   if (used < total) chosen = secure_random_subset(total, used);
   const auto index = torch::tensor(chosen, torch::kLong);
-  const auto before = suspect.queries();
-  auto predicted = suspect.classify(chosen.empty() ? images : images.index_select(0, index));
-  WMARK_CHECK(predicted.dim() == 1 && predicted.size(0) == used, suspect.describe(), " returned ",
-              predicted.sizes(), " labels for ", used, " triggers");
+  if (controls.defined() && used_controls < controls.size(0))
+    controls = controls.index_select(0, torch::tensor(secure_random_subset(controls.size(0), used_controls), torch::kLong));
+  auto answers = classify_shuffled(suspect, chosen.empty() ? images : images.index_select(0, index), controls);
+  const auto predicted = answers.slice(0, 0, used);
   const auto queried = chosen.empty() ? torch::arange(total, torch::kLong) : index;
   const auto matches = query_matches(key, queried, predicted).sum().item<std::int64_t>();
-  auto report = decide(matches, used, key);
+  VerificationReport report;
+  if (controls.defined()) {
+    const auto target = key.params["target_label"].get<std::int64_t>();
+    const auto target_answers = answers.slice(0, used).eq(target).sum().item<std::int64_t>();
+    report = decide(matches, used, key, ControlAnswers{target_answers, controls.size(0)});
+  } else {
+    report = decide(matches, used, key);
+  }
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;
   report.queried_triggers = std::move(chosen);
   apply_derivation(report, key);
   report.model = suspect.describe();
   report.verified_at = utc_now_iso8601();
-  report.queries = suspect.queries() - before;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -42,6 +42,9 @@ PreparedTriggers prepare_triggers(const Dataset& train, const TriggerWatermarkOp
   // Where the trigger images were drawn from: what re-deriving them needs (derivation.h).
   const auto& sources = trigger_sources(train, spec);
   base.params["trigger_sources"] = {{"dataset", sources.name}, {"size", sources.size()}};
+  // One target class: the verifier needs the suspect's own rate of that class on unmarked
+  // images, or a model that answers it to everything verifies (trigger_generator.h).
+  if (spec.label_policy == "target") base.tensors["control_images"] = control_images(sources, spec);
   base.secret = spec.secret;
   auto embedder_options = options.embedder();
   if (embedder_options.trigger_ratio() <= 0) {

@@ -137,8 +137,14 @@ TEST_CASE("the owner's decision after an overwrite is reported with its p-value"
   INFO("owner after overwrite: match " << after.match_rate << " p " << after.p_value);
   CHECK(after.queries == f.key.tensor("labels").size(0));
   CHECK(after.match_rate == Approx(static_cast<double>(after.matches) / static_cast<double>(after.queries)));
+  // The larger of the binomial test's and the control test's (a target-label key).
+  const auto& control = after.control;
+  REQUIRE(control.contains("target_answers"));
+  const double control_log10 = fisher_exact_greater_log10(after.matches, after.queries,
+                                                          control["target_answers"], control["queries"]);
   CHECK(after.log10_p_value ==
-        Approx(binomial_upper_tail_log10(after.matches, after.queries, after.chance_rate)).margin(1e-9));
+        Approx(std::max(binomial_upper_tail_log10(after.matches, after.queries, after.chance_rate), control_log10))
+            .margin(1e-9));
   CHECK(after.verified == (after.p_value < after.p_threshold && after.match_rate >= after.min_match_rate));
   CHECK(report.test_accuracy_after > 0.85);
   const auto json = report.to_json();

@@ -110,7 +110,12 @@ json resigned(json claim, const Identity& owner) {
   auto& r = claim["report"];
   const auto n = r["queries"].get<std::int64_t>(), k = r["matches"].get<std::int64_t>();
   r["match_rate"] = static_cast<double>(k) / static_cast<double>(n);
-  const double log10_p = n <= kMaxBinomialCount ? binomial_upper_tail_log10(k, n, r["chance_rate"].get<double>()) : 0.0;
+  double log10_p = n <= kMaxBinomialCount ? binomial_upper_tail_log10(k, n, r["chance_rate"].get<double>()) : 0.0;
+  if (r.contains("control") && r["control"].contains("queries") && k <= n && n < kMaxFisherCount) {
+    const auto& c = r["control"];  // a target-label key's control answers: Fisher's test too
+    log10_p = std::max(log10_p, fisher_exact_greater_log10(k, n, c["target_answers"].get<std::int64_t>(),
+                                                           c["queries"].get<std::int64_t>()));
+  }
   r["log10_p_value"] = log10_p;
   r["p_value"] = std::pow(10.0, log10_p);
   r["verified"] = log10_p < std::log10(r["p_threshold"].get<double>()) &&
@@ -169,6 +174,20 @@ TEST_CASE("a signed claim cannot assert more than its key and the evidence stand
   check = check_claim(resigned(absurd, owner), owner.public_key());
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
   CHECK_FALSE(check.valid);
+
+  // The suspect's answers to the key's control images left out (they would show a
+  // suspect that gives the target class to everything), or more of them than the key has.
+  REQUIRE(honest["report"]["control"].contains("queries"));
+  auto uncontrolled = honest;
+  uncontrolled["report"].erase("control");
+  check = check_claim(resigned(uncontrolled, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("\"control\" is missing"));
+  auto padded = honest;
+  padded["report"]["control"]["queries"] = key.tensor("control_images").size(0) * 100;
+  check = check_claim(resigned(padded, owner), owner.public_key());
+  CHECK_FALSE(check.valid);
+  CHECK_THAT(problems_of(check), Catch::Contains("control images"));
 
   // A report that did not re-derive the key, or found it forgeable: refused.
   ModuleClassifier suspect(test::watermarked_mnist().model, key.normalization, "suspect.pt");

@@ -66,6 +66,7 @@ TEST_CASE("the ambiguity attack: a key made of a victim's own answers is refused
   forged.tensors["images"] = f.test.images.narrow(0, 0, 50).clone();
   forged.tensors["labels"] = suspect.classify(forged.tensors["images"]);
   forged.params["label_policy"] = "random";
+  forged.tensors.erase("control_images");  // a target-label key's, which this one is not
 
   const auto naive = Verifier().verify(suspect, forged);
   CHECK(naive.verified);  // what the statistics alone say

@@ -25,4 +25,9 @@ WMARK_API at::Generator make_generator(std::uint64_t seed);
 /// Requires 0 <= count <= total < 2^32; throws wmark::Error otherwise.
 WMARK_API std::vector<std::int64_t> secure_random_subset(std::int64_t total, std::int64_t count);
 
+/// [0, n) in a uniformly random order from the OS CSPRNG (as secure_random_subset): how
+/// a verification mixes triggers and control images so that a suspect cannot tell
+/// them apart by position. Requires 0 <= n < 2^32; throws wmark::Error otherwise.
+WMARK_API std::vector<std::int64_t> secure_random_permutation(std::int64_t n);
+
 }  // namespace wmark

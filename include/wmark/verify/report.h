@@ -20,7 +20,7 @@ struct WMARK_API VerificationReport {
   std::string method;
   /// The key's SHA-256 commitment (hex).
   std::string key_commitment;
-  /// Images sent to the suspect.
+  /// Triggers (or bits) the decision counts; control images sent besides are in `control`.
   std::int64_t queries = 0;
   /// Triggers the suspect labelled with their watermark labels.
   std::int64_t matches = 0;
@@ -28,7 +28,8 @@ struct WMARK_API VerificationReport {
   double match_rate = 0;
   /// Match probability of an unwatermarked model per query (the null hypothesis).
   double chance_rate = 0;
-  /// One-sided binomial p-value of the match count (0 when it underflows double).
+  /// One-sided binomial p-value of the match count (0 when it underflows double); with
+  /// control queries the larger of it and the control test's (see `control`).
   double p_value = 1;
   /// log10 of the p-value, which keeps its exponent far below 1e-308 (-inf when the
   /// p-value is exactly 0).
@@ -75,6 +76,12 @@ struct WMARK_API VerificationReport {
   /// read only aligned (widened by dummy neurons). Null when the units were read as they
   /// are (not written to JSON then).
   nlohmann::json unit_alignment;
+  /// A target-label key's control queries (Verifier): {"queries", "target_answers",
+  /// "target_rate", "log10_p_value" (Fisher's exact test that the triggers get the target
+  /// class more often than the unmarked control images), "binomial_log10_p_value"}; or
+  /// {"missing": why} for a target-label key without control images, whose decision then
+  /// rests on the binomial test alone. Null for other keys (not written to JSON then).
+  nlohmann::json control;
   /// Whether the decision is "not verified" because the key was refused as not derivable.
   bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }
   /// Wall time of the verification.

@@ -27,6 +27,19 @@ WMARK_API double binomial_upper_tail_log10(std::int64_t k, std::int64_t n, doubl
 /// as binomial_upper_tail_log10().
 WMARK_API double binomial_upper_tail(std::int64_t k, std::int64_t n, double p);
 
+/// The largest group sizes fisher_exact_greater_log10() takes (its sum has one term per
+/// possible count; no key has this many triggers).
+constexpr std::int64_t kMaxFisherCount = 10000000;
+
+/// log10 of the one-sided p-value of Fisher's exact test that a rate is higher in group 1
+/// (k1 successes in n1 trials) than in group 2 (k2 in n2): P[X >= k1] for X
+/// hypergeometric (n1 draws from n1 + n2 items of which k1 + k2 are successes). It is
+/// exact under the null hypothesis that both groups share one success probability,
+/// whatever it is; used with a key's control queries (Verifier), where that probability
+/// is the suspect's own bias towards the target class. 0 when k1 <= 0; requires
+/// 0 <= k1 <= n1, 0 <= k2 <= n2, n1 + n2 <= kMaxFisherCount; throws wmark::Error otherwise.
+WMARK_API double fisher_exact_greater_log10(std::int64_t k1, std::int64_t n1, std::int64_t k2, std::int64_t n2);
+
 /// Holm's step-down adjustment of a family of p-values, given and returned as log10: the
 /// i-th smallest p becomes max over j <= i of min(1, (m - j) p_(j)) (j from 0). Rejecting
 /// every hypothesis whose adjusted p-value is below alpha keeps the chance of any false

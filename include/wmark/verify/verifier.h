@@ -13,6 +13,15 @@
 /// guards cover each other's blind spots: the p-value alone would accept a 30%
 /// match rate on 100 triggers at chance 0.1, which a clean model that happens to send
 /// many triggers to one class could reach; the rate alone ignores the key size.
+///
+/// A key whose triggers all carry one target class (the "target" label policy) makes
+/// 1/num_classes a guess: a suspect that answers that class to everything (collapsed by
+/// noise, or built to) matches every trigger. Such keys hold control images, unmarked
+/// images of the triggers' source pool (control_images(), trigger_generator.h); the
+/// suspect labels them mixed among the triggers in a secret random order, and ownership
+/// also needs Fisher's exact test that the triggers get the target class more often
+/// than the controls to fall below `p_threshold`; the report's p-value is the larger of
+/// the two tests' (intersection-union: each test alone keeps the level).
 #pragma once
 
 #include <filesystem>
@@ -40,9 +49,10 @@ struct VerifierOptions {
   TORCH_ARG(double, chance_rate) = 0.0;
   /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
   TORCH_ARG(double, max_bit_error_rate) = 0.1;
-  /// Black-box keys: query at most this many triggers, a fresh random subset of the
-  /// key's (OS randomness) each time, listed in the report; 0 = all. Fewer queries give
-  /// a weaker p-value, never a wrong one.
+  /// Black-box keys: send at most this many images, a fresh random subset of the key's
+  /// triggers (OS randomness) each time, listed in the report, and of its control images
+  /// in the key's proportion (at least one of each); 0 = all. Fewer queries give a
+  /// weaker p-value, never a wrong one.
   TORCH_ARG(std::int64_t, max_queries) = 0;
   /// Re-derive the key from its secret first (check_key_derivation, derivation.h): a
   /// key that is not what its secret derives could have been chosen after seeing the
@@ -63,19 +73,32 @@ struct VerifierOptions {
   TORCH_ARG(std::optional<std::filesystem::path>, data_dir);
 };
 
+/// How a suspect answered a key's control images: how many were asked, and how many it
+/// gave the key's target class.
+struct ControlAnswers {
+  std::int64_t target_answers = 0;  ///< control images labelled with the target class
+  std::int64_t queries = 0;         ///< control images asked
+};
+
 /// Decides ownership of a suspect model from a key of any registered scheme (see the
 /// file comment): black-box keys by querying, white-box keys by reading bits.
 class WMARK_API Verifier {
  public:
   /// Throws wmark::Error if an option is outside its range.
   explicit Verifier(VerifierOptions options = {});
-  /// Queries `suspect` with the key's triggers and decides. Requires a black-box key
-  /// (its scheme's KeyKind) whose "images" [K,C,H,W] match its input shape and whose
-  /// "labels" are [K], and K labels back from the suspect; throws wmark::Error otherwise.
+  /// Queries `suspect` with the key's triggers (and its control images, shuffled among
+  /// them) and decides. Requires a black-box key (its scheme's KeyKind) whose "images"
+  /// [K,C,H,W] and any "control_images" match its input shape, whose "labels" are [K],
+  /// and a label back from the suspect per image sent; throws wmark::Error otherwise.
   VerificationReport verify(Classifier& suspect, const WatermarkKey& key) const;
   /// The decision from a match count alone (for remote or recorded answers). Requires
   /// `queries` > 0; throws wmark::Error otherwise.
   VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key) const;
+  /// The decision from a target-label key's match count and its control answers (see
+  /// the file comment). Requires queries > 0, control.queries > 0 and counts within
+  /// them; throws wmark::Error otherwise.
+  VerificationReport decide(std::int64_t matches, std::int64_t queries, const WatermarkKey& key,
+                            const ControlAnswers& control) const;
   /// White-box: reads the bits a white-box key hid in `model` through its scheme's
   /// extract_bits() (weights for "uchida", the key inputs' mean activation for
   /// "deepsigns") and decides by the binomial test of matching bits at the scheme's

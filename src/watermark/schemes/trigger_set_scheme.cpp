@@ -108,6 +108,20 @@ KeyDerivation check_trigger_set_derivation(const WatermarkKey& key,
     return not_derivable("its trigger images are not the ones its secret derives");
   if (!derivation::same(labels, derived.labels))
     return not_derivable("its trigger labels are not the ones its secret derives");
+  // Controls a key's holder chose could be images the suspect rarely gives the target.
+  if (key.tensors.count("control_images")) {
+    const auto& controls = key.tensor("control_images");
+    if (spec.label_policy != "target" || controls.dim() != 4 || controls.size(0) < 1)
+      return not_derivable("it holds control images, which only target-label keys have, one or more");
+    at::Tensor derived_controls;
+    try {
+      derived_controls = control_images(train, spec, controls.size(0));
+    } catch (const Error& error) {
+      return not_derivable(std::string("its control images cannot be re-derived: ") + error.what());
+    }
+    if (!derivation::same(controls, derived_controls))
+      return not_derivable("its control images are not the ones its secret derives");
+  }
   return {true, ""};
 }
 

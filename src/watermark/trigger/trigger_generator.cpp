@@ -84,4 +84,15 @@ at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerS
   return candidates.index_select(0, spec.secret.stream(purpose).sample(candidates.size(0), count));
 }
 
+at::Tensor control_images(const Dataset& sources, const TriggerSpec& spec, std::int64_t count) {
+  WMARK_CHECK(spec.label_policy == "target", "control images belong to target-label trigger sets, not to the '",
+              spec.label_policy, "' policy");
+  const auto target = resolve_target_label(spec, sources.num_classes);
+  const auto eligible = sources.labels.ne(target).sum().item<std::int64_t>();
+  if (count <= 0) count = std::min<std::int64_t>(2 * spec.size, eligible);
+  WMARK_CHECK(count >= 1 && count <= eligible, "cannot draw ", count, " control images from ", eligible,
+              " eligible images of ", sources.name);
+  return sources.images.index_select(0, pick_sources(sources, count, spec, "control-sources")).contiguous();
+}
+
 }  // namespace wmark

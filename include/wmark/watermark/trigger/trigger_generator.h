@@ -118,4 +118,15 @@ WMARK_API const Dataset& trigger_sources(const Dataset& train, const TriggerSpec
 WMARK_API at::Tensor pick_sources(const Dataset& train, std::int64_t count, const TriggerSpec& spec,
                                   const std::string& purpose);
 
+/// The control images of a "target"-policy trigger set: unmarked images of the pool the
+/// triggers' sources come from (`sources`, trigger_sources()), none of the target class,
+/// drawn from the secret's "control-sources" stream, so re-derivable like the triggers
+/// and not chosen by whoever holds the key. The Verifier asks the suspect to label them
+/// among the triggers: a model that answers the target class to everything answers it
+/// on them too, which the binomial test against 1/num_classes cannot see. Count: twice
+/// the triggers (the power of the comparison with few triggers), at most the eligible
+/// pool; `count` > 0 asks for exactly that many (re-deriving a key). uint8 [N,C,H,W].
+/// Throws wmark::Error for another label policy or too small a pool.
+WMARK_API at::Tensor control_images(const Dataset& sources, const TriggerSpec& spec, std::int64_t count = 0);
+
 }  // namespace wmark

@@ -57,6 +57,17 @@ int run_evaluate(const EvaluateCommand& c) {
                    p.cached ? " (cached)" : "", p.eta_seconds / 60);
     };
   }
+  if (!config.seeds.empty()) {  // one folder per seed, and the summary over them
+    const auto summary = run_seed_evaluations(config, run);
+    if (run.shards > 1) {
+      std::cout << "shard " << run.shard << "/" << run.shards << " of every seed written to " << c.out_dir
+                << "\nrun wmark evaluate without --shard on the folder to merge and summarise\n";
+      return 0;
+    }
+    std::cout << seed_summary_markdown(summary) << "\nwritten: " << c.out_dir
+              << "/seed-N/ (one evaluation per seed), summary.json, summary.md\n";
+    return summary["false_positive"].value("false_claims", 0) == 0 ? 0 : 1;
+  }
   const auto report = run_evaluation(config, run);
   if (run.shards > 1) {
     std::cout << "shard " << run.shard << "/" << run.shards << " written to " << c.out_dir << ": " << report.dump()

@@ -63,7 +63,7 @@ using evaluation::scheme_choice;
 
 EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std::string& source) {
   WMARK_CHECK(j.is_object(), source, ": an evaluation config must be a JSON object");
-  check_option_keys(j, source, {"dataset", "data_dir", "subset", "arch", "epochs", "seed", "trigger_size",
+  check_option_keys(j, source, {"dataset", "data_dir", "subset", "arch", "epochs", "seed", "seeds", "trigger_size",
                                 "schemes", "generators", "attacker_samples", "attacks", "false_positive"});
   EvaluationConfig c;
   c.dataset = canonical_dataset_name(get<std::string>(j, "dataset", c.dataset, source));
@@ -72,6 +72,15 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
   c.arch = get<std::string>(j, "arch", c.arch, source);
   c.epochs = get<std::int64_t>(j, "epochs", c.epochs, source);
   c.seed = get<std::uint64_t>(j, "seed", c.seed, source);
+  WMARK_CHECK(!(j.contains("seed") && j.contains("seeds")), source, ": give 'seed' or 'seeds', not both");
+  c.seeds = get<std::vector<std::uint64_t>>(j, "seeds", c.seeds, source);
+  if (j.contains("seeds")) {
+    auto sorted = c.seeds;
+    std::sort(sorted.begin(), sorted.end());
+    WMARK_CHECK(!sorted.empty() && std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), source,
+                ": 'seeds' must be a non-empty list of distinct seeds");
+    c.seed = c.seeds.front();
+  }
   c.trigger_size = get<std::int64_t>(j, "trigger_size", c.trigger_size, source);
   WMARK_CHECK(!(j.contains("schemes") && j.contains("generators")), source,
               ": give 'schemes' or its older name 'generators', not both");

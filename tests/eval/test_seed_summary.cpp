@@ -18,16 +18,20 @@ using nlohmann::json;
 namespace {
 
 // A tiny real evaluation per seed: content triggers on mnist_cnn, pruning and heavy input noise.
+json tiny_config(int seed) {
+  return {{"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 1000},
+          {"epochs", 1}, {"seed", seed}, {"schemes", {"content"}}, {"trigger_size", 30},
+          {"attacker_samples", 500},
+          {"attacks", json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.5}}},
+                                   {{"attack", "input-noising"}, {"vary", "std"}, {"values", {1.0}}}})},
+          {"false_positive", {{"models", 1}}}};
+}
+
+// Into dir/seed-N, where run_seed_evaluations() puts seed N.
 json tiny_evaluation(const test::TempDir& dir, int seed) {
-  const json config = {{"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 1000},
-                       {"epochs", 1}, {"seed", seed}, {"schemes", {"content"}}, {"trigger_size", 30},
-                       {"attacker_samples", 500},
-                       {"attacks", json::array({{{"attack", "prune"}, {"vary", "rate"}, {"values", {0.5}}},
-                                                {{"attack", "input-noising"}, {"vary", "std"}, {"values", {1.0}}}})},
-                       {"false_positive", {{"models", 1}}}};
   EvaluationRun run;
-  run.out_dir = dir / ("seed" + std::to_string(seed));
-  return run_evaluation(EvaluationConfig::from_json(config), run);
+  run.out_dir = dir / ("seed-" + std::to_string(seed));
+  return run_evaluation(EvaluationConfig::from_json(tiny_config(seed)), run);
 }
 
 const json& cell_of(const json& report, const std::string& name) {
@@ -130,7 +134,7 @@ TEST_CASE("a summary over seeds gives each cell's mean, spread and verified coun
 
   // The CLI: folders in, the table out; an existing output is not overwritten unless asked.
   std::string out;
-  const auto folders = (dir / "seed1").string() + " " + (dir / "seed2").string() + " " + (dir / "seed3").string();
+  const auto folders = (dir / "seed-1").string() + " " + (dir / "seed-2").string() + " " + (dir / "seed-3").string();
   REQUIRE(test::run_wmark("summarize " + folders + " --json " + (dir / "summary.json").string(), out) == 0);
   CHECK_THAT(out, Contains("Over 3 seeds"));
   CHECK(json::parse(read_file(dir / "summary.json")) == summary);
@@ -138,4 +142,30 @@ TEST_CASE("a summary over seeds gives each cell's mean, spread and verified coun
   CHECK_THAT(out, Contains("already exists"));
   CHECK(test::run_wmark("summarize " + folders + " " + (dir / "seed9").string(), out) == 2);
   CHECK_THAT(out, Contains("seed9") && Contains("does not exist"));
+
+  // One config with "seeds": a folder per seed (here all cached, so nothing retrains) and
+  // the same summary, written beside them; through the CLI as well.
+  auto several = tiny_config(1);
+  several.erase("seed");
+  several["seeds"] = {1, 2, 3};
+  EvaluationRun run;
+  run.out_dir = dir.path();
+  std::int64_t steps = 0, recomputed = 0;
+  run.on_progress = [&](const EvaluationProgress& p) { ++steps, recomputed += !p.cached; };
+  CHECK(run_seed_evaluations(EvaluationConfig::from_json(several), run) == summary);
+  CHECK(steps > 0);
+  CHECK(recomputed == 0);
+  CHECK(json::parse(read_file(dir / "summary.json")) == summary);
+  CHECK_THAT(read_file(dir / "summary.md"), Contains("Over 3 seeds (1, 2, 3)"));
+  test::write_bytes(dir / "seeds.json", several.dump(), true);
+  CHECK(test::run_wmark("evaluate --config " + (dir / "seeds.json").string() + " --out-dir " + dir.path().string(), out) == 0);
+  CHECK_THAT(out, Contains("Over 3 seeds") && Contains("summary.json"));
+  // "seed" and "seeds" together, an empty list or a repeated seed: refused before any work.
+  auto both = several;
+  both["seed"] = 4;
+  CHECK_THROWS_WITH(EvaluationConfig::from_json(both, "both.json"), Contains("both.json: give 'seed' or 'seeds'"));
+  for (const auto& bad : {json::array(), json({1, 2, 1})}) {
+    several["seeds"] = bad;
+    CHECK_THROWS_WITH(EvaluationConfig::from_json(several, "bad.json"), Contains("non-empty list of distinct seeds"));
+  }
 }

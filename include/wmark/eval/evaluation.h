@@ -6,7 +6,7 @@
 ///
 /// Config (JSON; every key optional except "attacks"):
 /// \code{.json}
-/// {"dataset": "mnist", "data_dir": null, "subset": 0, "arch": "", "epochs": 0, "seed": 1,
+/// {"dataset": "mnist", "data_dir": null, "subset": 0, "arch": "", "epochs": 0, "seed": 1 (or "seeds": [1, 2, 3]),
 ///  "trigger_size": 100,
 ///  "schemes": ["content", "noise", "unrelated", "deepsigns-output", "deepsigns", "uchida"],
 ///  "attacker_samples": 0,
@@ -51,6 +51,9 @@ struct WMARK_API EvaluationConfig {
   std::string arch;                                 ///< architecture ("" = recipe)
   std::int64_t epochs = 0;                          ///< training epochs (0 = recipe)
   std::uint64_t seed = 1;                           ///< seed of everything
+  /// Several seeds ("seeds": [1, 2, 3], instead of "seed"): one evaluation per seed,
+  /// summarised over them (run_seed_evaluations(), seed_summary.h); empty = `seed` alone.
+  std::vector<std::uint64_t> seeds;
   std::int64_t trigger_size = 100;                  ///< triggers (or output keys) per key
   std::vector<std::string> schemes{"content", "noise", "unrelated"};  ///< generators or schemes
   std::int64_t attacker_samples = 0;                ///< attacker's test samples (0 = half)

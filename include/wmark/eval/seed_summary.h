@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "wmark/eval/evaluation.h"
 #include "wmark/util/export.h"
 
 namespace wmark {
@@ -29,6 +30,13 @@ namespace wmark {
 /// naming the source for a report that is not one, one of another setup, or a repeated seed.
 WMARK_API nlohmann::json summarize_seeds(const std::vector<nlohmann::json>& reports,
                                          const std::vector<std::string>& sources);
+
+/// Runs (or resumes) run_evaluation() once per seed of `config.seeds` (or its one `seed`),
+/// each into run.out_dir/seed-N, then summarises them into run.out_dir/summary.json and
+/// summary.md and returns the summary. Under run.shards > 1 each seed computes only its
+/// shard and nothing is summarised: returns {"shard", "shards", "seeds": [the shards'
+/// results]}. Throws what run_evaluation() or summarize_seeds() throw.
+WMARK_API nlohmann::json run_seed_evaluations(const EvaluationConfig& config, const EvaluationRun& run);
 
 /// The Markdown rendering of a summarize_seeds() result: one table of cells (rows) by
 /// schemes (columns), each "test accuracy ± sd / mark accuracy ± sd / verified k of n".

@@ -44,6 +44,13 @@ int run_certify(const CertifyCommand& c) {
             << "smoothed p-value <= 10^" << certificate.log10_p_value << "\n"
             << "certified l2 radius: " << certificate.radius << " (parameter norm " << certificate.parameter_norm
             << ")\n";
+  const auto& control = certificate.control;
+  if (control.contains("missing")) std::cout << "warning: " << control["missing"].get<std::string>() << "\n";
+  if (control.contains("queries"))
+    std::cout << "control: " << control["target_answers"] << "/" << control["queries"]
+              << " unmarked images given the target class, against " << control["trigger_matches"] << "/"
+              << certificate.queries << " triggers (log10 p " << control["log10_p_value"] << ")\n";
+  std::cout << (certificate.verified ? "VERIFIED" : "NOT VERIFIED") << "\n";
   return certificate.verified ? 0 : 1;
 }
 

@@ -14,6 +14,8 @@
 #include "wmark/watermark/scheme.h"
 
 namespace wmark {
+
+using json = nlohmann::json;
 namespace {
 
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
@@ -81,6 +83,33 @@ std::vector<double> noisy_match_rates(Network& model, const WatermarkKey& key, d
   return rates;
 }
 
+namespace {
+
+// The unperturbed model's answers to a target-label key's triggers and control images:
+// Fisher's test that the triggers get the target class more often (as the Verifier).
+json control_test(Network& model, const WatermarkKey& key, c10::Device device) {
+  if (!key.tensors.count("control_images"))
+    return {{"missing", "the key holds no control images (made before keys had them): a model that answers the "
+                        "target class to every input would be certified; re-embed for a key that has them"}};
+  const auto& controls = key.tensor("control_images");
+  const auto target = key.params.value("target_label", json());
+  WMARK_CHECK(target.is_number_integer() && controls.dim() == 4 && controls.size(0) >= 1, "malformed ", key.method,
+              " key: control images ", controls.sizes(), " need a 4-D batch and a target label");
+  const auto& images = key.tensor("images");
+  const auto answers = predict_labels(model, images, key.normalization, device);
+  const auto matches = query_matches(key, torch::arange(images.size(0), torch::kLong), answers).sum().item<std::int64_t>();
+  const auto target_answers =
+      predict_labels(model, controls, key.normalization, device).eq(target.get<std::int64_t>()).sum().item<std::int64_t>();
+  const double fisher = fisher_exact_greater_log10(matches, images.size(0), target_answers, controls.size(0));
+  return {{"queries", controls.size(0)},
+          {"target_answers", target_answers},
+          {"target_rate", static_cast<double>(target_answers) / static_cast<double>(controls.size(0))},
+          {"trigger_matches", matches},
+          {"log10_p_value", std::isfinite(fisher) ? json(fisher) : json()}};
+}
+
+}  // namespace
+
 WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, const SmoothingOptions& options,
                                        c10::Device device) {
   WMARK_CHECK(key.black_box(), "parameter smoothing reads a black-box key; this ", key.method,
@@ -109,6 +138,11 @@ WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, 
   const auto needed = threshold_count(c.queries, c.chance_rate, c.alpha, options.p_threshold());
   c.threshold = static_cast<double>(needed) / static_cast<double>(c.queries);
   c.verified = needed <= c.queries && c.median_lower_bound >= c.threshold;
+  if (key.params.is_object() && key.params.value("label_policy", json()) == "target") {
+    c.control = control_test(model, key, device);
+    const auto& fisher = c.control.value("log10_p_value", json());
+    if (fisher.is_number() && !(fisher.get<double>() < std::log10(options.p_threshold()))) c.verified = false;
+  }
   if (!c.verified) return c;
   // The radius: the largest r whose Phi(-r/sigma)-quantile bound still reaches the
   // threshold. The bound falls as r grows, so bisection finds it.
@@ -126,7 +160,7 @@ WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, 
 }
 
 nlohmann::json WatermarkCertificate::to_json() const {
-  return {{"sigma", sigma},
+  nlohmann::json out = {{"sigma", sigma},
           {"draws", draws},
           {"alpha", alpha},
           {"seed", seed},
@@ -139,6 +173,8 @@ nlohmann::json WatermarkCertificate::to_json() const {
           {"verified", verified},
           {"radius", radius},
           {"parameter_norm", parameter_norm}};
+  if (!control.is_null()) out["control"] = control;
+  return out;
 }
 
 }  // namespace wmark

@@ -96,6 +96,9 @@ TEST_CASE("a certified mark verifies smoothed, with a positive radius, and a cle
   CHECK(certificate.radius > 0.2 * kSigma);
   CHECK(certificate.log10_p_value < -6);
   CHECK(std::is_sorted(certificate.match_rates.begin(), certificate.match_rates.end()));
+  REQUIRE(key.params["label_policy"] == "target");  // content triggers, the paper's
+  CHECK(certificate.control["target_rate"].get<double>() < 0.1);
+  CHECK(certificate.to_json()["control"]["queries"] == key.tensor("control_images").size(0));
 
   for (const auto& clean : {test::small_mnist().clean_a, test::small_mnist().clean_b}) {
     const auto smoothed = certify_watermark(*clean, key, options, torch::kCPU);
@@ -103,6 +106,36 @@ TEST_CASE("a certified mark verifies smoothed, with a positive radius, and a cle
     CHECK(smoothed.radius == 0.0);
     CHECK(smoothed.median_lower_bound < 0.5);
   }
+}
+
+TEST_CASE("a model that answers the target class to everything is not certified on a target-label key",
+          "[watermark][adversary]") {
+  const auto& key = certified_fixture().result.key;
+  const auto target = key.params["target_label"].get<std::int64_t>();
+  // An untrained mnist_cnn whose output layer gives the target class whatever comes in.
+  auto constant = test::SmallMnist::fresh(30);
+  {
+    torch::NoGradGuard no_grad;
+    auto params = constant->parameters();
+    params[params.size() - 2].zero_();  // the output layer's weight
+    params.back().zero_();              // and bias
+    params.back()[target] = 1000.0;
+  }
+  const auto options = SmoothingOptions().sigma(kSigma).draws(100).seed(23);
+  // Every noisy draw matches every trigger: the reading alone would certify it.
+  auto old_key = key;
+  old_key.tensors.erase("control_images");
+  const auto unguarded = certify_watermark(*constant, old_key, options, torch::kCPU);
+  CHECK(unguarded.median_lower_bound == 1.0);
+  CHECK(unguarded.verified);
+  CHECK_THAT(unguarded.control["missing"].get<std::string>(), Contains("every input"));
+  // The controls get the target class as often: refused, no radius.
+  const auto guarded = certify_watermark(*constant, key, options, torch::kCPU);
+  INFO(guarded.to_json().dump());
+  CHECK(guarded.median_lower_bound == 1.0);
+  CHECK(guarded.control["target_rate"] == 1.0);
+  CHECK_FALSE(guarded.verified);
+  CHECK(guarded.radius == 0.0);
 }
 
 TEST_CASE("moving the weights less than the certified radius, towards losing the triggers, keeps the smoothed mark",

@@ -21,6 +21,14 @@
 /// of a over the noise reaches t only if half the draws do, so by Markov's inequality
 /// over the key P[h >= t] <= 2 P[Binomial(N, p0) >= tN]; the Monte Carlo bound adds
 /// alpha. Both are in the report, so an arbiter sees what the number assumes.
+///
+/// A key of one target class (content triggers, the paper's and the scheme's default)
+/// does not give that assumption: a model answering the target class to everything
+/// matches every query. Such keys hold control images (trigger_generator.h), and the
+/// certificate verifies only if the model as it is also gives the triggers the target
+/// class more often than the controls (Fisher's exact test below p_threshold, as the
+/// Verifier decides); the radius is that of the smoothed trigger reading. A key made
+/// before keys had controls is certified on the reading alone, and `control` says so.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +75,10 @@ struct WatermarkCertificate {
   bool verified = false;              ///< median_lower_bound >= threshold
   double radius = 0;                  ///< certified l2 radius in parameter space (0: none)
   double parameter_norm = 0;          ///< ||theta||_2, to read the radius against
+  /// A target-label key: the unperturbed model's answers to the key's control images,
+  /// {"queries", "target_answers", "target_rate", "trigger_matches", "log10_p_value"}
+  /// (Fisher's test; null when it underflows), or {"missing": why}; null otherwise.
+  nlohmann::json control;
   /// Everything above as JSON (match rates included).
   nlohmann::json to_json() const;
 };

@@ -83,12 +83,12 @@ TEST_CASE("wmark serve + verify --remote: same decision as in process; signed cl
     CHECK_FALSE(remote.contains("model_sha256"));
     CHECK(test::run_wmark("verify --remote " + clean_url + " --remote-model mnist " + protocol + " --key " + key, out) == 1);
   }
-  // Budget: 60 images, 20 of the key's triggers and 40 of its control images.
+  // Budget: 60 images, 25 of the key's 50 triggers and 35 of its 70 control images.
   CHECK(test::run_wmark("verify --remote " + marked_url + " --remote-model mnist --max-queries 60 --key " + key + " --report " +
                   (dir / "budget.json").string(),
               out) == 0);
-  CHECK(json::parse(read_file(dir / "budget.json"))["queries"] == 20);
-  CHECK(json::parse(read_file(dir / "budget.json"))["control"]["queries"] == 40);
+  CHECK(json::parse(read_file(dir / "budget.json"))["queries"] == 25);
+  CHECK(json::parse(read_file(dir / "budget.json"))["control"]["queries"] == 35);
   // Errors: exit 2 with a clear message.
   CHECK(test::run_wmark("verify --remote " + marked_url + " --remote-model resnet --key " + key, out) == 2);
   CHECK_THAT(out, Catch::Contains("model not found"));

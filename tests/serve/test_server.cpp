@@ -70,9 +70,9 @@ TEST_CASE("remote verification over V2 JSON, V2 binary and V1 matches in-process
       CHECK(report.matches == expected.matches);
       CHECK(report.queries == f.key.tensor("labels").size(0));
       CHECK(report.p_value == expected.p_value);
-      // 50 triggers and 100 control images in batches of 16 (10 requests) after one
+      // 50 triggers and 70 control images in batches of 16 (8 requests) after one
       // metadata request.
-      CHECK(suspect.requests() == 11);
+      CHECK(suspect.requests() == 9);
     }
     CHECK(server.stats().errors == 0);
   }
@@ -168,14 +168,14 @@ TEST_CASE("the query budget caps the images sent", "[serve]") {
   InferenceServer server(test::served_mnist(f.model), loopback());
   server.start();
   // The verifier sends 30 images, triggers and control images in the key's proportion
-  // (10 and 20); the client allows 30.
+  // (12 of 50 and 18 of 70); the client allows 30.
   RemoteClassifier suspect(remote(server).max_queries(30), f.key.input_shape, f.key.normalization);
   const auto report = Verifier(VerifierOptions().max_queries(30)).verify(suspect, f.key);
-  CHECK(report.queries == 10);
-  CHECK(report.control["queries"] == 20);
+  CHECK(report.queries == 12);
+  CHECK(report.control["queries"] == 18);
   CHECK(server.stats().images == 30);
   CHECK(report.verified);
-  // A verifier that wants all 150 is refused before a single image goes out.
+  // A verifier that wants all 120 is refused before a single image goes out.
   RemoteClassifier strict(remote(server).max_queries(20), f.key.input_shape, f.key.normalization);
   CHECK_THROWS_WITH(Verifier().verify(strict, f.key), Catch::Contains("query budget of 20"));
   CHECK(strict.queries() == 0);

@@ -106,7 +106,7 @@ TEST_CASE("a suspect that answers the target class to everything does not verify
   const auto target = key.params["target_label"].get<std::int64_t>();
   const auto triggers = key.tensor("labels").size(0);
   const auto& controls = key.tensor("control_images");
-  CHECK(controls.size(0) == 2 * triggers);
+  CHECK(controls.size(0) == triggers + 20);
   const Verifier verifier;
 
   // The marked model: its triggers get the target class, the unmarked controls rarely.
@@ -138,20 +138,20 @@ TEST_CASE("a suspect that answers the target class to everything does not verify
   CHECK(std::abs(drowned.match_rate - drowned.control["target_rate"].get<double>()) < 0.3);
 
   // A thief who answers the target class where appended controls would sit (making their
-  // rate 1, as above) cannot find them: shuffled among the triggers, only about 2/3 of
-  // them get it (sd 0.03), at the price of 2/3 of all answers, and the triggers still
-  // stand out (log10 p about -6.5 with these 50 triggers; above -2.5 less than once in
-  // 10^6 orders).
+  // rate 1, as above) cannot find them: shuffled among the triggers, only about 58% of
+  // them get it (sd 4%), at the price of 58% of all answers, and the triggers still stand
+  // out (log10 p about -7.5 with these 50 triggers against 70 controls; above -2.5 less
+  // than once in 10^6 orders).
   PositionalThief thief(marked, triggers, target);
   const auto positional = verifier.verify(thief, key);
-  CHECK(positional.control["target_rate"].get<double>() > 0.5);
+  CHECK(positional.control["target_rate"].get<double>() > 0.4);
   CHECK(positional.control["target_rate"].get<double>() < 0.85);
   CHECK(positional.log10_p_value < -2.5);
   // A query budget counts every image sent, triggers and controls in the key's proportion.
   const auto budget = Verifier(VerifierOptions().max_queries(60)).verify(marked, key);
-  CHECK(budget.queries == 20);
-  CHECK(budget.control["queries"] == 40);
-  CHECK(budget.queried_triggers.size() == 20);
+  CHECK(budget.queries == 25);
+  CHECK(budget.control["queries"] == 35);
+  CHECK(budget.queried_triggers.size() == 25);
   CHECK_THROWS_WITH(Verifier(VerifierOptions().max_queries(1)).verify(marked, key), Catch::Contains("budget of 1"));
 }
 

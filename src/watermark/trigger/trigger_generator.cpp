@@ -89,7 +89,7 @@ at::Tensor control_images(const Dataset& sources, const TriggerSpec& spec, std::
               spec.label_policy, "' policy");
   const auto target = resolve_target_label(spec, sources.num_classes);
   const auto eligible = sources.labels.ne(target).sum().item<std::int64_t>();
-  if (count <= 0) count = std::min<std::int64_t>(2 * spec.size, eligible);
+  if (count <= 0) count = std::min<std::int64_t>(spec.size + 20, eligible);
   WMARK_CHECK(count >= 1 && count <= eligible, "cannot draw ", count, " control images from ", eligible,
               " eligible images of ", sources.name);
   return sources.images.index_select(0, pick_sources(sources, count, spec, "control-sources")).contiguous();

@@ -123,9 +123,11 @@ WMARK_API at::Tensor pick_sources(const Dataset& train, std::int64_t count, cons
 /// drawn from the secret's "control-sources" stream, so re-derivable like the triggers
 /// and not chosen by whoever holds the key. The Verifier asks the suspect to label them
 /// among the triggers: a model that answers the target class to everything answers it
-/// on them too, which the binomial test against 1/num_classes cannot see. Count: twice
-/// the triggers (the power of the comparison with few triggers), at most the eligible
-/// pool; `count` > 0 asks for exactly that many (re-deriving a key). uint8 [N,C,H,W].
+/// on them too, which the binomial test against 1/num_classes cannot see. Count: as many
+/// as the triggers and 20 more, at most the eligible pool: Fisher's test of K triggers
+/// against C controls cannot go below 1/binomial(K+C, K), which with C = K + 20 is below
+/// 1e-8 from K = 10 on, while a large key costs about twice its triggers in queries, not
+/// three times. `count` > 0 asks for exactly that many (re-deriving a key). uint8 [N,C,H,W].
 /// Throws wmark::Error for another label policy or too small a pool.
 WMARK_API at::Tensor control_images(const Dataset& sources, const TriggerSpec& spec, std::int64_t count = 0);
 

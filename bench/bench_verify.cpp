@@ -79,7 +79,10 @@ int run(int argc, char** argv) {
   auto options = VerifierOptions();
   if (!data_dir.empty()) options.require_derivable_key(true).data_dir(std::filesystem::path(data_dir));
   const Verifier verifier(options);
-  std::printf("key: %s, %lld queries\n", key.method.c_str(), static_cast<long long>(key.tensor("images").size(0)));
+  // A target-label key's control images are sent with its triggers (verifier.h).
+  const long long controls = key.tensors.count("control_images") ? key.tensor("control_images").size(0) : 0;
+  std::printf("key: %s, %lld triggers + %lld control images\n", key.method.c_str(),
+              static_cast<long long>(key.tensor("images").size(0)), controls);
 
   ModuleClassifier in_process(loaded.model, key.normalization, loaded.description);
   measure("in process", repeat, [&] { return verifier.verify(in_process, key).verified; });

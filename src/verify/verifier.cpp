@@ -38,21 +38,6 @@ bool target_label_key(const WatermarkKey& key) {
   return key.params.is_object() && key.params.value("label_policy", nlohmann::json()) == "target";
 }
 
-// The key's control images, checked; undefined when it has none.
-at::Tensor checked_controls(const WatermarkKey& key) {
-  if (!key.tensors.count("control_images")) return {};
-  const auto& all = key.tensor("control_images");
-  WMARK_CHECK(target_label_key(key), "malformed key: control images belong to target-label trigger sets");
-  const auto target = key.params.value("target_label", nlohmann::json());
-  WMARK_CHECK(target.is_number_integer() && target.get<std::int64_t>() >= 0 &&
-                  target.get<std::int64_t>() < key.num_classes,
-              "malformed key: its control images need a target label in [0, ", key.num_classes, ")");
-  WMARK_CHECK(all.dim() == 4 && all.size(0) >= 1 &&
-                  ImageShape({all.size(1), all.size(2), all.size(3)}) == key.input_shape,
-              "malformed trigger-set key: control images ", all.sizes(), " do not match its input shape");
-  return all;
-}
-
 // How many of `triggers` and `controls` a verification asks under a budget of images
 // (0 = all): both in the key's proportion, at least one of each.
 std::pair<std::int64_t, std::int64_t> split_budget(std::int64_t budget, std::int64_t triggers, std::int64_t controls) {
@@ -173,7 +158,8 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   // A query budget asks for a fresh random subset each time (OS randomness): a suspect
   // that has seen one verification cannot tell which triggers the next one will use.
   const auto total = labels.size(0);
-  auto controls = checked_controls(key);
+  const auto key_controls = key.controls();
+  auto controls = key_controls ? key_controls->images : at::Tensor();
   const auto [used, used_controls] = split_budget(options_.max_queries(), total, controls.defined() ? controls.size(0) : 0);
   std::vector<std::int64_t> chosen;
   if (used < total) chosen = secure_random_subset(total, used);
@@ -186,8 +172,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   const auto matches = query_matches(key, queried, predicted).sum().item<std::int64_t>();
   VerificationReport report;
   if (controls.defined()) {
-    const auto target = key.params["target_label"].get<std::int64_t>();
-    const auto target_answers = answers.slice(0, used).eq(target).sum().item<std::int64_t>();
+    const auto target_answers = answers.slice(0, used).eq(key_controls->target_label).sum().item<std::int64_t>();
     report = decide(matches, used, key, ControlAnswers{target_answers, controls.size(0)});
   } else {
     report = decide(matches, used, key);

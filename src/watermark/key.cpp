@@ -226,6 +226,21 @@ nlohmann::json WatermarkKey::public_info() const {
 
 bool WatermarkKey::black_box() const { return is_black_box_method(method); }
 
+std::optional<KeyControls> WatermarkKey::controls() const {
+  const auto found = tensors.find("control_images");
+  if (found == tensors.end()) return std::nullopt;
+  const auto& images = found->second;
+  const bool target_policy = params.is_object() && params.value("label_policy", nlohmann::json()) == "target";
+  WMARK_CHECK(target_policy, "malformed key: control images belong to target-label trigger sets");
+  const auto target = params.value("target_label", nlohmann::json());
+  WMARK_CHECK(target.is_number_integer() && target.get<std::int64_t>() >= 0 && target.get<std::int64_t>() < num_classes,
+              "malformed key: its control images need a target label in [0, ", num_classes, ")");
+  WMARK_CHECK(images.dim() == 4 && images.size(0) >= 1 &&
+                  ImageShape({images.size(1), images.size(2), images.size(3)}) == input_shape,
+              "malformed trigger-set key: control images ", images.sizes(), " do not match its input shape");
+  return KeyControls{images, target.get<std::int64_t>()};
+}
+
 std::string utc_now_iso8601() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};

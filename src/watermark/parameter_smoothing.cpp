@@ -88,22 +88,22 @@ namespace {
 // The unperturbed model's answers to a target-label key's triggers and control images:
 // Fisher's test that the triggers get the target class more often (as the Verifier).
 json control_test(Network& model, const WatermarkKey& key, c10::Device device) {
-  if (!key.tensors.count("control_images"))
+  const auto controls = key.controls();
+  if (!controls)
     return {{"missing", "the key holds no control images (made before keys had them): a model that answers the "
                         "target class to every input would be certified; re-embed for a key that has them"}};
-  const auto& controls = key.tensor("control_images");
-  const auto target = key.params.value("target_label", json());
-  WMARK_CHECK(target.is_number_integer() && controls.dim() == 4 && controls.size(0) >= 1, "malformed ", key.method,
-              " key: control images ", controls.sizes(), " need a 4-D batch and a target label");
+  const auto count = controls->images.size(0);
   const auto& images = key.tensor("images");
   const auto answers = predict_labels(model, images, key.normalization, device);
   const auto matches = query_matches(key, torch::arange(images.size(0), torch::kLong), answers).sum().item<std::int64_t>();
-  const auto target_answers =
-      predict_labels(model, controls, key.normalization, device).eq(target.get<std::int64_t>()).sum().item<std::int64_t>();
-  const double fisher = fisher_exact_greater_log10(matches, images.size(0), target_answers, controls.size(0));
-  return {{"queries", controls.size(0)},
+  const auto target_answers = predict_labels(model, controls->images, key.normalization, device)
+                                  .eq(controls->target_label)
+                                  .sum()
+                                  .item<std::int64_t>();
+  const double fisher = fisher_exact_greater_log10(matches, images.size(0), target_answers, count);
+  return {{"queries", count},
           {"target_answers", target_answers},
-          {"target_rate", static_cast<double>(target_answers) / static_cast<double>(controls.size(0))},
+          {"target_rate", static_cast<double>(target_answers) / static_cast<double>(count)},
           {"trigger_matches", matches},
           {"log10_p_value", std::isfinite(fisher) ? json(fisher) : json()}};
 }

@@ -33,6 +33,13 @@
 namespace wmark {
 
 /// A watermark key in memory: public metadata, secret parameters and named tensors.
+/// A target-label trigger set's control images (control_images(), trigger_generator.h)
+/// and the class the verifier counts on them.
+struct KeyControls {
+  at::Tensor images;             ///< uint8 [N,C,H,W]
+  std::int64_t target_label = 0; ///< the key's target class
+};
+
 struct WMARK_API WatermarkKey {
   /// Scheme, e.g. "trigger-set".
   std::string method;
@@ -72,6 +79,10 @@ struct WMARK_API WatermarkKey {
   /// (its scheme's KeyKind, watermark/scheme.h), not by reading the model's insides;
   /// false for a method no scheme is registered under.
   bool black_box() const;
+  /// Its control images and target class, or nullopt for a key without them. Throws
+  /// wmark::Error for control images on a key whose label policy is not "target", without
+  /// a target class in [0, num_classes), or not of the key's input shape.
+  std::optional<KeyControls> controls() const;
   /// SHA-256 commitment (hex) over the header fields (salt and owner included) and every
   /// tensor byte.
   std::string commitment() const;

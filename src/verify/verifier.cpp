@@ -34,10 +34,6 @@ void record_not_derivable(VerificationReport& report, const std::string& reason,
   if (!accept) report.verified = false;
 }
 
-bool target_label_key(const WatermarkKey& key) {
-  return key.params.is_object() && key.params.value("label_policy", nlohmann::json()) == "target";
-}
-
 // How many of `triggers` and `controls` a verification asks under a budget of images
 // (0 = all): both in the key's proportion, at least one of each.
 std::pair<std::int64_t, std::int64_t> split_budget(std::int64_t budget, std::int64_t triggers, std::int64_t controls) {
@@ -115,7 +111,7 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   report.p_threshold = options_.p_threshold();
   report.min_match_rate = options_.min_match_rate();
   report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
-  if (target_label_key(key)) {
+  if (key.one_target_class()) {
     report.control = {{"missing", key.tensors.count("control_images")
                                       ? "the suspect's answers to the key's control images were not given"
                                       : "the key holds no control images (made before keys had them): a suspect "

@@ -226,12 +226,15 @@ nlohmann::json WatermarkKey::public_info() const {
 
 bool WatermarkKey::black_box() const { return is_black_box_method(method); }
 
+bool WatermarkKey::one_target_class() const {
+  return params.is_object() && params.value("label_policy", nlohmann::json()) == "target";
+}
+
 std::optional<KeyControls> WatermarkKey::controls() const {
   const auto found = tensors.find("control_images");
   if (found == tensors.end()) return std::nullopt;
   const auto& images = found->second;
-  const bool target_policy = params.is_object() && params.value("label_policy", nlohmann::json()) == "target";
-  WMARK_CHECK(target_policy, "malformed key: control images belong to target-label trigger sets");
+  WMARK_CHECK(one_target_class(), "malformed key: control images belong to target-label trigger sets");
   const auto target = params.value("target_label", nlohmann::json());
   WMARK_CHECK(target.is_number_integer() && target.get<std::int64_t>() >= 0 && target.get<std::int64_t>() < num_classes,
               "malformed key: its control images need a target label in [0, ", num_classes, ")");

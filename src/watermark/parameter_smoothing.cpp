@@ -138,7 +138,7 @@ WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, 
   const auto needed = threshold_count(c.queries, c.chance_rate, c.alpha, options.p_threshold());
   c.threshold = static_cast<double>(needed) / static_cast<double>(c.queries);
   c.verified = needed <= c.queries && c.median_lower_bound >= c.threshold;
-  if (key.params.is_object() && key.params.value("label_policy", json()) == "target") {
+  if (key.one_target_class()) {
     c.control = control_test(model, key, device);
     const auto& fisher = c.control.value("log10_p_value", json());
     if (fisher.is_number() && !(fisher.get<double>() < std::log10(options.p_threshold()))) c.verified = false;

@@ -181,6 +181,9 @@ TEST_CASE("a target-label key's control images are derived from its secret, not 
   auto random_labels = f.key;
   random_labels.params["label_policy"] = "random";
   CHECK_THROWS_WITH(Verifier().verify(marked, random_labels), Catch::Contains("target-label"));
+  auto no_target = f.key;
+  no_target.params["target_label"] = 10;
+  CHECK_THROWS_WITH(Verifier().verify(marked, no_target), Catch::Contains("target label in [0, 10)"));
   auto misshapen = f.key;
   misshapen.tensors["control_images"] = torch::zeros({3, 1, 8, 8}, torch::kUInt8);
   CHECK_THROWS_WITH(Verifier().verify(marked, misshapen), Catch::Contains("control images"));

@@ -79,6 +79,9 @@ struct WMARK_API WatermarkKey {
   /// (its scheme's KeyKind, watermark/scheme.h), not by reading the model's insides;
   /// false for a method no scheme is registered under.
   bool black_box() const;
+  /// Whether all its triggers carry one target class (params "label_policy" "target"):
+  /// such a key needs control images to tell a mark from a model's bias (verifier.h).
+  bool one_target_class() const;
   /// Its control images and target class, or nullopt for a key without them. Throws
   /// wmark::Error for control images on a key whose label policy is not "target", without
   /// a target class in [0, num_classes), or not of the key's input shape.

@@ -32,7 +32,6 @@
 
 namespace wmark {
 
-/// A watermark key in memory: public metadata, secret parameters and named tensors.
 /// A target-label trigger set's control images (control_images(), trigger_generator.h)
 /// and the class the verifier counts on them.
 struct KeyControls {
@@ -40,6 +39,7 @@ struct KeyControls {
   std::int64_t target_label = 0; ///< the key's target class
 };
 
+/// A watermark key in memory: public metadata, secret parameters and named tensors.
 struct WMARK_API WatermarkKey {
   /// Scheme, e.g. "trigger-set".
   std::string method;

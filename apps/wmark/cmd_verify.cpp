@@ -92,8 +92,9 @@ SuspectFileOptions file_options(const VerifyCommand& c) {
 }
 
 // One line per decision; with several, each names its suspect and key.
-void print_outcome(const SuspectVerification& checked, const std::string& key_name, bool family) {
+void print_outcome(const SuspectVerification& checked, bool family) {
   const auto& report = checked.report;
+  const auto& key_name = checked.key;
   if (family) std::cout << checked.suspect << " with key " << key_name << ": ";
   std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
             << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate
@@ -141,39 +142,19 @@ int run_verify(const VerifyCommand& c) {
                         .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
                         .require_derivable_key(!opened).accept_unverifiable_keys(c.accept_unverifiable_keys)
                         .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir));
-  std::vector<Verifier> verifiers;
-  for (const auto& priority : key_priorities(c, keys, key_names))
-    verifiers.emplace_back(VerifierOptions(options).key_priority(priority));
-  // Every suspect against every key, suspect by suspect.
-  std::vector<SuspectVerification> checks;
-  std::vector<std::size_t> key_of;
-  const auto files = c.remote.empty() ? suspect_files({c.models.begin(), c.models.end()})
-                                      : std::vector<std::filesystem::path>();
-  const auto suspects = c.remote.empty() ? files.size() : 1;
-  const auto opening = c.remote.empty() ? file_options(c) : SuspectFileOptions();
-  for (std::size_t s = 0; s < suspects; ++s)
-    for (std::size_t k = 0; k < keys.size(); ++k) {
-      checks.push_back(c.remote.empty() ? verify_suspect_file(files[s], keys[k], verifiers[k], opening, key_names[k])
-                                        : verify_remote_suspect(remote_options(c), keys[k], verifiers[k], key_names[k]));
-      key_of.push_back(k);
-    }
+  const auto priorities = key_priorities(c, keys, key_names);
+  std::vector<NamedKey> named;
+  for (std::size_t k = 0; k < keys.size(); ++k)
+    named.push_back({std::move(keys[k]), Verifier(VerifierOptions(options).key_priority(priorities[k])), key_names[k]});
+  const auto checks = c.remote.empty()
+                          ? verify_suspects(suspect_files({c.models.begin(), c.models.end()}), named, file_options(c))
+                          : verify_remote_suspects(remote_options(c), named);
+  if (!c.report.empty()) write_json(c.report, verification_document(checks), c.force);
   const bool family = checks.size() > 1;
-  if (family) {
-    // Many suspects or keys at once: the family-wise error stays at the threshold.
-    std::vector<VerificationReport> reports;
-    for (const auto& check : checks) reports.push_back(check.report);
-    Verifier::control_family_wise_error(reports);
-    for (std::size_t i = 0; i < checks.size(); ++i) checks[i].report = reports[i];
-  }
-  if (!c.report.empty()) {
-    nlohmann::json documents = nlohmann::json::array();
-    for (const auto& check : checks) documents.push_back(check.to_json());
-    write_json(c.report, family ? nlohmann::json{{"reports", documents}} : documents[0], c.force);
-  }
   bool any = false;
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    print_outcome(checks[i], key_names[key_of[i]], family);
-    any = any || checks[i].report.verified;
+  for (const auto& check : checks) {
+    print_outcome(check, family);
+    any = any || check.report.verified;
   }
   if (family)
     std::cout << "family of " << checks.size() << " checks: Holm-Bonferroni keeps the chance of claiming any innocent "

@@ -24,6 +24,16 @@ std::unique_ptr<Classifier> open_classifier(const std::filesystem::path& model, 
   return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, options.device());
 }
 
+// With more than one check, each is decided as one of the family.
+std::vector<SuspectVerification> decided_as_family(std::vector<SuspectVerification> checks) {
+  if (checks.size() < 2) return checks;
+  std::vector<VerificationReport> reports;
+  for (const auto& check : checks) reports.push_back(check.report);
+  Verifier::control_family_wise_error(reports);
+  for (std::size_t i = 0; i < checks.size(); ++i) checks[i].report = reports[i];
+  return checks;
+}
+
 }  // namespace
 
 nlohmann::json SuspectVerification::to_json() const {
@@ -38,6 +48,7 @@ SuspectVerification verify_suspect_file(const std::filesystem::path& model, cons
                                         const std::string& key_name) {
   SuspectVerification result;
   result.suspect = model.string();
+  result.key = key_name;
   WMARK_CHECK(std::filesystem::is_regular_file(model), "suspect model ", model.string(), " does not exist or is not a file");
   const auto sha256_before = file_sha256_hex(model);
   // Decided from the file's bytes, running nothing in it: a file that carries code is
@@ -72,6 +83,7 @@ SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const Wat
               "): it is read from the model file, which a server does not give; verify the file");
   SuspectVerification result;
   result.suspect = remote.url() + " " + remote.model();
+  result.key = key_name;
   RemoteClassifier suspect(remote, key.input_shape, key.normalization);
   result.report = verifier.verify(suspect, key);
   result.report.transcript_sha256 = suspect.transcript_sha256();
@@ -79,6 +91,30 @@ SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const Wat
   result.remote = {{"url", remote.url()}, {"model", remote.model()}, {"protocol", remote.protocol()},
                    {"binary", remote.binary()}, {"requests", suspect.requests()}};
   return result;
+}
+
+std::vector<SuspectVerification> verify_suspects(const std::vector<std::filesystem::path>& files,
+                                                 const std::vector<NamedKey>& keys, const SuspectFileOptions& options) {
+  WMARK_CHECK(!files.empty() && !keys.empty(), "verifying needs at least one suspect and one key");
+  std::vector<SuspectVerification> checks;
+  for (const auto& file : files)
+    for (const auto& key : keys) checks.push_back(verify_suspect_file(file, key.key, key.verifier, options, key.name));
+  return decided_as_family(std::move(checks));
+}
+
+std::vector<SuspectVerification> verify_remote_suspects(const RemoteOptions& remote, const std::vector<NamedKey>& keys) {
+  WMARK_CHECK(!keys.empty(), "verifying needs at least one key");
+  std::vector<SuspectVerification> checks;
+  for (const auto& key : keys) checks.push_back(verify_remote_suspect(remote, key.key, key.verifier, key.name));
+  return decided_as_family(std::move(checks));
+}
+
+nlohmann::json verification_document(const std::vector<SuspectVerification>& checks) {
+  WMARK_CHECK(!checks.empty(), "a verification document needs at least one check");
+  if (checks.size() == 1) return checks.front().to_json();
+  nlohmann::json documents = nlohmann::json::array();
+  for (const auto& check : checks) documents.push_back(check.to_json());
+  return {{"reports", documents}};
 }
 
 std::vector<std::filesystem::path> suspect_files(const std::vector<std::filesystem::path>& arguments) {

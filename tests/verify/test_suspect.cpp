@@ -3,6 +3,7 @@
 // read out of a TorchScript file inside wmark unless asked, and the report names the bytes.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include "../support/test_support.h"
@@ -66,6 +67,51 @@ TEST_CASE("a suspect file is verified by what its bytes are, and the report name
   CHECK_THROWS_WITH(verify_suspect_file(dir / "missing.pt", f.key, verifier, sandboxed()),
                     Contains("missing.pt") && Contains("does not exist"));
   CHECK_THROWS_WITH(verify_suspect_file(dir.path(), f.key, verifier, sandboxed()), Contains("is not a file"));
+}
+
+TEST_CASE("several suspects against several keys are one family: each claim survives Holm's adjustment or falls",
+          "[verify]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  save_mnist_checkpoint(*f.model, dir / "marked.pt");
+  save_mnist_checkpoint(*test::clean_mnist(), dir / "clean.pt");
+  const std::vector<NamedKey> keys{{f.key, Verifier(), "a.wmk"}, {f.key, Verifier(), "b.wmk"}};
+
+  const auto checks = verify_suspects({dir / "marked.pt", dir / "clean.pt"}, keys, sandboxed());
+  REQUIRE(checks.size() == 4);  // suspect by suspect, each against every key
+  CHECK(checks[0].suspect == (dir / "marked.pt").string());
+  CHECK(checks[3].suspect == (dir / "clean.pt").string());
+  CHECK(checks[0].key == "a.wmk");
+  CHECK(checks[1].key == "b.wmk");
+  for (const auto& check : checks) CHECK(check.report.family_size == 4);
+  // The two equal p-values of the marked suspect are the smallest: Holm multiplies them by 4.
+  const auto alone = verify_suspect_file(dir / "marked.pt", f.key, Verifier(), sandboxed());
+  REQUIRE(std::isfinite(alone.report.log10_p_value));
+  CHECK(checks[0].report.log10_p_value == Approx(alone.report.log10_p_value));
+  CHECK(checks[0].report.family_log10_p_value == Approx(alone.report.log10_p_value + std::log10(4.0)));
+  CHECK(checks[0].report.verified);
+  CHECK(checks[1].report.verified);
+  CHECK_FALSE(checks[2].report.verified);
+  CHECK_FALSE(checks[3].report.verified);
+
+  // A threshold the marked suspect passes alone but not as one of four is not met.
+  const double threshold = std::pow(10.0, alone.report.log10_p_value + std::log10(2.0));
+  const auto strict = VerifierOptions().p_threshold(threshold);
+  CHECK(verify_suspects({dir / "marked.pt"}, {{f.key, Verifier(strict), "a.wmk"}}, sandboxed())[0].report.verified);
+  const auto family = verify_suspects({dir / "marked.pt", dir / "clean.pt"},
+                                      {{f.key, Verifier(strict), "a.wmk"}, {f.key, Verifier(strict), "b.wmk"}},
+                                      sandboxed());
+  CHECK_FALSE(family[0].report.verified);
+
+  // The report file: one check as it is, a family as {"reports": [...]}.
+  const auto document = verification_document(checks);
+  REQUIRE(document.at("reports").size() == 4);
+  CHECK(document["reports"][0].at("family").at("size") == 4);
+  const auto single = verification_document({alone});
+  CHECK_FALSE(single.contains("reports"));
+  CHECK_FALSE(single.contains("family"));
+  CHECK_THROWS_WITH(verify_suspects({}, keys, sandboxed()), Contains("at least one suspect"));
+  CHECK_THROWS_WITH(verify_suspects({dir / "marked.pt"}, {}, sandboxed()), Contains("one key"));
 }
 
 TEST_CASE("a white-box key is not read out of a TorchScript file inside wmark unless asked, nor from a server",

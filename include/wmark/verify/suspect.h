@@ -41,6 +41,7 @@ struct WMARK_API SuspectFileOptions {
 /// One suspect checked against one key.
 struct WMARK_API SuspectVerification {
   std::string suspect;         ///< the file, or "URL model" for a served suspect
+  std::string key;             ///< the key's name as the caller gave it (not in to_json: the report names its commitment)
   VerificationReport report;   ///< the decision; model_sha256 is the file's content
   bool sandboxed = false;      ///< whether the suspect's own code ran in the sandbox worker
   nlohmann::json remote;       ///< a served suspect: url, model, protocol, binary, requests; null for a file
@@ -63,6 +64,33 @@ WMARK_API SuspectVerification verify_suspect_file(const std::filesystem::path& m
 /// RemoteClassifier refuses.
 WMARK_API SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
                                                     const Verifier& verifier, const std::string& key_name = "key");
+
+/// A key to check suspects against: the key, the verifier that decides on it (its
+/// thresholds, its priority statement) and the name errors and results give it.
+struct WMARK_API NamedKey {
+  WatermarkKey key;
+  Verifier verifier;
+  std::string name = "key";
+};
+
+/// Every suspect file against every key, suspect by suspect (verify_suspect_file), as
+/// `wmark verify` with several --model or --key. Deciding m pairs at once would claim
+/// some innocent model with probability up to m times the threshold, so with more than
+/// one pair the family's error is controlled (Verifier::control_family_wise_error):
+/// each report is kept verified only if its Holm-adjusted p-value passes. Throws
+/// wmark::Error as verify_suspect_file does, for no files or no keys.
+WMARK_API std::vector<SuspectVerification> verify_suspects(const std::vector<std::filesystem::path>& files,
+                                                           const std::vector<NamedKey>& keys,
+                                                           const SuspectFileOptions& options = {});
+
+/// The served model `remote` against every key (verify_remote_suspect), one family as
+/// verify_suspects.
+WMARK_API std::vector<SuspectVerification> verify_remote_suspects(const RemoteOptions& remote,
+                                                                  const std::vector<NamedKey>& keys);
+
+/// The report document of `checks`, as `wmark verify --report` writes it: one check's
+/// SuspectVerification::to_json(), or {"reports": [...]} for a family.
+WMARK_API nlohmann::json verification_document(const std::vector<SuspectVerification>& checks);
 
 /// The suspect files that `arguments` name: files as given, and for each folder its
 /// model files (.pt, .pth, .ts), sorted. Throws wmark::Error for a folder without any.

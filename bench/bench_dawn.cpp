@@ -19,7 +19,6 @@
 #include "wmark/data/catalog.h"
 #include "wmark/data/subset.h"
 #include "wmark/models/load_network.h"
-#include "wmark/models/registry.h"
 #include "wmark/serve/dawn.h"
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
@@ -103,13 +102,7 @@ int run(int argc, char** argv) {
       served.dawn = std::make_shared<DawnAnswers>(server_key, log);
       InferenceServer server(served, ServerOptions().port(0).workers(2).max_batch(256).max_body_bytes(64 << 20));
       server.start();
-      AttackContext context;
-      context.data = attacker;
-      context.arch = info.arch;
-      context.make_model = [spec = info.spec, arch = info.arch] { return model_registry().create(arch, spec); };
-      context.make_arch = [spec = info.spec](const std::string& arch) { return model_registry().create(arch, spec); };
-      context.training = TrainerOptions().batch_size(64);
-      context.seed = static_cast<std::uint64_t>(seed);
+      auto context = registered_attack_context(info.arch, info.spec, attacker, static_cast<std::uint64_t>(seed));
       context.victim_endpoint = std::make_shared<RemoteClassifier>(
           RemoteOptions().url(server.url()).model("victim").binary(true).batch_size(256), victim.spec.input,
           victim.normalization);

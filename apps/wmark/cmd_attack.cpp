@@ -12,7 +12,6 @@
 #include "wmark/data/subset.h"
 #include "wmark/eval/attack_report.h"
 #include "wmark/models/checkpoint.h"
-#include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/verify/remote_classifier.h"
@@ -71,13 +70,8 @@ int run_attack(const std::string& kind, AttackCommand& c) {
               splits.test.size() - 1, "] so that some test data remains for measuring accuracy");
   auto [test, attacker] = split_holdout(splits.test, samples, c.seed);
 
-  AttackContext context;
-  context.data = attacker;
-  context.arch = info.arch;
-  context.make_model = [spec = info.spec, arch = info.arch] { return model_registry().create(arch, spec); };
-  context.make_arch = [spec = info.spec](const std::string& arch) { return model_registry().create(arch, spec); };
+  auto context = registered_attack_context(info.arch, info.spec, attacker, c.seed);
   context.training = make_trainer_options(TrainerOptions().batch_size(64), TrainFlags{}, c.seed, false).device(device);
-  context.seed = c.seed;
   context.data_dir = dir;
   std::shared_ptr<RemoteClassifier> endpoint;
   if (!c.victim_url.empty()) {

@@ -25,6 +25,7 @@
 #include "wmark/attack/transfer_learning.h"
 #include "wmark/attack/weight_quantization.h"
 #include "wmark/attack/weight_shifting.h"
+#include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 
@@ -80,6 +81,18 @@ TrainerOptions attack_training(const TrainerOptions& base, const std::string& op
   return TrainerOptions(base)
       .optimizer(optimizer).lr(lr).momentum(0.9).weight_decay(0).epochs(epochs).schedule("none").augment(false)
       .checkpoint_path("").resume_from("").seed(derive_seed(seed, purpose));
+}
+
+AttackContext registered_attack_context(const std::string& arch, const ModelSpec& spec, Dataset data,
+                                        std::uint64_t seed) {
+  AttackContext context;
+  context.data = std::move(data);
+  context.arch = arch;
+  context.make_model = [arch, spec] { return model_registry().create(arch, spec); };
+  context.make_arch = [spec](const std::string& other) { return model_registry().create(other, spec); };
+  context.training = TrainerOptions().batch_size(64);
+  context.seed = seed;
+  return context;
 }
 
 }  // namespace wmark

@@ -187,13 +187,8 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   std::vector<WatermarkKey> keys;
   std::vector<std::string> key_names;
 
-  AttackContext context;
-  context.data = attacker;
-  context.arch = arch;
-  context.make_model = [&] { return model_registry().create(arch, spec); };
-  context.make_arch = [&](const std::string& a) { return model_registry().create(a, spec); };
+  auto context = registered_attack_context(arch, spec, attacker, config.seed);
   context.training = TrainerOptions().batch_size(training.batch_size()).device(device);
-  context.seed = config.seed;
   context.data_dir = config.data_dir;
   context.artefacts = std::make_shared<ThiefArtefacts>();  // e.g. one autoencoder for every victim
   Verifier verifier;

@@ -74,15 +74,7 @@ ServedModel served_mnist(NetworkPtr network, const std::string& name) {
 }
 
 AttackContext attack_context(const std::string& arch, const Dataset& data, std::uint64_t seed) {
-  AttackContext c;
-  c.data = data;
-  c.arch = arch;
-  const ModelSpec spec{data.shape(), data.num_classes};
-  c.make_model = [arch, spec] { return model_registry().create(arch, spec); };
-  c.make_arch = [spec](const std::string& other) { return model_registry().create(other, spec); };
-  c.training = TrainerOptions().batch_size(64);
-  c.seed = seed;
-  return c;
+  return registered_attack_context(arch, {data.shape(), data.num_classes}, data, seed);
 }
 
 std::vector<at::Tensor> snapshot(Network& model) {

@@ -61,6 +61,12 @@ struct AttackContext {
   std::shared_ptr<ThiefArtefacts> artefacts;
 };
 
+/// The context of a thief attacking a victim of the registered architecture `arch`:
+/// make_model and make_arch build fresh models for `spec` from the model registry, and
+/// training runs batches of 64 on the CPU until the caller says otherwise.
+WMARK_API AttackContext registered_attack_context(const std::string& arch, const ModelSpec& spec, Dataset data,
+                                                  std::uint64_t seed);
+
 /// What an attack produced.
 struct AttackResult {
   NetworkPtr model;       ///< the attacked copy; null for attacks that produce no model (inversion)

@@ -68,9 +68,9 @@ WMARK_API SuspectVerification verify_remote_suspect(const RemoteOptions& remote,
 /// A key to check suspects against: the key, the verifier that decides on it (its
 /// thresholds, its priority statement) and the name errors and results give it.
 struct WMARK_API NamedKey {
-  WatermarkKey key;
-  Verifier verifier;
-  std::string name = "key";
+  WatermarkKey key;          ///< the key
+  Verifier verifier;         ///< decides on it
+  std::string name = "key";  ///< e.g. its file, in errors and SuspectVerification::key
 };
 
 /// Every suspect file against every key, suspect by suspect (verify_suspect_file), as

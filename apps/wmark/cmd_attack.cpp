@@ -34,8 +34,7 @@ struct AttackCommand {
 };
 
 void print_verification(const char* when, const VerificationReport& r) {
-  std::cout << "  owner's watermark " << when << ": " << (r.verified ? "VERIFIED" : "NOT VERIFIED") << " ("
-            << r.matches << "/" << r.queries << " triggers, p-value " << r.p_value << ")\n";
+  std::cout << "  owner's watermark " << when << ": " << r.summary() << "\n";
 }
 
 int run_attack(const std::string& kind, AttackCommand& c) {

@@ -96,16 +96,10 @@ void print_outcome(const SuspectVerification& checked, bool family) {
   const auto& report = checked.report;
   const auto& key_name = checked.key;
   if (family) std::cout << checked.suspect << " with key " << key_name << ": ";
-  std::cout << (report.verified ? "VERIFIED" : "NOT VERIFIED") << ": " << report.matches << "/" << report.queries
-            << (report.bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << report.match_rate
-            << ", chance " << report.chance_rate << "), p-value " << report.p_value << " (log10 "
-            << report.log10_p_value << ")";
+  std::cout << report.summary();
   if (family) std::cout << ", Holm-adjusted over " << report.family_size << ": log10 " << report.family_log10_p_value;
   std::cout << "\n";
   if (report.control.contains("missing")) std::cout << "warning: " << report.control["missing"].get<std::string>() << "\n";
-  if (report.control.contains("queries"))
-    std::cout << "control: " << report.control["target_answers"] << "/" << report.control["queries"]
-              << " unmarked images given the target class (rate " << report.control["target_rate"] << ")\n";
   if (report.refused_key())
     std::cout << "key " << key_name << " refused: " << report.key_derivation
               << ". A key that is not what its secret derives could have been chosen after seeing the suspect; "

@@ -1,6 +1,7 @@
 #include "wmark/verify/report.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace wmark {
 
@@ -43,6 +44,17 @@ nlohmann::json VerificationReport::to_json() const {
     out["key_forgeable"] = key_forgeable;
   }
   return out;
+}
+
+std::string VerificationReport::summary() const {
+  std::ostringstream out;
+  out << (verified ? "VERIFIED" : "NOT VERIFIED") << ": " << matches << "/" << queries
+      << (bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << match_rate << ", chance " << chance_rate
+      << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
+  if (control.contains("queries"))
+    out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
+        << " unmarked images given the target class (rate " << control.at("target_rate") << ")";
+  return out.str();
 }
 
 }  // namespace wmark

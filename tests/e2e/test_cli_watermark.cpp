@@ -86,9 +86,14 @@ TEST_CASE("each generator's watermark verifies and a clean model is rejected", "
     std::string out;
     CHECK(verify("--model " + f.path(trigger + ".pt") + " --arch mnist_cnn --key " + f.path(trigger + ".wmk") +
                      " --report " + f.path(trigger + "-report.json"), out) == 0);
-    CHECK_THAT(out, Contains("VERIFIED"));
+    CHECK_THAT(out, Contains("VERIFIED: ") && Contains("/100 triggers matched"));
     nlohmann::json report = nlohmann::json::parse(std::ifstream(f.path(trigger + "-report.json")));
     CHECK(report["verified"] == true);
+    // One target class: the control images' answers are printed beside the triggers'.
+    if (trigger == "content") CHECK(report.contains("control"));
+    if (report.contains("control"))
+      CHECK_THAT(out, Contains("; control: ") && Contains("/" + report["control"]["queries"].dump() +
+                                                           " unmarked images given the target class"));
     CHECK(report["queries"] == 100);
     CHECK(report["matches"].get<int>() >= 95);
     CHECK(report["p_value"].get<double>() < 1e-6);
@@ -221,7 +226,9 @@ TEST_CASE("wmark attack writes a new model and reports the owner's verification"
                      f.path("content.wmk") + data_flag() + " --rate 0.5 --attacker-samples 1000 --out " +
                      f.path("pruned.pt") + " --report " + f.path("pruned.json");
   REQUIRE(test::run_command(prune, out) == 0);
-  CHECK_THAT(out, Contains("owner's watermark after"));
+  // The same one-line decision as `wmark verify`, control images included (a content key).
+  CHECK_THAT(out, Contains("owner's watermark after : VERIFIED: ") && Contains("/100 triggers matched") &&
+                      Contains("unmarked images given the target class"));
   CHECK(sha256_hex(read_file(f.path("content.pt"))) == victim_hash);  // the input is untouched
   auto report = nlohmann::json::parse(std::ifstream(f.path("pruned.json")));
   CHECK(report["attack"] == "prune");

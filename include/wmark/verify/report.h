@@ -89,6 +89,10 @@ struct WMARK_API VerificationReport {
 
   /// All fields plus "decision" as JSON; an infinite log10_p_value is written as null.
   nlohmann::json to_json() const;
+  /// The decision in one line for people: "VERIFIED: 98/100 triggers matched (rate 0.98,
+  /// chance 0.1), p-value ... (log10 ...)", "bits" for a multi-bit key, and the control
+  /// images' count of target answers when they were sent.
+  std::string summary() const;
 };
 
 }  // namespace wmark

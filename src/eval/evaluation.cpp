@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -119,9 +120,20 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   std::vector<std::pair<std::string, std::uint64_t>> clean_plan;
   for (std::int64_t i = 0; i < config.clean_models; ++i) clean_plan.emplace_back(arch, config.seed + 1000 + i);
   for (const auto& other : config.other_archs) clean_plan.emplace_back(other, config.seed + 2000);
+  // The schemes that fine-tune the shared clean start take one position together: the
+  // shard that owns it trains that model once, where two shards would each train it.
   std::vector<bool> clean_owned, scheme_owned;
-  for (std::size_t i = 0; i < config.schemes.size(); ++i) scheme_owned.push_back(owns(i));
-  for (std::size_t i = 0; i < clean_plan.size(); ++i) clean_owned.push_back(owns(config.schemes.size() + i));
+  std::size_t position = 0;
+  std::optional<std::size_t> clean_start_position;
+  for (const auto& scheme : config.schemes) {
+    if (!starts_from_clean_model(scheme, config.trigger_size)) {
+      scheme_owned.push_back(owns(position++));
+      continue;
+    }
+    if (!clean_start_position) clean_start_position = position++;
+    scheme_owned.push_back(owns(*clean_start_position));
+  }
+  for (std::size_t i = 0; i < clean_plan.size(); ++i) clean_owned.push_back(owns(position + i));
 
   std::int64_t cells = 0;
   for (const auto& s : config.attacks) cells += static_cast<std::int64_t>(s.values.size());

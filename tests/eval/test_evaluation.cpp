@@ -269,6 +269,30 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   CHECK_THROWS_WITH(run_evaluation(parsed, run), Contains("0 <= I < N"));
 }
 
+TEST_CASE("schemes that fine-tune the shared clean start are one shard's work, so it is trained once", "[eval]") {
+  test::TempDir dir;
+  const json config = {
+      {"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 1000}, {"epochs", 1},
+      {"schemes", {"deepsigns-output", "frontier-stitching", "content"}}, {"trigger_size", 20},
+      {"attacker_samples", 500}, {"attacks", json::array({{{"attack", "neuron-permutation"}}})},
+      {"false_positive", {{"models", 1}}}};
+  const auto parsed = EvaluationConfig::from_json(config);
+  EvaluationRun run;
+  run.out_dir = dir / "eval";
+  run.shards = 2;
+  // Positions: the two clean-start schemes together (0), content (1), the clean model (2).
+  run.shard = 1;
+  const auto second = run_evaluation(parsed, run);
+  CHECK(second["schemes"] == json{"content"});
+  CHECK(second["clean_models"].empty());
+  CHECK_FALSE(std::filesystem::exists(run.out_dir / "models" / "clean_start_mnist_cnn.pt"));
+  run.shard = 0;
+  const auto first = run_evaluation(parsed, run);
+  CHECK(first["schemes"] == json{"deepsigns-output", "frontier-stitching"});
+  CHECK(first["clean_models"].size() == 1);
+  CHECK(std::filesystem::exists(run.out_dir / "models" / "clean_start_mnist_cnn.pt"));
+}
+
 TEST_CASE("the evaluation report prints a certified radius and marks the attacks inside it", "[eval]") {
   using json = nlohmann::json;
   const auto cell = [](const std::string& generator, double rate, double moved) {

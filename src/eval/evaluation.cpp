@@ -122,11 +122,12 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   for (const auto& other : config.other_archs) clean_plan.emplace_back(other, config.seed + 2000);
   // The schemes that fine-tune the shared clean start take one position together: the
   // shard that owns it trains that model once, where two shards would each train it.
-  std::vector<bool> clean_owned, scheme_owned;
+  std::vector<bool> clean_owned, scheme_owned, scheme_from_clean;
   std::size_t position = 0;
   std::optional<std::size_t> clean_start_position;
   for (const auto& scheme : config.schemes) {
-    if (!starts_from_clean_model(scheme, config.trigger_size)) {
+    scheme_from_clean.push_back(starts_from_clean_model(scheme, config.trigger_size));
+    if (!scheme_from_clean.back()) {
       scheme_owned.push_back(owns(position++));
       continue;
     }
@@ -232,7 +233,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
       model = load_checkpoint(model_path, arch).model;
       key = WatermarkKey::load(key_path);
     } else {
-      const bool from_clean = starts_from_clean_model(generator, config.trigger_size);
+      const bool from_clean = scheme_from_clean[scheme_index];
       if (from_clean) {
         model = clean_start();
       } else {

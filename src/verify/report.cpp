@@ -53,7 +53,7 @@ std::string VerificationReport::summary() const {
       << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
-        << " unmarked images given the target class (rate " << control.at("target_rate") << ")";
+        << " unmarked images given the target class (rate " << control.at("target_rate").get<double>() << ")";
   return out.str();
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "wmark/models/load_network.h"
 #include "wmark/models/module_adapter.h"
@@ -14,15 +16,96 @@ namespace {
 // What the key says the suspect takes: its shapes and normalisation.
 DatasetTraits key_traits(const WatermarkKey& key) { return {key.input_shape, key.num_classes, key.normalization}; }
 
-// A black-box suspect file as a Classifier: a checkpoint in process, TorchScript in the
-// sandbox worker (or in process when the sandbox is off).
-std::unique_ptr<Classifier> open_classifier(const std::filesystem::path& model, const WatermarkKey& key,
-                                            const SuspectFileOptions& options, bool checkpoint, bool sandboxed) {
-  if (sandboxed) return std::make_unique<SandboxedClassifier>(model, key.normalization, options.sandbox_options());
-  if (!checkpoint) return std::make_unique<TorchScriptClassifier>(model, key.normalization, options.device());
-  auto loaded = load_network(model, options.arch(), key_traits(key), options.device());
-  return std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description, options.device());
+bool same_traits(const DatasetTraits& a, const DatasetTraits& b) {
+  return a.input == b.input && a.num_classes == b.num_classes && a.normalization.mean == b.normalization.mean &&
+         a.normalization.stddev == b.normalization.stddev;
 }
+
+// One suspect file checked against any number of keys: hashed before the first and after
+// the last check (the same bytes throughout), loaded, or its sandbox worker started, once
+// for all keys that take the same inputs (keys of one dataset: in practice once).
+class OpenedSuspect {
+ public:
+  OpenedSuspect(std::filesystem::path model, const SuspectFileOptions& options)
+      : model_(std::move(model)), options_(options) {
+    WMARK_CHECK(std::filesystem::is_regular_file(model_), "suspect model ", model_.string(),
+                " does not exist or is not a file");
+    sha256_before_ = file_sha256_hex(model_);
+    // Decided from the file's bytes, running nothing in it: a file that carries code is
+    // TorchScript, whatever it claims.
+    checkpoint_ = !options_.arch().empty() || is_checkpoint_file(model_);
+    sandboxed_ = !checkpoint_ && options_.sandbox();
+  }
+
+  SuspectVerification verify(const WatermarkKey& key, const Verifier& verifier, const std::string& key_name) {
+    SuspectVerification result;
+    result.suspect = model_.string();
+    result.key = key_name;
+    result.sandboxed = sandboxed_;
+    if (!key.black_box()) {
+      // White-box: the bits are read from the weights or activations; no query is sent.
+      // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its
+      // forward: in process only when the sandbox is off.
+      WMARK_CHECK(!sandboxed_, "white-box key ", key_name, " (", key.method, ") is read from the TorchScript model ",
+                  model_.string(), " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs "
+                  "its forward); turn the sandbox off to accept that (--no-sandbox), or verify a wmark checkpoint of "
+                  "the model");
+      const auto& loaded = network(key);
+      result.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
+    } else {
+      WMARK_CHECK(!sandboxed_ || options_.device().is_cpu(), "the sandbox runs the suspect ", model_.string(),
+                  " on the CPU; device ", options_.device().str(), " needs the sandbox off (--no-sandbox), which "
+                  "runs its TorchScript code inside wmark");
+      result.report = verifier.verify(classifier(key), key);
+    }
+    return result;
+  }
+
+  // Names the bytes decided on in every report, after checking they never changed.
+  void seal(std::vector<SuspectVerification>& checks, std::size_t first) const {
+    const auto sha256_after = file_sha256_hex(model_);
+    WMARK_CHECK(sha256_after == sha256_before_, "model ", model_.string(),
+                " changed while it was being verified; verify a file nothing else writes");
+    for (auto i = first; i < checks.size(); ++i) checks[i].report.model_sha256 = sha256_after;
+  }
+
+ private:
+  const LoadedNetwork& network(const WatermarkKey& key) {
+    if (!network_ || !same_traits(network_traits_, key_traits(key))) {
+      network_ = load_network(model_, options_.arch(), key_traits(key), options_.device());
+      network_traits_ = key_traits(key);
+    }
+    return *network_;
+  }
+
+  // A checkpoint in process, TorchScript in the sandbox worker (or in process when the
+  // sandbox is off).
+  Classifier& classifier(const WatermarkKey& key) {
+    if (classifier_ && same_traits(classifier_traits_, key_traits(key))) return *classifier_;
+    classifier_.reset();  // one sandbox worker at a time
+    if (sandboxed_) {
+      classifier_ = std::make_unique<SandboxedClassifier>(model_, key.normalization, options_.sandbox_options());
+    } else if (!checkpoint_) {
+      classifier_ = std::make_unique<TorchScriptClassifier>(model_, key.normalization, options_.device());
+    } else {
+      const auto& loaded = network(key);
+      classifier_ = std::make_unique<ModuleClassifier>(loaded.model, key.normalization, loaded.description,
+                                                        options_.device());
+    }
+    classifier_traits_ = key_traits(key);
+    return *classifier_;
+  }
+
+  std::filesystem::path model_;
+  SuspectFileOptions options_;
+  std::string sha256_before_;
+  bool checkpoint_ = false;
+  bool sandboxed_ = false;
+  std::optional<LoadedNetwork> network_;
+  DatasetTraits network_traits_;
+  std::unique_ptr<Classifier> classifier_;
+  DatasetTraits classifier_traits_;
+};
 
 // With more than one check, each is decided as one of the family.
 std::vector<SuspectVerification> decided_as_family(std::vector<SuspectVerification> checks) {
@@ -46,35 +129,10 @@ nlohmann::json SuspectVerification::to_json() const {
 SuspectVerification verify_suspect_file(const std::filesystem::path& model, const WatermarkKey& key,
                                         const Verifier& verifier, const SuspectFileOptions& options,
                                         const std::string& key_name) {
-  SuspectVerification result;
-  result.suspect = model.string();
-  result.key = key_name;
-  WMARK_CHECK(std::filesystem::is_regular_file(model), "suspect model ", model.string(), " does not exist or is not a file");
-  const auto sha256_before = file_sha256_hex(model);
-  // Decided from the file's bytes, running nothing in it: a file that carries code is
-  // TorchScript, whatever it claims.
-  const bool checkpoint = !options.arch().empty() || is_checkpoint_file(model);
-  result.sandboxed = !checkpoint && options.sandbox();
-  if (!key.black_box()) {
-    // White-box: the bits are read from the weights or activations; no query is sent.
-    // Loading TorchScript runs the file's code (__setstate__) and DeepSigns runs its
-    // forward: in process only when the sandbox is off.
-    WMARK_CHECK(!result.sandboxed, "white-box key ", key_name, " (", key.method, ") is read from the TorchScript model ",
-                model.string(), " inside wmark, outside the sandbox (loading runs the file's code, deepsigns runs its "
-                "forward); turn the sandbox off to accept that (--no-sandbox), or verify a wmark checkpoint of the model");
-    auto loaded = load_network(model, options.arch(), key_traits(key), options.device());
-    result.report = verifier.verify_white_box(*loaded.model, key, loaded.description);
-  } else {
-    WMARK_CHECK(!result.sandboxed || options.device().is_cpu(), "the sandbox runs the suspect ", model.string(),
-                " on the CPU; device ", options.device().str(), " needs the sandbox off (--no-sandbox), which runs "
-                "its TorchScript code inside wmark");
-    result.report = verifier.verify(*open_classifier(model, key, options, checkpoint, result.sandboxed), key);
-  }
-  // The suspect by content, hashed before and after it was read: the same file throughout.
-  result.report.model_sha256 = file_sha256_hex(model);
-  WMARK_CHECK(result.report.model_sha256 == sha256_before, "model ", model.string(),
-              " changed while it was being verified; verify a file nothing else writes");
-  return result;
+  OpenedSuspect suspect(model, options);
+  std::vector<SuspectVerification> checks{suspect.verify(key, verifier, key_name)};
+  suspect.seal(checks, 0);
+  return checks.front();
 }
 
 SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
@@ -97,8 +155,12 @@ std::vector<SuspectVerification> verify_suspects(const std::vector<std::filesyst
                                                  const std::vector<NamedKey>& keys, const SuspectFileOptions& options) {
   WMARK_CHECK(!files.empty() && !keys.empty(), "verifying needs at least one suspect and one key");
   std::vector<SuspectVerification> checks;
-  for (const auto& file : files)
-    for (const auto& key : keys) checks.push_back(verify_suspect_file(file, key.key, key.verifier, options, key.name));
+  for (const auto& file : files) {
+    OpenedSuspect suspect(file, options);
+    const auto first = checks.size();
+    for (const auto& key : keys) checks.push_back(suspect.verify(key.key, key.verifier, key.name));
+    suspect.seal(checks, first);
+  }
   return decided_as_family(std::move(checks));
 }
 

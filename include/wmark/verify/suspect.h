@@ -73,8 +73,10 @@ struct WMARK_API NamedKey {
   std::string name = "key";  ///< e.g. its file, in errors and SuspectVerification::key
 };
 
-/// Every suspect file against every key, suspect by suspect (verify_suspect_file), as
-/// `wmark verify` with several --model or --key. Deciding m pairs at once would claim
+/// Every suspect file against every key, suspect by suspect, as `wmark verify` with
+/// several --model or --key: each file is checked as verify_suspect_file does, but
+/// opened once for all keys (hashed before the first check and after the last, loaded
+/// or its sandbox worker started once for keys that take the same inputs). Deciding m pairs at once would claim
 /// some innocent model with probability up to m times the threshold, so with more than
 /// one pair the family's error is controlled (Verifier::control_family_wise_error):
 /// each report is kept verified only if its Holm-adjusted p-value passes. Throws

@@ -29,6 +29,29 @@ std::int64_t threshold_count(std::int64_t n, double p0, double alpha, double p_t
   return n + 1;
 }
 
+// The unperturbed model's answers to a target-label key's triggers and control images:
+// Fisher's test that the triggers get the target class more often (as the Verifier).
+json control_test(Network& model, const WatermarkKey& key, c10::Device device) {
+  const auto controls = key.controls();
+  if (!controls)
+    return {{"missing", "the key holds no control images (made before keys had them): a model that answers the "
+                        "target class to every input would be certified; re-embed for a key that has them"}};
+  const auto count = controls->images.size(0);
+  const auto& images = key.tensor("images");
+  const auto answers = predict_labels(model, images, key.normalization, device);
+  const auto matches = query_matches(key, torch::arange(images.size(0), torch::kLong), answers).sum().item<std::int64_t>();
+  const auto target_answers = predict_labels(model, controls->images, key.normalization, device)
+                                  .eq(controls->target_label)
+                                  .sum()
+                                  .item<std::int64_t>();
+  const double fisher = fisher_exact_greater_log10(matches, images.size(0), target_answers, count);
+  return {{"queries", count},
+          {"target_answers", target_answers},
+          {"target_rate", static_cast<double>(target_answers) / static_cast<double>(count)},
+          {"trigger_matches", matches},
+          {"log10_p_value", std::isfinite(fisher) ? json(fisher) : json()}};
+}
+
 }  // namespace
 
 std::int64_t quantile_lower_order(std::int64_t n, double q, double alpha) {
@@ -82,33 +105,6 @@ std::vector<double> noisy_match_rates(Network& model, const WatermarkKey& key, d
   for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(original[i]);
   return rates;
 }
-
-namespace {
-
-// The unperturbed model's answers to a target-label key's triggers and control images:
-// Fisher's test that the triggers get the target class more often (as the Verifier).
-json control_test(Network& model, const WatermarkKey& key, c10::Device device) {
-  const auto controls = key.controls();
-  if (!controls)
-    return {{"missing", "the key holds no control images (made before keys had them): a model that answers the "
-                        "target class to every input would be certified; re-embed for a key that has them"}};
-  const auto count = controls->images.size(0);
-  const auto& images = key.tensor("images");
-  const auto answers = predict_labels(model, images, key.normalization, device);
-  const auto matches = query_matches(key, torch::arange(images.size(0), torch::kLong), answers).sum().item<std::int64_t>();
-  const auto target_answers = predict_labels(model, controls->images, key.normalization, device)
-                                  .eq(controls->target_label)
-                                  .sum()
-                                  .item<std::int64_t>();
-  const double fisher = fisher_exact_greater_log10(matches, images.size(0), target_answers, count);
-  return {{"queries", count},
-          {"target_answers", target_answers},
-          {"target_rate", static_cast<double>(target_answers) / static_cast<double>(count)},
-          {"trigger_matches", matches},
-          {"log10_p_value", std::isfinite(fisher) ? json(fisher) : json()}};
-}
-
-}  // namespace
 
 WatermarkCertificate certify_watermark(Network& model, const WatermarkKey& key, const SmoothingOptions& options,
                                        c10::Device device) {

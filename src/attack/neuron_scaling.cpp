@@ -13,9 +13,12 @@ namespace wmark {
 const OptionBinding<NeuronScalingOptions>& NeuronScalingAttack::declared_options() {
   static const auto binding = [] {
     OptionBinding<NeuronScalingOptions> b("the neuron-scaling attack");
-    b.describe("Scale each hidden unit by c > 0 and its outgoing weights by 1/c: the same function, other weights")
+    b.describe("Scale each hidden unit by c > 0 and its outgoing weights by 1/c, and flip the sign of units under "
+               "a batch norm: the same function, other weights")
         .text(WMARK_OPTION_FIELD(layers), "hidden-unit layers to rescale, comma-separated (empty: all)")
-        .number(WMARK_OPTION_FIELD(max_scale), "factors are log-uniform in [1/max_scale, max_scale]", 1.0, 1000.0);
+        .number(WMARK_OPTION_FIELD(max_scale), "factors are log-uniform in [1/max_scale, max_scale]", 1.0, 1000.0)
+        .number(WMARK_OPTION_FIELD(flip_rate), "share of the units under a batch norm whose sign is flipped too", 0.0,
+                1.0);
     return b;
   }();
   return binding;
@@ -34,8 +37,14 @@ AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& cont
     const auto factors =
         torch::exp((torch::rand({layer.units}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
     scale_units(*model, layer, factors);
+    std::int64_t flipped = 0;
+    if (!layer.norm.empty() && options_.flip_rate() > 0) {
+      const auto flip = torch::rand({layer.units}, generator, torch::kDouble) < options_.flip_rate();
+      flip_unit_signs(*model, layer, flip);
+      flipped = flip.sum().item<std::int64_t>();
+    }
     layers.push_back({{"name", layer.name}, {"units", layer.units}, {"min_factor", factors.min().item<double>()},
-                      {"max_factor", factors.max().item<double>()}});
+                      {"max_factor", factors.max().item<double>()}, {"flipped", flipped}});
   }
   return function_preserving_result(victim, model, context, std::move(layers));
 }

@@ -259,6 +259,20 @@ at::Tensor scale_producer_rows(Network& model, const HiddenUnitLayer& layer, con
   return rescale_rows_under_norm(t, a);
 }
 
+void flip_unit_signs(Network& model, const HiddenUnitLayer& layer, const at::Tensor& flip) {
+  WMARK_CHECK(flip.dim() == 1 && flip.numel() == layer.units && flip.scalar_type() == torch::kBool,
+              "flipping the signs of ", layer.name, " needs ", layer.units, " booleans");
+  WMARK_CHECK(!layer.norm.empty(), "the units of ", layer.name, " have no batch norm after them: a sign does not "
+              "pass the ReLU, so flipping it would change the function");
+  torch::NoGradGuard no_grad;
+  auto t = unit_tensors(model, layer);
+  // (-z - (-mean)) * (-gamma) = (z - mean) * gamma: the norm's output is the same.
+  const auto sign = 1 - 2 * flip.to(t.consumer.dtype()).to(t.consumer.device());
+  for (auto& r : t.rows) r.mul_(along(sign, 0, r.dim()));
+  t.running_mean.mul_(sign);
+  t.norm[0].mul_(sign);
+}
+
 at::Tensor effective_incoming_weights(Network& model, const HiddenUnitLayer& layer) {
   torch::NoGradGuard no_grad;
   auto t = unit_tensors(model, layer);

@@ -27,6 +27,11 @@ std::uint64_t mix(std::uint64_t x) {
 
 at::Tensor normalized_rows(const at::Tensor& rows) { return rows / rows.norm(2, 1, true).clamp_min(1e-12); }
 
+// The sign of each unit's batch-norm weight: flipped with the unit (flip_unit_signs).
+at::Tensor norm_weight_signs(Network& model, const HiddenUnitLayer& layer) {
+  return model.named_parameters()[layer.norm + ".weight"].detach().to(torch::kFloat).sign().cpu();
+}
+
 at::Tensor producer_row_norms(Network& model, const HiddenUnitLayer& layer) {
   auto params = model.named_parameters();
   return params[layer.weight].detach().reshape({layer.units, -1}).to(torch::kFloat).norm(2, 1).cpu();
@@ -79,7 +84,10 @@ bool record_unit_reference(Network& model, WatermarkKey& key) {
     key.tensors[tensor_name(layer, "sketch")] = normalized_rows(unit_sketch(normalized_rows(effective)));
     key.tensors[tensor_name(layer, "norm")] = effective.norm(2, 1).contiguous();
     key.tensors[tensor_name(layer, "inputs")] = torch::tensor({effective.size(1)}, torch::kLong);
-    if (!layer.norm.empty()) key.tensors[tensor_name(layer, "row-norm")] = producer_row_norms(model, layer);
+    if (!layer.norm.empty()) {
+      key.tensors[tensor_name(layer, "row-norm")] = producer_row_norms(model, layer);
+      key.tensors[tensor_name(layer, "norm-sign")] = norm_weight_signs(model, layer).contiguous();
+    }
   }
   return !layers.empty();
 }
@@ -134,6 +142,15 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     permute_units(model, layer, order_tensor);
     const auto matched = similarity.gather(1, order_tensor.unsqueeze(1)).squeeze(1);
 
+    // Signs (under a batch norm; the effective weights matched on do not show them).
+    std::int64_t flipped = 0;
+    if (key.tensors.count(tensor_name(layer, "norm-sign")) && !layer.norm.empty()) {
+      const auto& signs = reference_tensor(key, tensor_name(layer, "norm-sign"), layer.units, 0);
+      const auto flip = (signs * norm_weight_signs(model, layer)) < 0;
+      flipped = flip.sum().item<std::int64_t>();
+      if (flipped > 0) flip_unit_signs(model, layer, flip);
+    }
+
     // Rescale: each unit's effective norm, then (under a batch norm) its producer row's.
     const auto scale = factors_towards(norm, effective.norm(2, 1).index_select(0, order_tensor));
     if (!all_one(scale)) scale_units(model, layer, scale);
@@ -145,6 +162,7 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     report.push_back({{"layer", layer.name},
                       {"units", layer.units},
                       {"moved", order_tensor.ne(torch::arange(layer.units)).sum().item<std::int64_t>()},
+                      {"flipped", flipped},
                       {"folded", removed[index].folded},
                       {"dropped", removed[index].dropped},
                       {"mean_similarity", matched.mean().item<double>()},

@@ -86,6 +86,12 @@ TEST_CASE("neuron permutation and scaling keep every built-in architecture's fun
         CHECK(result.details["max_logit_difference"].get<double>() <= 1e-4 * std::max(1.0, scale));
         CHECK(result.details["layers"].size() == c.layers);
         CHECK(largest_weight_change(*c.model, *result.model) > 1e-2);  // the weights did move
+        if (attack->name() == "neuron-scaling") {
+          // Signs flip exactly where a batch norm follows the units.
+          const auto layers = hidden_unit_layers(*c.model);
+          for (std::size_t i = 0; i < layers.size(); ++i)
+            CHECK((result.details["layers"][i]["flipped"].get<std::int64_t>() > 0) == !layers[i].norm.empty());
+        }
       }
     }
   }
@@ -109,6 +115,7 @@ TEST_CASE("neuron attacks move the units they say: a permutation is a permutatio
     CHECK(layer["max_factor"].get<double>() <= 3.0 + 1e-6);
   }
   CHECK_THROWS_WITH(NeuronScalingAttack(NeuronScalingOptions().max_scale(0.5)), Contains("max_scale"));
+  CHECK_THROWS_WITH(NeuronScalingAttack(NeuronScalingOptions().flip_rate(1.5)), Contains("flip_rate"));
   CHECK_THROWS_WITH(NeuronPermutationAttack(NeuronPermutationOptions().layers("fc9")).run(*f.model, f.context),
                     Contains("fc9") && Contains("conv1, conv2, fc1"));
 }
@@ -118,6 +125,12 @@ TEST_CASE("hidden-unit transformations refuse what would not keep the function",
   const auto layer = hidden_unit_layers(*model).front();
   CHECK_THROWS_WITH(permute_units(*model, layer, torch::zeros({layer.units}, torch::kLong)), Contains("permutation"));
   CHECK_THROWS_WITH(scale_units(*model, layer, -torch::ones({layer.units})), Contains("positive"));
+  // mnist_cnn has no batch norm: a sign would have to pass the ReLU.
+  CHECK_THROWS_WITH(flip_unit_signs(*model, layer, torch::ones({layer.units}, torch::kBool)),
+                    Contains("no batch norm"));
+  auto cifar = model_registry().create("cifar_cnn", {{3, 32, 32}, 10});
+  CHECK_THROWS_WITH(flip_unit_signs(*cifar, hidden_unit_layers(*cifar).front(), torch::ones({3}, torch::kBool)),
+                    Contains("booleans"));
   // A network whose structure wmark does not know (here a plain module behind the adapter).
   auto adapted = as_network(torch::nn::AnyModule(torch::nn::Linear(784, 10)));
   CHECK_THROWS_WITH(hidden_unit_layers(*adapted), Contains("not known"));

@@ -7,6 +7,7 @@
 #include "dummy_neurons_check.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
+#include "wmark/data/readers.h"
 #include "wmark/data/subset.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/registry.h"
@@ -148,4 +149,85 @@ TEST_CASE("Uchida loses its bits to neuron permutation, keeps them through scali
   INFO(clean.to_json().dump());
   CHECK_FALSE(clean.verified);
   CHECK(clean.unit_alignment["aligned_matches"].get<std::int64_t>() < 48);  // of 64 bits
+}
+
+namespace {
+
+// A cifar_cnn with 64 Uchida bits in its largest convolution, trained briefly on 2,000
+// real CIFAR-10 images: every convolution of cifar_cnn is followed by a batch norm.
+struct UchidaCifar {
+  NetworkPtr marked;
+  WatermarkKey key;
+  Dataset test;
+};
+
+const UchidaCifar& uchida_cifar_fixture() {
+  static const UchidaCifar f = [] {
+    const Normalization cifar_norm{{0.4914, 0.4822, 0.4465}, {0.247, 0.243, 0.261}};
+    auto train = read_cifar10({test::shared_data() / "cifar-10-batches-bin" / "data_batch_1.bin.gz"});
+    train.normalization = cifar_norm;
+    auto test = read_cifar10({test::shared_data() / "cifar-10-batches-bin" / "test_batch.bin.gz"});
+    test.normalization = cifar_norm;
+    UchidaCifar out;
+    train = balanced_subset(train, 2000, 5);
+    out.test = balanced_subset(test, 256, 5);
+    torch::manual_seed(9);
+    out.marked = model_registry().create("cifar_cnn", {train.shape(), 10});
+    auto embedder = make_uchida_embedder(*out.marked, train,
+                                         UchidaOptions().bits(64).secret(experiment_secret(13, "test")), "cifar_cnn");
+    Trainer trainer(out.marked, TrainerOptions().epochs(2).batch_size(64).optimizer("adam").lr(0.002).seed(5));
+    trainer.add_hook(embedder);
+    trainer.fit(train);
+    out.key = embedder->key();
+    return out;
+  }();
+  return f;
+}
+
+}  // namespace
+
+// Under a batch norm a unit's sign is free: negating its kernel row, the norm's running
+// mean and weight keeps the function. Uchida reads the signs of projections of the
+// layer's kernel averaged over its units, so flipping every unit inverts the code and
+// flipping half scrambles it, at no cost. The unit reference records the norm weights'
+// signs, and alignment gives each unit its sign back before the second reading.
+TEST_CASE("Uchida on a batch-normed layer: sign flips invert or scramble the bits, alignment restores them",
+          "[watermark]") {
+  const auto& f = uchida_cifar_fixture();
+  Verifier verifier;
+  REQUIRE(verifier.verify_white_box(*f.marked, f.key, "marked").bit_error_rate == 0);
+  auto aligned_key = f.key;
+  REQUIRE(record_unit_reference(*f.marked, aligned_key));
+  const auto context = test::attack_context("cifar_cnn", f.test, 4);
+
+  // Every unit flipped, no rescaling: each projection changes sign exactly.
+  const auto inverted = NeuronScalingAttack(NeuronScalingOptions().max_scale(1).flip_rate(1)).run(*f.marked, context);
+  CHECK(inverted.details["max_logit_difference"].get<double>() < 1e-3);
+  CHECK(verifier.verify_white_box(*inverted.model, f.key, "inverted").bit_error_rate == 1);
+
+  for (std::uint64_t seed : {1, 2, 3}) {
+    auto c = context;
+    c.seed = seed;
+    const auto flipped = NeuronScalingAttack().run(*f.marked, c);  // half the units flipped, rescaled
+    CHECK(flipped.details["max_logit_difference"].get<double>() < 1e-3);
+    const auto plain = verifier.verify_white_box(*flipped.model, f.key, "flipped");
+    INFO("seed " << seed << " BER " << plain.bit_error_rate);
+    CHECK(plain.bit_error_rate > 0.2);
+    CHECK_FALSE(plain.verified);
+    const auto aligned = verifier.verify_white_box(*flipped.model, aligned_key, "flipped");
+    CHECK(aligned.verified);
+    CHECK(aligned.bit_error_rate == 0);
+    CHECK(aligned.unit_alignment["decided_on"] == "aligned");
+    std::int64_t restored = 0;
+    for (const auto& layer : aligned.unit_alignment["layers"]) restored += layer["flipped"].get<std::int64_t>();
+    std::int64_t attacked = 0;
+    for (const auto& layer : flipped.details["layers"]) attacked += layer["flipped"].get<std::int64_t>();
+    CHECK(restored == attacked);
+  }
+  // An unrelated cifar_cnn stays unclaimed through the same alignment.
+  torch::manual_seed(21);
+  auto other = model_registry().create("cifar_cnn", {f.test.shape(), 10});
+  const auto unrelated = verifier.verify_white_box(*other, aligned_key, "unrelated");
+  INFO(unrelated.to_json().dump());
+  CHECK_FALSE(unrelated.verified);
 }

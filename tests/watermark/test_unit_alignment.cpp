@@ -57,13 +57,15 @@ NetworkPtr copy_of(Network& model, const std::string& arch, const ImageShape& sh
   return clone_network(model, [&] { return model_registry().create(arch, {shape, 10}); });
 }
 
-// Permutes and rescales (factors in [1/10, 10]) every hidden-unit layer, as the thief does.
+// Permutes and rescales (factors in [1/10, 10]) every hidden-unit layer, and flips the
+// signs of half the units under a batch norm, as the thief does.
 void scramble(Network& model, std::uint64_t seed) {
   auto gen = make_generator(seed);
   for (const auto& layer : hidden_unit_layers(model)) {
     permute_units(model, layer, torch::randperm(layer.units, gen, torch::kLong));
     const auto log_factors = torch::rand({layer.units}, gen) * 2 - 1;
     scale_units(model, layer, torch::pow(10.0, log_factors));
+    if (!layer.norm.empty()) flip_unit_signs(model, layer, torch::rand({layer.units}, gen) < 0.5);
   }
 }
 
@@ -115,6 +117,7 @@ TEST_CASE("alignment undoes permutation and scaling of every hidden layer, batch
       REQUIRE(alignment.contains("layers"));
       for (const auto& layer : alignment["layers"]) {
         CHECK(layer["moved"].get<std::int64_t>() > 0);
+        CHECK((layer["flipped"].get<std::int64_t>() > 0) == (arch == "cifar_cnn" && layer["layer"] != "fc1"));
         CHECK(layer["lowest_similarity"].get<double>() > 0.999);
       }
       CHECK(same_weights(*suspect, *marked));  // every weight back, not only the function

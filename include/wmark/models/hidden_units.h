@@ -9,7 +9,8 @@
 /// two sit only ReLU, max-pooling and dropout, which commute with a permutation of the
 /// units and with multiplying each unit by a positive factor; so reordering the units
 /// consistently, or scaling a unit by c and its consumer columns by 1/c, leaves the
-/// network's function unchanged.
+/// network's function unchanged. Under a batch norm the producer's rows are free to
+/// change scale and even sign: the norm undoes both.
 #pragma once
 
 #include <cstdint>
@@ -89,6 +90,13 @@ WMARK_API void permute_units(Network& model, const HiddenUnitLayer& layer, const
 /// scaled, and the producer's rows too with the running statistics adjusted to match, so
 /// the weights of every layer involved change.
 WMARK_API void scale_units(Network& model, const HiddenUnitLayer& layer, const at::Tensor& factors);
+
+/// For units followed by a batch norm: negates unit i where `flip[i]` (bool [units]):
+/// its producer row and bias, the norm's running mean and its affine weight, so that the
+/// norm's output, and so the function, does not change (a unit's sign cannot pass a ReLU,
+/// but under a batch norm it is free; train-mode statistics follow the sign too). Throws
+/// wmark::Error for a layer without a batch norm.
+WMARK_API void flip_unit_signs(Network& model, const HiddenUnitLayer& layer, const at::Tensor& flip);
 
 /// What each unit of `layer` computes from its inputs, as an affine map in eval mode: its
 /// producer row and bias with the batch norm folded in, float [units, inputs + 1] (the

@@ -7,10 +7,12 @@
 /// (attack/neuron_permutation.h, neuron_scaling.h). At embedding, the key records a
 /// reference of the marked model's units: per hidden-unit layer (models/hidden_units.h),
 /// a count sketch (128 values) of each unit's normalised effective incoming weights, its
-/// norm and, under a batch norm, its producer row's norm. Before reading, the suspect's
-/// units are matched to the reference layer by layer in forward order (each layer's
-/// inputs are then in the reference's order): the assignment of maximal total cosine
-/// similarity, then each unit rescaled to the reference's norm. A layer with more units
+/// norm and, under a batch norm, its producer row's norm and the sign of the norm's
+/// weight. Before reading, the suspect's units are matched to the reference layer by
+/// layer in forward order (each layer's inputs are then in the reference's order): the
+/// assignment of maximal total cosine similarity, then each unit under a batch norm
+/// given the reference's sign (a thief may negate such a unit for free), then each unit
+/// rescaled to the reference's norm. A layer with more units
 /// than the reference first loses its redundant ones (a thief's dummy neurons;
 /// models/redundant_units.h). The alignment is built
 /// from the weights and the reference only, never from the key's bits or projection.
@@ -35,7 +37,7 @@ namespace wmark {
 inline constexpr std::int64_t kUnitSketchSize = 128;
 
 /// Adds `model`'s unit reference to `key` (tensors "unit-reference/LAYER/sketch",
-/// ".../norm" and, under a batch norm, ".../row-norm", float32; ".../inputs", int64 [1],
+/// ".../norm" and, under a batch norm, ".../row-norm" and ".../norm-sign", float32; ".../inputs", int64 [1],
 /// the inputs of each unit plus its bias). Returns false and adds nothing for a model
 /// whose hidden units wmark does not know (a TorchScript file).
 WMARK_API bool record_unit_reference(Network& model, WatermarkKey& key);
@@ -45,7 +47,7 @@ WMARK_API bool has_unit_reference(const WatermarkKey& key);
 
 /// Removes redundant units, reorders and rescales `model`'s hidden units in place to
 /// match `key`'s reference (see above); the function is unchanged. Returns {"layers":
-/// [{"layer", "units", "moved", "folded", "dropped", "mean_similarity",
+/// [{"layer", "units", "moved", "flipped", "folded", "dropped", "mean_similarity",
 /// "lowest_similarity"}]}, or {"skipped": REASON} when the model's units do not
 /// correspond to the reference (another architecture, other widths or inputs, a layer
 /// still wider after removing redundant units); the model may then be partly aligned. Throws wmark::Error for a malformed reference.

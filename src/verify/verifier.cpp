@@ -10,6 +10,9 @@
 #include <optional>
 #include <vector>
 
+#include "wmark/models/hidden_units.h"
+#include "wmark/models/rebuild.h"
+#include "wmark/models/registry.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
 #include "wmark/verify/statistics.h"
@@ -209,6 +212,24 @@ class RestoredWeights {
   std::vector<std::pair<at::Tensor, at::Tensor>> saved_;
 };
 
+// A suspect whose hidden units wmark does not know, typically a TorchScript file, that
+// holds the key's architecture (params "arch"): a rebuilt copy, which can be aligned.
+// Nothing is tried for a model wmark knows or a key without a registered architecture.
+std::optional<RebuiltNetwork> rebuilt_for_alignment(Network& model, const WatermarkKey& key) {
+  try {
+    hidden_unit_layers(model);
+    return std::nullopt;
+  } catch (const Error&) {
+  }
+  const auto arch = key.params.is_object() ? key.params.value("arch", std::string()) : std::string();
+  if (arch.empty() || !model_registry().contains(arch)) return std::nullopt;
+  // Fixed probes: they only confirm that the tensors are wired as the architecture wires them.
+  auto generator = make_generator(derive_seed(0, "rebuild-probes"));
+  const auto& shape = key.input_shape;
+  const auto probes = torch::randn({8, shape.channels, shape.height, shape.width}, generator);
+  return rebuild_as(model, arch, {key.input_shape, key.num_classes}, probes);
+}
+
 std::int64_t matching_bits(const at::Tensor& extracted, const at::Tensor& bits, const WatermarkKey& key) {
   WMARK_CHECK(bits.dim() == 1 && extracted.sizes() == bits.sizes(), "malformed ", key.method, " key: ",
               bits.sizes(), " bits but the projection gives ", extracted.sizes());
@@ -242,7 +263,21 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   if (has_unit_reference(key)) {
     RestoredWeights restore(model);
     alignment = align_units(model, key);
-    if (!alignment.contains("skipped")) aligned_matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+    if (!alignment.contains("skipped")) {
+      aligned_matches = matching_bits(scheme->extract_bits(model, key), bits, key);
+    } else if (auto rebuilt = rebuilt_for_alignment(model, key)) {
+      // Read from a rebuilt copy of the suspect's tensors, aligned; the suspect stays as it is.
+      const auto arch = key.params.at("arch").get<std::string>();
+      if (!rebuilt->model) {
+        alignment["rebuild"] = "not rebuilt as " + arch + ": " + rebuilt->reason;
+      } else if (auto aligned = align_units(*rebuilt->model, key); aligned.contains("skipped")) {
+        alignment["rebuild"] = "rebuilt as " + arch + ", not aligned: " + aligned["skipped"].get<std::string>();
+      } else {
+        aligned_matches = matching_bits(scheme->extract_bits(*rebuilt->model, key), bits, key);
+        alignment = std::move(aligned);
+        alignment["rebuilt_as"] = {{"arch", arch}, {"max_logit_difference", rebuilt->max_logit_difference}};
+      }
+    }
   }
   WMARK_CHECK(matches || aligned_matches >= 0, unreadable, "; nor could its units be aligned to the key's ",
               "reference: ", alignment.value("skipped", std::string()));

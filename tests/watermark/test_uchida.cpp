@@ -11,8 +11,10 @@
 #include "wmark/data/subset.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/registry.h"
+#include "wmark/models/torchscript.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
+#include "wmark/verify/suspect.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/unit_alignment.h"
 #include "wmark/watermark/whitebox/uchida.h"
@@ -230,4 +232,38 @@ TEST_CASE("Uchida on a batch-normed layer: sign flips invert or scramble the bit
   const auto unrelated = verifier.verify_white_box(*other, aligned_key, "unrelated");
   INFO(unrelated.to_json().dump());
   CHECK_FALSE(unrelated.verified);
+}
+
+// The thief permutes the marked model's units and ships it as TorchScript, whose
+// structure wmark does not know: the suspect's tensors are rebuilt as the key's
+// architecture (checked to compute the same), aligned and read; the clean twin, shipped
+// the same way, stays unclaimed.
+TEST_CASE("a permuted Uchida model exported to TorchScript is rebuilt, aligned and claimed", "[watermark]") {
+  const auto& f = uchida_fixture();
+  auto aligned_key = f.key;
+  REQUIRE(record_unit_reference(*f.marked, aligned_key));
+  REQUIRE(aligned_key.params.value("arch", std::string()) == "mnist_cnn");
+  const auto context = test::attack_context("mnist_cnn", balanced_subset(test::mnist().test, 256, 6), 2);
+  const auto permuted = NeuronPermutationAttack().run(*f.marked, context);
+  test::TempDir dir;
+  save_torchscript(*permuted.model, f.key.input_shape, dir / "permuted.ts");
+  save_torchscript(*f.clean, f.key.input_shape, dir / "clean.ts");
+  Verifier verifier;
+  const auto options = SuspectFileOptions().sandbox(false);  // white-box keys read TorchScript in process
+
+  const auto stolen = verify_suspect_file(dir / "permuted.ts", aligned_key, verifier, options).report;
+  INFO(stolen.to_json().dump());
+  CHECK(stolen.verified);
+  CHECK(stolen.bit_error_rate == 0);
+  CHECK(stolen.unit_alignment["decided_on"] == "aligned");
+  CHECK(stolen.unit_alignment["rebuilt_as"]["arch"] == "mnist_cnn");
+  CHECK(stolen.unit_alignment["rebuilt_as"]["max_logit_difference"].get<double>() < 1e-4);
+  CHECK(stolen.unit_alignment["plain_matches"].get<std::int64_t>() < 48);  // as it is: lost
+  // Without a reference there is nothing to align to: the plain reading alone, lost.
+  CHECK_FALSE(verify_suspect_file(dir / "permuted.ts", f.key, verifier, options).report.verified);
+
+  const auto clean = verify_suspect_file(dir / "clean.ts", aligned_key, verifier, options).report;
+  INFO(clean.to_json().dump());
+  CHECK_FALSE(clean.verified);
+  CHECK(clean.unit_alignment["rebuilt_as"]["arch"] == "mnist_cnn");
 }

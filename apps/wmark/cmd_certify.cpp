@@ -39,18 +39,7 @@ int run_certify(const CertifyCommand& c) {
     report["key_commitment"] = key.commitment();
     write_json(c.report, report, c.force);
   }
-  std::cout << "smoothed match rate >= " << certificate.median_lower_bound << " (threshold " << certificate.threshold
-            << ", sigma " << certificate.sigma << ", " << certificate.draws << " draws)\n"
-            << "smoothed p-value <= 10^" << certificate.log10_p_value << "\n"
-            << "certified l2 radius: " << certificate.radius << " (parameter norm " << certificate.parameter_norm
-            << ")\n";
-  const auto& control = certificate.control;
-  if (control.contains("missing")) std::cout << "warning: " << control["missing"].get<std::string>() << "\n";
-  if (control.contains("queries"))
-    std::cout << "control: " << control["target_answers"] << "/" << control["queries"]
-              << " unmarked images given the target class, against " << control["trigger_matches"] << "/"
-              << certificate.queries << " triggers (log10 p " << control["log10_p_value"] << ")\n";
-  std::cout << (certificate.verified ? "VERIFIED" : "NOT VERIFIED") << "\n";
+  std::cout << certificate.summary() << "\n";
   return certificate.verified ? 0 : 1;
 }
 

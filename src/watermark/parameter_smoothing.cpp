@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "wmark/models/parameters.h"
 #include "wmark/train/evaluate.h"
@@ -171,6 +172,21 @@ nlohmann::json WatermarkCertificate::to_json() const {
           {"parameter_norm", parameter_norm}};
   if (!control.is_null()) out["control"] = control;
   return out;
+}
+
+std::string WatermarkCertificate::summary() const {
+  std::ostringstream out;
+  out << "smoothed match rate >= " << median_lower_bound << " (threshold " << threshold << ", sigma " << sigma << ", "
+      << draws << " draws)\n"
+      << "smoothed p-value <= 10^" << log10_p_value << "\n"
+      << "certified l2 radius: " << radius << " (parameter norm " << parameter_norm << ")\n";
+  if (control.contains("missing")) out << "warning: " << control["missing"].get<std::string>() << "\n";
+  if (control.contains("queries"))
+    out << "control: " << control["target_answers"] << "/" << control["queries"]
+        << " unmarked images given the target class, against " << control["trigger_matches"] << "/" << queries
+        << " triggers (log10 p " << control["log10_p_value"] << ")\n";
+  out << (verified ? "VERIFIED" : "NOT VERIFIED");
+  return out.str();
 }
 
 }  // namespace wmark

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -81,6 +82,9 @@ struct WatermarkCertificate {
   nlohmann::json control;
   /// Everything above as JSON (match rates included).
   nlohmann::json to_json() const;
+  /// The certificate as `wmark certify` prints it: the smoothed match rate, p-value and
+  /// radius, the control images' answers (or why there are none), and the decision.
+  std::string summary() const;
 };
 
 /// Sets every parameter `params[i]` to `original[i]` plus Gaussian noise of standard

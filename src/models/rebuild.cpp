@@ -19,20 +19,32 @@ std::string flat(std::string name) {
   return name;
 }
 
-std::map<std::string, at::Tensor> by_flat_name(const torch::OrderedDict<std::string, at::Tensor>& named) {
+// `source`'s tensors under the names `target` gives them: by name ('.' and '_' alike) when
+// every name is found, else by position when the counts match (a thief may rename the
+// tensors of a file, and seldom reorders them); the function check decides either way.
+std::map<std::string, at::Tensor> under_target_names(const torch::OrderedDict<std::string, at::Tensor>& source,
+                                                     const torch::OrderedDict<std::string, at::Tensor>& target) {
+  std::map<std::string, at::Tensor> flat_source;
+  for (const auto& item : source) flat_source.emplace(flat(item.key()), item.value());
   std::map<std::string, at::Tensor> out;
-  for (const auto& item : named) out.emplace(flat(item.key()), item.value());
+  for (const auto& item : target) {
+    const auto found = flat_source.find(flat(item.key()));
+    if (found == flat_source.end()) break;
+    out.emplace(item.key(), found->second);
+  }
+  if (out.size() == target.size() || source.size() != target.size()) return out;
+  out.clear();
+  for (std::size_t i = 0; i < target.size(); ++i) out.emplace(target[i].key(), source[i].value());
   return out;
 }
 
-// Copies `from` into `to` by flat name; the reason it cannot, or "".
-std::string copy_by_flat_name(const std::map<std::string, at::Tensor>& from,
-                              torch::OrderedDict<std::string, at::Tensor> to, const std::string& arch,
-                              const char* kind) {
-  if (from.size() != to.size())
-    return "it holds " + std::to_string(from.size()) + " " + kind + "s, " + arch + " " + std::to_string(to.size());
+// Copies `from` (under `to`'s names) into `to`; the reason it cannot, or "".
+std::string copy_tensors(const std::map<std::string, at::Tensor>& from, std::size_t from_count,
+                         torch::OrderedDict<std::string, at::Tensor> to, const std::string& arch, const char* kind) {
+  if (from_count != to.size())
+    return "it holds " + std::to_string(from_count) + " " + kind + "s, " + arch + " " + std::to_string(to.size());
   for (auto& item : to) {
-    const auto found = from.find(flat(item.key()));
+    const auto found = from.find(item.key());
     if (found == from.end()) return std::string("it has no ") + kind + " " + item.key() + " of " + arch;
     if (found->second.sizes() != item.value().sizes())
       return std::string(kind) + " " + item.key() + " has another shape than in " + arch;
@@ -50,16 +62,18 @@ RebuiltNetwork rebuild_as(Network& source, const std::string& arch, const ModelS
     return out;
   }
   torch::NoGradGuard no_grad;
-  const auto params = by_flat_name(source.named_parameters());
-  const auto buffers = by_flat_name(source.named_buffers());
   NetworkPtr model;
+  std::map<std::string, at::Tensor> params, buffers;
   try {
     model = model_registry().create(arch, spec);
+    // Names are settled at the architecture's own widths, where positions still match.
+    params = under_target_names(source.named_parameters(), model->named_parameters());
+    buffers = under_target_names(source.named_buffers(), model->named_buffers());
     // A thief's dummy neurons widen layers: the rebuilt model takes the source's widths.
     match_unit_widths(
         *model,
         [&](const std::string& weight) -> std::optional<std::int64_t> {
-          const auto found = params.find(flat(weight));
+          const auto found = params.find(weight);
           if (found == params.end() || found->second.dim() < 1) return std::nullopt;
           return found->second.size(0);
         },
@@ -68,9 +82,10 @@ RebuiltNetwork rebuild_as(Network& source, const std::string& arch, const ModelS
     out.reason = e.what();
     return out;
   }
+  const auto source_params = source.named_parameters().size(), source_buffers = source.named_buffers().size();
   if (!params.empty()) model->to(params.begin()->second.device());
-  out.reason = copy_by_flat_name(params, model->named_parameters(), arch, "parameter");
-  if (out.reason.empty()) out.reason = copy_by_flat_name(buffers, model->named_buffers(), arch, "buffer");
+  out.reason = copy_tensors(params, source_params, model->named_parameters(), arch, "parameter");
+  if (out.reason.empty()) out.reason = copy_tensors(buffers, source_buffers, model->named_buffers(), arch, "buffer");
   if (!out.reason.empty()) return out;
 
   // The same tensors could be wired otherwise: the rebuilt model must compute the same.

@@ -55,6 +55,20 @@ TEST_CASE("a TorchScript export is rebuilt as its architecture, at widened width
   CHECK(torch::allclose(rebuilt.model->forward(x), model->forward(x), 1e-5, 1e-5));
 }
 
+// The same tensors under other names, in the same order (a renamed export): matched by
+// position, and accepted because the function is the same.
+TEST_CASE("renamed tensors are matched by position when the function agrees", "[models]") {
+  const ModelSpec spec{{1, 28, 28}, 10};
+  auto inner = test::fresh_mnist_cnn(4);
+  auto renamed = as_network(std::static_pointer_cast<torch::nn::Module>(inner),
+                            [inner](const torch::Tensor& x) { return inner->forward(x); });
+  REQUIRE(renamed->named_parameters().find("conv1.weight") == nullptr);
+  const auto rebuilt = rebuild_as(*renamed, "mnist_cnn", spec, rebuild_probes());
+  INFO(rebuilt.reason);
+  REQUIRE(rebuilt.model);
+  CHECK(torch::equal(rebuilt.model->named_parameters()["fc1.weight"], inner->named_parameters()["fc1.weight"]));
+}
+
 TEST_CASE("rebuilding refuses another architecture, other wiring and an unknown name, saying why", "[models]") {
   const ModelSpec spec{{1, 28, 28}, 10};
   const auto probes = rebuild_probes();

@@ -22,8 +22,9 @@ struct WMARK_API RebuiltNetwork {
 };
 
 /// A model of the registered architecture `arch` for `spec` holding `source`'s
-/// parameters and buffers, matched by name ('.' and '_' alike) at `source`'s hidden-unit
-/// widths, on `source`'s device, if `source` holds exactly that architecture's tensors and
+/// parameters and buffers, matched by name ('.' and '_' alike; by position when a name is
+/// not found and the counts agree, as after a thief renamed them) at `source`'s
+/// hidden-unit widths, on `source`'s device, if `source` holds exactly that architecture's tensors and
 /// computes the same function: on `probes` (float [N, C, H, W], inputs as the model takes
 /// them), both in eval mode, their logits agree within 1e-4 (relative to the largest
 /// logit, at least 1). Otherwise `model` is null and `reason` says why. `source`'s training

@@ -12,7 +12,9 @@ const OptionBinding<NeuronPermutationOptions>& NeuronPermutationAttack::declared
   static const auto binding = [] {
     OptionBinding<NeuronPermutationOptions> b("the neuron-permutation attack");
     b.describe("Reorder hidden units consistently: the same function, the units in another order")
-        .text(WMARK_OPTION_FIELD(layers), "hidden-unit layers to reorder, comma-separated (empty: all)");
+        .text(WMARK_OPTION_FIELD(layers), "hidden-unit layers to reorder, comma-separated (empty: all)")
+        .boolean(WMARK_OPTION_FIELD(residual),
+                 "with every layer chosen, also reorder resnet18's residual streams (all writers and readers)");
     return b;
   }();
   return binding;
@@ -33,7 +35,19 @@ AttackResult NeuronPermutationAttack::run(Network& victim, const AttackContext& 
     const auto moved = order.ne(torch::arange(layer.units)).sum().item<std::int64_t>();
     layers.push_back({{"name", layer.name}, {"units", layer.units}, {"moved", moved}});
   }
-  return function_preserving_result(victim, model, context, std::move(layers));
+  nlohmann::json streams = nlohmann::json::array();
+  if (options_.residual() && options_.layers().empty()) {
+    for (const auto& stream : residual_streams(*model)) {
+      const auto order = torch::randperm(stream.units, generator, torch::kLong);
+      permute_stream(*model, stream, order);
+      streams.push_back({{"name", stream.name},
+                         {"units", stream.units},
+                         {"moved", order.ne(torch::arange(stream.units)).sum().item<std::int64_t>()}});
+    }
+  }
+  auto result = function_preserving_result(victim, model, context, std::move(layers));
+  result.details["streams"] = std::move(streams);
+  return result;
 }
 
 }  // namespace wmark

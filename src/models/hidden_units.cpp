@@ -273,6 +273,51 @@ void flip_unit_signs(Network& model, const HiddenUnitLayer& layer, const at::Ten
   t.norm[0].mul_(sign);
 }
 
+std::vector<ResidualStream> residual_streams(Network& model) {
+  if (!dynamic_cast<ResNet18*>(&model)) return {};
+  const auto params = model.named_parameters();
+  std::vector<ResidualStream> streams;
+  ResidualStream current{"stream1", 0, {"stem.0.weight"}, {"stem.1"}, {}};
+  // A block reads the stream it is given; with a shortcut it starts the next one, which
+  // its shortcut and its second convolution write; without, it adds to the same one.
+  for (std::size_t i = 0;; ++i) {
+    const auto block = "layers." + std::to_string(i);
+    if (!params.contains(block + ".conv1.weight")) break;
+    current.readers.push_back(block + ".conv1.weight");
+    if (params.contains(block + ".shortcut.0.weight")) {
+      current.readers.push_back(block + ".shortcut.0.weight");
+      streams.push_back(current);
+      current = {"stream" + std::to_string(streams.size() + 1), 0, {block + ".shortcut.0.weight"},
+                 {block + ".shortcut.1"}, {}};
+    }
+    current.producers.push_back(block + ".conv2.weight");
+    current.norms.push_back(block + ".bn2");
+  }
+  current.readers.push_back("fc.weight");
+  streams.push_back(current);
+  for (auto& stream : streams) stream.units = params[stream.producers.front()].size(0);
+  return streams;
+}
+
+void permute_stream(Network& model, const ResidualStream& stream, const at::Tensor& order) {
+  WMARK_CHECK(order.dim() == 1 && order.numel() == stream.units &&
+                  torch::equal(std::get<0>(order.to(torch::kLong).cpu().sort()), torch::arange(stream.units)),
+              "a reordering of ", stream.name, " must be a permutation of its ", stream.units, " channels");
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  const auto index = order.to(torch::kLong).to(find(params, stream.producers.front()).device());
+  const auto reorder = [&index](at::Tensor& t, std::int64_t dim) { t.copy_(t.index_select(dim, index)); };
+  for (const auto& weight : stream.producers) reorder(find(params, weight), 0);
+  for (const auto& norm : stream.norms) {
+    reorder(find(params, norm + ".weight"), 0);
+    reorder(find(params, norm + ".bias"), 0);
+    reorder(find(buffers, norm + ".running_mean"), 0);
+    reorder(find(buffers, norm + ".running_var"), 0);
+  }
+  for (const auto& weight : stream.readers) reorder(find(params, weight), 1);
+}
+
 at::Tensor effective_incoming_weights(Network& model, const HiddenUnitLayer& layer) {
   torch::NoGradGuard no_grad;
   auto t = unit_tensors(model, layer);

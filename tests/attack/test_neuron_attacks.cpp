@@ -86,6 +86,12 @@ TEST_CASE("neuron permutation and scaling keep every built-in architecture's fun
         CHECK(result.details["max_logit_difference"].get<double>() <= 1e-4 * std::max(1.0, scale));
         CHECK(result.details["layers"].size() == c.layers);
         CHECK(largest_weight_change(*c.model, *result.model) > 1e-2);  // the weights did move
+        if (attack->name() == "neuron-permutation") {
+          // resnet18's four residual streams are reordered too, each all at once.
+          const auto& streams = result.details["streams"];
+          CHECK(streams.size() == (c.arch == "resnet18" ? 4u : 0u));
+          for (const auto& stream : streams) CHECK(stream["moved"].get<std::int64_t>() > 0);
+        }
         if (attack->name() == "neuron-scaling") {
           // Signs flip exactly where a batch norm follows the units.
           const auto layers = hidden_unit_layers(*c.model);
@@ -118,6 +124,23 @@ TEST_CASE("neuron attacks move the units they say: a permutation is a permutatio
   CHECK_THROWS_WITH(NeuronScalingAttack(NeuronScalingOptions().flip_rate(1.5)), Contains("flip_rate"));
   CHECK_THROWS_WITH(NeuronPermutationAttack(NeuronPermutationOptions().layers("fc9")).run(*f.model, f.context),
                     Contains("fc9") && Contains("conv1, conv2, fc1"));
+}
+
+TEST_CASE("resnet18's residual streams name every writer and reader of a stage's channels", "[attack]") {
+  auto resnet = model_registry().create("resnet18", {{3, 32, 32}, 10});
+  const auto streams = residual_streams(*resnet);
+  REQUIRE(streams.size() == 4);
+  CHECK(streams[0].units == 64);
+  CHECK(streams[3].units == 512);
+  CHECK(streams[0].producers ==
+        std::vector<std::string>{"stem.0.weight", "layers.0.conv2.weight", "layers.1.conv2.weight"});
+  CHECK(streams[0].readers == std::vector<std::string>{"layers.0.conv1.weight", "layers.1.conv1.weight",
+                                                       "layers.2.conv1.weight", "layers.2.shortcut.0.weight"});
+  CHECK(streams[1].producers ==
+        std::vector<std::string>{"layers.2.shortcut.0.weight", "layers.2.conv2.weight", "layers.3.conv2.weight"});
+  CHECK(streams[3].readers.back() == "fc.weight");
+  CHECK(residual_streams(*model_registry().create("cifar_cnn", {{3, 32, 32}, 10})).empty());
+  CHECK_THROWS_WITH(permute_stream(*resnet, streams[0], torch::zeros({64}, torch::kLong)), Contains("permutation"));
 }
 
 TEST_CASE("hidden-unit transformations refuse what would not keep the function", "[attack]") {

@@ -17,9 +17,13 @@ namespace wmark {
 struct NeuronPermutationOptions {
   /// Hidden-unit layers to reorder, comma-separated (see hidden_unit_layers()); "" = all.
   TORCH_ARG(std::string, layers) = "";
+  /// With every layer chosen: also reorder the channels of each residual stream of a
+  /// resnet18 (residual_streams(): all writers and readers at once).
+  TORCH_ARG(bool, residual) = true;
 };
 
-/// Applies a random permutation (from the context's seed) to each chosen hidden-unit layer.
+/// Applies a random permutation (from the context's seed) to each chosen hidden-unit
+/// layer, then to each residual stream.
 class WMARK_API NeuronPermutationAttack : public Attack {
  public:
   /// Checks the options against their declaration.
@@ -30,7 +34,7 @@ class WMARK_API NeuronPermutationAttack : public Attack {
   std::string name() const override { return "neuron-permutation"; }
   /// The options as JSON.
   nlohmann::json options() const override;
-  /// Details: "layers" (name, units, units moved), "max_logit_difference" (victim vs
+  /// Details: "layers" and "streams" (name, units, units moved), "max_logit_difference" (victim vs
   /// attacked copy on up to 256 of the attacker's images: the function is unchanged).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 

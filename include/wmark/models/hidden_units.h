@@ -98,6 +98,28 @@ WMARK_API void scale_units(Network& model, const HiddenUnitLayer& layer, const a
 /// wmark::Error for a layer without a batch norm.
 WMARK_API void flip_unit_signs(Network& model, const HiddenUnitLayer& layer, const at::Tensor& flip);
 
+/// A residual stream of resnet18: the channels one stage's blocks add into. Several
+/// layers write it (the stem or the stage's first shortcut, and every block's second
+/// convolution, each followed by a batch norm) and several read it (the blocks' first
+/// convolutions, the next stage's shortcut, the classifier), so its channels can only be
+/// reordered all at once, consistently in every writer and reader.
+struct ResidualStream {
+  std::string name;                    ///< "stream1" to "stream4", by stage
+  std::int64_t units = 0;              ///< channels
+  std::vector<std::string> producers;  ///< convolution weights writing it (dim 0 = channel)
+  std::vector<std::string> norms;      ///< the batch norm after each producer
+  std::vector<std::string> readers;    ///< weights reading it (dim 1 = channel)
+};
+
+/// The residual streams of a resnet18, in forward order; empty for a model without
+/// them (mnist_cnn, cifar_cnn, a structure wmark does not know).
+WMARK_API std::vector<ResidualStream> residual_streams(Network& model);
+
+/// Reorders the channels of `stream` so that new channel i is old channel `order[i]`
+/// (int64 [units], a permutation) in every producer, batch norm and reader: the function
+/// does not change.
+WMARK_API void permute_stream(Network& model, const ResidualStream& stream, const at::Tensor& order);
+
 /// What each unit of `layer` computes from its inputs, as an affine map in eval mode: its
 /// producer row and bias with the batch norm folded in, float [units, inputs + 1] (the
 /// bias last). Permuting or scaling the units permutes or scales its rows; permuting or

@@ -56,6 +56,78 @@ const at::Tensor& reference_tensor(const WatermarkKey& key, const std::string& n
   return t;
 }
 
+// Stores what matching `layer`'s units needs: the sketch of each unit's normalised
+// effective incoming weights, their norms and the inputs per unit.
+void record_matching_reference(Network& model, const HiddenUnitLayer& layer, WatermarkKey& key) {
+  const auto effective = effective_incoming_weights(model, layer);
+  key.tensors[tensor_name(layer, "sketch")] = normalized_rows(unit_sketch(normalized_rows(effective)));
+  key.tensors[tensor_name(layer, "norm")] = effective.norm(2, 1).contiguous();
+  key.tensors[tensor_name(layer, "inputs")] = torch::tensor({effective.size(1)}, torch::kLong);
+}
+
+// A residual stream is matched on its first writer (the stem or a shortcut), read as a
+// layer of units: its inputs are the image or the stream before.
+HiddenUnitLayer stream_probe(const ResidualStream& stream) {
+  HiddenUnitLayer probe;
+  probe.name = stream.name;
+  probe.units = stream.units;
+  probe.weight = stream.producers.front();
+  probe.norm = stream.norms.front();
+  probe.consumer = stream.readers.front();
+  return probe;
+}
+
+// How the suspect's units of `layer` pair with the reference's: reference unit i takes
+// suspect unit order[i], the assignment of highest total cosine similarity of the
+// sketches; or why they cannot be paired.
+struct Matching {
+  at::Tensor order;       // int64 [units]
+  at::Tensor similarity;  // per pair, double [units]
+  at::Tensor effective;   // the suspect's effective incoming weights, in its own order
+  std::string skipped;
+};
+
+Matching match_units(Network& model, const WatermarkKey& key, const HiddenUnitLayer& layer, bool wider) {
+  Matching m;
+  const auto& stored = key.tensor(tensor_name(layer, "sketch"));
+  const auto reference_units = stored.dim() == 2 ? stored.size(0) : -1;
+  if (reference_units != layer.units) {
+    m.skipped = "layer " + layer.name + " has " + std::to_string(layer.units) + " units" +
+                (wider ? " after removing redundant ones" : "") + ", the reference " + std::to_string(reference_units);
+    return m;
+  }
+  const auto& sketch = reference_tensor(key, tensor_name(layer, "sketch"), layer.units, kUnitSketchSize);
+  const auto& inputs = key.tensor(tensor_name(layer, "inputs"));
+  WMARK_CHECK(inputs.scalar_type() == torch::kLong && inputs.numel() == 1, "malformed unit reference in the ",
+              key.method, " key: '", tensor_name(layer, "inputs"), "' is not one int64");
+  m.effective = effective_incoming_weights(model, layer);
+  if (inputs.item<std::int64_t>() != m.effective.size(1)) {
+    m.skipped = "layer " + layer.name + " reads " + std::to_string(m.effective.size(1) - 1) +
+                " inputs, the reference " + std::to_string(inputs.item<std::int64_t>() - 1);
+    return m;
+  }
+  const auto similarity = torch::mm(sketch, normalized_rows(unit_sketch(normalized_rows(m.effective))).t())
+                              .to(torch::kDouble).contiguous();
+  const auto order = max_score_assignment(
+      std::vector<double>(similarity.data_ptr<double>(), similarity.data_ptr<double>() + similarity.numel()),
+      layer.units, layer.units);
+  m.order = torch::tensor(order, torch::kLong);
+  m.similarity = similarity.gather(1, m.order.unsqueeze(1)).squeeze(1);
+  return m;
+}
+
+nlohmann::json alignment_entry(const HiddenUnitLayer& layer, const Matching& m, std::int64_t flipped,
+                               const RedundantUnits& removed) {
+  return {{"layer", layer.name},
+          {"units", layer.units},
+          {"moved", m.order.ne(torch::arange(layer.units)).sum().item<std::int64_t>()},
+          {"flipped", flipped},
+          {"folded", removed.folded},
+          {"dropped", removed.dropped},
+          {"mean_similarity", m.similarity.mean().item<double>()},
+          {"lowest_similarity", m.similarity.min().item<double>()}};
+}
+
 }  // namespace
 
 at::Tensor unit_sketch(const at::Tensor& rows) {
@@ -80,15 +152,13 @@ bool record_unit_reference(Network& model, WatermarkKey& key) {
     return false;  // a model wmark cannot transform, and so cannot align either
   }
   for (const auto& layer : layers) {
-    const auto effective = effective_incoming_weights(model, layer);
-    key.tensors[tensor_name(layer, "sketch")] = normalized_rows(unit_sketch(normalized_rows(effective)));
-    key.tensors[tensor_name(layer, "norm")] = effective.norm(2, 1).contiguous();
-    key.tensors[tensor_name(layer, "inputs")] = torch::tensor({effective.size(1)}, torch::kLong);
+    record_matching_reference(model, layer, key);
     if (!layer.norm.empty()) {
       key.tensors[tensor_name(layer, "row-norm")] = producer_row_norms(model, layer);
       key.tensors[tensor_name(layer, "norm-sign")] = norm_weight_signs(model, layer).contiguous();
     }
   }
+  for (const auto& stream : residual_streams(model)) record_matching_reference(model, stream_probe(stream), key);
   return !layers.empty();
 }
 
@@ -113,34 +183,23 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     if (key.tensors.count(name) && key.tensor(name).dim() == 2 && layer.units > key.tensor(name).size(0)) wider = true;
   }
   const auto removed = wider ? remove_redundant_units(model) : std::vector<RedundantUnits>(layers.size());
+  // Residual streams first (resnet18): each matched on its first writer, whose inputs are
+  // the image or the stream before; the blocks' units then read streams in order.
+  for (const auto& stream : residual_streams(model)) {
+    const auto probe = stream_probe(stream);
+    if (!key.tensors.count(tensor_name(probe, "sketch"))) continue;
+    const auto m = match_units(model, key, probe, false);
+    if (!m.skipped.empty()) return {{"skipped", m.skipped}};
+    permute_stream(model, stream, m.order);
+    report.push_back(alignment_entry(probe, m, 0, RedundantUnits{}));
+  }
   for (std::size_t index = 0; index < layers.size(); ++index) {
     const auto layer = hidden_unit_layers(model)[index];
     if (!key.tensors.count(tensor_name(layer, "sketch"))) continue;
-    const auto& stored = key.tensor(tensor_name(layer, "sketch"));
-    const auto reference_units = stored.dim() == 2 ? stored.size(0) : -1;
-    if (reference_units != layer.units)
-      return {{"skipped", "layer " + layer.name + " has " + std::to_string(layer.units) + " units" +
-                              (wider ? " after removing redundant ones" : "") + ", the reference " +
-                              std::to_string(reference_units)}};
-    const auto& sketch = reference_tensor(key, tensor_name(layer, "sketch"), layer.units, kUnitSketchSize);
+    const auto m = match_units(model, key, layer, wider);
+    if (!m.skipped.empty()) return {{"skipped", m.skipped}};
     const auto& norm = reference_tensor(key, tensor_name(layer, "norm"), layer.units, 0);
-    const auto& inputs = key.tensor(tensor_name(layer, "inputs"));
-    WMARK_CHECK(inputs.scalar_type() == torch::kLong && inputs.numel() == 1, "malformed unit reference in the ",
-                key.method, " key: '", tensor_name(layer, "inputs"), "' is not one int64");
-    const auto effective = effective_incoming_weights(model, layer);
-    if (inputs.item<std::int64_t>() != effective.size(1))
-      return {{"skipped", "layer " + layer.name + " reads " + std::to_string(effective.size(1) - 1) +
-                              " inputs, the reference " + std::to_string(inputs.item<std::int64_t>() - 1)}};
-
-    // Match: reference unit i takes suspect unit order[i].
-    const auto similarity = torch::mm(sketch, normalized_rows(unit_sketch(normalized_rows(effective))).t())
-                                .to(torch::kDouble).contiguous();
-    const auto order = max_score_assignment(
-        std::vector<double>(similarity.data_ptr<double>(), similarity.data_ptr<double>() + similarity.numel()),
-        layer.units, layer.units);
-    const auto order_tensor = torch::tensor(order, torch::kLong);
-    permute_units(model, layer, order_tensor);
-    const auto matched = similarity.gather(1, order_tensor.unsqueeze(1)).squeeze(1);
+    permute_units(model, layer, m.order);
 
     // Signs (under a batch norm; the effective weights matched on do not show them).
     std::int64_t flipped = 0;
@@ -152,21 +211,14 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
     }
 
     // Rescale: each unit's effective norm, then (under a batch norm) its producer row's.
-    const auto scale = factors_towards(norm, effective.norm(2, 1).index_select(0, order_tensor));
+    const auto scale = factors_towards(norm, m.effective.norm(2, 1).index_select(0, m.order));
     if (!all_one(scale)) scale_units(model, layer, scale);
     if (key.tensors.count(tensor_name(layer, "row-norm")) && !layer.norm.empty()) {
       const auto& rows = reference_tensor(key, tensor_name(layer, "row-norm"), layer.units, 0);
       const auto factors = factors_towards(rows, producer_row_norms(model, layer));
       if (!all_one(factors)) scale_producer_rows(model, layer, factors);
     }
-    report.push_back({{"layer", layer.name},
-                      {"units", layer.units},
-                      {"moved", order_tensor.ne(torch::arange(layer.units)).sum().item<std::int64_t>()},
-                      {"flipped", flipped},
-                      {"folded", removed[index].folded},
-                      {"dropped", removed[index].dropped},
-                      {"mean_similarity", matched.mean().item<double>()},
-                      {"lowest_similarity", matched.min().item<double>()}});
+    report.push_back(alignment_entry(layer, m, flipped, removed[index]));
   }
   if (report.empty()) return {{"skipped", "the key's unit reference names none of this model's layers"}};
   return {{"layers", report}};

@@ -57,8 +57,9 @@ NetworkPtr copy_of(Network& model, const std::string& arch, const ImageShape& sh
   return clone_network(model, [&] { return model_registry().create(arch, {shape, 10}); });
 }
 
-// Permutes and rescales (factors in [1/10, 10]) every hidden-unit layer, and flips the
-// signs of half the units under a batch norm, as the thief does.
+// Permutes and rescales (factors in [1/10, 10]) every hidden-unit layer, flips the signs
+// of half the units under a batch norm, and permutes resnet18's residual streams, as the
+// thief does.
 void scramble(Network& model, std::uint64_t seed) {
   auto gen = make_generator(seed);
   for (const auto& layer : hidden_unit_layers(model)) {
@@ -67,6 +68,8 @@ void scramble(Network& model, std::uint64_t seed) {
     scale_units(model, layer, torch::pow(10.0, log_factors));
     if (!layer.norm.empty()) flip_unit_signs(model, layer, torch::rand({layer.units}, gen) < 0.5);
   }
+  for (const auto& stream : residual_streams(model))
+    permute_stream(model, stream, torch::randperm(stream.units, gen, torch::kLong));
 }
 
 }  // namespace
@@ -92,7 +95,7 @@ TEST_CASE("the assignment solver finds the pairing of highest total score", "[wa
 }
 
 TEST_CASE("alignment undoes permutation and scaling of every hidden layer, batch norms included", "[watermark][alignment]") {
-  for (const std::string arch : {"mnist_cnn", "cifar_cnn"}) {
+  for (const std::string arch : {"mnist_cnn", "cifar_cnn", "resnet18"}) {
     const ImageShape shape = arch == "mnist_cnn" ? ImageShape{1, 28, 28} : ImageShape{3, 32, 32};
     torch::manual_seed(3);
     auto marked = model_registry().create(arch, {shape, 10});
@@ -117,7 +120,10 @@ TEST_CASE("alignment undoes permutation and scaling of every hidden layer, batch
       REQUIRE(alignment.contains("layers"));
       for (const auto& layer : alignment["layers"]) {
         CHECK(layer["moved"].get<std::int64_t>() > 0);
-        CHECK((layer["flipped"].get<std::int64_t>() > 0) == (arch == "cifar_cnn" && layer["layer"] != "fc1"));
+        const auto name = layer["layer"].get<std::string>();
+        const bool under_norm =
+            (arch == "cifar_cnn" && name != "fc1") || (arch == "resnet18" && name.rfind("stream", 0) != 0);
+        CHECK((layer["flipped"].get<std::int64_t>() > 0) == under_norm);
         CHECK(layer["lowest_similarity"].get<double>() > 0.999);
       }
       CHECK(same_weights(*suspect, *marked));  // every weight back, not only the function

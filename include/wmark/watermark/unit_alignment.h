@@ -12,7 +12,9 @@
 /// layer in forward order (each layer's inputs are then in the reference's order): the
 /// assignment of maximal total cosine similarity, then each unit under a batch norm
 /// given the reference's sign (a thief may negate such a unit for free), then each unit
-/// rescaled to the reference's norm. A layer with more units
+/// rescaled to the reference's norm. A resnet18's residual streams (models/hidden_units.h)
+/// come first: each is matched on its first writer (the stem or a shortcut, with its
+/// batch norm) and reordered in all its writers and readers at once. A layer with more units
 /// than the reference first loses its redundant ones (a thief's dummy neurons;
 /// models/redundant_units.h). The alignment is built
 /// from the weights and the reference only, never from the key's bits or projection.
@@ -38,7 +40,8 @@ inline constexpr std::int64_t kUnitSketchSize = 128;
 
 /// Adds `model`'s unit reference to `key` (tensors "unit-reference/LAYER/sketch",
 /// ".../norm" and, under a batch norm, ".../row-norm" and ".../norm-sign", float32; ".../inputs", int64 [1],
-/// the inputs of each unit plus its bias). Returns false and adds nothing for a model
+/// the inputs of each unit plus its bias; for each residual stream S, "unit-reference/S/..."
+/// sketch, norm and inputs of its first writer). Returns false and adds nothing for a model
 /// whose hidden units wmark does not know (a TorchScript file).
 WMARK_API bool record_unit_reference(Network& model, WatermarkKey& key);
 

@@ -18,7 +18,9 @@ const OptionBinding<NeuronScalingOptions>& NeuronScalingAttack::declared_options
         .text(WMARK_OPTION_FIELD(layers), "hidden-unit layers to rescale, comma-separated (empty: all)")
         .number(WMARK_OPTION_FIELD(max_scale), "factors are log-uniform in [1/max_scale, max_scale]", 1.0, 1000.0)
         .number(WMARK_OPTION_FIELD(flip_rate), "share of the units under a batch norm whose sign is flipped too", 0.0,
-                1.0);
+                1.0)
+        .boolean(WMARK_OPTION_FIELD(residual),
+                 "with every layer chosen, also rescale resnet18's residual streams (all writers and readers)");
     return b;
   }();
   return binding;
@@ -46,7 +48,19 @@ AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& cont
     layers.push_back({{"name", layer.name}, {"units", layer.units}, {"min_factor", factors.min().item<double>()},
                       {"max_factor", factors.max().item<double>()}, {"flipped", flipped}});
   }
-  return function_preserving_result(victim, model, context, std::move(layers));
+  nlohmann::json streams = nlohmann::json::array();
+  if (options_.residual() && options_.layers().empty()) {
+    for (const auto& stream : residual_streams(*model)) {
+      const auto factors =
+          torch::exp((torch::rand({stream.units}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
+      scale_stream(*model, stream, factors);
+      streams.push_back({{"name", stream.name}, {"units", stream.units},
+                         {"min_factor", factors.min().item<double>()}, {"max_factor", factors.max().item<double>()}});
+    }
+  }
+  auto result = function_preserving_result(victim, model, context, std::move(layers));
+  result.details["streams"] = std::move(streams);
+  return result;
 }
 
 }  // namespace wmark

@@ -318,6 +318,24 @@ void permute_stream(Network& model, const ResidualStream& stream, const at::Tens
   for (const auto& weight : stream.readers) reorder(find(params, weight), 1);
 }
 
+void scale_stream(Network& model, const ResidualStream& stream, const at::Tensor& factors) {
+  WMARK_CHECK(factors.dim() == 1 && factors.numel() == stream.units && (factors > 0).all().item<bool>() &&
+                  torch::isfinite(factors).all().item<bool>(),
+              "scaling ", stream.name, " needs ", stream.units, " positive finite factors");
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  const auto& first = find(params, stream.producers.front());
+  const auto c = factors.to(first.dtype()).to(first.device());
+  for (const auto& norm : stream.norms) {
+    find(params, norm + ".weight").mul_(c);
+    find(params, norm + ".bias").mul_(c);
+  }
+  for (const auto& weight : stream.readers) {
+    auto& reader = find(params, weight);
+    reader.div_(along(c, 1, reader.dim()));
+  }
+}
+
 at::Tensor effective_incoming_weights(Network& model, const HiddenUnitLayer& layer) {
   torch::NoGradGuard no_grad;
   auto t = unit_tensors(model, layer);

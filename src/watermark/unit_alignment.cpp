@@ -184,13 +184,17 @@ nlohmann::json align_units(Network& model, const WatermarkKey& key) {
   }
   const auto removed = wider ? remove_redundant_units(model) : std::vector<RedundantUnits>(layers.size());
   // Residual streams first (resnet18): each matched on its first writer, whose inputs are
-  // the image or the stream before; the blocks' units then read streams in order.
+  // the image or the stream before, and rescaled to its effective norm; the blocks' units
+  // then read streams in order.
   for (const auto& stream : residual_streams(model)) {
     const auto probe = stream_probe(stream);
     if (!key.tensors.count(tensor_name(probe, "sketch"))) continue;
     const auto m = match_units(model, key, probe, false);
     if (!m.skipped.empty()) return {{"skipped", m.skipped}};
     permute_stream(model, stream, m.order);
+    const auto& norm = reference_tensor(key, tensor_name(probe, "norm"), probe.units, 0);
+    const auto scale = factors_towards(norm, m.effective.norm(2, 1).index_select(0, m.order));
+    if (!all_one(scale)) scale_stream(model, stream, scale);
     report.push_back(alignment_entry(probe, m, 0, RedundantUnits{}));
   }
   for (std::size_t index = 0; index < layers.size(); ++index) {

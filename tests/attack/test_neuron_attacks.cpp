@@ -86,11 +86,13 @@ TEST_CASE("neuron permutation and scaling keep every built-in architecture's fun
         CHECK(result.details["max_logit_difference"].get<double>() <= 1e-4 * std::max(1.0, scale));
         CHECK(result.details["layers"].size() == c.layers);
         CHECK(largest_weight_change(*c.model, *result.model) > 1e-2);  // the weights did move
-        if (attack->name() == "neuron-permutation") {
-          // resnet18's four residual streams are reordered too, each all at once.
+        {
+          // resnet18's four residual streams are reordered and rescaled too, each all at once.
           const auto& streams = result.details["streams"];
           CHECK(streams.size() == (c.arch == "resnet18" ? 4u : 0u));
-          for (const auto& stream : streams) CHECK(stream["moved"].get<std::int64_t>() > 0);
+          for (const auto& stream : streams)
+            CHECK((attack->name() == "neuron-permutation" ? stream["moved"].get<std::int64_t>() > 0
+                                                          : stream["max_factor"].get<double>() > 1.5));
         }
         if (attack->name() == "neuron-scaling") {
           // Signs flip exactly where a batch norm follows the units.
@@ -141,6 +143,7 @@ TEST_CASE("resnet18's residual streams name every writer and reader of a stage's
   CHECK(streams[3].readers.back() == "fc.weight");
   CHECK(residual_streams(*model_registry().create("cifar_cnn", {{3, 32, 32}, 10})).empty());
   CHECK_THROWS_WITH(permute_stream(*resnet, streams[0], torch::zeros({64}, torch::kLong)), Contains("permutation"));
+  CHECK_THROWS_WITH(scale_stream(*resnet, streams[0], -torch::ones({64})), Contains("positive"));
 }
 
 TEST_CASE("hidden-unit transformations refuse what would not keep the function", "[attack]") {

@@ -58,8 +58,8 @@ NetworkPtr copy_of(Network& model, const std::string& arch, const ImageShape& sh
 }
 
 // Permutes and rescales (factors in [1/10, 10]) every hidden-unit layer, flips the signs
-// of half the units under a batch norm, and permutes resnet18's residual streams, as the
-// thief does.
+// of half the units under a batch norm, and permutes and rescales resnet18's residual
+// streams, as the thief does.
 void scramble(Network& model, std::uint64_t seed) {
   auto gen = make_generator(seed);
   for (const auto& layer : hidden_unit_layers(model)) {
@@ -68,8 +68,10 @@ void scramble(Network& model, std::uint64_t seed) {
     scale_units(model, layer, torch::pow(10.0, log_factors));
     if (!layer.norm.empty()) flip_unit_signs(model, layer, torch::rand({layer.units}, gen) < 0.5);
   }
-  for (const auto& stream : residual_streams(model))
+  for (const auto& stream : residual_streams(model)) {
     permute_stream(model, stream, torch::randperm(stream.units, gen, torch::kLong));
+    scale_stream(model, stream, torch::pow(10.0, torch::rand({stream.units}, gen) * 2 - 1));
+  }
 }
 
 }  // namespace

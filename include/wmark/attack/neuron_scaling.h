@@ -25,6 +25,9 @@ struct NeuronScalingOptions {
   /// Share of the units under a batch norm whose sign is flipped as well (each drawn
   /// independently); units without a batch norm are never flipped.
   TORCH_ARG(double, flip_rate) = 0.5;
+  /// With every layer chosen: also rescale the channels of each residual stream of a
+  /// resnet18 (residual_streams(): all writers and readers at once).
+  TORCH_ARG(bool, residual) = true;
 };
 
 /// Rescales each unit of each chosen layer by a random factor (from the context's seed).
@@ -39,7 +42,8 @@ class WMARK_API NeuronScalingAttack : public Attack {
   std::string name() const override { return "neuron-scaling"; }
   /// The options as JSON.
   nlohmann::json options() const override;
-  /// Details: "layers" (name, units, smallest and largest factor, units flipped), "max_logit_difference"
+  /// Details: "layers" (name, units, smallest and largest factor, units flipped), "streams"
+  /// (name, units, smallest and largest factor), "max_logit_difference"
   /// (victim vs attacked copy on up to 256 of the attacker's images).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 

@@ -120,6 +120,11 @@ WMARK_API std::vector<ResidualStream> residual_streams(Network& model);
 /// does not change.
 WMARK_API void permute_stream(Network& model, const ResidualStream& stream, const at::Tensor& order);
 
+/// Multiplies channel i of `stream` by `factors[i]` (> 0, float [units]): every writer's
+/// batch-norm weight and bias, so the sum and the ReLU after it scale too, and divides
+/// every reader's columns of the channel by it. The function does not change.
+WMARK_API void scale_stream(Network& model, const ResidualStream& stream, const at::Tensor& factors);
+
 /// What each unit of `layer` computes from its inputs, as an affine map in eval mode: its
 /// producer row and bias with the batch norm folded in, float [units, inputs + 1] (the
 /// bias last). Permuting or scaling the units permutes or scales its rows; permuting or

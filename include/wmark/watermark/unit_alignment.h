@@ -14,7 +14,7 @@
 /// given the reference's sign (a thief may negate such a unit for free), then each unit
 /// rescaled to the reference's norm. A resnet18's residual streams (models/hidden_units.h)
 /// come first: each is matched on its first writer (the stem or a shortcut, with its
-/// batch norm) and reordered in all its writers and readers at once. A layer with more units
+/// batch norm), reordered and rescaled in all its writers and readers at once. A layer with more units
 /// than the reference first loses its redundant ones (a thief's dummy neurons;
 /// models/redundant_units.h). The alignment is built
 /// from the weights and the reference only, never from the key's bits or projection.

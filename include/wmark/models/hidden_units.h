@@ -37,7 +37,7 @@ struct HiddenUnitLayer {
 
 /// The freely transformable hidden-unit layers of the built-in architectures: every
 /// layer but the logits of mnist_cnn and cifar_cnn; inside each residual block of
-/// resnet18 (units feeding a residual sum are tied to the shortcut, so they are left).
+/// resnet18 (units feeding a residual sum are tied to the shortcut: residual_streams()).
 /// Throws wmark::Error for a model whose structure wmark does not know (a TorchScript
 /// file, a user's own Network).
 WMARK_API std::vector<HiddenUnitLayer> hidden_unit_layers(Network& model);

@@ -34,10 +34,12 @@ AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& cont
   auto model = clone_network(victim, context.make_model);
   auto generator = make_generator(derive_seed(context.seed, "neuron-scaling"));
   const double log_max = std::log(options_.max_scale());
+  const auto draw_factors = [&](std::int64_t n) {  // log-uniform in [1/max_scale, max_scale]
+    return torch::exp((torch::rand({n}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
+  };
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& layer : select_hidden_unit_layers(*model, options_.layers())) {
-    const auto factors =
-        torch::exp((torch::rand({layer.units}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
+    const auto factors = draw_factors(layer.units);
     scale_units(*model, layer, factors);
     std::int64_t flipped = 0;
     if (!layer.norm.empty() && options_.flip_rate() > 0) {
@@ -51,8 +53,7 @@ AttackResult NeuronScalingAttack::run(Network& victim, const AttackContext& cont
   nlohmann::json streams = nlohmann::json::array();
   if (options_.residual() && options_.layers().empty()) {
     for (const auto& stream : residual_streams(*model)) {
-      const auto factors =
-          torch::exp((torch::rand({stream.units}, generator, torch::kDouble) * 2 - 1) * log_max).to(torch::kFloat);
+      const auto factors = draw_factors(stream.units);
       scale_stream(*model, stream, factors);
       streams.push_back({{"name", stream.name}, {"units", stream.units},
                          {"min_factor", factors.min().item<double>()}, {"max_factor", factors.max().item<double>()}});

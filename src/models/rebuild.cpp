@@ -62,13 +62,15 @@ RebuiltNetwork rebuild_as(Network& source, const std::string& arch, const ModelS
     return out;
   }
   torch::NoGradGuard no_grad;
+  const auto source_params = source.named_parameters();
+  const auto source_buffers = source.named_buffers();
   NetworkPtr model;
   std::map<std::string, at::Tensor> params, buffers;
   try {
     model = model_registry().create(arch, spec);
     // Names are settled at the architecture's own widths, where positions still match.
-    params = under_target_names(source.named_parameters(), model->named_parameters());
-    buffers = under_target_names(source.named_buffers(), model->named_buffers());
+    params = under_target_names(source_params, model->named_parameters());
+    buffers = under_target_names(source_buffers, model->named_buffers());
     // A thief's dummy neurons widen layers: the rebuilt model takes the source's widths.
     match_unit_widths(
         *model,
@@ -82,10 +84,10 @@ RebuiltNetwork rebuild_as(Network& source, const std::string& arch, const ModelS
     out.reason = e.what();
     return out;
   }
-  const auto source_params = source.named_parameters().size(), source_buffers = source.named_buffers().size();
   if (!params.empty()) model->to(params.begin()->second.device());
-  out.reason = copy_tensors(params, source_params, model->named_parameters(), arch, "parameter");
-  if (out.reason.empty()) out.reason = copy_tensors(buffers, source_buffers, model->named_buffers(), arch, "buffer");
+  out.reason = copy_tensors(params, source_params.size(), model->named_parameters(), arch, "parameter");
+  if (out.reason.empty())
+    out.reason = copy_tensors(buffers, source_buffers.size(), model->named_buffers(), arch, "buffer");
   if (!out.reason.empty()) return out;
 
   // The same tensors could be wired otherwise: the rebuilt model must compute the same.

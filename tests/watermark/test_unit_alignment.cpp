@@ -203,6 +203,20 @@ TEST_CASE("alignment says why it cannot apply, and refuses a malformed reference
   auto broken = key;
   broken.tensors["unit-reference/conv1/norm"] = torch::full({32}, NAN);
   CHECK_THROWS_WITH(align_units(*mnist, broken), Contains("malformed unit reference") && Contains("conv1/norm"));
+
+  // The signs under a batch norm and the residual streams are read from the key as well.
+  WatermarkKey cifar_key;
+  REQUIRE(record_unit_reference(*cifar, cifar_key));
+  cifar_key.tensors["unit-reference/features.0/norm-sign"] = torch::ones({31});
+  CHECK_THROWS_WITH(align_units(*cifar, cifar_key),
+                    Contains("malformed unit reference") && Contains("features.0/norm-sign"));
+  auto resnet = model_registry().create("resnet18", {{3, 32, 32}, 10});
+  WatermarkKey resnet_key;
+  REQUIRE(record_unit_reference(*resnet, resnet_key));
+  REQUIRE(resnet_key.tensors.count("unit-reference/stream4/sketch"));
+  resnet_key.tensors["unit-reference/stream1/sketch"] = torch::zeros({16, kUnitSketchSize});
+  CHECK_THAT(align_units(*resnet, resnet_key).at("skipped").get<std::string>(),
+             Contains("layer stream1 has 64 units, the reference 16"));
 }
 
 // A false accuser holding a key whose bits and projection derive from its secret, made

@@ -25,7 +25,7 @@ struct VerifyCommand {
   std::string arch, report, device = "cpu";
   double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
   int threads = 0;
-  bool force = false, accept_unverifiable_keys = false;
+  bool force = false, accept_unverifiable_keys = false, labels_only = false;
   std::string data_dir;
   std::int64_t max_queries = 0;
   // The suspect behind a server (--remote) instead of a file.
@@ -133,7 +133,7 @@ int run_verify(const VerifyCommand& c) {
     key_names.push_back(c.opening);
   }
   const auto options = VerifierOptions().p_threshold(c.p_threshold).min_match_rate(c.min_match_rate).chance_rate(c.chance_rate)
-                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries)
+                        .max_bit_error_rate(c.max_bit_error_rate).max_queries(c.max_queries).read_scores(!c.labels_only)
                         .require_derivable_key(!opened).accept_unverifiable_keys(c.accept_unverifiable_keys)
                         .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir));
   const auto priorities = key_priorities(c, keys, key_names);
@@ -180,6 +180,8 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
   sub->add_option("--retries", c->retries, "remote: retries after a connection error or 5xx")->check(CLI::Range(0, 20));
   sub->add_option("--max-queries", c->max_queries, "send at most this many images: a fresh random subset of the key's triggers (listed in the report) and of a target-label key's control images, in the key's proportion")
       ->check(CLI::Range(1ll, 1ll << 40));
+  sub->add_flag("--labels-only", c->labels_only,
+                "decide from the suspect's labels even where the key's scheme reads class scores (dawn)");
   sub->add_option("--arch", c->arch, "architecture of a wmark checkpoint (checked against the file)");
   sub->add_option("--key", c->keys, "the secret watermark key (repeatable: several keys are one family)");
   sub->add_option("--published", c->published, "or an adi key's published commitments (wmark commitments)")

@@ -38,6 +38,12 @@ at::Tensor predict_labels(Network& model, const at::Tensor& images,
                  [](const at::Tensor& logits) { return logits.argmax(1); });
 }
 
+at::Tensor predict_logits(Network& model, const at::Tensor& images, const Normalization& normalization,
+                          c10::Device device, std::int64_t batch_size) {
+  return predict(model, images, normalization, device, batch_size,
+                 [](const at::Tensor& logits) { return logits.to(torch::kFloat); });
+}
+
 at::Tensor predict_probabilities(Network& model, const at::Tensor& images, const Normalization& normalization,
                                  c10::Device device, std::int64_t batch_size) {
   return predict(model, images, normalization, device, batch_size,

@@ -25,11 +25,15 @@ ModuleClassifier::ModuleClassifier(NetworkPtr model, Normalization normalization
   WMARK_CHECK(model_, "ModuleClassifier needs a model");
 }
 
-at::Tensor ModuleClassifier::classify(const at::Tensor& images) {
+at::Tensor ModuleClassifier::classify(const at::Tensor& images) { return answer(images).labels; }
+
+SuspectAnswers ModuleClassifier::answer(const at::Tensor& images) {
   check_images(images);
   queries_ += images.size(0);
   try {
-    return predict_labels(*model_, images, normalization_, device_, batch_size_);
+    auto logits = predict_logits(*model_, images, normalization_, device_, batch_size_);
+    auto labels = logits.size(0) == 0 ? torch::empty({0}, torch::kLong) : logits.argmax(1);
+    return {std::move(labels), std::move(logits)};
   } catch (const c10::Error& error) {
     WMARK_FAIL(description_, " rejected input of shape ", images.sizes(),
                " (does the model match the key's input shape?): ", detail::first_line(error.what_without_backtrace()));
@@ -53,12 +57,21 @@ TorchScriptClassifier::~TorchScriptClassifier() = default;
 
 std::string TorchScriptClassifier::describe() const { return "TorchScript " + path_.string(); }
 
-at::Tensor TorchScriptClassifier::classify(const at::Tensor& images) {
+at::Tensor TorchScriptClassifier::classify(const at::Tensor& images) { return logits(images).argmax(1); }
+
+SuspectAnswers TorchScriptClassifier::answer(const at::Tensor& images) {
+  auto scores = logits(images);
+  auto labels = scores.argmax(1);
+  return {std::move(labels), std::move(scores)};
+}
+
+at::Tensor TorchScriptClassifier::logits(const at::Tensor& images) {
   check_images(images);
   queries_ += images.size(0);
   torch::NoGradGuard no_grad;
   const auto n = images.size(0);
-  auto predictions = torch::empty({n}, torch::kLong);
+  std::vector<at::Tensor> parts;
+  std::int64_t classes = -1;
   for (std::int64_t start = 0; start < n; start += batch_size_) {
     const auto len = std::min(batch_size_, n - start);
     auto x = normalization_.apply(images.narrow(0, start, len)).to(device_);
@@ -70,12 +83,14 @@ at::Tensor TorchScriptClassifier::classify(const at::Tensor& images) {
                  " (does the model match the key's input shape?): ", detail::first_line(error.what()));
     }
     WMARK_CHECK(output.isTensor(), describe(), ": forward must return a logits tensor");
-    auto logits = output.toTensor();
-    WMARK_CHECK(logits.dim() == 2 && logits.size(0) == len, describe(), " returned ", logits.sizes(),
-                " for a batch of ", len, "; expected [N, classes] logits");
-    predictions.narrow(0, start, len).copy_(logits.argmax(1).cpu());
+    auto batch_logits = output.toTensor();
+    WMARK_CHECK(batch_logits.dim() == 2 && batch_logits.size(0) == len && batch_logits.size(1) >= 1 &&
+                    (classes < 0 || batch_logits.size(1) == classes),
+                describe(), " returned ", batch_logits.sizes(), " for a batch of ", len, "; expected [N, classes] logits");
+    classes = batch_logits.size(1);
+    parts.push_back(batch_logits.detach().to(torch::kCPU, torch::kFloat));
   }
-  return predictions;
+  return parts.empty() ? torch::empty({0, 1}, torch::kFloat) : torch::cat(parts);
 }
 
 }  // namespace wmark

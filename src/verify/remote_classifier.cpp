@@ -216,7 +216,20 @@ struct RemoteClassifier::Impl {
     WMARK_FAIL(where(), ": the response has no label output of shape [", n, "] and no scores [", n, ", classes]");
   }
 
-  at::Tensor classify_batch(const at::Tensor& images) {
+  // Class scores from a V2 response: its first floating output of shape [N, classes];
+  // undefined if it has none.
+  static at::Tensor scores_from(const protocol::InferResponse& response, std::int64_t n) {
+    for (const auto& out : response.outputs) {
+      const auto& t = out.data;
+      if (at::isFloatingType(t.scalar_type()) && t.dim() == 2 && t.size(0) == n && t.size(1) >= 2)
+        return t.to(at::kFloat).contiguous();
+    }
+    return {};
+  }
+
+  // One batch's answers; with `scores`, every output is asked for (not only a label
+  // output), so that the class scores come back too where the model gives them.
+  SuspectAnswers answer_batch(const at::Tensor& images, bool scores) {
     const auto n = images.size(0);
     const auto batch = encode_images(images);
     if (options.protocol() == "v1") {
@@ -226,21 +239,23 @@ struct RemoteClassifier::Impl {
       try {
         auto labels = protocol::decode_v1_predictions(answer.body, response_limits(options.batch_size()));
         WMARK_CHECK(labels.size(0) == n, where(), " returned ", labels.size(0), " predictions for ", n, " images");
-        return labels;
+        return {labels, at::Tensor()};
       } catch (const protocol::ProtocolError& error) {
         WMARK_FAIL(where(), ": unreadable predict response: ", error.what());
       }
     }
     protocol::InferRequest request;
     request.inputs.push_back({input_name, batch, options.binary()});
-    for (const auto& name : outputs) request.outputs.push_back({name, options.binary()});
+    if (!scores)
+      for (const auto& name : outputs) request.outputs.push_back({name, options.binary()});
     request.binary_output = options.binary();
     const auto body = protocol::encode_infer_request(request);
     const auto answer = send("POST", "/v2/models/" + options.model() + "/infer", &body);
     check_answer(answer, "infer");
     try {
-      return labels_from(
-          protocol::decode_infer_response({answer.body, answer.json_length}, response_limits(options.batch_size())), n);
+      const auto response =
+          protocol::decode_infer_response({answer.body, answer.json_length}, response_limits(options.batch_size()));
+      return {labels_from(response, n), scores ? scores_from(response, n) : at::Tensor()};
     } catch (const protocol::ProtocolError& error) {
       WMARK_FAIL(where(), ": unreadable infer response: ", error.what());
     }
@@ -303,7 +318,11 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Norm
 
 RemoteClassifier::~RemoteClassifier() = default;
 
-at::Tensor RemoteClassifier::classify(const at::Tensor& images) {
+at::Tensor RemoteClassifier::classify(const at::Tensor& images) { return answer_all(images, false).labels; }
+
+SuspectAnswers RemoteClassifier::answer(const at::Tensor& images) { return answer_all(images, true); }
+
+SuspectAnswers RemoteClassifier::answer_all(const at::Tensor& images, bool scores) {
   auto& impl = *impl_;
   WMARK_CHECK(images.dim() == 4 && images.scalar_type() == at::kByte, "classify expects uint8 images [N,C,H,W], got ",
               images.scalar_type(), " ", images.sizes());
@@ -315,13 +334,23 @@ at::Tensor RemoteClassifier::classify(const at::Tensor& images) {
   WMARK_CHECK(budget == 0 || queries_ + n <= budget, describe(), ": the query budget of ", budget, " images would be exceeded (",
               queries_, " sent, ", n, " more asked for)");
   auto labels = at::empty({n}, at::TensorOptions().dtype(at::kLong));
+  std::vector<at::Tensor> score_parts;
   const auto images_cpu = images.cpu();
   for (std::int64_t start = 0; start < n; start += impl.options.batch_size()) {
     const auto len = std::min(impl.options.batch_size(), n - start);
-    labels.narrow(0, start, len).copy_(impl.classify_batch(images_cpu.narrow(0, start, len)));
+    auto batch = impl.answer_batch(images_cpu.narrow(0, start, len), scores);
+    labels.narrow(0, start, len).copy_(batch.labels);
     queries_ += len;
+    // Scores count only if every batch gave them, with the same number of classes.
+    if (scores && batch.scores.defined() &&
+        (score_parts.empty() || score_parts.front().size(1) == batch.scores.size(1)) &&
+        static_cast<std::int64_t>(score_parts.size()) == start / impl.options.batch_size())
+      score_parts.push_back(batch.scores);
   }
-  return labels;
+  const auto batches = (n + impl.options.batch_size() - 1) / impl.options.batch_size();
+  at::Tensor all_scores;
+  if (batches > 0 && static_cast<std::int64_t>(score_parts.size()) == batches) all_scores = at::cat(score_parts);
+  return {labels, all_scores};
 }
 
 std::string RemoteClassifier::describe() const {

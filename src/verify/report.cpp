@@ -32,6 +32,7 @@ nlohmann::json VerificationReport::to_json() const {
   if (!verified_at.empty()) out["verified_at"] = verified_at;
   if (!unit_alignment.is_null()) out["unit_alignment"] = unit_alignment;
   if (!control.is_null()) out["control"] = control;
+  if (!score_test.is_null()) out["score_test"] = score_test;
   if (family_size > 1) {
     const bool finite = std::isfinite(family_log10_p_value);
     out["family"] = {{"size", family_size},
@@ -54,6 +55,10 @@ std::string VerificationReport::summary() const {
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
         << " unmarked images given the target class (rate " << control.at("target_rate").get<double>() << ")";
+  if (score_test.contains("label_matches"))
+    out << "; read from the class scores (the labels alone: " << score_test.at("label_matches") << " matched)";
+  else if (score_test.contains("why"))
+    out << "; read from the labels (" << score_test.at("why").get<std::string>() << ")";
   return out.str();
 }
 

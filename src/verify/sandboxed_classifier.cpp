@@ -218,6 +218,7 @@ struct SandboxedClassifier::Impl {
   pid_t pid = -1;
   int fd = -1;          // the parent's end of the socket, non-blocking
   std::string stopped;  // why the worker was stopped, once it was
+  std::int64_t classes = -1;  // logits per image, once the worker has answered
 
   ~Impl() { reap(true); }
 
@@ -406,7 +407,7 @@ struct SandboxedClassifier::Impl {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.timeout_seconds()));
   }
 
-  // Labels of one normalised float batch [n, C, H, W].
+  // Logits of one normalised float batch [n, C, H, W].
   at::Tensor query(const at::Tensor& x) {
     const auto deadline = Clock::now() + deadline_span();
     const auto n = x.size(0);
@@ -428,7 +429,10 @@ struct SandboxedClassifier::Impl {
     if (header.bytes != sizeof shape + bytes) stop("it sent a malformed answer (payload size)");
     auto logits = torch::empty({n, shape[1]}, torch::kFloat);
     recv_exact(logits.data_ptr<float>(), bytes, deadline);
-    return logits.argmax(1);  // in [0, K) by construction
+    // The classes must stay the same across batches, or the scores could not be stacked.
+    if (classes >= 0 && shape[1] != classes) stop("it changed its class count between batches");
+    classes = shape[1];
+    return logits;
   }
 };
 
@@ -446,20 +450,25 @@ std::string SandboxedClassifier::describe() const { return "TorchScript " + impl
 
 int SandboxedClassifier::worker_pid() const { return impl_->pid; }
 
-at::Tensor SandboxedClassifier::classify(const at::Tensor& images) {
+at::Tensor SandboxedClassifier::classify(const at::Tensor& images) { return answer(images).labels; }
+
+SuspectAnswers SandboxedClassifier::answer(const at::Tensor& images) {
   WMARK_CHECK(images.dim() == 4 && images.scalar_type() == torch::kUInt8,
               "classify expects uint8 images [N,C,H,W], got ", images.scalar_type(), " ", images.sizes());
   WMARK_CHECK(impl_->stopped.empty(), "suspect model ", impl_->path.string(), " was stopped earlier: ", impl_->stopped);
   queries_ += images.size(0);
   const auto n = images.size(0);
   const auto batch = impl_->options.batch_size();
-  auto predictions = torch::empty({n}, torch::kLong);
+  std::vector<at::Tensor> parts;
   for (std::int64_t start = 0; start < n; start += batch) {
     const auto len = std::min(batch, n - start);
     auto x = impl_->normalization.apply(images.narrow(0, start, len)).to(torch::kCPU, torch::kFloat).contiguous();
-    predictions.narrow(0, start, len).copy_(impl_->query(x));
+    parts.push_back(impl_->query(x));
   }
-  return predictions;
+  if (parts.empty()) return {torch::empty({0}, torch::kLong), at::Tensor()};
+  auto scores = torch::cat(parts);
+  auto labels = scores.argmax(1);  // in [0, K) by construction
+  return {std::move(labels), std::move(scores)};
 }
 
 int run_sandbox_worker(const fs::path& model_path, std::int64_t memory_mb, int channel) {

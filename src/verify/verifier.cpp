@@ -47,18 +47,28 @@ std::pair<std::int64_t, std::int64_t> split_budget(std::int64_t budget, std::int
   return {std::min(asked, triggers), std::min(budget - asked, controls)};
 }
 
-// Labels for `triggers` then `controls` (if defined), asked in one batch in a secret
-// random order so that the suspect cannot tell the two apart by position.
-at::Tensor classify_shuffled(Classifier& suspect, const at::Tensor& triggers, const at::Tensor& controls) {
+// Answers to `triggers` then `controls` (if defined), asked in one batch in a secret
+// random order so that the suspect cannot tell the two apart by position; with
+// `scores`, the class scores too where the suspect gives them.
+SuspectAnswers answer_shuffled(Classifier& suspect, const at::Tensor& triggers, const at::Tensor& controls, bool scores) {
   const auto batch = controls.defined() ? torch::cat({triggers, controls.to(triggers.scalar_type())}) : triggers;
   const auto n = batch.size(0);
   const auto order = controls.defined() ? torch::tensor(secure_random_permutation(n), torch::kLong) : at::Tensor();
-  auto answers = suspect.classify(order.defined() ? batch.index_select(0, order) : batch);
-  WMARK_CHECK(answers.dim() == 1 && answers.size(0) == n, suspect.describe(), " returned ", answers.sizes(),
-              " labels for ", n, " images");
-  answers = answers.to(torch::kLong).cpu();
+  const auto asked = order.defined() ? batch.index_select(0, order) : batch;
+  auto answers = scores ? suspect.answer(asked) : SuspectAnswers{suspect.classify(asked), at::Tensor()};
+  WMARK_CHECK(answers.labels.dim() == 1 && answers.labels.size(0) == n, suspect.describe(), " returned ",
+              answers.labels.sizes(), " labels for ", n, " images");
+  answers.labels = answers.labels.to(torch::kLong).cpu();
+  if (answers.scores.defined()) {
+    WMARK_CHECK(answers.scores.dim() == 2 && answers.scores.size(0) == n, suspect.describe(), " returned ",
+                answers.scores.sizes(), " class scores for ", n, " images");
+    answers.scores = answers.scores.to(torch::kFloat).cpu();
+  }
   if (!order.defined()) return answers;
-  return torch::empty_like(answers).index_copy_(0, order, answers);  // row order[i] got answer i
+  // Row order[i] got answer i.
+  answers.labels = torch::empty_like(answers.labels).index_copy_(0, order, answers.labels);
+  if (answers.scores.defined()) answers.scores = torch::empty_like(answers.scores).index_copy_(0, order, answers.scores);
+  return answers;
 }
 
 }  // namespace
@@ -165,19 +175,36 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   const auto index = torch::tensor(chosen, torch::kLong);
   if (controls.defined() && used_controls < controls.size(0))
     controls = controls.index_select(0, torch::tensor(secure_random_subset(controls.size(0), used_controls), torch::kLong));
-  auto answers = classify_shuffled(suspect, chosen.empty() ? images : images.index_select(0, index), controls);
-  const auto predicted = answers.slice(0, 0, used);
+  const auto scheme = key_scheme(key);
+  const bool read_scores = options_.read_scores() && scheme->reads_scores();
+  const auto answers =
+      answer_shuffled(suspect, chosen.empty() ? images : images.index_select(0, index), controls, read_scores);
   const auto queried = chosen.empty() ? torch::arange(total, torch::kLong) : index;
-  const auto matches = query_matches(key, queried, predicted).sum().item<std::int64_t>();
+  auto matches = scheme->query_matches(key, queried, answers.labels.slice(0, 0, used)).sum().item<std::int64_t>();
+  nlohmann::json score_test;
+  if (read_scores) {
+    const auto& scores = answers.scores;
+    if (scores.defined() && scores.size(1) == key.num_classes) {
+      score_test = {{"read", "class scores"}, {"label_matches", matches}};
+      matches = scheme->score_matches(key, queried, scores.slice(0, 0, used)).sum().item<std::int64_t>();
+    } else {
+      score_test = {{"read", "labels"},
+                    {"why", scores.defined() ? "the suspect gives " + std::to_string(scores.size(1)) +
+                                                   " scores per image; the key has " + std::to_string(key.num_classes) +
+                                                   " classes"
+                                             : std::string("the suspect gives labels only")}};
+    }
+  }
   VerificationReport report;
   if (controls.defined()) {
-    const auto target_answers = answers.slice(0, used).eq(key_controls->target_label).sum().item<std::int64_t>();
+    const auto target_answers = answers.labels.slice(0, used).eq(key_controls->target_label).sum().item<std::int64_t>();
     report = decide(matches, used, key, ControlAnswers{target_answers, controls.size(0)});
   } else {
     report = decide(matches, used, key);
   }
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;
+  report.score_test = std::move(score_test);
   report.queried_triggers = std::move(chosen);
   apply_derivation(report, key);
   report.model = suspect.describe();

@@ -22,6 +22,10 @@ at::Tensor Scheme::query_matches(const WatermarkKey& key, const at::Tensor& quer
   return answers.to(torch::kLong).cpu().eq(key.tensor("labels").index_select(0, queried.cpu()));
 }
 
+at::Tensor Scheme::score_matches(const WatermarkKey& key, const at::Tensor&, const at::Tensor&) const {
+  WMARK_FAIL("the ", name(), " scheme decides from labels, not class scores (key ", key.method, ")");
+}
+
 double Scheme::chance_rate(const nlohmann::json&, std::int64_t) const { return 0.5; }
 
 KeyDerivation Scheme::check_derivation(const WatermarkKey&, const std::optional<std::filesystem::path>&) const {

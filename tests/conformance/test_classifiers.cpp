@@ -1,7 +1,8 @@
 // Every Classifier implementation must honour the contract of verify/classifier.h: raw
 // uint8 images in, int64 labels [N] on the CPU out, the model's own preprocessing
-// applied, queries() counting images, and a wrong input shape refused as wmark::Error.
-// The same model behind each of them gives the same answers.
+// applied, queries() counting images, and a wrong input shape refused as wmark::Error;
+// answer() gives the same labels and, where the suspect gives them, scores whose argmax
+// they are. The same model behind each of them gives the same answers.
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
@@ -55,10 +56,11 @@ TEST_CASE("every classifier labels raw images as the model does and counts its q
   // The truth: the model's own argmax over the normalised batch.
   const auto images = torch::cat({f.key.tensor("images").narrow(0, 0, 20), f.test.images.narrow(0, 0, 20)});
   f.model->eval();
-  at::Tensor expected;
+  at::Tensor expected, expected_logits;
   {
     torch::NoGradGuard no_grad;
-    expected = f.model->forward(norm.apply(images)).argmax(1);
+    expected_logits = f.model->forward(norm.apply(images));
+    expected = expected_logits.argmax(1);
   }
   for (const auto& c : cases) {
     SECTION(c.name) {
@@ -73,6 +75,18 @@ TEST_CASE("every classifier labels raw images as the model does and counts its q
       CHECK(classifier->queries() == 40);
       CHECK(torch::equal(classifier->classify(images.narrow(0, 3, 5)), expected.narrow(0, 3, 5)));
       CHECK(classifier->queries() == 45);
+      // Scores from every suspect but a V1 server, which gives labels only.
+      const auto answers = classifier->answer(images);
+      CHECK(classifier->queries() == 85);
+      CHECK(torch::equal(answers.labels, expected));
+      if (c.name == "remote v1") {
+        CHECK_FALSE(answers.scores.defined());
+      } else {
+        REQUIRE(answers.scores.defined());
+        CHECK(answers.scores.scalar_type() == torch::kFloat);
+        REQUIRE(answers.scores.sizes() == torch::IntArrayRef({40, 10}));
+        CHECK(torch::allclose(answers.scores, expected_logits, 1e-4, 1e-4));
+      }
       // A batch of another shape is refused with an error, never a crash or a guess.
       CHECK_THROWS_AS(classifier->classify(torch::zeros({2, 3, 32, 32}, torch::kUInt8)), Error);
     }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <limits>
 
 #include <torch/torch.h>
 
@@ -18,6 +19,7 @@
 #include "wmark/verify/remote_classifier.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/derivation.h"
+#include "wmark/watermark/scheme.h"
 
 using namespace wmark;
 using Catch::Matchers::Contains;
@@ -153,6 +155,107 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
   const auto derivation = check_key_derivation(proof, std::nullopt);
   CHECK_FALSE(derivation.derivable);
   CHECK_THAT(derivation.reason, Contains("time stamp"));
+}
+
+TEST_CASE("DAWN's score test counts a query when the changed class outscores every other wrong class",
+          "[serve][dawn]") {
+  auto key = server_key(0.1);
+  key.tensors["images"] = torch::zeros({4, 1, 28, 28}, torch::kUInt8);
+  key.tensors["labels"] = torch::tensor({3, 5, 0, 9}, torch::kLong);
+  key.tensors["model_labels"] = torch::tensor({1, 1, 2, 8}, torch::kLong);
+  const auto scheme = key_scheme(key);
+  REQUIRE(scheme->reads_scores());
+  auto scores = torch::zeros({4, 10});
+  scores[0][1] = 9;  // the model's class first, the changed one second: a match
+  scores[0][3] = 2;
+  scores[1][5] = 2;  // the changed class tied with another wrong class: no match
+  scores[1][7] = 2;
+  scores[2][0] = std::numeric_limits<float>::quiet_NaN();  // NaN: no match
+  scores[3][9] = -1;  // below the other wrong classes: no match
+  const auto queried = torch::arange(4, torch::kLong);
+  CHECK(torch::equal(scheme->score_matches(key, queried, scores), torch::tensor({true, false, false, false})));
+  // A subset of the queries reads the rows of those queries.
+  CHECK(torch::equal(scheme->score_matches(key, torch::tensor({0}, torch::kLong), scores.narrow(0, 0, 1)),
+                     torch::tensor({true})));
+  CHECK_THROWS_WITH(scheme->score_matches(key, queried, torch::zeros({4, 7})), Contains("class scores"));
+  CHECK_THROWS_WITH(key_scheme(test::watermarked_mnist().key)->score_matches(key, queried, scores),
+                    Contains("labels, not class scores"));
+}
+
+TEST_CASE("under the null DAWN's score test matches at its chance rate: the victim and a clean model on 1,000 "
+          "changed answers",
+          "[serve][dawn][adversary]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.5);
+  DawnAnswers dawn(key, dir / "answers.jsonl");
+  const auto queries = f.test.images.narrow(0, 0, std::min<std::int64_t>(2000, f.test.images.size(0)));
+  auto logits = predict_logits(*f.model, queries, f.key.normalization, torch::kCPU);
+  dawn.apply(queries, logits, "127.0.0.1");
+  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
+  const auto n = proof.tensor("labels").size(0);
+  REQUIRE(n >= 800);
+  // Neither model saw the changed answers: each matches about 1/9 of them, within 4
+  // standard deviations, and is not claimed.
+  const double sd = std::sqrt((1.0 / 9) * (8.0 / 9) / static_cast<double>(n));
+  for (const auto& [name, model] : {std::pair{"victim", f.model}, std::pair{"clean", test::clean_mnist()}}) {
+    const auto report = Verifier().verify_model(*model, proof, name, torch::kCPU);
+    INFO(name << ": " << report.summary());
+    CHECK(report.score_test.at("read") == "class scores");
+    CHECK(std::abs(report.match_rate - 1.0 / 9) < 4 * sd);
+    CHECK_FALSE(report.verified);
+  }
+}
+
+TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still ranks them first among the wrong "
+          "classes: claimed from its scores, in process and served, not from its labels",
+          "[serve][dawn][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  const auto key = server_key(0.05);
+  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
+  server.start();
+  auto context = f.context;
+  context.victim_endpoint = std::make_shared<RemoteClassifier>(
+      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
+  // Five epochs on the thief's 1,000 images: about 93% accurate, but seldom the changed class itself.
+  const auto copy = RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(5)).run(*f.model, context);
+  server.stop();
+  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
+
+  const auto scored = Verifier().verify_model(*copy.model, proof, "surrogate", torch::kCPU);
+  const auto labelled =
+      Verifier(VerifierOptions().read_scores(false)).verify_model(*copy.model, proof, "surrogate", torch::kCPU);
+  INFO("scores: " << scored.summary() << "\nlabels: " << labelled.summary());
+  CHECK(scored.verified);
+  CHECK(scored.score_test.at("read") == "class scores");
+  CHECK(scored.score_test.at("label_matches") == labelled.matches);
+  CHECK(scored.chance_rate == Approx(1.0 / 9));
+  CHECK_FALSE(labelled.verified);
+  CHECK(labelled.score_test.is_null());
+  // Neither the victim nor a clean model ranks the changed classes first.
+  for (const auto& [name, model] : {std::pair{"victim", f.model}, std::pair{"clean", test::clean_mnist()}}) {
+    const auto report = Verifier().verify_model(*model, proof, name, torch::kCPU);
+    INFO(name << ": " << report.summary());
+    CHECK(report.score_test.at("read") == "class scores");
+    CHECK_FALSE(report.verified);
+  }
+
+  // Served: over V2 the scores come back and decide; V1 gives labels only, and says so.
+  InferenceServer thief(test::served_mnist(copy.model, "copy"), dawn_loopback());
+  thief.start();
+  RemoteClassifier v2(RemoteOptions().url(thief.url()).model("copy").binary(true), f.key.input_shape,
+                      f.key.normalization);
+  const auto remote = Verifier().verify(v2, proof);
+  CHECK(remote.verified);
+  CHECK(remote.matches == scored.matches);
+  RemoteClassifier v1(RemoteOptions().url(thief.url()).model("copy").protocol("v1"), f.key.input_shape,
+                      f.key.normalization);
+  const auto labels_only = Verifier().verify(v1, proof);
+  CHECK_FALSE(labels_only.verified);
+  CHECK(labels_only.matches == labelled.matches);
+  CHECK_THAT(labels_only.score_test.at("why").get<std::string>(), Contains("labels only"));
+  thief.stop();
 }
 
 TEST_CASE("a DAWN log that was edited, truncated or made with another key is refused, naming the line",

@@ -20,6 +20,11 @@ WMARK_API at::Tensor predict_labels(Network& model, const at::Tensor& images,
                           const Normalization& normalization, c10::Device device,
                           std::int64_t batch_size = 1000);
 
+/// Logits (float [N, classes], on the CPU) of uint8 images [N,C,H,W], as
+/// predict_labels() computes them.
+WMARK_API at::Tensor predict_logits(Network& model, const at::Tensor& images, const Normalization& normalization,
+                                    c10::Device device, std::int64_t batch_size = 1000);
+
 /// Class probabilities (softmax of the logits, float [N, classes], on the CPU) of uint8
 /// images [N,C,H,W], as predict_labels() computes them.
 WMARK_API at::Tensor predict_probabilities(Network& model, const at::Tensor& images,

@@ -5,7 +5,8 @@
 /// as stored in keys) and returns int64 labels [N] on the CPU; it applies whatever
 /// preprocessing the model expects itself; queries() counts the images sent so far;
 /// a model that rejects the input shape raises wmark::Error naming the model and the
-/// shape. Implementations: ModuleClassifier, TorchScriptClassifier (in-process),
+/// shape. answer() gives the same labels and, where the suspect gives them, the class
+/// scores behind them (a scheme such as DAWN tests their order). Implementations: ModuleClassifier, TorchScriptClassifier (in-process),
 /// SandboxedClassifier (TorchScript in a resource-limited worker process) and
 /// RemoteClassifier (a serving endpoint).
 #pragma once
@@ -28,12 +29,24 @@ struct Module;
 
 namespace wmark {
 
+/// A suspect's answers to a batch of images.
+struct SuspectAnswers {
+  /// Predicted labels, int64 [N] on the CPU.
+  at::Tensor labels;
+  /// Class scores, float [N, classes] on the CPU (logits or probabilities: only their
+  /// order within a row is read); undefined when the suspect gives labels only.
+  at::Tensor scores;
+};
+
 /// A suspect model that labels images (see the contract above).
 class WMARK_API Classifier {
  public:
   virtual ~Classifier() = default;
   /// Predicted labels for uint8 images [N,C,H,W].
   virtual at::Tensor classify(const at::Tensor& images) = 0;
+  /// Labels and, where the suspect gives them, class scores for uint8 images
+  /// [N,C,H,W]; counted in queries() as classify() is. The default gives labels only.
+  virtual SuspectAnswers answer(const at::Tensor& images) { return {classify(images), at::Tensor()}; }
   /// What the model is, for reports ("checkpoint model.pt (mnist_cnn)").
   virtual std::string describe() const = 0;
   /// Images classified so far.
@@ -52,6 +65,7 @@ class WMARK_API ModuleClassifier : public Classifier {
   ModuleClassifier(NetworkPtr model, Normalization normalization, std::string description = "in-process model",
                    c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
   at::Tensor classify(const at::Tensor& images) override;
+  SuspectAnswers answer(const at::Tensor& images) override;
   std::string describe() const override { return description_; }
 
  private:
@@ -73,9 +87,12 @@ class WMARK_API TorchScriptClassifier : public Classifier {
                         c10::Device device = c10::Device(c10::kCPU), std::int64_t batch_size = 500);
   ~TorchScriptClassifier() override;
   at::Tensor classify(const at::Tensor& images) override;
+  SuspectAnswers answer(const at::Tensor& images) override;
   std::string describe() const override;
 
  private:
+  at::Tensor logits(const at::Tensor& images);
+
   std::filesystem::path path_;
   std::unique_ptr<torch::jit::Module> module_;
   Normalization normalization_;

@@ -68,6 +68,10 @@ class WMARK_API RemoteClassifier : public Classifier {
   /// Labels from the server, in batches. Throws wmark::Error when the budget would be
   /// exceeded, on a 4xx answer, or when retries are exhausted.
   at::Tensor classify(const at::Tensor& images) override;
+  /// The labels and, over V2 when the model's response has a floating [N, classes]
+  /// output, its class scores (every output is asked for, not only a label output);
+  /// over V1 labels only.
+  SuspectAnswers answer(const at::Tensor& images) override;
   std::string describe() const override;
   /// HTTP requests sent so far (metadata, inference and retries).
   std::int64_t requests() const;
@@ -81,6 +85,8 @@ class WMARK_API RemoteClassifier : public Classifier {
   std::string tls_certificate_sha256() const;
 
  private:
+  SuspectAnswers answer_all(const at::Tensor& images, bool scores);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -82,6 +82,12 @@ struct WMARK_API VerificationReport {
   /// {"missing": why} for a target-label key without control images, whose decision then
   /// rests on the binomial test alone. Null for other keys (not written to JSON then).
   nlohmann::json control;
+  /// Keys whose scheme reads class scores (Scheme::reads_scores, e.g. dawn):
+  /// {"read": "class scores", "label_matches"} when the decision's matches were read from
+  /// the suspect's scores (label_matches: what its labels alone gave), or {"read":
+  /// "labels", "why"} when the suspect gave none (or not one per class). Null for other
+  /// keys (not written to JSON then).
+  nlohmann::json score_test;
   /// Whether the decision is "not verified" because the key was refused as not derivable.
   bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }
   /// Wall time of the verification.

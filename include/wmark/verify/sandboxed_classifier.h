@@ -77,6 +77,9 @@ class WMARK_API SandboxedClassifier : public Classifier {
   /// Labels from the worker, in batches of options.batch_size(). Throws wmark::Error if
   /// the model rejects the batch (the worker lives on) or the worker was stopped.
   at::Tensor classify(const at::Tensor& images) override;
+  /// The labels and the worker's logits (the same count per image in every batch, or
+  /// the worker is stopped).
+  SuspectAnswers answer(const at::Tensor& images) override;
   std::string describe() const override;
   /// The worker's process id, or -1 once it was stopped.
   int worker_pid() const;

@@ -54,6 +54,10 @@ struct VerifierOptions {
   /// in the key's proportion (at least one of each); 0 = all. Fewer queries give a
   /// weaker p-value, never a wrong one.
   TORCH_ARG(std::int64_t, max_queries) = 0;
+  /// Black-box keys whose scheme reads class scores (Scheme::reads_scores, e.g. dawn):
+  /// decide from the suspect's scores where it gives them (the report's `score_test`
+  /// says which was read); false = from its labels always.
+  TORCH_ARG(bool, read_scores) = true;
   /// Re-derive the key from its secret first (check_key_derivation, derivation.h): a
   /// key that is not what its secret derives could have been chosen after seeing the
   /// suspect, and is refused (verified = false) unless `accept_unverifiable_keys`.

@@ -11,7 +11,9 @@
 ///     is bound to the request's secret and never logged;
 ///   - a black-box scheme's keys hold "images" (uint8 [N,C,H,W]) and "labels" (int64
 ///     [N]) that the Verifier queries, and query_matches() says which answers match
-///     (the label by default; a multi-bit scheme decodes bits); a white-box scheme's
+///     (the label by default; a multi-bit scheme decodes bits); a scheme that
+///     reads_scores() may instead decide from the suspect's class scores where the
+///     suspect gives them (score_matches(), same chance rate); a white-box scheme's
 ///     keys hold "bits" (uint8 [T]) and the scheme implements extract_bits();
 ///   - chance_rate() is the probability that a model never marked with the key matches
 ///     one query (or one bit): the floor under the binomial test's null hypothesis;
@@ -98,6 +100,14 @@ class WMARK_API Scheme {
   /// `queried` (int64 [K], positions in its "images") are matches, bool [K]. Default:
   /// the answer is the query's label; a multi-bit scheme decodes the answer to a bit.
   virtual at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const;
+  /// Black-box: whether score_matches() reads a suspect's class scores (the Verifier then
+  /// asks a suspect for them and uses them where it gives them). Default false.
+  virtual bool reads_scores() const { return false; }
+  /// Black-box, for schemes that reads_scores(): which queries match, read from the
+  /// suspect's class `scores` (float [K, classes]) to `queried`, bool [K]. A model never
+  /// marked with the key must match each query with at most chance_rate(), as for
+  /// labels. Default: throws wmark::Error.
+  virtual at::Tensor score_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const;
   /// White-box: the bits `model` carries for `key`, uint8 {0,1} shaped as its "bits".
   /// Black-box schemes throw wmark::Error.
   virtual at::Tensor extract_bits(Network& model, const WatermarkKey& key) const;

@@ -1,6 +1,8 @@
 // "dawn": DAWN's answers as a key (serve/dawn.h). The scheme marks a server's answers,
 // not a model: its keys come from the server's log (dawn_proof_key), and embedding
 // refuses with the commands that do it.
+#include <limits>
+
 #include <torch/torch.h>
 
 #include "../derivation_support.h"
@@ -29,6 +31,29 @@ class DawnScheme final : public Scheme {
   EmbedResult embed(const EmbedRequest&) const override {
     WMARK_FAIL("dawn marks a server's answers, not a model: create a server key with `wmark dawn init`, serve with "
                "`wmark serve --dawn KEY --dawn-log LOG`, and make the proof key with `wmark dawn key` (docs/dawn.md)");
+  }
+
+  // A surrogate trained briefly learns the true class of a changed answer and seldom
+  // gives the changed class itself, but ranks it above the other wrong classes
+  // (docs/results.md). Under the null the changed class is a keyed uniform draw among
+  // the C-1 classes other than the model's, so it outscores all the others among those
+  // with chance 1/(C-1) at most (a tie is no match), the labels' own chance rate.
+  bool reads_scores() const override { return true; }
+
+  at::Tensor score_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const override {
+    WMARK_CHECK(key.tensors.count("model_labels"), "a DAWN server key holds no answers; prove with the key made from its log");
+    WMARK_CHECK(scores.dim() == 2 && scores.size(0) == queried.size(0) && scores.size(1) == key.num_classes,
+                "DAWN's score test needs [", queried.size(0), ", ", key.num_classes, "] class scores, got ",
+                scores.sizes());
+    const auto index = queried.cpu().to(torch::kLong);
+    const auto served = key.tensor("labels").index_select(0, index).unsqueeze(1);
+    const auto own = key.tensor("model_labels").index_select(0, index).unsqueeze(1);
+    auto others = scores.cpu().to(torch::kFloat).clone();
+    const auto served_score = others.gather(1, served).squeeze(1);
+    const auto excluded = -std::numeric_limits<float>::infinity();
+    others.scatter_(1, served, excluded).scatter_(1, own, excluded);
+    // NaN compares false: a suspect answering NaN matches nothing.
+    return served_score.gt(std::get<0>(others.max(1)));
   }
 
   // The served class is the model's shifted by a keyed 1..C-1: a model never trained on

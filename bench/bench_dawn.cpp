@@ -1,6 +1,7 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
-// thief extract it (retraining on held-out MNIST digits, knockoff on Fashion-MNIST, hard
-// labels, since a served model gives labels), makes the proof key from the server's
+// thief extract it (retraining on held-out MNIST digits with hard or soft labels, on 1,000
+// of them, into cifar_cnn, and knockoff on Fashion-MNIST; soft labels from the served
+// class scores, which DAWN swaps too), makes the proof key from the server's
 // log, and verifies the surrogate and a zoo of clean models with it, from their labels
 // and from their class scores (DAWN's rank test). Prints one line per seed and attack,
 // and the accuracy a legitimate client sees.
@@ -91,6 +92,12 @@ int run(int argc, char** argv) {
     const std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks{
         {"retraining (5,000 digits)",
          std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
+        {"retraining, soft labels",
+         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(true).epochs(epochs))},
+        {"retraining (1,000 digits)",
+         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).budget(1000).epochs(epochs))},
+        {"cross-arch (cifar_cnn)",
+         std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
         {"knockoff (fashion)",
          std::make_shared<KnockoffAttack>(KnockoffOptions().soft_labels(false).budget(budget).epochs(epochs))}};
     for (const auto& [label, attack] : attacks) {

@@ -31,14 +31,30 @@ Dataset foreign_images(const std::string& name, const AttackContext& context) {
   return pool;
 }
 
+at::Tensor as_probabilities(const at::Tensor& scores) {
+  const auto x = scores.to(torch::kFloat);
+  if (x.size(0) == 0) return x;
+  WMARK_CHECK(x.isfinite().all().item<bool>(), "the victim answered scores that are not finite numbers");
+  // A row of non-negative values summing to 1 is already a distribution; anything else
+  // is taken as logits.
+  const bool distribution = x.ge(0).all().item<bool>() && (x.sum(1) - 1).abs().max().item<float>() < 1e-3f;
+  return distribution ? x : torch::softmax(x, 1);
+}
+
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
                    const std::string& attack) {
   const auto device = context.training.device();
   if (context.victim_endpoint) {
-    WMARK_CHECK(!soft, attack, ": soft labels need the victim's class probabilities, and ",
-                context.victim_endpoint->describe(), " answers with labels; use hard labels");
-    queries.labels = context.victim_endpoint->classify(queries.images);
-    queries.soft_labels = at::Tensor();
+    if (!soft) {
+      queries.labels = context.victim_endpoint->classify(queries.images);
+      queries.soft_labels = at::Tensor();
+      return queries;
+    }
+    auto answers = context.victim_endpoint->answer(queries.images);
+    WMARK_CHECK(answers.scores.defined(), attack, ": soft labels need the victim's class scores, and ",
+                context.victim_endpoint->describe(), " answers with labels only; use hard labels");
+    queries.labels = answers.labels;
+    queries.soft_labels = as_probabilities(answers.scores);
     return queries;
   }
   if (soft) {

@@ -24,10 +24,15 @@ Dataset choose_queries(const Dataset& pool, std::int64_t budget, std::uint64_t s
 /// queries or a transfer-learning thief's parent network.
 Dataset foreign_images(const std::string& name, const AttackContext& context);
 
+/// Class scores [N, classes] as probabilities: kept when every row is already a
+/// distribution (non-negative, summing to 1), else their softmax (logits). Throws
+/// wmark::Error for scores that are not finite.
+at::Tensor as_probabilities(const at::Tensor& scores);
+
 /// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
-/// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (hard
-/// labels only: asking it for probabilities is an error naming `attack`), else the
-/// victim network in process.
+/// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (soft
+/// labels from its class scores, as_probabilities(); an endpoint that gives labels only
+/// is an error naming `attack`), else the victim network in process.
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
                    const std::string& attack);
 

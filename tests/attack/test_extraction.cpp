@@ -117,9 +117,17 @@ TEST_CASE("a thief extracts a served model over the Open Inference Protocol with
   // An attack on the weights cannot use a deployed victim: refused, not silently run locally.
   CHECK_THROWS_WITH(evaluate_attack(FinetuneAttack(FinetuneOptions().epochs(1)), *f.model, remote_context, f.test, nullptr),
                     Contains("only extraction attacks query one") && Contains("knockoff"));
-  // A labels-only endpoint cannot give class probabilities.
-  CHECK_THROWS_WITH(RetrainingAttack(options.soft_labels(true)).run(*f.model, remote_context),
-                    Contains("soft labels need the victim's class probabilities"));
+  // Soft labels come from the served class scores (logits, made probabilities): the copy
+  // is the one extracted in process on the victim's probabilities.
+  auto soft = RetrainingOptions(options).soft_labels(true);
+  const auto soft_remote = RetrainingAttack(soft).run(*f.model, remote_context);
+  CHECK(soft_remote.details["soft_labels"] == true);
+  CHECK(agreement(*soft_remote.model, *RetrainingAttack(soft).run(*f.model, f.context).model, f.test) > 0.99);
+  // A V1 endpoint answers with labels only: soft labels are refused, not faked.
+  auto v1_context = f.context;
+  v1_context.victim_endpoint = std::make_shared<RemoteClassifier>(
+      RemoteOptions().url(server.url()).model("victim").protocol("v1"), f.key.input_shape, f.key.normalization);
+  CHECK_THROWS_WITH(RetrainingAttack(soft).run(*f.model, v1_context), Contains("labels only"));
   server.stop();
 }
 

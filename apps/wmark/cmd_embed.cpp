@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "commands.h"
 #include "option_flags.h"
@@ -242,8 +243,11 @@ void add_embed_command(CLI::App& app, Dispatch& dispatch) {
       ->check(CLI::ExistingFile);
   add_data_flags(*sub, c->data);
   sub->add_option("--model", c->model, "architecture (default: per dataset; with --from: checked against the file)");
-  sub->add_option("--from", c->from,
-                  "embed into this pre-trained checkpoint by fine-tuning (a tenth of the recipe's LR, 5 epochs)");
+  const auto fine_tuning = fine_tuning_recipe(TrainerOptions().lr(1.0));
+  std::ostringstream from_help;
+  from_help << "embed into this pre-trained checkpoint by fine-tuning (" << fine_tuning.lr() << " x the recipe's LR, "
+            << fine_tuning.epochs() << " epochs)";
+  sub->add_option("--from", c->from, from_help.str());
   add_train_flags(*sub, c->train);
   sub->add_option("--out", c->out, "watermarked checkpoint to write")->required();
   sub->add_option("--key-out", c->key_out, "secret watermark key to write (mode 0600)")->required();

@@ -23,7 +23,9 @@ struct VerifyCommand {
   // Or an adi key's opened triggers: the published commitments, the verifier's request, the opening.
   std::string published, request, opening;
   std::string arch, report, device = "cpu";
-  double p_threshold = 1e-6, min_match_rate = 0.5, chance_rate = 0, max_bit_error_rate = 0.1;
+  // The library's defaults, stated once (verifier.h).
+  double p_threshold = VerifierOptions().p_threshold(), min_match_rate = VerifierOptions().min_match_rate(),
+         chance_rate = VerifierOptions().chance_rate(), max_bit_error_rate = VerifierOptions().max_bit_error_rate();
   int threads = 0;
   bool force = false, accept_unverifiable_keys = false, labels_only = false;
   std::string data_dir;

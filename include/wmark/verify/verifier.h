@@ -1,7 +1,8 @@
 /// \file
-/// Decides whether a suspect model carries a trigger-set watermark.
+/// Decides whether a suspect model carries a watermark: black-box keys by querying it,
+/// white-box keys by reading bits out of its weights or activations (verify_white_box).
 ///
-/// The decision: the suspect labels the key's triggers; under the null hypothesis
+/// The black-box decision: the suspect labels the key's triggers; under the null hypothesis
 /// (the model was not trained with these triggers) each trigger matches its
 /// watermark label with probability `chance_rate`, so the match count is
 /// Binomial(K, chance_rate). The default chance rate is the one the key records

@@ -194,7 +194,7 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
       ->check(CLI::ExistingFile);
   sub->add_option("--report", c->report, "write the verification report as JSON here");
   sub->add_option("--p-threshold", c->p_threshold, "claim ownership only below this p-value")->check(CLI::Range(1e-300, 0.5));
-  sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate")
+  sub->add_option("--min-match-rate", c->min_match_rate, "and only at or above this trigger match rate (waived for dawn keys, whose chance rate is exact)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--chance-rate", c->chance_rate,
                   "match rate of an unwatermarked model (default: the key's, from its label policy; or one measured on reference models)")

@@ -122,7 +122,8 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
   report.log10_p_value = binomial_upper_tail_log10(matches, queries, report.chance_rate);
   report.p_value = binomial_upper_tail(matches, queries, report.chance_rate);
   report.p_threshold = options_.p_threshold();
-  report.min_match_rate = options_.min_match_rate();
+  // An exact chance rate needs no match-rate guard (Scheme::exact_chance_rate).
+  report.min_match_rate = has_exact_chance_rate(key.method) ? 0.0 : options_.min_match_rate();
   report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
   if (key.one_target_class()) {
     report.control = {{"missing", key.tensors.count("control_images")

@@ -84,6 +84,10 @@ bool is_black_box_method(const std::string& method) {
   return scheme_registry().contains(method) && scheme_registry().create(method)->key_kind() == KeyKind::black_box;
 }
 
+bool has_exact_chance_rate(const std::string& method) {
+  return scheme_registry().contains(method) && scheme_registry().create(method)->exact_chance_rate();
+}
+
 EmbedResult train_with_embedder(std::shared_ptr<Embedder> embedder, const EmbedRequest& request) {
   WMARK_CHECK(embedder && request.model, "train_with_embedder needs an embedder and a model");
   const auto* test = request.splits.test.size() > 0 ? &request.splits.test : nullptr;

@@ -182,6 +182,24 @@ TEST_CASE("DAWN's score test counts a query when the changed class outscores eve
                     Contains("labels, not class scores"));
 }
 
+TEST_CASE("a DAWN key's chance rate is exact: the p-value alone decides", "[serve][dawn]") {
+  // 70 of 300 changed answers at chance 1/9 (33 expected): p ~ 1e-9 at a match rate of
+  // 23%. A trigger-set key needs 50% as well; a DAWN key's shift is the secret's,
+  // independent of any model, so the rate guard has nothing to guard.
+  auto key = server_key(0.1);
+  const auto model_labels = torch::arange(300, torch::kLong).remainder(10);
+  key.tensors["images"] = torch::zeros({300, 1, 28, 28}, torch::kUInt8);
+  key.tensors["model_labels"] = model_labels;
+  key.tensors["labels"] = (model_labels + 3).remainder(10);
+  const auto report = Verifier().decide(70, 300, key);
+  CHECK(report.p_value < 1e-6);
+  CHECK(report.min_match_rate == 0);
+  CHECK(report.verified);
+  const auto& trigger_key = test::watermarked_mnist().key;
+  CHECK_FALSE(Verifier().decide(70, 300, trigger_key).verified);
+  CHECK(Verifier().decide(70, 300, trigger_key).min_match_rate == 0.5);
+}
+
 TEST_CASE("under the null DAWN's score test matches at its chance rate: the victim and a clean model on 1,000 "
           "changed answers",
           "[serve][dawn][adversary]") {

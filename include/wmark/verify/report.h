@@ -36,7 +36,7 @@ struct WMARK_API VerificationReport {
   double log10_p_value = 0;
   /// The p-value must be below this.
   double p_threshold = 0;
-  /// The match rate must reach this.
+  /// The match rate must reach this (0 for a key with an exact chance rate, e.g. dawn).
   double min_match_rate = 0;
   /// Ownership verified: p_value < p_threshold and match_rate >= min_match_rate (and the
   /// key derivable, when the verifier required it).

@@ -13,7 +13,10 @@
 /// (default 1e-6) AND the match rate reaches `min_match_rate` (default 0.5). The two
 /// guards cover each other's blind spots: the p-value alone would accept a 30%
 /// match rate on 100 triggers at chance 0.1, which a clean model that happens to send
-/// many triggers to one class could reach; the rate alone ignores the key size.
+/// many triggers to one class could reach; the rate alone ignores the key size. A key
+/// whose chance rate is exact by construction (Scheme::exact_chance_rate: dawn, whose
+/// answers the secret shifted independently of any model) has no such blind spot and is
+/// decided by the p-value alone.
 ///
 /// A key whose triggers all carry one target class (the "target" label policy) makes
 /// 1/num_classes a guess: a suspect that answers that class to everything (collapsed by
@@ -44,7 +47,8 @@ namespace wmark {
 struct VerifierOptions {
   /// Ownership needs a p-value below this; in (0,1).
   TORCH_ARG(double, p_threshold) = 1e-6;
-  /// Ownership needs a match rate of at least this; in [0,1].
+  /// Ownership needs a match rate of at least this (waived for keys with an exact chance
+  /// rate, see above); in [0,1].
   TORCH_ARG(double, min_match_rate) = 0.5;
   /// 0 = the key's recorded chance rate, floored at chance_rate_floor(); in [0,1).
   TORCH_ARG(double, chance_rate) = 0.0;

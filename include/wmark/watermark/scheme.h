@@ -114,6 +114,12 @@ class WMARK_API Scheme {
   /// The chance that a model never marked with a key of these `params` matches one of
   /// its queries (black-box) or bits (white-box): 1/2 per bit unless overridden.
   virtual double chance_rate(const nlohmann::json& params, std::int64_t num_classes) const;
+  /// Whether chance_rate() holds exactly for every model that never saw the key, by
+  /// construction (its answers are drawn by the secret independently of any model),
+  /// rather than being a floor that a clean model may exceed. The Verifier's match-rate
+  /// guard (VerifierOptions::min_match_rate) exists for the latter and is waived for
+  /// such keys: the p-value alone decides. Default false.
+  virtual bool exact_chance_rate() const { return false; }
   /// Whether `key` is what its secret derives (default: not derivable, no derivation known).
   virtual KeyDerivation check_derivation(const WatermarkKey& key,
                                          const std::optional<std::filesystem::path>& data_dir) const;
@@ -166,6 +172,10 @@ WMARK_API at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& qu
 
 /// Whether keys of `method` are black-box (false for an unregistered method).
 WMARK_API bool is_black_box_method(const std::string& method);
+
+/// Whether keys of `method` have an exact chance rate (Scheme::exact_chance_rate; false
+/// for an unregistered method).
+WMARK_API bool has_exact_chance_rate(const std::string& method);
 
 /// The embedding of a scheme that marks through a training-loop hook: trains
 /// `request.model` with `embedder` added to the Trainer (from scratch, or fine-tuning

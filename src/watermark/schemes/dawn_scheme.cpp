@@ -61,6 +61,9 @@ class DawnScheme final : public Scheme {
   double chance_rate(const json&, std::int64_t num_classes) const override {
     return 1.0 / static_cast<double>(num_classes - 1);
   }
+  // The shift is the secret's, independent of any model that never saw the answers: the
+  // rate is exact, not a floor, and the binomial test needs no match-rate guard.
+  bool exact_chance_rate() const override { return true; }
 
   // Which inputs were changed and how is recomputed from the secret; the inputs
   // themselves are the clients' queries, so the key is not derivable.

@@ -53,6 +53,25 @@ void write_lines(const std::filesystem::path& file, const std::vector<std::strin
   for (const auto& line : lines) out << line << "\n";
 }
 
+// The thief's surrogate: the fixture's 1,000 attacker images labelled by the victim served
+// with DAWN under `key` (hard labels), trained `epochs`; and the proof key from the log.
+struct DawnExtraction {
+  NetworkPtr surrogate;
+  WatermarkKey proof;
+};
+
+DawnExtraction extract_through_dawn(const WatermarkKey& key, const std::filesystem::path& dir, std::int64_t epochs) {
+  const auto& f = test::watermarked_mnist();
+  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
+  server.start();
+  auto context = f.context;
+  context.victim_endpoint = std::make_shared<RemoteClassifier>(
+      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
+  auto copy = RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(epochs)).run(*f.model, context);
+  server.stop();
+  return {copy.model, dawn_proof_key(key, dir / "answers.jsonl")};
+}
+
 }  // namespace
 
 TEST_CASE("DAWN picks a keyed fraction of inputs, the same on every repeat", "[serve][dawn]") {
@@ -132,19 +151,10 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.05);
-  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
-  server.start();
-  auto context = f.context;  // the thief's 1,000 images, labelled by the served victim
-  context.victim_endpoint = std::make_shared<RemoteClassifier>(
-      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
-  const auto copy =
-      RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(10)).run(*f.model, context);
-  server.stop();
-
-  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
-  const Verifier verifier;
-  const auto surrogate = verifier.verify_model(*copy.model, proof, "surrogate", torch::kCPU);
+  const auto [copy, proof] = extract_through_dawn(server_key(0.05), dir.path(), 10);
+  // Labels alone: a surrogate trained to convergence gives the changed classes themselves.
+  const Verifier verifier(VerifierOptions().read_scores(false));
+  const auto surrogate = verifier.verify_model(*copy, proof, "surrogate", torch::kCPU);
   INFO("surrogate: " << surrogate.matches << "/" << surrogate.queries << ", p " << surrogate.p_value);
   CHECK(surrogate.chance_rate == Approx(1.0 / 9));
   CHECK(surrogate.verified);
@@ -230,20 +240,11 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still 
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.05);
-  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
-  server.start();
-  auto context = f.context;
-  context.victim_endpoint = std::make_shared<RemoteClassifier>(
-      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
   // Five epochs on the thief's 1,000 images: about 93% accurate, but seldom the changed class itself.
-  const auto copy = RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(5)).run(*f.model, context);
-  server.stop();
-  const auto proof = dawn_proof_key(key, dir / "answers.jsonl");
+  const auto [copy, proof] = extract_through_dawn(server_key(0.05), dir.path(), 5);
 
-  const auto scored = Verifier().verify_model(*copy.model, proof, "surrogate", torch::kCPU);
-  const auto labelled =
-      Verifier(VerifierOptions().read_scores(false)).verify_model(*copy.model, proof, "surrogate", torch::kCPU);
+  const auto scored = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
+  const auto labelled = Verifier(VerifierOptions().read_scores(false)).verify_model(*copy, proof, "surrogate", torch::kCPU);
   INFO("scores: " << scored.summary() << "\nlabels: " << labelled.summary());
   CHECK(scored.verified);
   CHECK(scored.score_test.at("read") == "class scores");
@@ -260,7 +261,7 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still 
   }
 
   // Served: over V2 the scores come back and decide; V1 gives labels only, and says so.
-  InferenceServer thief(test::served_mnist(copy.model, "copy"), dawn_loopback());
+  InferenceServer thief(test::served_mnist(copy, "copy"), dawn_loopback());
   thief.start();
   RemoteClassifier v2(RemoteOptions().url(thief.url()).model("copy").binary(true), f.key.input_shape,
                       f.key.normalization);

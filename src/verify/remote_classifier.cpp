@@ -335,21 +335,18 @@ SuspectAnswers RemoteClassifier::answer_all(const at::Tensor& images, bool score
               queries_, " sent, ", n, " more asked for)");
   auto labels = at::empty({n}, at::TensorOptions().dtype(at::kLong));
   std::vector<at::Tensor> score_parts;
+  bool every_batch_scored = scores && n > 0;  // scores count only if every batch gave them, alike
   const auto images_cpu = images.cpu();
   for (std::int64_t start = 0; start < n; start += impl.options.batch_size()) {
     const auto len = std::min(impl.options.batch_size(), n - start);
     auto batch = impl.answer_batch(images_cpu.narrow(0, start, len), scores);
     labels.narrow(0, start, len).copy_(batch.labels);
     queries_ += len;
-    // Scores count only if every batch gave them, with the same number of classes.
-    if (scores && batch.scores.defined() &&
-        (score_parts.empty() || score_parts.front().size(1) == batch.scores.size(1)) &&
-        static_cast<std::int64_t>(score_parts.size()) == start / impl.options.batch_size())
-      score_parts.push_back(batch.scores);
+    every_batch_scored = every_batch_scored && batch.scores.defined() &&
+                         (score_parts.empty() || score_parts.front().size(1) == batch.scores.size(1));
+    if (every_batch_scored) score_parts.push_back(batch.scores);
   }
-  const auto batches = (n + impl.options.batch_size() - 1) / impl.options.batch_size();
-  at::Tensor all_scores;
-  if (batches > 0 && static_cast<std::int64_t>(score_parts.size()) == batches) all_scores = at::cat(score_parts);
+  const auto all_scores = every_batch_scored ? at::cat(score_parts) : at::Tensor();
   return {labels, all_scores};
 }
 

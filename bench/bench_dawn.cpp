@@ -1,13 +1,14 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
-// thief extract it (retraining on held-out MNIST digits with hard or soft labels, on 1,000
-// of them, into cifar_cnn, and knockoff on Fashion-MNIST; soft labels from the served
-// class scores, which DAWN swaps too), makes the proof key from the server's
+// thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
+// 1,000 of them, into another architecture, and knockoff on another dataset's training
+// split; soft labels from the served class scores, which DAWN swaps too), makes the proof key from the server's
 // log, and verifies the surrogate and a zoo of clean models with it, from their labels
 // and from their class scores (DAWN's rank test). Prints one line per seed and attack,
 // and the accuracy a legitimate client sees.
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
-//              [--seeds 3] [--budget 20000] [--epochs 5]
+//              [--seeds 3] [--budget 20000] [--epochs 5] [--query-dataset fashion]
+//              [--other-arch cifar_cnn]
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -55,11 +56,15 @@ int run(int argc, char** argv) {
   double rate = 0.005;
   int seeds = 3, threads = 0;
   std::int64_t budget = 20000, epochs = 5;
+  std::string query_dataset = "fashion", other_arch;
   app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
   app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
   app.add_option("--seeds", seeds, "seeds (thief's data split, queries, surrogate)")->check(CLI::Range(1, 100));
   app.add_option("--budget", budget, "knockoff queries")->check(CLI::Range(1ll, 60000ll));
+  app.add_option("--query-dataset", query_dataset, "knockoff's query images (its training split)");
+  app.add_option("--other-arch", other_arch,
+                 "the cross-architecture thief's surrogate (default: cifar_cnn, or resnet18 for a cifar_cnn victim)");
   app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
   CLI11_PARSE(app, argc, argv);
@@ -68,6 +73,7 @@ int run(int argc, char** argv) {
 
   auto victim = load_network(model_path);
   const auto& info = *victim.checkpoint;
+  if (other_arch.empty()) other_arch = info.arch == "cifar_cnn" ? "resnet18" : "cifar_cnn";
   const auto splits = load_dataset(info.dataset);
   std::vector<NetworkPtr> zoo;
   for (const auto& path : zoo_paths) zoo.push_back(load_network(path).model);
@@ -90,16 +96,17 @@ int run(int argc, char** argv) {
                   100 * accuracy(*victim.model, test, torch::kCPU));
     }
     const std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks{
-        {"retraining (5,000 digits)",
-         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
+        {"retraining (5,000)", std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
         {"retraining, soft labels",
          std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(true).epochs(epochs))},
-        {"retraining (1,000 digits)",
+        {"retraining (1,000)",
          std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).budget(1000).epochs(epochs))},
-        {"cross-arch (cifar_cnn)",
-         std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
-        {"knockoff (fashion)",
-         std::make_shared<KnockoffAttack>(KnockoffOptions().soft_labels(false).budget(budget).epochs(epochs))}};
+        {"cross-arch (" + other_arch + ")",
+         std::make_shared<CrossArchitectureRetrainingAttack>(
+             RetrainingOptions().soft_labels(false).surrogate(other_arch).epochs(epochs))},
+        {"knockoff (" + query_dataset + ")",
+         std::make_shared<KnockoffAttack>(
+             KnockoffOptions().soft_labels(false).query_dataset(query_dataset).budget(budget).epochs(epochs))}};
     for (const auto& [label, attack] : attacks) {
       const auto log = fs::temp_directory_path() / ("bench_dawn_" + std::to_string(::getpid()) + ".jsonl");
       fs::remove(log);

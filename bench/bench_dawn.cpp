@@ -1,8 +1,8 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, and knockoff on another dataset's training
-// split; soft labels from the served class scores, which DAWN swaps too), makes the proof key from the server's
-// log, and verifies the surrogate and a zoo of clean models with it, from their labels
+// split; soft labels from the served class scores, which DAWN swaps too), makes the
+// proof key from the server's log, and verifies the surrogate and a zoo of clean models with it, from their labels
 // and from their class scores (DAWN's rank test). Prints one line per seed and attack,
 // and the accuracy a legitimate client sees.
 //

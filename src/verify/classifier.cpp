@@ -31,8 +31,9 @@ SuspectAnswers ModuleClassifier::answer(const at::Tensor& images) {
   check_images(images);
   queries_ += images.size(0);
   try {
+    if (images.size(0) == 0) return {torch::empty({0}, torch::kLong), at::Tensor()};
     auto logits = predict_logits(*model_, images, normalization_, device_, batch_size_);
-    auto labels = logits.size(0) == 0 ? torch::empty({0}, torch::kLong) : logits.argmax(1);
+    auto labels = logits.argmax(1);
     return {std::move(labels), std::move(logits)};
   } catch (const c10::Error& error) {
     WMARK_FAIL(description_, " rejected input of shape ", images.sizes(),

@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/finetune.h"
@@ -19,6 +21,7 @@
 #include "wmark/train/evaluate.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
+#include "wmark/verify/classifier.h"
 #include "wmark/verify/remote_classifier.h"
 
 using namespace wmark;
@@ -31,6 +34,26 @@ double agreement(Network& a, Network& b, const Dataset& data) {
   const auto lb = predict_labels(b, data.images, data.normalization, torch::kCPU);
   return la.eq(lb).to(torch::kDouble).mean().item<double>();
 }
+
+// A deployed victim whose scores are its class probabilities (softmax of its logits), or
+// NaN everywhere when `broken`: what other servers may return.
+class ProbabilityEndpoint : public Classifier {
+ public:
+  ProbabilityEndpoint(NetworkPtr model, Normalization normalization, bool broken)
+      : inner_(std::move(model), std::move(normalization)), broken_(broken) {}
+  at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
+  SuspectAnswers answer(const at::Tensor& images) override {
+    queries_ += images.size(0);
+    auto answers = inner_.answer(images);
+    answers.scores = broken_ ? torch::full_like(answers.scores, std::nan("")) : torch::softmax(answers.scores, 1);
+    return answers;
+  }
+  std::string describe() const override { return "probability endpoint"; }
+
+ private:
+  ModuleClassifier inner_;
+  bool broken_;
+};
 
 }  // namespace
 
@@ -129,6 +152,20 @@ TEST_CASE("a thief extracts a served model over the Open Inference Protocol with
       RemoteOptions().url(server.url()).model("victim").protocol("v1"), f.key.input_shape, f.key.normalization);
   CHECK_THROWS_WITH(RetrainingAttack(soft).run(*f.model, v1_context), Contains("labels only"));
   server.stop();
+}
+
+TEST_CASE("soft labels from a victim's served probabilities are taken as they are; non-finite scores are refused",
+          "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  const auto soft = RetrainingOptions().budget(600).epochs(1).soft_labels(true);
+  const auto local = RetrainingAttack(soft).run(*f.model, f.context);
+  auto context = f.context;
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, false);
+  // Probabilities are not passed through a second softmax: the copy is the in-process one.
+  const auto copied = RetrainingAttack(soft).run(*f.model, context);
+  CHECK(agreement(*copied.model, *local.model, f.test) > 0.99);
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, true);
+  CHECK_THROWS_WITH(RetrainingAttack(soft).run(*f.model, context), Contains("not finite"));
 }
 
 TEST_CASE("retraining keeps the victim's architecture and cross-architecture retraining changes it",

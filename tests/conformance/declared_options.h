@@ -16,12 +16,12 @@
 namespace wmark::test {
 
 // Every declared range, choice and type of `schema` is enforced by `create` (which makes
-// the part from options JSON), with an error naming the option.
+// the part from options JSON), with an error naming the option. (Unknown options: the
+// callers check them, each with its registry's message.)
 template <class Create>
 void check_schema_enforced(const OptionSchema& schema, const std::string& name, Create create) {
   using Catch::Contains;
   using nlohmann::json;
-  CHECK_THROWS_WITH(create({{"no_such_option", 1}}), Contains("no_such_option"));
   for (const auto& spec : schema.specs()) {
     INFO(name << " option " << spec.name);
     CHECK_FALSE(spec.help.empty());

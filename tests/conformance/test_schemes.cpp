@@ -145,6 +145,7 @@ TEST_CASE("every registered scheme marks, verifies, rejects its clean twin and k
       CHECK(scheme->name() == name);
       CHECK(scheme_registry().create(name, scheme->options())->options() == scheme->options());
       CHECK(scheme->schema().defaults().size() == scheme->schema().specs().size());
+      CHECK_THROWS_WITH(scheme_registry().create(name, {{"no_such_option", 1}}), Contains("no_such_option"));
       test::check_schema_enforced(scheme->schema(), name,
                                   [&](const nlohmann::json& options) { return scheme_registry().create(name, options); });
 

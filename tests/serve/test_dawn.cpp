@@ -72,6 +72,23 @@ DawnExtraction extract_through_dawn(const WatermarkKey& key, const std::filesyst
   return {copy.model, dawn_proof_key(key, dir / "answers.jsonl")};
 }
 
+// A suspect that gives scores of another width than the key's classes (7 of 10).
+class NarrowScores : public Classifier {
+ public:
+  explicit NarrowScores(NetworkPtr model) : inner_(std::move(model), test::watermarked_mnist().key.normalization) {}
+  at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
+  SuspectAnswers answer(const at::Tensor& images) override {
+    queries_ += images.size(0);
+    auto answers = inner_.answer(images);
+    answers.scores = answers.scores.narrow(1, 0, 7).contiguous();
+    return answers;
+  }
+  std::string describe() const override { return "narrow scores"; }
+
+ private:
+  ModuleClassifier inner_;
+};
+
 }  // namespace
 
 TEST_CASE("DAWN picks a keyed fraction of inputs, the same on every repeat", "[serve][dawn]") {
@@ -233,6 +250,12 @@ TEST_CASE("under the null DAWN's score test matches at its chance rate: the vict
     CHECK(std::abs(report.match_rate - 1.0 / 9) < 4 * sd);
     CHECK_FALSE(report.verified);
   }
+  // Scores that are not one per class are not read: the labels decide, and the report says why.
+  NarrowScores narrow(f.model);
+  const auto labels_only = Verifier().verify(narrow, proof);
+  CHECK(labels_only.score_test.at("read") == "labels");
+  CHECK_THAT(labels_only.score_test.at("why").get<std::string>(), Contains("7 scores per image"));
+  CHECK(labels_only.matches == Verifier(VerifierOptions().read_scores(false)).verify(narrow, proof).matches);
 }
 
 TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still ranks them first among the wrong "

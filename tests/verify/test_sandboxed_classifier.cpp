@@ -162,6 +162,26 @@ TEST_CASE("a model that rejects the input is an error and the worker lives on", 
   CHECK_THAT(classify_in_sandbox(garbage, worker()).message, Contains("is not a TorchScript model"));
 }
 
+TEST_CASE("a model whose class count changes between batches is stopped, and stays stopped", "[verify]") {
+  test::TempDir dir;
+  // Ten classes for a full batch, seven for the last, short one: its scores cannot be stacked.
+  const auto model = hostile_model(dir, "shifty.ts", R"JIT(
+def forward(self, x):
+    n = x.size(0)
+    if n > 1:
+        return torch.zeros([n, 10])
+    return torch.zeros([n, 7])
+)JIT");
+  SandboxedClassifier suspect(model, Normalization{}, worker().batch_size(2));
+  const auto three = torch::zeros({3, 1, 4, 4}, torch::kUInt8);
+  CHECK_THAT(run([&] { suspect.answer(three); }).message,
+             Contains("suspect model " + model.string() + " was stopped: it changed its class count between batches"));
+  CHECK_THAT(run([&] { suspect.classify(three.narrow(0, 0, 2)); }).message, Contains("was stopped earlier"));
+  // The same model queried in batches of one size answers: the stop is about the change, not the count.
+  SandboxedClassifier steady(model, Normalization{}, worker().batch_size(2));
+  CHECK(steady.answer(three.narrow(0, 0, 2)).scores.size(1) == 10);
+}
+
 TEST_CASE("a worker that crashes, exits or writes garbage is stopped with a clear error", "[verify]") {
   test::TempDir dir;
   const auto model = hostile_model(dir, "identity.ts", "def forward(self, x):\n    return x\n");

@@ -8,10 +8,12 @@
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
 //              [--seeds 3] [--budget 20000] [--epochs 5] [--query-dataset fashion]
-//              [--other-arch cifar_cnn]
+//              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -57,6 +59,11 @@ int run(int argc, char** argv) {
   int seeds = 3, threads = 0;
   std::int64_t budget = 20000, epochs = 5;
   std::string query_dataset = "fashion", other_arch;
+  // Short names of the thieves, in the order they run.
+  const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
+                                             "knockoff"};
+  std::vector<std::string> chosen = all_attacks;
+  bool augment = false;
   app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
   app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
@@ -66,6 +73,8 @@ int run(int argc, char** argv) {
   app.add_option("--other-arch", other_arch,
                  "the cross-architecture thief's surrogate (default: cifar_cnn, or resnet18 for a cifar_cnn victim)");
   app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
+  app.add_option("--attacks", chosen, "the thieves to run")->check(CLI::IsMember(all_attacks));
+  app.add_flag("--augment", augment, "the thieves train with crops and flips (a CIFAR-10 thief aiming at the victim's accuracy)");
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, even if the run is cut short
@@ -81,8 +90,8 @@ int run(int argc, char** argv) {
   const Verifier by_labels(VerifierOptions().accept_unverifiable_keys(true).read_scores(false));
   const Verifier by_scores(VerifierOptions().accept_unverifiable_keys(true));
 
-  std::printf("victim %s, rate %g, knockoff budget %lld, %lld epochs\n", model_path.c_str(), rate,
-              static_cast<long long>(budget), static_cast<long long>(epochs));
+  std::printf("victim %s, rate %g, knockoff budget %lld, %lld epochs%s\n", model_path.c_str(), rate,
+              static_cast<long long>(budget), static_cast<long long>(epochs), augment ? ", crops and flips" : "");
   std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
               "labels: match p-value verified zoo", "scores: match p-value verified zoo");
   for (int seed = 1; seed <= seeds; ++seed) {
@@ -95,18 +104,25 @@ int run(int argc, char** argv) {
                   100 * served_accuracy(*victim.model, server_key, rate, test),
                   100 * accuracy(*victim.model, test, torch::kCPU));
     }
-    const std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks{
-        {"retraining (5,000)", std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).epochs(epochs))},
-        {"retraining, soft labels",
-         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(true).epochs(epochs))},
-        {"retraining (1,000)",
-         std::make_shared<RetrainingAttack>(RetrainingOptions().soft_labels(false).budget(1000).epochs(epochs))},
-        {"cross-arch (" + other_arch + ")",
-         std::make_shared<CrossArchitectureRetrainingAttack>(
-             RetrainingOptions().soft_labels(false).surrogate(other_arch).epochs(epochs))},
-        {"knockoff (" + query_dataset + ")",
-         std::make_shared<KnockoffAttack>(
-             KnockoffOptions().soft_labels(false).query_dataset(query_dataset).budget(budget).epochs(epochs))}};
+    const auto retraining = RetrainingOptions().soft_labels(false).epochs(epochs).augment(augment);
+    const std::vector<std::tuple<std::string, std::string, std::shared_ptr<Attack>>> thieves{
+        {"retraining", "retraining (5,000)", std::make_shared<RetrainingAttack>(retraining)},
+        {"retraining-soft", "retraining, soft labels",
+         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).soft_labels(true))},
+        {"retraining-1000", "retraining (1,000)",
+         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).budget(1000))},
+        {"cross-arch", "cross-arch (" + other_arch + ")",
+         std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions(retraining).surrogate(other_arch))},
+        {"knockoff", "knockoff (" + query_dataset + ")",
+         std::make_shared<KnockoffAttack>(KnockoffOptions()
+                                              .soft_labels(false)
+                                              .query_dataset(query_dataset)
+                                              .budget(budget)
+                                              .epochs(epochs)
+                                              .augment(augment))}};
+    std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks;
+    for (const auto& [name, label, attack] : thieves)
+      if (std::find(chosen.begin(), chosen.end(), name) != chosen.end()) attacks.emplace_back(label, attack);
     for (const auto& [label, attack] : attacks) {
       const auto log = fs::temp_directory_path() / ("bench_dawn_" + std::to_string(::getpid()) + ".jsonl");
       fs::remove(log);

@@ -1,7 +1,7 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
-// 1,000 of them, into another architecture, and knockoff on another dataset's training
-// split; soft labels from the served class scores, which DAWN swaps too), makes the
+// 1,000 of them, into another architecture, knockoff on another dataset's training
+// split, and on request retraining that asks each image three times and votes; soft labels from the served class scores, which DAWN swaps too), makes the
 // proof key from the server's log, and verifies the surrogate and a zoo of clean models with it, from their labels
 // and from their class scores (DAWN's rank test). Prints one line per seed and attack,
 // and the accuracy a legitimate client sees.
@@ -61,8 +61,8 @@ int run(int argc, char** argv) {
   std::string query_dataset = "fashion", other_arch;
   // Short names of the thieves, in the order they run.
   const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
-                                             "knockoff"};
-  std::vector<std::string> chosen = all_attacks;
+                                             "knockoff", "retraining-votes"};
+  std::vector<std::string> chosen(all_attacks.begin(), all_attacks.end() - 1);  // voting on request
   bool augment = false;
   app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
@@ -119,7 +119,9 @@ int run(int argc, char** argv) {
                                               .query_dataset(query_dataset)
                                               .budget(budget)
                                               .epochs(epochs)
-                                              .augment(augment))}};
+                                              .augment(augment))},
+        {"retraining-votes", "retraining, 3 votes",
+         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).votes(3))}};
     std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks;
     for (const auto& [name, label, attack] : thieves)
       if (std::find(chosen.begin(), chosen.end(), name) != chosen.end()) attacks.emplace_back(label, attack);

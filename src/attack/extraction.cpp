@@ -1,5 +1,8 @@
 #include "extraction.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <torch/torch.h>
 
 #include "wmark/data/catalog.h"
@@ -41,8 +44,11 @@ at::Tensor as_probabilities(const at::Tensor& scores) {
   return distribution ? x : torch::softmax(x, 1);
 }
 
-Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
-                   const std::string& attack) {
+namespace {
+
+// One round of answers: labels, and with `soft` the class probabilities.
+Dataset ask_once(Network& victim, const AttackContext& context, Dataset queries, bool soft,
+                 const std::string& attack) {
   const auto device = context.training.device();
   if (context.victim_endpoint) {
     if (!soft) {
@@ -67,6 +73,44 @@ Dataset ask_victim(Network& victim, const AttackContext& context, Dataset querie
     queries.soft_labels = at::Tensor();
   }
   return queries;
+}
+
+}  // namespace
+
+at::Tensor nudge_one_pixel(const at::Tensor& images, at::Generator generator) {
+  auto flat = images.reshape({images.size(0), -1}).clone();
+  if (flat.numel() == 0) return flat.view(images.sizes());
+  const auto where = torch::randint(flat.size(1), {flat.size(0), 1}, generator, torch::kLong);
+  const auto level = flat.gather(1, where).to(torch::kInt);
+  flat.scatter_(1, where, torch::where(level.eq(255), level - 1, level + 1).to(images.scalar_type()));
+  return flat.view(images.sizes());
+}
+
+Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
+                   const std::string& attack, std::int64_t votes) {
+  WMARK_CHECK(votes >= 1, attack, ": votes must be at least 1, got ", votes);
+  auto first = ask_once(victim, context, queries, soft, attack);
+  if (votes == 1 || queries.size() == 0) return first;
+  std::vector<at::Tensor> labels{first.labels}, probabilities{first.soft_labels};
+  auto generator = make_generator(derive_seed(context.seed, attack + "-votes"));
+  for (std::int64_t round = 1; round < votes; ++round) {
+    auto nudged = queries;
+    nudged.images = nudge_one_pixel(queries.images, generator);
+    const auto answers = ask_once(victim, context, nudged, soft, attack);
+    labels.push_back(answers.labels);
+    probabilities.push_back(answers.soft_labels);
+  }
+  const auto all = torch::stack(labels);  // [votes, N]
+  const auto classes = std::max<std::int64_t>(all.max().item<std::int64_t>() + 1,
+                                              soft ? first.soft_labels.size(1) : 0);
+  // Twice the votes, plus one for the unchanged image's answer: ties go to it.
+  const auto tally = torch::one_hot(all, classes).sum(0) * 2 + torch::one_hot(first.labels, classes);
+  first.labels = tally.argmax(1);
+  if (soft) {
+    const auto agree = all.eq(first.labels.unsqueeze(0)).to(torch::kFloat).unsqueeze(2);  // [votes, N, 1]
+    first.soft_labels = (torch::stack(probabilities) * agree).sum(0) / agree.sum(0);
+  }
+  return first;
 }
 
 NetworkPtr fresh_surrogate(const AttackContext& context, const std::string& arch, const std::string& attack) {

@@ -17,6 +17,7 @@ const OptionBinding<KnockoffOptions>& KnockoffAttack::declared_options() {
               dataset_names())
         .integer(WMARK_OPTION_FIELD(budget), "queries sent to the victim", 1, 100000000)
         .boolean(WMARK_OPTION_FIELD(soft_labels), "train on the victim's class probabilities, not its labels")
+        .integer(WMARK_OPTION_FIELD(votes), "times each image is asked (repeats with one pixel moved by one level), keeping the majority answer", 1, 15)
         .text(WMARK_OPTION_FIELD(surrogate), "the surrogate's architecture (default: the victim's)")
         .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the surrogate", 1, 10000);
     return declare_optimizer(b, "the surrogate's")
@@ -34,7 +35,7 @@ AttackResult KnockoffAttack::run(Network& victim, const AttackContext& context) 
   auto pool = foreign_images(options_.query_dataset(), context);
   pool.num_classes = own.num_classes;  // the victim's answers label them
   const auto queries = choose_queries(pool, options_.budget(), context.seed, "knockoff");
-  const auto answers = ask_victim(victim, context, queries, options_.soft_labels(), "knockoff");
+  const auto answers = ask_victim(victim, context, queries, options_.soft_labels(), "knockoff", options_.votes());
 
   auto training = attack_training(context.training, options_.optimizer(), options_.lr(), options_.epochs(),
                                   context.seed, "knockoff").augment(options_.augment());
@@ -42,6 +43,7 @@ AttackResult KnockoffAttack::run(Network& victim, const AttackContext& context) 
                                 answers, training, context);
   const auto counts = torch::bincount(answers.labels, {}, own.num_classes);
   result.details["query_dataset"] = pool.name;
+  result.details["votes"] = options_.votes();
   result.details["query_class_spread"] =
       counts.max().item<double>() / static_cast<double>(std::max<std::int64_t>(1, answers.size()));
   return result;

@@ -54,22 +54,26 @@ void write_lines(const std::filesystem::path& file, const std::vector<std::strin
 }
 
 // The thief's surrogate: the fixture's 1,000 attacker images labelled by the victim served
-// with DAWN under `key` (hard labels), trained `epochs`; and the proof key from the log.
+// with DAWN under `key` (hard labels, each image asked `votes` times), trained `epochs`;
+// the proof key from the log, and how many queries the server answered.
 struct DawnExtraction {
   NetworkPtr surrogate;
   WatermarkKey proof;
+  std::int64_t queries = 0;
 };
 
-DawnExtraction extract_through_dawn(const WatermarkKey& key, const std::filesystem::path& dir, std::int64_t epochs) {
+DawnExtraction extract_through_dawn(const WatermarkKey& key, const std::filesystem::path& dir, std::int64_t epochs,
+                                    std::int64_t votes = 1) {
   const auto& f = test::watermarked_mnist();
   InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
   server.start();
   auto context = f.context;
   context.victim_endpoint = std::make_shared<RemoteClassifier>(
       RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
-  auto copy = RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(epochs)).run(*f.model, context);
+  auto copy =
+      RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(epochs).votes(votes)).run(*f.model, context);
   server.stop();
-  return {copy.model, dawn_proof_key(key, dir / "answers.jsonl")};
+  return {copy.model, dawn_proof_key(key, dir / "answers.jsonl"), context.victim_endpoint->queries()};
 }
 
 // A suspect that gives scores of another width than the key's classes (7 of 10).
@@ -168,7 +172,8 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto [copy, proof] = extract_through_dawn(server_key(0.05), dir.path(), 10);
+  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 10);
+  CHECK(queries == 1000);
   // Labels alone: a surrogate trained to convergence gives the changed classes themselves.
   const Verifier verifier(VerifierOptions().read_scores(false));
   const auto surrogate = verifier.verify_model(*copy, proof, "surrogate", torch::kCPU);
@@ -258,13 +263,32 @@ TEST_CASE("under the null DAWN's score test matches at its chance rate: the vict
   CHECK(labels_only.matches == Verifier(VerifierOptions().read_scores(false)).verify(narrow, proof).matches);
 }
 
+TEST_CASE("a thief who asks every image three times, twice with one pixel moved by one level, and keeps the "
+          "majority escapes DAWN, at three times the queries",
+          "[serve][dawn][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  test::TempDir dir;
+  // The thief of the test above (claimed from its labels after 10 epochs), voting.
+  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 10, 3);
+  CHECK(queries == 3000);
+  // Each asked image is picked independently: about 5% of the 3,000 answers were changed
+  // and logged, but a changed answer is outvoted unless two of an image's three were.
+  CHECK(proof.tensor("images").size(0) > 100);
+  const auto scored = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
+  const auto labelled = Verifier(VerifierOptions().read_scores(false)).verify_model(*copy, proof, "surrogate", torch::kCPU);
+  INFO("scores: " << scored.summary() << "\nlabels: " << labelled.summary());
+  CHECK_FALSE(scored.verified);
+  CHECK_FALSE(labelled.verified);
+  CHECK(accuracy(*copy, f.test, torch::kCPU) > 0.85);  // the copy works
+}
+
 TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still ranks them first among the wrong "
           "classes: claimed from its scores, in process and served, not from its labels",
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
   // Five epochs on the thief's 1,000 images: about 93% accurate, but seldom the changed class itself.
-  const auto [copy, proof] = extract_through_dawn(server_key(0.05), dir.path(), 5);
+  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 5);
 
   const auto scored = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
   const auto labelled = Verifier(VerifierOptions().read_scores(false)).verify_model(*copy, proof, "surrogate", torch::kCPU);

@@ -26,6 +26,10 @@ struct KnockoffOptions {
   TORCH_ARG(bool, soft_labels) = true;
   /// The surrogate's architecture (registry name); empty = the victim's.
   TORCH_ARG(std::string, surrogate) = "";
+  /// Times each image is asked, every repeat with one pixel moved by one level; the
+  /// majority answer is kept. A thief against a server that changes a keyed fraction of
+  /// its answers (DAWN): the victim sees votes x budget queries.
+  TORCH_ARG(std::int64_t, votes) = 1;
   /// Training epochs of the surrogate.
   TORCH_ARG(std::int64_t, epochs) = 5;
   /// "sgd" (momentum 0.9) or "adam".
@@ -52,7 +56,7 @@ class WMARK_API KnockoffAttack : public Attack {
   /// Loads the query dataset from context.data_dir when it holds it, else from the
   /// usual search path (catalog.h). Details:
   /// "surrogate", "queries", "soft_labels", "agreement" (with the victim on the queries),
-  /// "query_dataset", "query_class_spread" (the share of queries the victim put in its
+  /// "votes", "query_dataset", "query_class_spread" (the share of queries the victim put in its
   /// most frequent class: near 1 means the queries told the thief little).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 

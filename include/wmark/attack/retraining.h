@@ -25,6 +25,10 @@ struct RetrainingOptions {
   TORCH_ARG(std::int64_t, budget) = 0;
   /// Train on the victim's class probabilities (true) or on its labels (false).
   TORCH_ARG(bool, soft_labels) = true;
+  /// Times each image is asked, every repeat with one pixel moved by one level; the
+  /// majority answer is kept. A thief against a server that changes a keyed fraction of
+  /// its answers (DAWN): the victim sees votes x budget queries.
+  TORCH_ARG(std::int64_t, votes) = 1;
   /// Training epochs of the surrogate.
   TORCH_ARG(std::int64_t, epochs) = 5;
   /// "sgd" (momentum 0.9) or "adam".
@@ -49,7 +53,7 @@ class WMARK_API RetrainingAttack : public Attack {
   /// True: only the victim's answers are used.
   bool queries_victim() const override { return true; }
   /// Details: "surrogate", "queries", "soft_labels", "agreement" (with the victim's
-  /// labels on the queries). Throws wmark::Error when `surrogate` names another architecture.
+  /// labels on the queries), "votes". Throws wmark::Error when `surrogate` names another architecture.
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

@@ -1,6 +1,5 @@
 #include "extraction.h"
 
-#include <algorithm>
 #include <vector>
 
 #include <torch/torch.h>
@@ -101,8 +100,9 @@ Dataset ask_victim(Network& victim, const AttackContext& context, Dataset querie
     probabilities.push_back(answers.soft_labels);
   }
   const auto all = torch::stack(labels);  // [votes, N]
-  const auto classes = std::max<std::int64_t>(all.max().item<std::int64_t>() + 1,
-                                              soft ? first.soft_labels.size(1) : 0);
+  const auto classes = soft ? first.soft_labels.size(1) : queries.num_classes;
+  WMARK_CHECK(all.min().item<std::int64_t>() >= 0 && all.max().item<std::int64_t>() < classes, attack,
+              ": the victim answered a class outside 0..", classes - 1);
   // Twice the votes, plus one for the unchanged image's answer: ties go to it.
   const auto tally = torch::one_hot(all, classes).sum(0) * 2 + torch::one_hot(first.labels, classes);
   first.labels = tally.argmax(1);

@@ -181,19 +181,25 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   const auto answers =
       answer_shuffled(suspect, chosen.empty() ? images : images.index_select(0, index), controls, read_scores);
   const auto queried = chosen.empty() ? torch::arange(total, torch::kLong) : index;
-  auto matches = scheme->query_matches(key, queried, answers.labels.slice(0, 0, used)).sum().item<std::int64_t>();
+  // The labels' test counts only the answers that could match (Scheme::counted_queries).
+  const auto given = answers.labels.slice(0, 0, used);
+  const auto counted = scheme->counted_queries(key, queried, given);
+  auto trials = counted.sum().item<std::int64_t>();
+  auto matches = scheme->query_matches(key, queried, given).logical_and(counted).sum().item<std::int64_t>();
   nlohmann::json score_test;
+  if (trials < used) score_test = {{"read", "labels"}, {"counted", trials}, {"asked", used}};
   if (read_scores) {
     const auto& scores = answers.scores;
     if (scores.defined() && scores.size(1) == key.num_classes) {
-      score_test = {{"read", "class scores"}, {"label_matches", matches}};
+      score_test = {{"read", "class scores"}, {"label_matches", matches}, {"label_counted", trials}};
       matches = scheme->score_matches(key, queried, scores.slice(0, 0, used)).sum().item<std::int64_t>();
+      trials = used;
     } else {
-      score_test = {{"read", "labels"},
-                    {"why", scores.defined() ? "the suspect gives " + std::to_string(scores.size(1)) +
-                                                   " scores per image; the key has " + std::to_string(key.num_classes) +
-                                                   " classes"
-                                             : std::string("the suspect gives labels only")}};
+      score_test["read"] = "labels";
+      score_test["why"] = scores.defined() ? "the suspect gives " + std::to_string(scores.size(1)) +
+                                                 " scores per image; the key has " + std::to_string(key.num_classes) +
+                                                 " classes"
+                                           : std::string("the suspect gives labels only");
     }
   }
   VerificationReport report;
@@ -201,7 +207,8 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
     const auto target_answers = answers.labels.slice(0, used).eq(key_controls->target_label).sum().item<std::int64_t>();
     report = decide(matches, used, key, ControlAnswers{target_answers, controls.size(0)});
   } else {
-    report = decide(matches, used, key);
+    // No answer that could match: nothing shown (p = 1), over what was asked.
+    report = decide(matches, trials > 0 ? trials : used, key);
   }
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;

@@ -22,6 +22,10 @@ at::Tensor Scheme::query_matches(const WatermarkKey& key, const at::Tensor& quer
   return answers.to(torch::kLong).cpu().eq(key.tensor("labels").index_select(0, queried.cpu()));
 }
 
+at::Tensor Scheme::counted_queries(const WatermarkKey&, const at::Tensor&, const at::Tensor& answers) const {
+  return torch::ones({answers.size(0)}, torch::kBool);
+}
+
 at::Tensor Scheme::score_matches(const WatermarkKey& key, const at::Tensor&, const at::Tensor&) const {
   WMARK_FAIL("the ", name(), " scheme decides from labels, not class scores (key ", key.method, ")");
 }

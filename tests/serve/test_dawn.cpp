@@ -11,6 +11,7 @@
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/retraining.h"
+#include "wmark/models/registry.h"
 #include "wmark/serve/dawn.h"
 #include "wmark/serve/server.h"
 #include "wmark/train/evaluate.h"
@@ -232,8 +233,8 @@ TEST_CASE("a DAWN key's chance rate is exact: the p-value alone decides", "[serv
   CHECK(Verifier().decide(70, 300, trigger_key).min_match_rate == 0.5);
 }
 
-TEST_CASE("under the null DAWN's score test matches at its chance rate: the victim and a clean model on 1,000 "
-          "changed answers",
+TEST_CASE("under the null DAWN's score and label tests match at their chance rate: the victim, a clean and an "
+          "untrained model on 1,000 changed answers",
           "[serve][dawn][adversary]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
@@ -255,6 +256,21 @@ TEST_CASE("under the null DAWN's score test matches at its chance rate: the vict
     CHECK(std::abs(report.match_rate - 1.0 / 9) < 4 * sd);
     CHECK_FALSE(report.verified);
   }
+  // The labels' test counts only answers other than the victim's class: the victim
+  // gives none, and an untrained network, which differs from it almost everywhere,
+  // matches about 1/9 of the counted answers and is not claimed.
+  const Verifier by_labels(VerifierOptions().read_scores(false));
+  const auto victim = by_labels.verify_model(*f.model, proof, "victim", torch::kCPU);
+  CHECK(victim.score_test.at("counted") == 0);
+  CHECK(victim.matches == 0);
+  CHECK_FALSE(victim.verified);
+  torch::manual_seed(7);
+  const auto untrained = model_registry().create("mnist_cnn", {{1, 28, 28}, 10});
+  const auto random = by_labels.verify_model(*untrained, proof, "untrained", torch::kCPU);
+  INFO("untrained: " << random.summary());
+  REQUIRE(random.queries >= n / 2);
+  CHECK(std::abs(random.match_rate - 1.0 / 9) < 4 * std::sqrt((1.0 / 9) * (8.0 / 9) / static_cast<double>(random.queries)));
+  CHECK_FALSE(random.verified);
   // Scores that are not one per class are not read: the labels decide, and the report says why.
   NarrowScores narrow(f.model);
   const auto labels_only = Verifier().verify(narrow, proof);
@@ -282,8 +298,8 @@ TEST_CASE("a thief who asks every image three times, twice with one pixel moved 
   CHECK(accuracy(*copy, f.test, torch::kCPU) > 0.85);  // the copy works
 }
 
-TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still ranks them first among the wrong "
-          "classes: claimed from its scores, in process and served, not from its labels",
+TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers mostly gives the victim's class, and the "
+          "changed one where it differs: claimed from its scores and from its labels, in process and served",
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
@@ -296,9 +312,17 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still 
   CHECK(scored.verified);
   CHECK(scored.score_test.at("read") == "class scores");
   CHECK(scored.score_test.at("label_matches") == labelled.matches);
+  CHECK(scored.score_test.at("label_counted") == labelled.queries);
   CHECK(scored.chance_rate == Approx(1.0 / 9));
-  CHECK_FALSE(labelled.verified);
-  CHECK(labelled.score_test.is_null());
+  // Its labels give the victim's own class for most answers, which can never match, and
+  // the changed class for most of those where they differ from the victim's.
+  const auto asked = proof.tensor("labels").size(0);
+  CHECK(labelled.score_test.at("read") == "labels");
+  CHECK(labelled.score_test.at("asked") == asked);
+  CHECK(labelled.queries < asked / 2);
+  CHECK(labelled.verified);
+  // Counted over every answer asked, the same matches would not have shown it.
+  CHECK_FALSE(Verifier().decide(labelled.matches, asked, proof).verified);
   // Neither the victim nor a clean model ranks the changed classes first.
   for (const auto& [name, model] : {std::pair{"victim", f.model}, std::pair{"clean", test::clean_mnist()}}) {
     const auto report = Verifier().verify_model(*model, proof, name, torch::kCPU);
@@ -307,7 +331,7 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still 
     CHECK_FALSE(report.verified);
   }
 
-  // Served: over V2 the scores come back and decide; V1 gives labels only, and says so.
+  // Served: over V2 the scores come back and decide; V1 gives labels only, says so, and they decide.
   InferenceServer thief(test::served_mnist(copy, "copy"), dawn_loopback());
   thief.start();
   RemoteClassifier v2(RemoteOptions().url(thief.url()).model("copy").binary(true), f.key.input_shape,
@@ -318,8 +342,9 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers still 
   RemoteClassifier v1(RemoteOptions().url(thief.url()).model("copy").protocol("v1"), f.key.input_shape,
                       f.key.normalization);
   const auto labels_only = Verifier().verify(v1, proof);
-  CHECK_FALSE(labels_only.verified);
+  CHECK(labels_only.verified);
   CHECK(labels_only.matches == labelled.matches);
+  CHECK(labels_only.queries == labelled.queries);
   CHECK_THAT(labels_only.score_test.at("why").get<std::string>(), Contains("labels only"));
   thief.stop();
 }

@@ -83,10 +83,13 @@ struct WMARK_API VerificationReport {
   /// rests on the binomial test alone. Null for other keys (not written to JSON then).
   nlohmann::json control;
   /// Keys whose scheme reads class scores (Scheme::reads_scores, e.g. dawn):
-  /// {"read": "class scores", "label_matches"} when the decision's matches were read from
-  /// the suspect's scores (label_matches: what its labels alone gave), or {"read":
-  /// "labels", "why"} when the suspect gave none (or not one per class). Null for other
-  /// keys (not written to JSON then).
+  /// {"read": "class scores", "label_matches", "label_counted"} when the decision's
+  /// matches were read from the suspect's scores (what its labels alone gave, and over
+  /// how many counted answers), or {"read": "labels", "why"} when the suspect gave none
+  /// (or not one per class). When labels decide and the scheme counts fewer answers than
+  /// were asked (Scheme::counted_queries: dawn counts those other than the victim's own
+  /// class), also "counted" and "asked"; `queries` is then the counted ones. Null for
+  /// other keys (not written to JSON then).
   nlohmann::json score_test;
   /// Whether the decision is "not verified" because the key was refused as not derivable.
   bool refused_key() const { return !key_derivation.empty() && key_derivation != "derived" && !key_forgeable; }

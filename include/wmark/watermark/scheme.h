@@ -100,6 +100,11 @@ class WMARK_API Scheme {
   /// `queried` (int64 [K], positions in its "images") are matches, bool [K]. Default:
   /// the answer is the query's label; a multi-bit scheme decodes the answer to a bit.
   virtual at::Tensor query_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const;
+  /// Black-box: which of a suspect's `answers` (as for query_matches) count as trials of
+  /// the binomial test, bool [K]: those that could match at all, among which a model
+  /// never marked with the key matches with chance_rate(). Default: every answer. dawn:
+  /// the answers other than the victim's own class (which is never the changed one).
+  virtual at::Tensor counted_queries(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const;
   /// Black-box: whether score_matches() reads a suspect's class scores (the Verifier then
   /// asks a suspect for them and uses them where it gives them). Default false.
   virtual bool reads_scores() const { return false; }

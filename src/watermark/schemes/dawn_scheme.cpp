@@ -33,6 +33,16 @@ class DawnScheme final : public Scheme {
                "`wmark serve --dawn KEY --dawn-log LOG`, and make the proof key with `wmark dawn key` (docs/dawn.md)");
   }
 
+  // An answer that is the victim's own class can never be the changed one, and a good
+  // model of the task gives it most of the time: counted, such answers would only dilute
+  // the test. Among the other answers the changed class, a keyed uniform draw from the
+  // C-1 classes other than the victim's, is a model's answer with chance exactly 1/(C-1).
+  at::Tensor counted_queries(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const override {
+    WMARK_CHECK(key.tensors.count("model_labels"), "a DAWN server key holds no answers; prove with the key made from its log");
+    const auto own = key.tensor("model_labels").index_select(0, queried.cpu().to(torch::kLong));
+    return answers.to(torch::kLong).cpu().ne(own);
+  }
+
   // A surrogate trained briefly learns the true class of a changed answer and seldom
   // gives the changed class itself, but ranks it above the other wrong classes
   // (docs/results.md). Under the null the changed class is a keyed uniform draw among

@@ -55,10 +55,17 @@ std::string VerificationReport::summary() const {
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
         << " unmarked images given the target class (rate " << control.at("target_rate").get<double>() << ")";
-  if (score_test.contains("label_matches"))
-    out << "; read from the class scores (the labels alone: " << score_test.at("label_matches") << " matched)";
-  else if (score_test.contains("why"))
+  if (score_test.contains("label_matches")) {
+    out << "; read from the class scores (the labels alone: " << score_test.at("label_matches");
+    if (score_test.contains("label_counted")) out << " of " << score_test.at("label_counted") << " counted";
+    out << " matched)";
+  } else if (score_test.contains("why")) {
     out << "; read from the labels (" << score_test.at("why").get<std::string>() << ")";
+  }
+  // Only the answers that could match were counted (Scheme::counted_queries).
+  if (score_test.contains("counted"))
+    out << "; counted " << score_test.at("counted") << " of " << score_test.at("asked")
+        << " answers, those that could match the key";
   return out.str();
 }
 

@@ -320,6 +320,8 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers mostly
   CHECK(labelled.score_test.at("read") == "labels");
   CHECK(labelled.score_test.at("asked") == asked);
   CHECK(labelled.queries < asked / 2);
+  CHECK_THAT(labelled.summary(), Contains("counted " + std::to_string(labelled.queries) + " of " +
+                                          std::to_string(asked) + " answers, those that could match"));
   CHECK(labelled.verified);
   // Counted over every answer asked, the same matches would not have shown it.
   CHECK_FALSE(Verifier().decide(labelled.matches, asked, proof).verified);

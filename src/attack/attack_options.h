@@ -15,6 +15,15 @@ OptionBinding<Options>& declare_optimizer(OptionBinding<Options>& binding, const
       .number(WMARK_OPTION_FIELD(lr), what + " learning rate (constant)", 1e-9);
 }
 
+/// Declares the `votes` of an extraction attack (ask_victim in extraction.h).
+template <class Options>
+OptionBinding<Options>& declare_votes(OptionBinding<Options>& binding) {
+  return binding.integer(WMARK_OPTION_FIELD(votes),
+                         "times each image is asked (repeats with one pixel moved by one level), keeping the majority "
+                         "answer",
+                         1, 15);
+}
+
 /// Declares the trigger-reconstruction options of a backdoor-removal attack (fields
 /// reverse_steps, refine_steps, mask_weight, reverse_lr).
 template <class Options>

@@ -50,16 +50,24 @@ Dataset ask_once(Network& victim, const AttackContext& context, Dataset queries,
                  const std::string& attack) {
   const auto device = context.training.device();
   if (context.victim_endpoint) {
+    auto& endpoint = *context.victim_endpoint;
+    const auto classes = queries.num_classes;
     if (!soft) {
-      queries.labels = context.victim_endpoint->classify(queries.images);
+      queries.labels = endpoint.classify(queries.images);
       queries.soft_labels = at::Tensor();
-      return queries;
+    } else {
+      auto answers = endpoint.answer(queries.images);
+      WMARK_CHECK(answers.scores.defined(), attack, ": soft labels need the victim's class scores, and ",
+                  endpoint.describe(), " answers with labels only; use hard labels");
+      WMARK_CHECK(answers.scores.size(1) == classes, attack, ": ", endpoint.describe(), " answered ",
+                  answers.scores.size(1), " class scores per image for a task of ", classes, " classes");
+      queries.labels = answers.labels;
+      queries.soft_labels = as_probabilities(answers.scores);
     }
-    auto answers = context.victim_endpoint->answer(queries.images);
-    WMARK_CHECK(answers.scores.defined(), attack, ": soft labels need the victim's class scores, and ",
-                context.victim_endpoint->describe(), " answers with labels only; use hard labels");
-    queries.labels = answers.labels;
-    queries.soft_labels = as_probabilities(answers.scores);
+    // A served answer is the thief's training target: a class outside the task is refused here.
+    WMARK_CHECK(queries.size() == 0 || (queries.labels.min().item<std::int64_t>() >= 0 &&
+                                        queries.labels.max().item<std::int64_t>() < classes),
+                attack, ": ", endpoint.describe(), " answered a class outside 0..", classes - 1);
     return queries;
   }
   if (soft) {
@@ -74,8 +82,9 @@ Dataset ask_once(Network& victim, const AttackContext& context, Dataset queries,
   return queries;
 }
 
-}  // namespace
-
+// `images` (uint8 [N,C,H,W]) with one pixel of each, drawn from `generator`, moved by one
+// level (down at 255): to the model the same image, to a server that keys its answers on
+// the exact pixels (DAWN) another query.
 at::Tensor nudge_one_pixel(const at::Tensor& images, at::Generator generator) {
   auto flat = images.reshape({images.size(0), -1}).clone();
   if (flat.numel() == 0) return flat.view(images.sizes());
@@ -84,6 +93,8 @@ at::Tensor nudge_one_pixel(const at::Tensor& images, at::Generator generator) {
   flat.scatter_(1, where, torch::where(level.eq(255), level - 1, level + 1).to(images.scalar_type()));
   return flat.view(images.sizes());
 }
+
+}  // namespace
 
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
                    const std::string& attack, std::int64_t votes) {
@@ -99,10 +110,8 @@ Dataset ask_victim(Network& victim, const AttackContext& context, Dataset querie
     labels.push_back(answers.labels);
     probabilities.push_back(answers.soft_labels);
   }
-  const auto all = torch::stack(labels);  // [votes, N]
-  const auto classes = soft ? first.soft_labels.size(1) : queries.num_classes;
-  WMARK_CHECK(all.min().item<std::int64_t>() >= 0 && all.max().item<std::int64_t>() < classes, attack,
-              ": the victim answered a class outside 0..", classes - 1);
+  const auto all = torch::stack(labels);  // [votes, N], each in 0..classes-1 (ask_once)
+  const auto classes = queries.num_classes;
   // Twice the votes, plus one for the unchanged image's answer: ties go to it.
   const auto tally = torch::one_hot(all, classes).sum(0) * 2 + torch::one_hot(first.labels, classes);
   first.labels = tally.argmax(1);

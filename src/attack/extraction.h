@@ -32,17 +32,13 @@ at::Tensor as_probabilities(const at::Tensor& scores);
 /// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
 /// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (soft
 /// labels from its class scores, as_probabilities(); an endpoint that gives labels only
-/// is an error naming `attack`), else the victim network in process. With `votes` > 1
+/// is an error naming `attack`, as are labels outside 0..queries.num_classes-1 and scores
+/// not one per class), else the victim network in process. With `votes` > 1
 /// each image is asked `votes` times, every repeat with one pixel moved by one level
 /// (keyed by the attack seed), and the majority label is kept (ties: the unchanged
 /// image's answer; soft labels: the mean of the answers that agree with it).
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
                    const std::string& attack, std::int64_t votes = 1);
-
-/// `images` (uint8 [N,C,H,W]) with one pixel of each, drawn from `generator`, moved by
-/// one level (down at 255): to the model the same image, to a server that keys its
-/// answers on the exact pixels (DAWN) another query.
-at::Tensor nudge_one_pixel(const at::Tensor& images, at::Generator generator);
 
 /// A fresh model of `arch` (the victim's when empty or equal), its initial weights
 /// drawn from the attack seed.

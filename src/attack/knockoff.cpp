@@ -17,9 +17,9 @@ const OptionBinding<KnockoffOptions>& KnockoffAttack::declared_options() {
               dataset_names())
         .integer(WMARK_OPTION_FIELD(budget), "queries sent to the victim", 1, 100000000)
         .boolean(WMARK_OPTION_FIELD(soft_labels), "train on the victim's class probabilities, not its labels")
-        .integer(WMARK_OPTION_FIELD(votes), "times each image is asked (repeats with one pixel moved by one level), keeping the majority answer", 1, 15)
         .text(WMARK_OPTION_FIELD(surrogate), "the surrogate's architecture (default: the victim's)")
         .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the surrogate", 1, 10000);
+    declare_votes(b);
     return declare_optimizer(b, "the surrogate's")
         .boolean(WMARK_OPTION_FIELD(augment), "random crops and flips of the query images");
   }();

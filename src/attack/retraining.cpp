@@ -16,8 +16,8 @@ OptionBinding<RetrainingOptions> declare_retraining(const std::string& component
       .text(WMARK_OPTION_FIELD(surrogate), surrogate_help)
       .integer(WMARK_OPTION_FIELD(budget), "images of the thief's data sent to the victim (0 = all)", 0, 100000000)
       .boolean(WMARK_OPTION_FIELD(soft_labels), "train on the victim's class probabilities, not its labels")
-      .integer(WMARK_OPTION_FIELD(votes), "times each image is asked (repeats with one pixel moved by one level), keeping the majority answer", 1, 15)
       .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the surrogate", 1, 10000);
+  declare_votes(b);
   return declare_optimizer(b, "the surrogate's")
       .boolean(WMARK_OPTION_FIELD(augment), "random crops and flips of the thief's images");
 }

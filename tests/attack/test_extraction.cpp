@@ -35,24 +35,30 @@ double agreement(Network& a, Network& b, const Dataset& data) {
   return la.eq(lb).to(torch::kDouble).mean().item<double>();
 }
 
-// A deployed victim whose scores are its class probabilities (softmax of its logits), or
-// NaN everywhere when `broken`: what other servers may return.
+// A deployed victim whose scores are its class probabilities (softmax of its logits), as
+// other servers may return them; or a broken one: NaN scores, labels outside the task's
+// classes, or scores for 7 classes of 10.
+enum class Serving { probabilities, nan_scores, foreign_labels, narrow_scores };
+
 class ProbabilityEndpoint : public Classifier {
  public:
-  ProbabilityEndpoint(NetworkPtr model, Normalization normalization, bool broken)
-      : inner_(std::move(model), std::move(normalization)), broken_(broken) {}
+  ProbabilityEndpoint(NetworkPtr model, Normalization normalization, Serving serving)
+      : inner_(std::move(model), std::move(normalization)), serving_(serving) {}
   at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
   SuspectAnswers answer(const at::Tensor& images) override {
     queries_ += images.size(0);
     auto answers = inner_.answer(images);
-    answers.scores = broken_ ? torch::full_like(answers.scores, std::nan("")) : torch::softmax(answers.scores, 1);
+    answers.scores = torch::softmax(answers.scores, 1);
+    if (serving_ == Serving::nan_scores) answers.scores.fill_(std::nan(""));
+    if (serving_ == Serving::foreign_labels) answers.labels = answers.labels + 10;
+    if (serving_ == Serving::narrow_scores) answers.scores = answers.scores.narrow(1, 0, 7).contiguous();
     return answers;
   }
   std::string describe() const override { return "probability endpoint"; }
 
  private:
   ModuleClassifier inner_;
-  bool broken_;
+  Serving serving_;
 };
 
 }  // namespace
@@ -160,12 +166,35 @@ TEST_CASE("soft labels from a victim's served probabilities are taken as they ar
   const auto soft = RetrainingOptions().budget(600).epochs(1).soft_labels(true);
   const auto local = RetrainingAttack(soft).run(*f.model, f.context);
   auto context = f.context;
-  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, false);
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, Serving::probabilities);
   // Probabilities are not passed through a second softmax: the copy is the in-process one.
   const auto copied = RetrainingAttack(soft).run(*f.model, context);
   CHECK(agreement(*copied.model, *local.model, f.test) > 0.99);
-  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, true);
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, Serving::nan_scores);
   CHECK_THROWS_WITH(RetrainingAttack(soft).run(*f.model, context), Contains("not finite"));
+  // Answers the task cannot hold are refused before training or voting on them, hard or soft.
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, Serving::foreign_labels);
+  for (const auto& options : {soft, RetrainingOptions(soft).soft_labels(false).votes(3)})
+    CHECK_THROWS_WITH(RetrainingAttack(options).run(*f.model, context),
+                      Contains("retraining: probability endpoint answered a class outside 0..9"));
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, Serving::narrow_scores);
+  CHECK_THROWS_WITH(RetrainingAttack(soft).run(*f.model, context),
+                    Contains("answered 7 class scores per image for a task of 10 classes"));
+}
+
+TEST_CASE("a voting thief's answers are the victim's own: a pixel moved by one level changes no answer of a model",
+          "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  auto context = f.context;
+  context.victim_endpoint = std::make_shared<ProbabilityEndpoint>(f.model, f.key.normalization, Serving::probabilities);
+  const auto hard = RetrainingOptions().budget(600).epochs(1).soft_labels(false);
+  const auto once = RetrainingAttack(hard).run(*f.model, context);
+  const auto before = context.victim_endpoint->queries();
+  const auto voted = RetrainingAttack(RetrainingOptions(hard).votes(3)).run(*f.model, context);
+  CHECK(context.victim_endpoint->queries() - before == 3 * 600);  // the victim sees every repeat
+  CHECK(voted.details.at("votes") == 3);
+  // Without answers that change, the majority is the single answer: the same copy.
+  CHECK(agreement(*voted.model, *once.model, f.test) == 1.0);
 }
 
 TEST_CASE("retraining keeps the victim's architecture and cross-architecture retraining changes it",

@@ -1,14 +1,17 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, knockoff on another dataset's training
-// split, and on request retraining that asks each image three times and votes; soft labels from the served class scores, which DAWN swaps too), makes the
-// proof key from the server's log, and verifies the surrogate and a zoo of clean models with it, from their labels
-// and from their class scores (DAWN's rank test). Prints one line per seed and attack,
-// and the accuracy a legitimate client sees.
+// split, and on request retraining that asks each image several times, the repeats near
+// twins of it, and votes; soft labels from the served class scores, which DAWN swaps
+// too), makes the proof key from the server's log, and verifies the surrogate and a zoo
+// of clean models with it, from their labels and from their class scores (DAWN's rank
+// test). Prints one line per seed and attack, and the accuracy a legitimate client sees.
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
+//              [--keying perceptual [--bits 16] [--grid 8]]
 //              [--seeds 3] [--budget 20000] [--epochs 5] [--query-dataset fashion]
 //              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
+//              [--votes 3] [--vote-twin nudge|noise|shift] [--vote-noise 0.1] [--vote-unanimous]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -37,12 +40,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The voting thief's options (RetrainingOptions' votes, vote_twin, vote_noise, vote_unanimous).
+struct VotingThief {
+  std::int64_t votes = 3;
+  std::string twin = "nudge";
+  double noise = 0.1;
+  bool unanimous = false;
+};
+
 // The accuracy a legitimate client sees on `test`: the model's answers with DAWN's changes.
-double served_accuracy(Network& model, const WatermarkKey& key, double rate, const Dataset& test) {
+double served_accuracy(Network& model, const WatermarkKey& key, const Dataset& test) {
   const auto own = predict_labels(model, test.images, test.normalization, torch::kCPU);
+  const DawnChooser chooser(key);
   std::int64_t right = 0;
   for (std::int64_t i = 0; i < test.size(); ++i) {
-    const auto choice = dawn_choice(key.secret, rate, key.num_classes, test.images[i]);
+    const auto choice = chooser.choose(test.images[i]);
     const auto served = choice.served(own[i].item<std::int64_t>(), key.num_classes);
     right += served == test.labels[i].item<std::int64_t>();
   }
@@ -65,6 +77,8 @@ int run(int argc, char** argv) {
   // The voting thief only on request: it beats DAWN outright (docs/dawn.md).
   std::vector<std::string> chosen{"retraining", "retraining-soft", "retraining-1000", "cross-arch", "knockoff"};
   bool augment = false;
+  DawnKeying keying;
+  VotingThief voting;
   app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
   app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
@@ -76,6 +90,14 @@ int run(int argc, char** argv) {
   app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
   app.add_option("--attacks", chosen, "the thieves to run")->check(CLI::IsMember(all_attacks));
   app.add_flag("--augment", augment, "the thieves train with crops and flips (a CIFAR-10 thief aiming at the victim's accuracy)");
+  app.add_option("--keying", keying.keying, "DAWN's keying")->check(CLI::IsMember({"pixels", "perceptual"}));
+  app.add_option("--bits", keying.bits, "perceptual keying: sign bits")->check(CLI::Range(1ll, 64ll));
+  app.add_option("--grid", keying.grid, "perceptual keying: cells per side")->check(CLI::Range(1ll, 64ll));
+  app.add_option("--votes", voting.votes, "the voting thief's votes")->check(CLI::Range(2ll, 15ll));
+  app.add_option("--vote-twin", voting.twin, "the voting thief's repeats")->check(CLI::IsMember({"nudge", "noise", "shift"}));
+  app.add_option("--vote-noise", voting.noise, "noise twins' standard deviation (1 = the pixel range)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--vote-unanimous", voting.unanimous, "the voting thief drops images whose answers disagree");
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, even if the run is cut short
@@ -91,20 +113,24 @@ int run(int argc, char** argv) {
   const Verifier by_labels(VerifierOptions().accept_unverifiable_keys(true).read_scores(false));
   const Verifier by_scores(VerifierOptions().accept_unverifiable_keys(true));
 
-  std::printf("victim %s, rate %g, knockoff budget %lld, %lld epochs%s\n", model_path.c_str(), rate,
+  std::printf("victim %s, rate %g, keying %s, knockoff budget %lld, %lld epochs%s\n", model_path.c_str(), rate,
+              keying.keying == "pixels" ? "pixels"
+                                        : ("perceptual (" + std::to_string(keying.bits) + " bits, grid " +
+                                           std::to_string(keying.grid) + ")").c_str(),
               static_cast<long long>(budget), static_cast<long long>(epochs), augment ? ", crops and flips" : "");
+  std::printf("voting thief: %lld votes, %s twins%s%s\n", static_cast<long long>(voting.votes), voting.twin.c_str(),
+              voting.twin == "noise" ? (" (sd " + std::to_string(voting.noise) + ")").c_str() : "",
+              voting.unanimous ? ", drops disagreements" : ", majority");
   std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
               "labels: match p-value verified zoo", "scores: match p-value verified zoo");
   for (int seed = 1; seed <= seeds; ++seed) {
     auto [test, attacker] = split_holdout(splits.test, 5000, static_cast<std::uint64_t>(seed));
     auto server_key = make_dawn_server_key(rate, victim.spec.input, victim.spec.num_classes, victim.normalization,
-                                           info.dataset);
+                                           info.dataset, keying);
     server_key.secret = experiment_secret(static_cast<std::uint64_t>(seed), "bench-dawn");
-    if (seed == 1) {
-      std::printf("legitimate client: %.2f%% served vs %.2f%% the model's own\n",
-                  100 * served_accuracy(*victim.model, server_key, rate, test),
-                  100 * accuracy(*victim.model, test, torch::kCPU));
-    }
+    // Perceptual keys change a share that varies with the key (whole buckets at a time).
+    std::printf("seed %d, legitimate client: %.2f%% served vs %.2f%% the model's own\n", seed,
+                100 * served_accuracy(*victim.model, server_key, test), 100 * accuracy(*victim.model, test, torch::kCPU));
     const auto retraining = RetrainingOptions().soft_labels(false).epochs(epochs).augment(augment);
     const std::vector<std::tuple<std::string, std::string, std::shared_ptr<Attack>>> thieves{
         {"retraining", "retraining (5,000)", std::make_shared<RetrainingAttack>(retraining)},
@@ -121,8 +147,12 @@ int run(int argc, char** argv) {
                                               .budget(budget)
                                               .epochs(epochs)
                                               .augment(augment))},
-        {"retraining-votes", "retraining, 3 votes",
-         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).votes(3))}};
+        {"retraining-votes", "retraining, " + std::to_string(voting.votes) + " votes",
+         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining)
+                                                .votes(voting.votes)
+                                                .vote_twin(voting.twin)
+                                                .vote_noise(voting.noise)
+                                                .vote_unanimous(voting.unanimous))}};
     std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks;
     for (const auto& [name, label, attack] : thieves)
       if (std::find(chosen.begin(), chosen.end(), name) != chosen.end()) attacks.emplace_back(label, attack);

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "extraction.h"
 #include "wmark/attack/trigger_reconstruction.h"
 #include "wmark/util/option_binding.h"
 
@@ -15,13 +16,23 @@ OptionBinding<Options>& declare_optimizer(OptionBinding<Options>& binding, const
       .number(WMARK_OPTION_FIELD(lr), what + " learning rate (constant)", 1e-9);
 }
 
-/// Declares the `votes` of an extraction attack (ask_victim in extraction.h).
+/// Declares the voting options of an extraction attack (fields votes, vote_twin,
+/// vote_noise, vote_unanimous; ask_victim in extraction.h).
 template <class Options>
 OptionBinding<Options>& declare_votes(OptionBinding<Options>& binding) {
-  return binding.integer(WMARK_OPTION_FIELD(votes),
-                         "times each image is asked (repeats with one pixel moved by one level), keeping the majority "
-                         "answer",
-                         1, 15);
+  return binding
+      .integer(WMARK_OPTION_FIELD(votes), "times each image is asked (repeats are near-twins of it), keeping the "
+               "majority answer", 1, 15)
+      .text(WMARK_OPTION_FIELD(vote_twin), "the repeats: nudge (one pixel by one level), noise (vote_noise on every "
+            "pixel) or shift (one pixel over)", {"nudge", "noise", "shift"})
+      .number(WMARK_OPTION_FIELD(vote_noise), "standard deviation of noise twins (1 = the pixel range)", 0.0, 1.0)
+      .boolean(WMARK_OPTION_FIELD(vote_unanimous), "drop the images whose answers disagree instead of voting");
+}
+
+/// The voting of an extraction attack's options.
+template <class Options>
+VoteOptions voting_of(const Options& options) {
+  return VoteOptions{options.votes(), options.vote_twin(), options.vote_noise(), options.vote_unanimous()};
 }
 
 /// Declares the trigger-reconstruction options of a backdoor-removal attack (fields

@@ -94,23 +94,64 @@ at::Tensor nudge_one_pixel(const at::Tensor& images, at::Generator generator) {
   return flat.view(images.sizes());
 }
 
+// `images` with Gaussian noise of standard deviation `sigma` (pixel range units) on every
+// pixel, rounded and clamped to levels.
+at::Tensor add_noise(const at::Tensor& images, double sigma, at::Generator generator) {
+  const auto noise = torch::randn(images.sizes(), generator, torch::kFloat) * (sigma * 255.0);
+  return (images.to(torch::kFloat) + noise).round().clamp(0, 255).to(images.scalar_type());
+}
+
+// Each image moved by one pixel in a direction drawn from `generator` (up, down, left,
+// right), the edge row or column repeated.
+at::Tensor shift_one_pixel(const at::Tensor& images, at::Generator generator) {
+  auto out = images.clone();
+  if (images.size(0) == 0) return out;
+  const auto direction = torch::randint(4, {images.size(0)}, generator, torch::kLong);
+  const auto h = images.size(2), w = images.size(3);
+  using torch::indexing::Slice;
+  for (std::int64_t d = 0; d < 4; ++d) {
+    const auto rows = direction.eq(d).nonzero().squeeze(1);
+    if (rows.numel() == 0) continue;
+    const auto x = images.index_select(0, rows);
+    const auto dim = d < 2 ? 2 : 3;
+    const auto size = d < 2 ? h : w;
+    // d even: content moves towards higher indices (down, right); odd: towards lower.
+    const auto moved = d % 2 == 0 ? torch::cat({x.narrow(dim, 0, 1), x.narrow(dim, 0, size - 1)}, dim)
+                                  : torch::cat({x.narrow(dim, 1, size - 1), x.narrow(dim, size - 1, 1)}, dim);
+    out.index_copy_(0, rows, moved);
+  }
+  return out;
+}
+
+at::Tensor near_twin(const at::Tensor& images, const VoteOptions& voting, at::Generator generator) {
+  if (voting.twin == "noise") return add_noise(images, voting.noise, generator);
+  if (voting.twin == "shift") return shift_one_pixel(images, generator);
+  WMARK_CHECK(voting.twin == "nudge", "unknown vote twin '", voting.twin, "' (nudge, noise or shift)");
+  return nudge_one_pixel(images, generator);
+}
+
 }  // namespace
 
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
-                   const std::string& attack, std::int64_t votes) {
-  WMARK_CHECK(votes >= 1, attack, ": votes must be at least 1, got ", votes);
+                   const std::string& attack, const VoteOptions& voting) {
+  WMARK_CHECK(voting.votes >= 1, attack, ": votes must be at least 1, got ", voting.votes);
   auto first = ask_once(victim, context, queries, soft, attack);
-  if (votes == 1 || queries.size() == 0) return first;
+  if (voting.votes == 1 || queries.size() == 0) return first;
   std::vector<at::Tensor> labels{first.labels}, probabilities{first.soft_labels};
   auto generator = make_generator(derive_seed(context.seed, attack + "-votes"));
-  for (std::int64_t round = 1; round < votes; ++round) {
-    auto nudged = queries;
-    nudged.images = nudge_one_pixel(queries.images, generator);
-    const auto answers = ask_once(victim, context, nudged, soft, attack);
+  for (std::int64_t round = 1; round < voting.votes; ++round) {
+    auto twins = queries;
+    twins.images = near_twin(queries.images, voting, generator);
+    const auto answers = ask_once(victim, context, twins, soft, attack);
     labels.push_back(answers.labels);
     probabilities.push_back(answers.soft_labels);
   }
   const auto all = torch::stack(labels);  // [votes, N], each in 0..classes-1 (ask_once)
+  if (voting.unanimous) {
+    const auto agreed = all.eq(first.labels.unsqueeze(0)).all(0).nonzero().squeeze(1);
+    if (soft) first.soft_labels = torch::stack(probabilities).mean(0);
+    return first.select(agreed);
+  }
   const auto classes = queries.num_classes;
   // Twice the votes, plus one for the unchanged image's answer: ties go to it.
   const auto tally = torch::one_hot(all, classes).sum(0) * 2 + torch::one_hot(first.labels, classes);

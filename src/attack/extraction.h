@@ -29,16 +29,25 @@ Dataset foreign_images(const std::string& name, const AttackContext& context);
 /// wmark::Error for scores that are not finite.
 at::Tensor as_probabilities(const at::Tensor& scores);
 
+/// How a thief asks each image (the voting options of the extraction attacks).
+struct VoteOptions {
+  std::int64_t votes = 1;   // times each image is asked
+  std::string twin = "nudge";  // the repeats: "nudge", "noise" or "shift"
+  double noise = 0.1;       // "noise": standard deviation in pixel range units
+  bool unanimous = false;   // drop images whose answers disagree instead of voting
+};
+
 /// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
 /// `soft_labels` its class probabilities. Asks context.victim_endpoint when set (soft
 /// labels from its class scores, as_probabilities(); an endpoint that gives labels only
 /// is an error naming `attack`, as are labels outside 0..queries.num_classes-1 and scores
-/// not one per class), else the victim network in process. With `votes` > 1
-/// each image is asked `votes` times, every repeat with one pixel moved by one level
-/// (keyed by the attack seed), and the majority label is kept (ties: the unchanged
-/// image's answer; soft labels: the mean of the answers that agree with it).
+/// not one per class), else the victim network in process. With `voting.votes` > 1 each
+/// image is asked that many times, every repeat a near-twin of it (keyed by the attack
+/// seed: one pixel moved by one level, noise, or a one-pixel shift), and the majority
+/// label is kept (ties: the unchanged image's answer; soft labels: the mean of the
+/// answers that agree with it); `unanimous` keeps only the images whose answers agree.
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
-                   const std::string& attack, std::int64_t votes = 1);
+                   const std::string& attack, const VoteOptions& voting = {});
 
 /// A fresh model of `arch` (the victim's when empty or equal), its initial weights
 /// drawn from the attack seed.

@@ -35,7 +35,7 @@ AttackResult KnockoffAttack::run(Network& victim, const AttackContext& context) 
   auto pool = foreign_images(options_.query_dataset(), context);
   pool.num_classes = own.num_classes;  // the victim's answers label them
   const auto queries = choose_queries(pool, options_.budget(), context.seed, "knockoff");
-  const auto answers = ask_victim(victim, context, queries, options_.soft_labels(), "knockoff", options_.votes());
+  const auto answers = ask_victim(victim, context, queries, options_.soft_labels(), "knockoff", voting_of(options_));
 
   auto training = attack_training(context.training, options_.optimizer(), options_.lr(), options_.epochs(),
                                   context.seed, "knockoff").augment(options_.augment());

@@ -25,7 +25,7 @@ OptionBinding<RetrainingOptions> declare_retraining(const std::string& component
 AttackResult retrain(Network& victim, const AttackContext& context, const RetrainingOptions& o,
                      const std::string& arch, const std::string& attack) {
   const auto queries = choose_queries(context.data, o.budget(), context.seed, attack);
-  const auto answers = ask_victim(victim, context, queries, o.soft_labels(), attack, o.votes());
+  const auto answers = ask_victim(victim, context, queries, o.soft_labels(), attack, voting_of(o));
   auto training = attack_training(context.training, o.optimizer(), o.lr(), o.epochs(), context.seed, attack)
                       .augment(o.augment());
   auto result = train_surrogate(fresh_surrogate(context, arch, attack), arch, answers, training, context);

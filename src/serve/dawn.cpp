@@ -1,7 +1,6 @@
 #include "wmark/serve/dawn.h"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -23,75 +23,14 @@
 namespace wmark {
 namespace {
 
-constexpr char kDomain[] = "wmark-dawn-v1";  // with its terminating 0x00
 constexpr std::size_t kMaxLineBytes = 1 << 20;
-
-void check_rate(double rate) {
-  WMARK_CHECK(rate > 0 && rate <= 0.5, "DAWN's rate must be in (0, 0.5], got ", rate);
-}
-
-std::uint64_t little_endian_u64(const unsigned char* bytes) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | bytes[i];
-  return v;
-}
-
-double key_rate(const WatermarkKey& key, const std::string& what) {
-  WMARK_CHECK(key.method == "dawn", what, " is a '", key.method, "' key, not a DAWN server key");
-  WMARK_CHECK(key.params.is_object() && key.params.contains("rate") && key.params["rate"].is_number(), what,
-              " has no DAWN rate");
-  const double rate = key.params["rate"].get<double>();
-  check_rate(rate);
-  return rate;
-}
 
 }  // namespace
 
-DawnChoice dawn_choice(const KeySecret& secret, double rate, std::int64_t num_classes, const at::Tensor& image) {
-  check_rate(rate);
-  WMARK_CHECK(num_classes >= 2, "DAWN needs at least 2 classes, got ", num_classes);
-  WMARK_CHECK(image.dim() == 3 && image.scalar_type() == torch::kUInt8, "DAWN hashes uint8 images [C,H,W], got ",
-              image.scalar_type(), " ", image.sizes());
-  ensure_sodium();
-  const auto pixels = image.contiguous();
-  unsigned char dims[24];
-  for (int d = 0; d < 3; ++d) {
-    auto v = static_cast<std::uint64_t>(pixels.size(d));
-    for (int b = 0; b < 8; ++b, v >>= 8) dims[d * 8 + b] = static_cast<unsigned char>(v & 0xff);
-  }
-  unsigned char digest[16];
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, secret.value.data(), secret.value.size(), sizeof(digest));
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(kDomain), sizeof(kDomain));
-  crypto_generichash_update(&state, dims, sizeof(dims));
-  crypto_generichash_update(&state, pixels.data_ptr<std::uint8_t>(), static_cast<unsigned long long>(pixels.numel()));
-  crypto_generichash_final(&state, digest, sizeof(digest));
-  // rate <= 0.5, so the threshold fits: rate * 2^64 < 2^63 + 1.
-  const auto threshold = static_cast<std::uint64_t>(rate * 18446744073709551616.0);
-  DawnChoice choice;
-  choice.changed = little_endian_u64(digest) < threshold;
-  choice.shift = 1 + static_cast<std::int64_t>(little_endian_u64(digest + 8) % static_cast<std::uint64_t>(num_classes - 1));
-  return choice;
-}
-
-WatermarkKey make_dawn_server_key(double rate, const ImageShape& input, std::int64_t num_classes,
-                                  const Normalization& normalization, const std::string& dataset) {
-  check_rate(rate);
-  WMARK_CHECK(num_classes >= 2, "DAWN needs at least 2 classes, got ", num_classes);
-  WatermarkKey key;  // a fresh secret and salt
-  key.method = "dawn";
-  key.params = {{"rate", rate}};
-  key.num_classes = num_classes;
-  key.input_shape = input;
-  key.normalization = normalization;
-  key.dataset = dataset;
-  key.created = utc_now_iso8601();
-  return key;
-}
-
 struct DawnAnswers::Impl {
+  explicit Impl(WatermarkKey server_key) : key(std::move(server_key)), chooser(key) {}
   WatermarkKey key;
-  double rate = 0;
+  DawnChooser chooser;
   std::filesystem::path log_path;
   std::int64_t max_entries = 0;
   int fd = -1;
@@ -101,10 +40,8 @@ struct DawnAnswers::Impl {
 };
 
 DawnAnswers::DawnAnswers(WatermarkKey server_key, std::filesystem::path log, std::int64_t max_log_entries)
-    : impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>(std::move(server_key))) {
   auto& i = *impl_;
-  i.rate = key_rate(server_key, "the server key");
-  i.key = std::move(server_key);
   i.log_path = std::move(log);
   i.max_entries = max_log_entries;
   WMARK_CHECK(max_log_entries >= 1, "the DAWN log must hold at least 1 entry");
@@ -137,7 +74,7 @@ std::int64_t DawnAnswers::apply(const at::Tensor& images, at::Tensor& logits, co
   std::string lines;
   std::int64_t rows = 0;
   for (std::int64_t r = 0; r < n; ++r) {
-    const auto choice = dawn_choice(i.key.secret, i.rate, classes, pixels[r]);
+    const auto choice = i.chooser.choose(pixels[r]);
     if (!choice.changed) continue;
     const auto model_class = model_classes[r].item<std::int64_t>();
     const auto served = choice.served(model_class, classes);
@@ -195,14 +132,15 @@ const WatermarkKey& DawnAnswers::server_key() const { return impl_->key; }
 
 WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesystem::path& log,
                             std::int64_t max_entries) {
-  const double rate = key_rate(server_key, "the server key");
+  const DawnChooser chooser(server_key);
   const auto& shape = server_key.input_shape;
   const auto classes = server_key.num_classes;
   const auto image_bytes = static_cast<std::size_t>(shape.channels * shape.height * shape.width);
   std::ifstream in(log, std::ios::binary);
   WMARK_CHECK(in, "cannot read the DAWN log ", log.string());
 
-  std::map<std::string, std::pair<std::int64_t, std::int64_t>> entries;  // pixels -> (served, model's)
+  // bucket -> (pixels, served, model's), the first logged image of each bucket
+  std::map<std::string, std::tuple<std::string, std::int64_t, std::int64_t>> entries;
   std::vector<std::string> order;
   Sha256 digest;
   std::string line;
@@ -224,10 +162,11 @@ WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesyste
     if (served < 0 || served >= classes || model < 0 || model >= classes) fail("a class outside 0.." + std::to_string(classes - 1));
     const auto image = torch::from_blob(const_cast<char*>(pixels->data()), {shape.channels, shape.height, shape.width},
                                         torch::kUInt8);
-    const auto choice = dawn_choice(server_key.secret, rate, classes, image);
+    auto bucket = chooser.bucket(image);
+    const auto choice = chooser.choose(image);
     if (!choice.changed || choice.served(model, classes) != served)
       fail("this answer is not one the server key changes: the log does not belong to this key, or was edited");
-    if (entries.emplace(*pixels, std::pair{served, model}).second) order.push_back(*pixels);
+    if (entries.emplace(bucket, std::tuple{*pixels, served, model}).second) order.push_back(std::move(bucket));
   };
   // Read in blocks: a log of a million entries is ~1 GB.
   std::vector<char> block(1 << 16);
@@ -253,15 +192,17 @@ WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesyste
   auto images = torch::empty({n, shape.channels, shape.height, shape.width}, torch::kUInt8);
   auto labels = torch::empty({n}, torch::kLong), model_labels = torch::empty({n}, torch::kLong);
   for (std::int64_t k = 0; k < n; ++k) {
-    std::memcpy(images[k].data_ptr<std::uint8_t>(), order[static_cast<std::size_t>(k)].data(), image_bytes);
-    const auto& [served, model] = entries.at(order[static_cast<std::size_t>(k)]);
+    const auto& [pixels, served, model] = entries.at(order[static_cast<std::size_t>(k)]);
+    std::memcpy(images[k].data_ptr<std::uint8_t>(), pixels.data(), image_bytes);
     labels[k] = served;
     model_labels[k] = model;
   }
   WatermarkKey key = server_key;
   key.salt = WatermarkKey().salt;  // a fresh salt: each proof key is its own commitment
   key.created = utc_now_iso8601();
-  key.params = {{"rate", rate}, {"log_entries", number}, {"log_sha256", to_hex(digest.finish())}};
+  key.params = server_key.params;  // the rate and the keying
+  key.params["log_entries"] = number;
+  key.params["log_sha256"] = to_hex(digest.finish());
   key.tensors = {{"images", images}, {"labels", labels}, {"model_labels", model_labels}};
   return key;
 }

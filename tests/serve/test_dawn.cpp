@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "../support/dawn_fixture.h"
 #include "../support/test_support.h"
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/retraining.h"
@@ -27,21 +28,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-WatermarkKey server_key(double rate, std::uint64_t seed = 1) {
-  const auto& f = test::watermarked_mnist();
-  auto key = make_dawn_server_key(rate, f.key.input_shape, 10, f.key.normalization, "mnist");
-  key.secret = experiment_secret(seed, "dawn-test");  // repeatable; a real one comes from the OS
-  return key;
-}
-
-ServedModel served_with(std::shared_ptr<DawnAnswers> dawn) {
-  auto m = test::served_mnist(test::watermarked_mnist().model, "victim");
-  m.dawn = std::move(dawn);
-  return m;
-}
-
-ServerOptions dawn_loopback() { return ServerOptions().port(0).workers(2).max_batch(64).max_body_bytes(4 << 20); }
-
 std::vector<std::string> lines_of(const std::filesystem::path& file) {
   std::ifstream in(file);
   std::vector<std::string> lines;
@@ -52,29 +38,6 @@ std::vector<std::string> lines_of(const std::filesystem::path& file) {
 void write_lines(const std::filesystem::path& file, const std::vector<std::string>& lines) {
   std::ofstream out(file, std::ios::trunc);
   for (const auto& line : lines) out << line << "\n";
-}
-
-// The thief's surrogate: the fixture's 1,000 attacker images labelled by the victim served
-// with DAWN under `key` (hard labels, each image asked `votes` times), trained `epochs`;
-// the proof key from the log, and how many queries the server answered.
-struct DawnExtraction {
-  NetworkPtr surrogate;
-  WatermarkKey proof;
-  std::int64_t queries = 0;
-};
-
-DawnExtraction extract_through_dawn(const WatermarkKey& key, const std::filesystem::path& dir, std::int64_t epochs,
-                                    std::int64_t votes = 1) {
-  const auto& f = test::watermarked_mnist();
-  InferenceServer server(served_with(std::make_shared<DawnAnswers>(key, dir / "answers.jsonl")), dawn_loopback());
-  server.start();
-  auto context = f.context;
-  context.victim_endpoint = std::make_shared<RemoteClassifier>(
-      RemoteOptions().url(server.url()).model("victim").binary(true), f.key.input_shape, f.key.normalization);
-  auto copy =
-      RetrainingAttack(RetrainingOptions().soft_labels(false).epochs(epochs).votes(votes)).run(*f.model, context);
-  server.stop();
-  return {copy.model, dawn_proof_key(key, dir / "answers.jsonl"), context.victim_endpoint->queries()};
 }
 
 // A suspect that gives scores of another width than the key's classes (7 of 10).
@@ -98,23 +61,26 @@ class NarrowScores : public Classifier {
 
 TEST_CASE("DAWN picks a keyed fraction of inputs, the same on every repeat", "[serve][dawn]") {
   const auto& images = test::watermarked_mnist().test.images;
-  const auto key = server_key(0.05), other = server_key(0.05, 2);
+  const auto key = test::dawn_server_key(0.05), other = test::dawn_server_key(0.05, 2);
   const auto n = std::min<std::int64_t>(images.size(0), 4000);
   std::int64_t changed = 0, both = 0;
+  const DawnChooser chooser(key), others(other);
   for (std::int64_t i = 0; i < n; ++i) {
-    const auto choice = dawn_choice(key.secret, 0.05, 10, images[i]);
+    const auto choice = chooser.choose(images[i]);
     CHECK(choice.shift >= 1);
     CHECK(choice.shift <= 9);
-    const auto again = dawn_choice(key.secret, 0.05, 10, images[i]);
+    const auto again = chooser.choose(images[i]);
     CHECK((again.changed == choice.changed && again.shift == choice.shift));
     changed += choice.changed;
-    both += choice.changed && dawn_choice(other.secret, 0.05, 10, images[i]).changed;
+    both += choice.changed && others.choose(images[i]).changed;
   }
   // Within 4 standard deviations of the rate; another secret picks other inputs.
   const double fraction = static_cast<double>(changed) / static_cast<double>(n);
   CHECK(std::abs(fraction - 0.05) < 4 * std::sqrt(0.05 * 0.95 / static_cast<double>(n)));
   CHECK(both < changed / 3);
-  CHECK_THROWS_WITH(dawn_choice(key.secret, 0.6, 10, images[0]), Contains("(0, 0.5]"));
+  auto too_high = key;
+  too_high.params["rate"] = 0.6;
+  CHECK_THROWS_WITH(DawnChooser{too_high}, Contains("(0, 0.5]"));
   CHECK_THROWS_WITH(make_dawn_server_key(0, {1, 28, 28}, 10, {}, "mnist"), Contains("(0, 0.5]"));
 }
 
@@ -122,9 +88,9 @@ TEST_CASE("a DAWN server answers every protocol alike, changes only the picked i
           "[serve][dawn]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.1);
+  const auto key = test::dawn_server_key(0.1);
   auto dawn = std::make_shared<DawnAnswers>(key, dir / "answers.jsonl");
-  InferenceServer server(served_with(dawn), dawn_loopback());
+  InferenceServer server(test::served_with_dawn(dawn), test::dawn_loopback());
   server.start();
   const auto queries = f.test.images.narrow(0, 0, 400);
   const auto own = predict_labels(*f.model, queries, f.key.normalization, torch::kCPU);
@@ -138,8 +104,9 @@ TEST_CASE("a DAWN server answers every protocol alike, changes only the picked i
   CHECK(torch::equal(answers[0], answers[1]));
   CHECK(torch::equal(answers[0], answers[2]));
   std::int64_t picked = 0;
+  const DawnChooser chooser(key);
   for (std::int64_t i = 0; i < queries.size(0); ++i) {
-    const auto choice = dawn_choice(key.secret, 0.1, 10, queries[i]);
+    const auto choice = chooser.choose(queries[i]);
     const auto expected = choice.changed ? (own[i].item<std::int64_t>() + choice.shift) % 10 : own[i].item<std::int64_t>();
     CHECK(answers[0][i].item<std::int64_t>() == expected);
     picked += choice.changed;
@@ -163,9 +130,9 @@ TEST_CASE("a DAWN server answers every protocol alike, changes only the picked i
   CHECK(WatermarkKey::load(dir / "server.wmk").params["rate"] == 0.1);
 
   // A key for another model shape is refused before serving.
-  auto wrong = server_key(0.1);
+  auto wrong = test::dawn_server_key(0.1);
   wrong.num_classes = 7;
-  CHECK_THROWS_WITH(InferenceServer(served_with(std::make_shared<DawnAnswers>(wrong, dir / "other.jsonl")), dawn_loopback()),
+  CHECK_THROWS_WITH(InferenceServer(test::served_with_dawn(std::make_shared<DawnAnswers>(wrong, dir / "other.jsonl")), test::dawn_loopback()),
                     Contains("DAWN key"));
 }
 
@@ -173,7 +140,7 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
           "[serve][dawn][extraction]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 10);
+  const auto [copy, proof, queries] = test::extract_through_dawn(test::dawn_server_key(0.05), dir.path(), 10);
   CHECK(queries == 1000);
   // Labels alone: a surrogate trained to convergence gives the changed classes themselves.
   const Verifier verifier(VerifierOptions().read_scores(false));
@@ -192,7 +159,7 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
 
 TEST_CASE("DAWN's score test counts a query when the changed class outscores every other wrong class",
           "[serve][dawn]") {
-  auto key = server_key(0.1);
+  auto key = test::dawn_server_key(0.1);
   key.tensors["images"] = torch::zeros({4, 1, 28, 28}, torch::kUInt8);
   key.tensors["labels"] = torch::tensor({3, 5, 0, 9}, torch::kLong);
   key.tensors["model_labels"] = torch::tensor({1, 1, 2, 8}, torch::kLong);
@@ -219,7 +186,7 @@ TEST_CASE("a DAWN key's chance rate is exact: the p-value alone decides", "[serv
   // 70 of 300 changed answers at chance 1/9 (33 expected): p ~ 1e-9 at a match rate of
   // 23%. A trigger-set key needs 50% as well; a DAWN key's shift is the secret's,
   // independent of any model, so the rate guard has nothing to guard.
-  auto key = server_key(0.1);
+  auto key = test::dawn_server_key(0.1);
   const auto model_labels = torch::arange(300, torch::kLong).remainder(10);
   key.tensors["images"] = torch::zeros({300, 1, 28, 28}, torch::kUInt8);
   key.tensors["model_labels"] = model_labels;
@@ -238,7 +205,7 @@ TEST_CASE("under the null DAWN's score and label tests match at their chance rat
           "[serve][dawn][adversary]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.5);
+  const auto key = test::dawn_server_key(0.5);
   DawnAnswers dawn(key, dir / "answers.jsonl");
   const auto queries = f.test.images.narrow(0, 0, std::min<std::int64_t>(2000, f.test.images.size(0)));
   auto logits = predict_logits(*f.model, queries, f.key.normalization, torch::kCPU);
@@ -285,7 +252,7 @@ TEST_CASE("a thief who asks every image three times, twice with one pixel moved 
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
   // The thief of the test above (claimed from its labels after 10 epochs), voting.
-  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 10, 3);
+  const auto [copy, proof, queries] = test::extract_through_dawn(test::dawn_server_key(0.05), dir.path(), 10, RetrainingOptions().votes(3));
   CHECK(queries == 3000);
   // Each asked image is picked independently: about 5% of the 3,000 answers were changed
   // and logged, but a changed answer is outvoted unless two of an image's three were.
@@ -304,7 +271,7 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers mostly
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
   // Five epochs on the thief's 1,000 images: about 93% accurate, but seldom the changed class itself.
-  const auto [copy, proof, queries] = extract_through_dawn(server_key(0.05), dir.path(), 5);
+  const auto [copy, proof, queries] = test::extract_through_dawn(test::dawn_server_key(0.05), dir.path(), 5);
 
   const auto scored = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
   const auto labelled = Verifier(VerifierOptions().read_scores(false)).verify_model(*copy, proof, "surrogate", torch::kCPU);
@@ -334,7 +301,7 @@ TEST_CASE("a surrogate trained too briefly to give DAWN's changed answers mostly
   }
 
   // Served: over V2 the scores come back and decide; V1 gives labels only, says so, and they decide.
-  InferenceServer thief(test::served_mnist(copy, "copy"), dawn_loopback());
+  InferenceServer thief(test::served_mnist(copy, "copy"), test::dawn_loopback());
   thief.start();
   RemoteClassifier v2(RemoteOptions().url(thief.url()).model("copy").binary(true), f.key.input_shape,
                       f.key.normalization);
@@ -355,7 +322,7 @@ TEST_CASE("a DAWN log that was edited, truncated or made with another key is ref
           "[serve][dawn]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.2);
+  const auto key = test::dawn_server_key(0.2);
   DawnAnswers dawn(key, dir / "answers.jsonl");
   const auto queries = f.test.images.narrow(0, 0, 64);
   auto logits = f.model->forward(f.key.normalization.apply(queries)).detach().contiguous();
@@ -370,7 +337,7 @@ TEST_CASE("a DAWN log that was edited, truncated or made with another key is ref
   write_lines(dir / "edited.jsonl", edited);
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "edited.jsonl"), Contains("line 2") && Contains("not one the server key"));
   // Another server's key.
-  CHECK_THROWS_WITH(dawn_proof_key(server_key(0.2, 9), dir / "answers.jsonl"), Contains("line 1"));
+  CHECK_THROWS_WITH(dawn_proof_key(test::dawn_server_key(0.2, 9), dir / "answers.jsonl"), Contains("line 1"));
   // Not JSON; cut short; an image of another size; too long a line.
   write_lines(dir / "junk.jsonl", {lines[0], "{\"image\": 1"});
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "junk.jsonl"), Contains("line 2"));
@@ -386,7 +353,7 @@ TEST_CASE("a DAWN log that was edited, truncated or made with another key is ref
   write_lines(dir / "long.jsonl", {std::string(2 << 20, ' ')});
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "long.jsonl"), Contains("1 MiB"));
   CHECK_THROWS_WITH(dawn_proof_key(key, dir / "answers.jsonl", 2), Contains("more than 2 entries"));
-  CHECK_THROWS_WITH(dawn_proof_key(f.key, dir / "answers.jsonl"), Contains("not a DAWN server key"));
+  CHECK_THROWS_WITH(dawn_proof_key(f.key, dir / "answers.jsonl"), Contains("not a DAWN key"));
 }
 
 TEST_CASE("a false accuser who holds a DAWN secret can write a log that fits an innocent model; only a time "
@@ -394,7 +361,7 @@ TEST_CASE("a false accuser who holds a DAWN secret can write a log that fits an 
           "[serve][dawn][adversary]") {
   const auto& f = test::watermarked_mnist();
   test::TempDir dir;
-  const auto key = server_key(0.2);
+  const auto key = test::dawn_server_key(0.2);
   // The accuser never served the innocent model: it queries it and, for the inputs its
   // secret picks, logs the innocent model's class as "served" and back-computes the
   // "model's class" the shift would have come from. Every line checks out.
@@ -402,8 +369,9 @@ TEST_CASE("a false accuser who holds a DAWN secret can write a log that fits an 
   const auto queries = f.test.images.narrow(0, 0, 500);
   const auto answers = predict_labels(*innocent, queries, f.key.normalization, torch::kCPU);
   std::vector<std::string> lines;
+  const DawnChooser chooser(key);
   for (std::int64_t i = 0; i < queries.size(0); ++i) {
-    const auto choice = dawn_choice(key.secret, 0.2, 10, queries[i]);
+    const auto choice = chooser.choose(queries[i]);
     if (!choice.changed) continue;
     const auto served = answers[i].item<std::int64_t>();
     const auto image = queries[i].contiguous();

@@ -30,6 +30,15 @@ struct KnockoffOptions {
   /// majority answer is kept. A thief against a server that changes a keyed fraction of
   /// its answers (DAWN): the victim sees votes x budget queries.
   TORCH_ARG(std::int64_t, votes) = 1;
+  /// How each repeat differs from the image: "nudge" (one pixel moved by one level),
+  /// "noise" (Gaussian noise of `vote_noise` on every pixel, rounded to levels) or
+  /// "shift" (the image moved by one pixel, up, down, left or right, edge repeated).
+  TORCH_ARG(std::string, vote_twin) = "nudge";
+  /// The noise's standard deviation for "noise" twins, in pixel range units (1 = 255 levels).
+  TORCH_ARG(double, vote_noise) = 0.1;
+  /// Keep only the images whose answers all agree (the others are dropped, not trained
+  /// on): a thief who takes disagreement as the sign of a changed answer.
+  TORCH_ARG(bool, vote_unanimous) = false;
   /// Training epochs of the surrogate.
   TORCH_ARG(std::int64_t, epochs) = 5;
   /// "sgd" (momentum 0.9) or "adam".

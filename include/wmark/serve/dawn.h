@@ -6,10 +6,9 @@
 /// server's log of them becomes a black-box key (method "dawn") that `wmark verify`
 /// checks against the surrogate.
 ///
-/// Which inputs: BLAKE2b keyed with the server key's 256-bit secret over
-/// "wmark-dawn-v1" 0x00, the image's [C,H,W] (int64 little-endian) and its uint8
-/// pixels; the first 8 bytes (little-endian) below rate * 2^64 select the input, the
-/// next 8 give the shift s in 1..C-1, and the served class is (model's class + s) mod C.
+/// Which inputs: a keyed hash of the image (DawnChooser: its exact pixels, or a
+/// perceptual bucket that near-twins of it share) below rate * 2^64 selects the input,
+/// and gives the shift s in 1..C-1; the served class is (model's class + s) mod C.
 /// A repeated query gets the same answer, whatever the protocol or input encoding.
 ///
 /// What a proof rests on: the key's images are the clients' queries, not derived from
@@ -22,37 +21,16 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
 #include "wmark/data/dataset.h"
+#include "wmark/serve/dawn_chooser.h"
 #include "wmark/util/export.h"
 #include "wmark/watermark/key.h"
 
 namespace wmark {
-
-/// What DAWN does to the answer for one input.
-struct DawnChoice {
-  bool changed = false;    ///< whether the answer is changed
-  std::int64_t shift = 0;  ///< the served class is (model's class + shift) mod C; 1..C-1
-
-  /// The class served for the model's `model_class` out of `num_classes`.
-  std::int64_t served(std::int64_t model_class, std::int64_t num_classes) const {
-    return changed ? (model_class + shift) % num_classes : model_class;
-  }
-};
-
-/// DAWN's choice for `image` (uint8 [C,H,W]) under `secret` at `rate` (see the file
-/// comment). Throws wmark::Error for a rate outside (0, 0.5], fewer than 2 classes or
-/// another tensor.
-WMARK_API DawnChoice dawn_choice(const KeySecret& secret, double rate, std::int64_t num_classes,
-                                 const at::Tensor& image);
-
-/// A new DAWN server key for a model of `input` shape and `num_classes` classes: method
-/// "dawn", a fresh secret from the OS CSPRNG, params {"rate"}, no tensors. Save it
-/// with WatermarkKey::save (mode 0600). Throws wmark::Error for a rate outside (0, 0.5].
-WMARK_API WatermarkKey make_dawn_server_key(double rate, const ImageShape& input, std::int64_t num_classes,
-                                            const Normalization& normalization, const std::string& dataset);
 
 /// The answer-changing side of a server (InferenceServer calls it; thread-safe).
 class WMARK_API DawnAnswers {
@@ -86,9 +64,11 @@ class WMARK_API DawnAnswers {
 };
 
 /// The key that proves a surrogate learnt the logged answers: method "dawn", the server
-/// key's secret and metadata, "images" and "labels" (the served classes) of every
-/// distinct logged image, "model_labels" (the model's own classes), params {"rate",
-/// "log_entries", "log_sha256"}. Every line is checked against the secret (the input is
+/// key's secret and metadata, "images" and "labels" (the served classes) of the first
+/// logged image of every bucket (DawnChooser::bucket: each distinct image when keyed on
+/// pixels; one per bucket when perceptual, whose images share one keyed shift, so the
+/// test's queries stay independent), "model_labels" (the model's own classes), params
+/// {"rate", the keying, "log_entries", "log_sha256"}. Every line is checked against the secret (the input is
 /// one DAWN picks and label = model_label + shift mod C); a line that fails, is not
 /// JSON, exceeds 1 MiB or holds an image of another shape is an error naming the file
 /// and line. At most `max_entries` lines are read.

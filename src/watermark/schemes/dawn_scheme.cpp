@@ -2,6 +2,8 @@
 // not a model: its keys come from the server's log (dawn_proof_key), and embedding
 // refuses with the commands that do it.
 #include <limits>
+#include <set>
+#include <string>
 
 #include <torch/torch.h>
 
@@ -80,14 +82,19 @@ class DawnScheme final : public Scheme {
   KeyDerivation check_derivation(const WatermarkKey& key, const std::optional<std::filesystem::path>&) const override {
     if (!key.tensors.count("images") || !key.tensors.count("model_labels"))
       return derivation::not_derivable("a DAWN server key holds no answers; prove with the key made from its log");
-    const double rate = key.params.value("rate", 0.0);
+    const DawnChooser chooser(key);
     const auto& images = key.tensor("images");
     const auto& labels = key.tensor("labels");
     const auto& model_labels = key.tensor("model_labels");
+    std::set<std::string> buckets;
     for (std::int64_t k = 0; k < images.size(0); ++k) {
-      const auto choice = dawn_choice(key.secret, rate, key.num_classes, images[k]);
+      const auto choice = chooser.choose(images[k]);
       if (!choice.changed || labels[k].item<std::int64_t>() != choice.served(model_labels[k].item<std::int64_t>(), key.num_classes))
         return derivation::not_derivable("answer " + std::to_string(k) + " is not one the key's secret changes");
+      // Answers of one bucket share one keyed shift: counted twice, they would not be
+      // independent trials.
+      if (!buckets.insert(chooser.bucket(images[k])).second)
+        return derivation::not_derivable("answer " + std::to_string(k) + " shares its bucket with an earlier one");
     }
     return derivation::not_derivable(
         "every answer is one the secret changes, but the inputs are the clients' queries, not derived from the "

@@ -1,8 +1,8 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, knockoff on another dataset's training
-// split, and on request retraining that asks each image several times, the repeats near
-// twins of it, and votes; soft labels from the served class scores, which DAWN swaps
+// split, and on request retraining that drops the answers disagreeing with the thief's
+// own labels, or asks each image several times, the repeats near twins of it, and votes; soft labels from the served class scores, which DAWN swaps
 // too), makes the proof key from the server's log, and verifies the surrogate and a zoo
 // of clean models with it, from their labels and from their class scores (DAWN's rank
 // test). Prints one line per seed and attack, and the accuracy a legitimate client sees.
@@ -73,8 +73,8 @@ int run(int argc, char** argv) {
   std::string query_dataset = "fashion", other_arch;
   // Short names of the thieves, in the order they run.
   const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
-                                             "knockoff", "retraining-votes"};
-  // The voting thief only on request: it beats DAWN outright (docs/dawn.md).
+                                             "knockoff", "retraining-checked", "retraining-votes"};
+  // The voting and label-checking thieves only on request: they beat DAWN (docs/dawn.md).
   std::vector<std::string> chosen{"retraining", "retraining-soft", "retraining-1000", "cross-arch", "knockoff"};
   bool augment = false;
   DawnKeying keying;
@@ -147,6 +147,8 @@ int run(int argc, char** argv) {
                                               .budget(budget)
                                               .epochs(epochs)
                                               .augment(augment))},
+        {"retraining-checked", "retraining, own labels",
+         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).check_own_labels(true))},
         {"retraining-votes", "retraining, " + std::to_string(voting.votes) + " votes",
          std::make_shared<RetrainingAttack>(RetrainingOptions(retraining)
                                                 .votes(voting.votes)

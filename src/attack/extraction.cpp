@@ -130,13 +130,13 @@ at::Tensor near_twin(const at::Tensor& images, const VoteOptions& voting, at::Ge
   return nudge_one_pixel(images, generator);
 }
 
-}  // namespace
-
-Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
-                   const std::string& attack, const VoteOptions& voting) {
-  WMARK_CHECK(voting.votes >= 1, attack, ": votes must be at least 1, got ", voting.votes);
+// The answers to `queries`, each image asked `voting.votes` times (ask_victim), and
+// which images a unanimous voter keeps (all of them otherwise).
+std::pair<Dataset, at::Tensor> vote(Network& victim, const AttackContext& context, const Dataset& queries, bool soft,
+                                    const std::string& attack, const VoteOptions& voting) {
   auto first = ask_once(victim, context, queries, soft, attack);
-  if (voting.votes == 1 || queries.size() == 0) return first;
+  auto keep = torch::ones({queries.size()}, torch::kBool);
+  if (voting.votes == 1 || queries.size() == 0) return {first, keep};
   std::vector<at::Tensor> labels{first.labels}, probabilities{first.soft_labels};
   auto generator = make_generator(derive_seed(context.seed, attack + "-votes"));
   for (std::int64_t round = 1; round < voting.votes; ++round) {
@@ -148,9 +148,8 @@ Dataset ask_victim(Network& victim, const AttackContext& context, Dataset querie
   }
   const auto all = torch::stack(labels);  // [votes, N], each in 0..classes-1 (ask_once)
   if (voting.unanimous) {
-    const auto agreed = all.eq(first.labels.unsqueeze(0)).all(0).nonzero().squeeze(1);
     if (soft) first.soft_labels = torch::stack(probabilities).mean(0);
-    return first.select(agreed);
+    return {first, all.eq(first.labels.unsqueeze(0)).all(0)};
   }
   const auto classes = queries.num_classes;
   // Twice the votes, plus one for the unchanged image's answer: ties go to it.
@@ -160,7 +159,22 @@ Dataset ask_victim(Network& victim, const AttackContext& context, Dataset querie
     const auto agree = all.eq(first.labels.unsqueeze(0)).to(torch::kFloat).unsqueeze(2);  // [votes, N, 1]
     first.soft_labels = (torch::stack(probabilities) * agree).sum(0) / agree.sum(0);
   }
-  return first;
+  return {first, keep};
+}
+
+}  // namespace
+
+Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
+                   const std::string& attack, const VoteOptions& voting) {
+  WMARK_CHECK(voting.votes >= 1, attack, ": votes must be at least 1, got ", voting.votes);
+  auto [answers, keep] = vote(victim, context, queries, soft, attack, voting);
+  if (voting.check_own_labels && queries.size() > 0) {
+    WMARK_CHECK(queries.labels.defined() && queries.labels.size(0) == queries.size(), attack,
+                ": the thief's images have no labels of their own to check the answers against");
+    keep = keep.logical_and(answers.labels.eq(queries.labels));
+  }
+  if (keep.all().item<bool>()) return answers;
+  return answers.select(keep.nonzero().squeeze(1));
 }
 
 NetworkPtr fresh_surrogate(const AttackContext& context, const std::string& arch, const std::string& attack) {

@@ -35,6 +35,7 @@ struct VoteOptions {
   std::string twin = "nudge";  // the repeats: "nudge", "noise" or "shift"
   double noise = 0.1;       // "noise": standard deviation in pixel range units
   bool unanimous = false;   // drop images whose answers disagree instead of voting
+  bool check_own_labels = false;  // drop answers that disagree with the queries' own labels
 };
 
 /// `queries` relabelled by the victim: `labels` its predicted classes and, with `soft`,
@@ -45,7 +46,9 @@ struct VoteOptions {
 /// image is asked that many times, every repeat a near-twin of it (keyed by the attack
 /// seed: one pixel moved by one level, noise, or a one-pixel shift), and the majority
 /// label is kept (ties: the unchanged image's answer; soft labels: the mean of the
-/// answers that agree with it); `unanimous` keeps only the images whose answers agree.
+/// answers that agree with it); `unanimous` keeps only the images whose answers agree,
+/// and `check_own_labels` only those whose answer is the query's own label (a thief
+/// who holds labelled data).
 Dataset ask_victim(Network& victim, const AttackContext& context, Dataset queries, bool soft,
                    const std::string& attack, const VoteOptions& voting = {});
 

@@ -16,7 +16,9 @@ OptionBinding<RetrainingOptions> declare_retraining(const std::string& component
       .text(WMARK_OPTION_FIELD(surrogate), surrogate_help)
       .integer(WMARK_OPTION_FIELD(budget), "images of the thief's data sent to the victim (0 = all)", 0, 100000000)
       .boolean(WMARK_OPTION_FIELD(soft_labels), "train on the victim's class probabilities, not its labels")
-      .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the surrogate", 1, 10000);
+      .integer(WMARK_OPTION_FIELD(epochs), "training epochs of the surrogate", 1, 10000)
+      .boolean(WMARK_OPTION_FIELD(check_own_labels), "drop the victim's answers that disagree with the thief's own "
+               "labels of its images");
   declare_votes(b);
   return declare_optimizer(b, "the surrogate's")
       .boolean(WMARK_OPTION_FIELD(augment), "random crops and flips of the thief's images");
@@ -25,11 +27,14 @@ OptionBinding<RetrainingOptions> declare_retraining(const std::string& component
 AttackResult retrain(Network& victim, const AttackContext& context, const RetrainingOptions& o,
                      const std::string& arch, const std::string& attack) {
   const auto queries = choose_queries(context.data, o.budget(), context.seed, attack);
-  const auto answers = ask_victim(victim, context, queries, o.soft_labels(), attack, voting_of(o));
+  auto asking = voting_of(o);
+  asking.check_own_labels = o.check_own_labels();
+  const auto answers = ask_victim(victim, context, queries, o.soft_labels(), attack, asking);
   auto training = attack_training(context.training, o.optimizer(), o.lr(), o.epochs(), context.seed, attack)
                       .augment(o.augment());
   auto result = train_surrogate(fresh_surrogate(context, arch, attack), arch, answers, training, context);
   result.details["votes"] = o.votes();
+  result.details["asked"] = queries.size();
   return result;
 }
 

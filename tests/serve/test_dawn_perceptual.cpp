@@ -1,8 +1,8 @@
 // DAWN keyed on perceptual buckets: near-twins of an image share its choice, so a thief
 // who asks each image again with one pixel moved and votes cannot outvote a changed
 // answer; a proof counts each bucket once. A thief whose twins leave the bucket (a
-// one-pixel shift) and who drops every image whose answers disagree escapes, as
-// docs/dawn.md says.
+// one-pixel shift) and who drops every image whose answers disagree escapes, as does
+// a thief who holds labels for its images, as docs/dawn.md says.
 #include <catch2/catch.hpp>
 
 #include <torch/torch.h>
@@ -158,6 +158,24 @@ TEST_CASE("a thief who votes with one-pixel nudges is claimed under a perceptual
     const auto [copy, proof, queries] = test::extract_through_dawn(
         key, dir.path(), 10, RetrainingOptions().votes(3).vote_twin("shift").vote_unanimous(true));
     CHECK(queries == 3000);
+    const auto report = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
+    INFO(report.summary());
+    CHECK_FALSE(report.verified);
+    CHECK(accuracy(*copy, f.test, torch::kCPU) > 0.85);
+  }
+}
+
+TEST_CASE("a thief who holds labels for its images and drops the answers that disagree with them escapes DAWN, "
+          "keyed on pixels or on buckets",
+          "[serve][dawn][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  for (const auto& keying : {DawnKeying(), perceptual()}) {
+    test::TempDir dir;
+    const auto [copy, proof, queries] = test::extract_through_dawn(test::dawn_server_key(0.05, 1, keying), dir.path(),
+                                                                   10, RetrainingOptions().check_own_labels(true));
+    INFO(keying.keying);
+    CHECK(queries == 1000);
+    CHECK(proof.tensor("images").size(0) >= 10);  // the server did change its answers
     const auto report = Verifier().verify_model(*copy, proof, "surrogate", torch::kCPU);
     INFO(report.summary());
     CHECK_FALSE(report.verified);

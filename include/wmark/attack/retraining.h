@@ -38,6 +38,10 @@ struct RetrainingOptions {
   /// Keep only the images whose answers all agree (the others are dropped, not trained
   /// on): a thief who takes disagreement as the sign of a changed answer.
   TORCH_ARG(bool, vote_unanimous) = false;
+  /// Drop the victim's answers that disagree with the thief's own labels of its images
+  /// (a thief who holds labelled data and queries for the victim's function): the
+  /// victim's mistakes go, and with them every answer a server changed on purpose.
+  TORCH_ARG(bool, check_own_labels) = false;
   /// Training epochs of the surrogate.
   TORCH_ARG(std::int64_t, epochs) = 5;
   /// "sgd" (momentum 0.9) or "adam".
@@ -61,8 +65,8 @@ class WMARK_API RetrainingAttack : public Attack {
   nlohmann::json options() const override;
   /// True: only the victim's answers are used.
   bool queries_victim() const override { return true; }
-  /// Details: "surrogate", "queries", "soft_labels", "agreement" (with the victim's
-  /// labels on the queries), "votes". Throws wmark::Error when `surrogate` names another architecture.
+  /// Details: "surrogate", "queries" (trained on), "soft_labels", "agreement" (with the
+  /// victim's labels on the queries), "votes", "asked" (images sent, before any dropped). Throws wmark::Error when `surrogate` names another architecture.
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

@@ -108,7 +108,6 @@ at::Tensor shift_one_pixel(const at::Tensor& images, at::Generator generator) {
   if (images.size(0) == 0) return out;
   const auto direction = torch::randint(4, {images.size(0)}, generator, torch::kLong);
   const auto h = images.size(2), w = images.size(3);
-  using torch::indexing::Slice;
   for (std::int64_t d = 0; d < 4; ++d) {
     const auto rows = direction.eq(d).nonzero().squeeze(1);
     if (rows.numel() == 0) continue;

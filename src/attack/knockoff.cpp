@@ -44,6 +44,7 @@ AttackResult KnockoffAttack::run(Network& victim, const AttackContext& context) 
   const auto counts = torch::bincount(answers.labels, {}, own.num_classes);
   result.details["query_dataset"] = pool.name;
   result.details["votes"] = options_.votes();
+  result.details["asked"] = queries.size();
   result.details["query_class_spread"] =
       counts.max().item<double>() / static_cast<double>(std::max<std::int64_t>(1, answers.size()));
   return result;

@@ -197,6 +197,79 @@ TEST_CASE("a voting thief's answers are the victim's own: a pixel moved by one l
   CHECK(agreement(*voted.model, *once.model, f.test) == 1.0);
 }
 
+namespace {
+
+// A deployed victim that keeps every image it was asked about, in order.
+class RecordingEndpoint : public Classifier {
+ public:
+  explicit RecordingEndpoint(NetworkPtr model) : inner_(std::move(model), test::watermarked_mnist().key.normalization) {}
+  at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
+  SuspectAnswers answer(const at::Tensor& images) override {
+    queries_ += images.size(0);
+    asked.push_back(images.clone());
+    return inner_.answer(images);
+  }
+  std::string describe() const override { return "recording endpoint"; }
+  std::vector<at::Tensor> asked;
+
+ private:
+  ModuleClassifier inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a voting thief's repeats are near-twins: moved one pixel over, or noisy within the pixel range; a "
+          "unanimous or label-checking thief trains on fewer images than it asked about",
+          "[attack][extraction]") {
+  const auto& f = test::watermarked_mnist();
+  const auto hard = RetrainingOptions().budget(300).epochs(1).soft_labels(false).votes(2);
+  // What the victim was asked in each round (one call per round in process), and the details.
+  const auto ask = [&](const RetrainingOptions& options) {
+    auto context = f.context;
+    auto endpoint = std::make_shared<RecordingEndpoint>(f.model);
+    context.victim_endpoint = endpoint;
+    const auto result = RetrainingAttack(options).run(*f.model, context);
+    return std::pair{endpoint->asked, result.details};
+  };
+  {
+    const auto [rounds, details] = ask(RetrainingOptions(hard).vote_twin("shift"));
+    REQUIRE(rounds.size() == 2);
+    const auto &images = rounds[0], &twins = rounds[1];
+    REQUIRE(images.sizes() == twins.sizes());
+    // Each twin is its image moved by one pixel along one axis, the edge row or column repeated.
+    std::int64_t shifted = 0;
+    for (std::int64_t i = 0; i < images.size(0); ++i) {
+      const auto x = images[i], y = twins[i];
+      const bool down = torch::equal(y.narrow(1, 1, 27), x.narrow(1, 0, 27));
+      const bool up = torch::equal(y.narrow(1, 0, 27), x.narrow(1, 1, 27));
+      const bool right = torch::equal(y.narrow(2, 1, 27), x.narrow(2, 0, 27));
+      const bool left = torch::equal(y.narrow(2, 0, 27), x.narrow(2, 1, 27));
+      shifted += down || up || right || left;
+    }
+    CHECK(shifted == images.size(0));
+    CHECK(details.at("asked") == 300);
+  }
+  {
+    const auto [rounds, details] = ask(RetrainingOptions(hard).vote_twin("noise").vote_noise(0.1));
+    REQUIRE(rounds.size() == 2);
+    const auto difference = (rounds[1].to(torch::kFloat) - rounds[0].to(torch::kFloat)) / 255;
+    CHECK(difference.abs().gt(0).to(torch::kFloat).mean().item<float>() > 0.5f);  // most pixels move
+    CHECK(difference.std().item<float>() < 0.1f);  // no more than the noise (clamped at the range's ends)
+  }
+  {
+    // Noise of half the range changes answers: the unanimous thief drops the images whose two answers differ.
+    const auto details = ask(RetrainingOptions(hard).vote_twin("noise").vote_noise(0.5).vote_unanimous(true)).second;
+    CHECK(details.at("asked") == 300);
+    CHECK(details.at("queries").get<std::int64_t>() < 300);
+  }
+  {
+    // Holding labels, the thief drops the victim's mistakes.
+    const auto details = ask(RetrainingOptions(hard).votes(1).check_own_labels(true)).second;
+    CHECK(details.at("queries").get<std::int64_t>() < 300);
+    CHECK(details.at("queries").get<std::int64_t>() > 200);
+  }
+}
+
 TEST_CASE("retraining keeps the victim's architecture and cross-architecture retraining changes it",
           "[attack][extraction]") {
   const auto& f = test::watermarked_mnist();

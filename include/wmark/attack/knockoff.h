@@ -26,7 +26,7 @@ struct KnockoffOptions {
   TORCH_ARG(bool, soft_labels) = true;
   /// The surrogate's architecture (registry name); empty = the victim's.
   TORCH_ARG(std::string, surrogate) = "";
-  /// Times each image is asked, every repeat with one pixel moved by one level; the
+  /// Times each image is asked, every repeat a near-twin of it (`vote_twin`); the
   /// majority answer is kept. A thief against a server that changes a keyed fraction of
   /// its answers (DAWN): the victim sees votes x budget queries.
   TORCH_ARG(std::int64_t, votes) = 1;
@@ -63,10 +63,11 @@ class WMARK_API KnockoffAttack : public Attack {
   /// True: only the victim's answers are used.
   bool queries_victim() const override { return true; }
   /// Loads the query dataset from context.data_dir when it holds it, else from the
-  /// usual search path (catalog.h). Details:
-  /// "surrogate", "queries", "soft_labels", "agreement" (with the victim on the queries),
-  /// "votes", "query_dataset", "query_class_spread" (the share of queries the victim put in its
-  /// most frequent class: near 1 means the queries told the thief little).
+  /// usual search path (catalog.h). Details: "surrogate", "queries" (trained on),
+  /// "soft_labels", "agreement" (with the victim on the queries), "votes", "asked"
+  /// (images sent, before any a unanimous voter dropped), "query_dataset",
+  /// "query_class_spread" (the share of queries the victim put in its most frequent
+  /// class: near 1 means the queries told the thief little).
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

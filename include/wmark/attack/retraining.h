@@ -25,7 +25,7 @@ struct RetrainingOptions {
   TORCH_ARG(std::int64_t, budget) = 0;
   /// Train on the victim's class probabilities (true) or on its labels (false).
   TORCH_ARG(bool, soft_labels) = true;
-  /// Times each image is asked, every repeat with one pixel moved by one level; the
+  /// Times each image is asked, every repeat a near-twin of it (`vote_twin`); the
   /// majority answer is kept. A thief against a server that changes a keyed fraction of
   /// its answers (DAWN): the victim sees votes x budget queries.
   TORCH_ARG(std::int64_t, votes) = 1;
@@ -66,7 +66,8 @@ class WMARK_API RetrainingAttack : public Attack {
   /// True: only the victim's answers are used.
   bool queries_victim() const override { return true; }
   /// Details: "surrogate", "queries" (trained on), "soft_labels", "agreement" (with the
-  /// victim's labels on the queries), "votes", "asked" (images sent, before any dropped). Throws wmark::Error when `surrogate` names another architecture.
+  /// victim's labels on the queries), "votes", "asked" (images sent, before any were
+  /// dropped). Throws wmark::Error when `surrogate` names another architecture.
   AttackResult run(Network& victim, const AttackContext& context) const override;
 
  private:

@@ -85,6 +85,7 @@ DawnChooser::DawnChooser(const WatermarkKey& key) : secret_(key.secret), classes
   for (auto& w : weights_) {
     const auto word = stream.next_u64();
     w = 0;
+    // Each 16-bit part read as two's complement (as GCC and Clang do, and C++20 requires).
     for (int part = 0; part < 4; ++part) w += static_cast<std::int16_t>((word >> (16 * part)) & 0xffff);
   }
 }

@@ -43,7 +43,8 @@ TEST_CASE("a perceptual DAWN key gives an image's near-twins its choice and chan
   const auto n = std::min<std::int64_t>(images.size(0), 3000);
   const DawnChooser buckets(test::dawn_server_key(0.1, 1, perceptual())),
       other(test::dawn_server_key(0.1, 2, perceptual())), pixels(test::dawn_server_key(0.1));
-  std::int64_t changed = 0, twin_kept = 0, brighter_kept = 0, pixel_changed = 0, pixel_twin_kept = 0, both = 0;
+  std::int64_t changed = 0, twin_kept = 0, brighter_kept = 0, flatter_kept = 0, pixel_changed = 0, pixel_twin_kept = 0,
+               both = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto twin = with_one_pixel_moved(images[i], (i * 7919) % images[i].numel());
     const auto choice = buckets.choose(images[i]);
@@ -55,19 +56,23 @@ TEST_CASE("a perceptual DAWN key gives an image's near-twins its choice and chan
       // Two levels brighter everywhere: the image's mean cancels it.
       const auto brighter = buckets.choose((images[i].to(torch::kInt) + 2).clamp(0, 255).to(torch::kUInt8));
       brighter_kept += brighter.changed && brighter.shift == choice.shift;
+      // A tenth less contrast: every projection scales alike, its sign stays.
+      const auto flatter = buckets.choose((images[i].to(torch::kFloat) * 0.9).round().to(torch::kUInt8));
+      flatter_kept += flatter.changed && flatter.shift == choice.shift;
     }
     if (pixels.choose(images[i]).changed) {
       ++pixel_changed;
       pixel_twin_kept += pixels.choose(twin).changed;
     }
   }
-  INFO("changed " << changed << " of " << n << "; twins kept " << twin_kept << ", brighter kept " << brighter_kept
+  INFO("changed " << changed << " of " << n << "; twins kept " << twin_kept << ", brighter kept " << brighter_kept << ", flatter kept " << flatter_kept
                   << "; pixel keying: " << pixel_changed << " changed, twins kept " << pixel_twin_kept);
   // Whole buckets are changed, so the share strays further from the rate than per image.
   CHECK(changed > n / 20);
   CHECK(changed < 3 * n / 20);
   CHECK(twin_kept >= changed * 98 / 100);
   CHECK(brighter_kept >= changed * 9 / 10);
+  CHECK(flatter_kept >= changed * 9 / 10);
   CHECK(both < changed / 3);  // another secret, other buckets
   // Keyed on the exact pixels, a twin is picked only at the rate.
   CHECK(pixel_twin_kept < pixel_changed / 4);

@@ -163,7 +163,7 @@ WatermarkKey dawn_proof_key(const WatermarkKey& server_key, const std::filesyste
     const auto image = torch::from_blob(const_cast<char*>(pixels->data()), {shape.channels, shape.height, shape.width},
                                         torch::kUInt8);
     auto bucket = chooser.bucket(image);
-    const auto choice = chooser.choose(image);
+    const auto choice = chooser.choice_of(bucket);
     if (!choice.changed || choice.served(model, classes) != served)
       fail("this answer is not one the server key changes: the log does not belong to this key, or was edited");
     if (entries.emplace(bucket, std::tuple{*pixels, served, model}).second) order.push_back(std::move(bucket));

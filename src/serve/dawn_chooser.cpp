@@ -39,10 +39,10 @@ void append_le64(std::string& out, std::uint64_t v) {
   for (int b = 0; b < 8; ++b, v >>= 8) out.push_back(static_cast<char>(v & 0xff));
 }
 
-// The image's sizes as the hashes take them: [C,H,W], int64 little-endian.
-std::string dims_of(const at::Tensor& pixels) {
+// The images' sizes as the hashes take them: [C,H,W], int64 little-endian.
+std::string dims_of(const ImageShape& shape) {
   std::string dims;
-  for (int d = 0; d < 3; ++d) append_le64(dims, static_cast<std::uint64_t>(pixels.size(d)));
+  for (const auto size : {shape.channels, shape.height, shape.width}) append_le64(dims, static_cast<std::uint64_t>(size));
   return dims;
 }
 
@@ -76,7 +76,17 @@ DawnChooser::DawnChooser(const WatermarkKey& key) : secret_(key.secret), classes
   WMARK_CHECK(classes_ >= 2, "DAWN needs at least 2 classes, got ", classes_);
   keying_ = keying_of(key);
   check_keying(keying_, shape_);
-  if (keying_.keying != "perceptual") return;
+  // What every digest hashes before the bucket: the domain (with its 0x00), the images'
+  // sizes and, when perceptual, the bits and grid.
+  if (keying_.keying == "pixels") {
+    digest_prefix_.assign(kPixelDomain, sizeof(kPixelDomain));
+    digest_prefix_ += dims_of(shape_);
+    return;
+  }
+  digest_prefix_.assign(kPerceptualDomain, sizeof(kPerceptualDomain));
+  digest_prefix_ += dims_of(shape_);
+  append_le64(digest_prefix_, static_cast<std::uint64_t>(keying_.bits));
+  append_le64(digest_prefix_, static_cast<std::uint64_t>(keying_.grid));
   // Near-Gaussian weights from integers alone (a sum of four int16), so the bits are the
   // same on every machine.
   const auto features = shape_.channels * keying_.grid * keying_.grid;
@@ -94,11 +104,11 @@ std::string DawnChooser::bucket(const at::Tensor& image) const {
   WMARK_CHECK(image.dim() == 3 && image.scalar_type() == torch::kUInt8, "DAWN hashes uint8 images [C,H,W], got ",
               image.scalar_type(), " ", image.sizes());
   const auto pixels = image.contiguous();
+  const std::int64_t C = pixels.size(0), H = pixels.size(1), W = pixels.size(2), g = keying_.grid;
+  WMARK_CHECK(C == shape_.channels && H == shape_.height && W == shape_.width, "the DAWN key is for ", shape_.str(),
+              " images, got ", pixels.sizes());
   const auto* p = pixels.data_ptr<std::uint8_t>();
   if (keying_.keying == "pixels") return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(pixels.numel()));
-  const std::int64_t C = pixels.size(0), H = pixels.size(1), W = pixels.size(2), g = keying_.grid;
-  WMARK_CHECK(C == shape_.channels && H == shape_.height && W == shape_.width, "DAWN's perceptual key is for ",
-              shape_.str(), " images, got ", pixels.sizes());
   // Cell means minus the image's mean, in 16-bit fixed point: brightness offsets cancel,
   // contrast scales every projection alike, and no float rounding can flip a bit.
   std::int64_t total = 0;
@@ -127,24 +137,15 @@ std::string DawnChooser::bucket(const at::Tensor& image) const {
   return bits;
 }
 
-DawnChoice DawnChooser::choose(const at::Tensor& image) const {
-  const auto key = bucket(image);
+DawnChoice DawnChooser::choose(const at::Tensor& image) const { return choice_of(bucket(image)); }
+
+DawnChoice DawnChooser::choice_of(const std::string& bucket) const {
   ensure_sodium();
   unsigned char digest[16];
   crypto_generichash_state state;
   crypto_generichash_init(&state, secret_.value.data(), secret_.value.size(), sizeof(digest));
-  std::string prefix;
-  if (keying_.keying == "pixels") {
-    prefix.assign(kPixelDomain, sizeof(kPixelDomain));
-    prefix += dims_of(image);
-  } else {
-    prefix.assign(kPerceptualDomain, sizeof(kPerceptualDomain));
-    prefix += dims_of(image);
-    append_le64(prefix, static_cast<std::uint64_t>(keying_.bits));
-    append_le64(prefix, static_cast<std::uint64_t>(keying_.grid));
-  }
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(prefix.data()), prefix.size());
-  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(digest_prefix_.data()), digest_prefix_.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(bucket.data()), bucket.size());
   crypto_generichash_final(&state, digest, sizeof(digest));
   // rate <= 0.5, so the threshold fits: rate * 2^64 < 2^63 + 1.
   const auto threshold = static_cast<std::uint64_t>(rate_ * 18446744073709551616.0);

@@ -5,6 +5,8 @@
 // a thief who holds labels for its images, as docs/dawn.md says.
 #include <catch2/catch.hpp>
 
+#include <sodium.h>
+
 #include <torch/torch.h>
 
 #include "../support/dawn_fixture.h"
@@ -93,9 +95,41 @@ TEST_CASE("a DAWN key's keying is checked, and a key without one keys on pixels"
   CHECK_THROWS_WITH(make("perceptual", 16, 29), Contains("grid must be in 1..28"));
   CHECK_NOTHROW(make("pixels", 0, 0));  // bits and grid are perceptual keying's only
 
+  // Images of another shape or type are refused, whatever the keying.
+  for (const auto& keying : {DawnKeying(), perceptual()}) {
+    const DawnChooser chooser(test::dawn_server_key(0.1, 1, keying));
+    CHECK_THROWS_WITH(chooser.choose(torch::zeros({3, 28, 28}, torch::kUInt8)), Contains("the DAWN key is for 1x28x28"));
+    CHECK_THROWS_WITH(chooser.choose(torch::zeros({1, 28, 28})), Contains("uint8 images"));
+  }
+
   auto broken = test::dawn_server_key(0.1, 1, perceptual());
   broken.params.erase("bits");
   CHECK_THROWS_WITH(DawnChooser{broken}, Contains("integer 'bits' and 'grid'"));
+
+  // Keyed on pixels, the digest is the documented one, as servers before perceptual
+  // keying wrote their logs: BLAKE2b-128 keyed with the secret over "wmark-dawn-v1" 0x00,
+  // [C,H,W] as int64 little-endian, the pixels; its first 8 bytes below rate * 2^64 pick.
+  {
+    const auto key = test::dawn_server_key(0.1);
+    const DawnChooser chooser(key);
+    std::int64_t agreed = 0;
+    for (std::int64_t i = 0; i < 200; ++i) {
+      const auto image = f.test.images[i].contiguous();
+      std::string message("wmark-dawn-v1", sizeof("wmark-dawn-v1"));
+      for (const std::uint64_t size : {1, 28, 28})
+        for (int b = 0; b < 8; ++b) message.push_back(static_cast<char>((size >> (8 * b)) & 0xff));
+      message.append(reinterpret_cast<const char*>(image.data_ptr<std::uint8_t>()), 784);
+      unsigned char digest[16];
+      crypto_generichash(digest, sizeof(digest), reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                         key.secret.value.data(), key.secret.value.size());
+      std::uint64_t pick = 0, shift = 0;
+      for (int b = 7; b >= 0; --b) pick = (pick << 8) | digest[b], shift = (shift << 8) | digest[8 + b];
+      const auto choice = chooser.choose(image);
+      agreed += choice.changed == (pick < static_cast<std::uint64_t>(0.1 * 18446744073709551616.0)) &&
+                choice.shift == 1 + static_cast<std::int64_t>(shift % 9);
+    }
+    CHECK(agreed == 200);
+  }
 
   // Keys made before perceptual keying hold only the rate.
   auto old = test::dawn_server_key(0.1);

@@ -55,25 +55,23 @@ class WMARK_API DawnChooser {
   /// Reads `key`'s params (method "dawn", "rate" in (0, 0.5], the keying; a key without
   /// "keying" keys on pixels). Throws wmark::Error naming the bad param.
   explicit DawnChooser(const WatermarkKey& key);
-  /// The choice for `image` (uint8 [C,H,W] of the key's shape).
+  /// The choice for `image` (uint8 [C,H,W] of the key's shape): choice_of(bucket(image)).
   DawnChoice choose(const at::Tensor& image) const;
   /// What the choice is keyed on: the pixels, or the perceptual bits. Images of one
-  /// bucket get one choice, so a proof counts each bucket once.
+  /// bucket get one choice, so a proof counts each bucket once. Throws wmark::Error for
+  /// an image that is not uint8 of the key's shape.
   std::string bucket(const at::Tensor& image) const;
-  /// The rate.
-  double rate() const { return rate_; }
-  /// The keying.
-  const DawnKeying& keying() const { return keying_; }
-
- private:
+  /// The choice for a bucket that bucket() gave.
   DawnChoice choice_of(const std::string& bucket) const;
 
+ private:
   KeySecret secret_;
   double rate_ = 0;
   std::int64_t classes_ = 0;
   ImageShape shape_;
   DawnKeying keying_;
   std::vector<std::int32_t> weights_;  // perceptual: bits x (C * grid * grid)
+  std::string digest_prefix_;          // hashed before every bucket
 };
 
 /// A new DAWN server key for a model of `input` shape and `num_classes` classes: method

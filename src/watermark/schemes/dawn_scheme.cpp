@@ -88,12 +88,13 @@ class DawnScheme final : public Scheme {
     const auto& model_labels = key.tensor("model_labels");
     std::set<std::string> buckets;
     for (std::int64_t k = 0; k < images.size(0); ++k) {
-      const auto choice = chooser.choose(images[k]);
+      auto bucket = chooser.bucket(images[k]);
+      const auto choice = chooser.choice_of(bucket);
       if (!choice.changed || labels[k].item<std::int64_t>() != choice.served(model_labels[k].item<std::int64_t>(), key.num_classes))
         return derivation::not_derivable("answer " + std::to_string(k) + " is not one the key's secret changes");
       // Answers of one bucket share one keyed shift: counted twice, they would not be
       // independent trials.
-      if (!buckets.insert(chooser.bucket(images[k])).second)
+      if (!buckets.insert(std::move(bucket)).second)
         return derivation::not_derivable("answer " + std::to_string(k) + " shares its bucket with an earlier one");
     }
     return derivation::not_derivable(

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iomanip>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -219,6 +220,27 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     return load_checkpoint(path, arch).model;
   };
 
+  // The marked model's line of the report: accuracy, its own verification and, for a
+  // certified key, the radius.
+  const auto describe_marked = [&](const std::string& generator, Network& model, const WatermarkKey& key) {
+    const auto verification = verifier.verify_model(model, key, generator, device);
+    nlohmann::json entry = {{"generator", generator}, {"method", key.method},
+                            {"test_accuracy", accuracy(model, test, device)},
+                            {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
+                            {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}};
+    if (key.params.contains("smoothing_sigma") && key.params["smoothing_sigma"].is_number()) {
+      // A certified key: the radius to read every attack's weight distance against.
+      const auto certificate = certify_watermark(
+          model, key,
+          SmoothingOptions().sigma(key.params["smoothing_sigma"].get<double>()).seed(derive_seed(config.seed, "certify")),
+          device);
+      entry["smoothing_sigma"] = certificate.sigma;
+      entry["certified_radius"] = certificate.radius;
+      entry["relative_certified_radius"] = certificate.radius / certificate.parameter_norm;
+    }
+    return entry;
+  };
+
   for (std::size_t scheme_index = 0; scheme_index < config.schemes.size(); ++scheme_index) {
     if (!scheme_owned[scheme_index]) continue;
     const auto& generator = config.schemes[scheme_index];
@@ -254,22 +276,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     }
     model->to(device);
     model->eval();
-    const auto verification = verifier.verify_model(*model, key, generator, device);
-    nlohmann::json entry = {{"generator", generator}, {"method", key.method},
-                            {"test_accuracy", accuracy(*model, test, device)},
-                            {"trigger_accuracy", verification.match_rate}, {"verified", verification.verified},
-                            {"p_value", verification.p_value}, {"label_policy", key.params.value("label_policy", "")}};
-    if (key.params.contains("smoothing_sigma") && key.params["smoothing_sigma"].is_number()) {
-      // A certified key: the radius to read every attack's weight distance against.
-      const auto certificate = certify_watermark(
-          *model, key,
-          SmoothingOptions().sigma(key.params["smoothing_sigma"].get<double>()).seed(derive_seed(config.seed, "certify")),
-          device);
-      entry["smoothing_sigma"] = certificate.sigma;
-      entry["certified_radius"] = certificate.radius;
-      entry["relative_certified_radius"] = certificate.radius / certificate.parameter_norm;
-    }
-    watermarked.push_back(entry);
+    watermarked.push_back(describe_marked(generator, *model, key));
     keys.push_back(key);
     key_names.push_back(generator);
     step_done("watermarked model " + generator, cached, seconds_since(start));
@@ -309,6 +316,40 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                    run.shards, run.out_dir.string());
     return shard_work;
   }
+  // The report is the folder's: schemes and cells that earlier runs with other configs
+  // left in it (a grid run in parts) are reported beside this run's, so a later part
+  // does not replace the report of an earlier one, and `summarize` sees them all.
+  std::vector<fs::path> folder_keys;
+  for (const auto& entry : fs::directory_iterator(run.out_dir / "models"))
+    if (entry.path().extension() == ".wmk") folder_keys.push_back(entry.path());
+  std::sort(folder_keys.begin(), folder_keys.end());
+  for (const auto& key_path : folder_keys) {
+    const auto generator = key_path.stem().string();
+    auto model_path = key_path;
+    model_path.replace_extension(".pt");
+    if (std::find(key_names.begin(), key_names.end(), generator) != key_names.end() || !fs::exists(model_path))
+      continue;
+    auto key = WatermarkKey::load(key_path);
+    auto model = load_checkpoint(model_path, arch).model;
+    model->to(device);
+    model->eval();
+    watermarked.push_back(describe_marked(generator, *model, key));
+    keys.push_back(std::move(key));
+    key_names.push_back(generator);
+  }
+  std::set<std::string> reported_cells;
+  for (const auto& cell : cells_json) reported_cells.insert(cell.value("cell", ""));
+  std::vector<fs::path> folder_cells;
+  for (const auto& entry : fs::directory_iterator(run.out_dir / "cells"))
+    if (entry.path().extension() == ".json") folder_cells.push_back(entry.path());
+  std::sort(folder_cells.begin(), folder_cells.end());
+  for (const auto& cell_path : folder_cells) {
+    auto cell = read_json(cell_path);
+    WMARK_CHECK(cell.is_object() && cell.contains("cell") && cell.contains("generator"), cell_path.string(),
+                " is not a cell of an evaluation (no 'cell' or 'generator')");
+    const bool known = std::find(key_names.begin(), key_names.end(), cell["generator"]) != key_names.end();
+    if (known && reported_cells.insert(cell["cell"].get<std::string>()).second) cells_json.push_back(std::move(cell));
+  }
   report["not_embedded"] = failed;
   const auto false_positive = false_positive_study(clean_models, keys, key_names, verifier, device);
   report["false_positive"] = false_positive.to_json();
@@ -326,15 +367,22 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   report["watermarked"] = watermarked;
   report["cells"] = cells_json;
 
-  // Charts: trigger and test accuracy against each numeric sweep.
+  // Charts: trigger and test accuracy against each numeric sweep in the report.
+  std::vector<std::pair<std::string, std::string>> sweeps;  // (attack, vary), first seen first
+  for (const auto& cell : cells_json) {
+    if (!cell["vary"].is_string() || cell["vary"].get<std::string>().empty() || !cell["value"].is_number()) continue;
+    std::pair<std::string, std::string> sweep{cell["attack"].get<std::string>(), cell["vary"].get<std::string>()};
+    if (std::find(sweeps.begin(), sweeps.end(), sweep) == sweeps.end()) sweeps.push_back(sweep);
+  }
   nlohmann::json charts = nlohmann::json::array();
-  for (const auto& sweep : config.attacks) {
-    if (sweep.vary.empty() || !sweep.values.front().is_number()) continue;
+  for (const auto& [attack, vary] : sweeps) {
     std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;
     for (const auto& generator : key_names) {
       std::vector<std::pair<double, double>> trigger, test_acc;
       for (const auto& cell : cells_json) {
-        if (cell["generator"] != generator || cell["attack"] != sweep.attack || cell["vary"] != sweep.vary) continue;
+        if (cell["generator"] != generator || cell["attack"] != attack || cell["vary"] != vary ||
+            !cell["value"].is_number())
+          continue;
         const double x = cell["value"].get<double>();
         trigger.emplace_back(x, cell["verification_after"].is_null() ? 0.0
                                     : cell["verification_after"]["match_rate"].get<double>());
@@ -343,9 +391,8 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
       series.emplace_back(generator + " mark acc", trigger);
       series.emplace_back(generator + " test acc", test_acc);
     }
-    const auto file = "charts/" + file_safe(sweep.attack + "_" + sweep.vary) + ".svg";
-    write_file_atomic(run.out_dir / file,
-                      svg_line_chart(sweep.attack + ": accuracy vs " + sweep.vary, sweep.vary, series), true);
+    const auto file = "charts/" + file_safe(attack + "_" + vary) + ".svg";
+    write_file_atomic(run.out_dir / file, svg_line_chart(attack + ": accuracy vs " + vary, vary, series), true);
     charts.push_back(file);
   }
   report["charts"] = charts;

@@ -196,16 +196,34 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   edited["attacks"][2]["options"]["steps"] = 11;
   CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(edited), run),
                     Contains("inversion.json holds a result of other options for inversion"));
-  // The folder is not tied to its schemes: a run with fewer finds them cached and reports
-  // only those (so a scheme can be added to a finished folder the same way).
+  // The folder is not tied to its schemes or attacks: a grid run in parts. A later part
+  // with one scheme and another attack computes only its own cell, and its report is the
+  // folder's: the earlier part's scheme and cells stay in it (report.json is not
+  // replaced by a part), the new cell beside them.
   steps.clear();
-  auto fewer = config;
-  fewer["schemes"] = {"deepsigns"};
-  const auto deepsigns_only = run_evaluation(EvaluationConfig::from_json(fewer), run);
-  REQUIRE(steps.size() == 2 + 1 + 4);  // 2 clean models, 1 watermarked, its 4 cells
-  for (const auto& s : steps) CHECK(s.cached);
-  REQUIRE(deepsigns_only["watermarked"].size() == 1);
-  CHECK(deepsigns_only["watermarked"][0] == report["watermarked"][1]);
+  auto part = config;
+  part["schemes"] = {"deepsigns"};
+  part["attacks"] = json::array({{{"attack", "neuron-permutation"}}});
+  const auto merged = run_evaluation(EvaluationConfig::from_json(part), run);
+  REQUIRE(steps.size() == 2 + 1 + 1);  // 2 clean models, 1 watermarked, its 1 cell
+  CHECK_FALSE(steps.back().cached);
+  REQUIRE(merged["watermarked"].size() == 2);
+  CHECK(merged["watermarked"][0] == report["watermarked"][1]);  // this part's scheme first
+  CHECK(merged["watermarked"][1]["generator"] == "content");
+  CHECK(merged["watermarked"][1]["verified"] == report["watermarked"][0]["verified"]);
+  CHECK(merged["watermarked"][1]["test_accuracy"] == report["watermarked"][0]["test_accuracy"]);
+  REQUIRE(merged["cells"].size() == 9);
+  CHECK(merged["cells"][0]["cell"] == "deepsigns/neuron-permutation");
+  for (const auto& cell : report["cells"]) {
+    const auto found = std::find_if(merged["cells"].begin(), merged["cells"].end(),
+                                     [&](const json& c) { return c["cell"] == cell["cell"]; });
+    REQUIRE(found != merged["cells"].end());
+    CHECK(*found == cell);
+  }
+  CHECK(merged["false_positive"]["checks"] == 4);  // both keys against both clean models
+  CHECK(json::parse(read_file(run.out_dir / "report.json")) == merged);
+  CHECK_THAT(read_file(run.out_dir / "charts" / "prune_rate.svg"), Contains("content mark acc"));
+  CHECK_THAT(read_file(run.out_dir / "report.md"), Contains("## Attack: neuron-permutation"));
   // Another config in the same folder is refused rather than mixed in.
   auto other = config;
   other["trigger_size"] = 40;

@@ -94,6 +94,9 @@ struct EvaluationRun {
 
 /// Runs (or resumes) the evaluation and writes out_dir/report.json, report.md and
 /// charts/*.svg; returns the report. Keys are written into out_dir/models (mode 0600).
+/// The report covers the folder: the config's schemes and cells first, then every other
+/// marked model (models/NAME.wmk with NAME.pt) and cell (cells/*.json) that earlier runs
+/// of other configs left there, and the false-positive study checks all their keys.
 /// With run.shards > 1, computes only its shard and returns {"shard", "shards", "schemes",
 /// "clean_models"}: what it computed or found cached.
 WMARK_API nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRun& run);

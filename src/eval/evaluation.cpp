@@ -220,6 +220,9 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     return load_checkpoint(path, arch).model;
   };
 
+  const auto not_embedded_path = [&](const std::string& generator) {
+    return run.out_dir / "models" / (generator + ".not_embedded.json");
+  };
   // The marked model's line of the report: accuracy, its own verification and, for a
   // certified key, the radius.
   const auto describe_marked = [&](const std::string& generator, Network& model, const WatermarkKey& key) {
@@ -269,10 +272,14 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
         // result, not the end of the grid: recorded, and the other schemes go on.
         logger()->error("evaluate: {} did not embed: {}", generator, error.what());
         failed.push_back({{"generator", generator}, {"error", error.what()}});
+        // Kept in the folder, so a later part's report still says why (tried again by
+        // every run that names the scheme).
+        write_file_atomic(not_embedded_path(generator), failed.back().dump(2) + "\n", /*force=*/true);
         continue;
       }
       // force: a half-finished earlier run may have left one without the other.
       save_marked_model(key, key_path, *model, info_for(arch), model_path, /*force=*/true);
+      fs::remove(not_embedded_path(generator));
     }
     model->to(device);
     model->eval();
@@ -319,9 +326,14 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   // The report is the folder's: schemes and cells that earlier runs with other configs
   // left in it (a grid run in parts) are reported beside this run's, so a later part
   // does not replace the report of an earlier one, and `summarize` sees them all.
-  std::vector<fs::path> folder_keys;
-  for (const auto& entry : fs::directory_iterator(run.out_dir / "models"))
+  std::vector<fs::path> folder_keys, folder_failures;
+  for (const auto& entry : fs::directory_iterator(run.out_dir / "models")) {
     if (entry.path().extension() == ".wmk") folder_keys.push_back(entry.path());
+    const auto name = entry.path().filename().string();
+    const std::string failure_suffix = ".not_embedded.json";
+    if (name.size() > failure_suffix.size() && name.compare(name.size() - failure_suffix.size(), failure_suffix.size(), failure_suffix) == 0)
+      folder_failures.push_back(entry.path());
+  }
   std::sort(folder_keys.begin(), folder_keys.end());
   for (const auto& key_path : folder_keys) {
     const auto generator = key_path.stem().string();
@@ -336,6 +348,16 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
     watermarked.push_back(describe_marked(generator, *model, key));
     keys.push_back(std::move(key));
     key_names.push_back(generator);
+  }
+  std::sort(folder_failures.begin(), folder_failures.end());
+  for (const auto& failure_path : folder_failures) {
+    auto failure = read_json(failure_path);
+    WMARK_CHECK(failure.is_object() && failure.contains("generator") && failure["generator"].is_string(),
+                failure_path.string(), " is not a record of a scheme that did not embed (no 'generator')");
+    const auto generator = failure["generator"].get<std::string>();
+    const bool reported = std::find(key_names.begin(), key_names.end(), generator) != key_names.end() ||
+                          std::any_of(failed.begin(), failed.end(), [&](const auto& f) { return f["generator"] == generator; });
+    if (!reported) failed.push_back(std::move(failure));
   }
   std::set<std::string> reported_cells;
   for (const auto& cell : cells_json) reported_cells.insert(cell.value("cell", ""));

@@ -259,6 +259,13 @@ TEST_CASE("a scheme registered from outside the library goes through evaluate", 
   // The false-positive study checks the clean models against the one key that exists.
   CHECK(partial["false_positive"]["checks"] == report["false_positive"]["checks"]);
   CHECK_THAT(read_file(second.out_dir / "report.md"), Contains("test-keyed-noise did not embed"));
+  // A later part of the grid that does not name it still reports why it is missing.
+  auto later = failing;
+  later["schemes"] = {"noise"};
+  const auto folder = run_evaluation(EvaluationConfig::from_json(later), second);
+  REQUIRE(folder["not_embedded"].size() == 1);
+  CHECK(folder["not_embedded"][0] == partial["not_embedded"][0]);
+  CHECK(folder["cells"] == partial["cells"]);
   // Its options are checked by its own schema before any training.
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"schemes", {"test-keyed-noise"}}, {"trigger_size", 5000},
                                                  {"attacks", config["attacks"]}}),

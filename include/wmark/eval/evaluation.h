@@ -96,7 +96,9 @@ struct EvaluationRun {
 /// charts/*.svg; returns the report. Keys are written into out_dir/models (mode 0600).
 /// The report covers the folder: the config's schemes and cells first, then every other
 /// marked model (models/NAME.wmk with NAME.pt) and cell (cells/*.json) that earlier runs
-/// of other configs left there, and the false-positive study checks all their keys.
+/// of other configs left there, and the false-positive study checks all their keys; a
+/// scheme that did not embed is recorded in models/NAME.not_embedded.json and reported
+/// under "not_embedded" until a run embeds it.
 /// With run.shards > 1, computes only its shard and returns {"shard", "shards", "schemes",
 /// "clean_models"}: what it computed or found cached.
 WMARK_API nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRun& run);

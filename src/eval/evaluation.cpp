@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iomanip>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -45,6 +44,8 @@ namespace {
 
 using evaluation::file_safe;
 using evaluation::read_json;
+using evaluation::add_folder_cells;
+using evaluation::write_report_charts;
 using evaluation::scheme_choice;
 using evaluation::value_text;
 
@@ -359,19 +360,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
                           std::any_of(failed.begin(), failed.end(), [&](const auto& f) { return f["generator"] == generator; });
     if (!reported) failed.push_back(std::move(failure));
   }
-  std::set<std::string> reported_cells;
-  for (const auto& cell : cells_json) reported_cells.insert(cell.value("cell", ""));
-  std::vector<fs::path> folder_cells;
-  for (const auto& entry : fs::directory_iterator(run.out_dir / "cells"))
-    if (entry.path().extension() == ".json") folder_cells.push_back(entry.path());
-  std::sort(folder_cells.begin(), folder_cells.end());
-  for (const auto& cell_path : folder_cells) {
-    auto cell = read_json(cell_path);
-    WMARK_CHECK(cell.is_object() && cell.contains("cell") && cell.contains("generator"), cell_path.string(),
-                " is not a cell of an evaluation (no 'cell' or 'generator')");
-    const bool known = std::find(key_names.begin(), key_names.end(), cell["generator"]) != key_names.end();
-    if (known && reported_cells.insert(cell["cell"].get<std::string>()).second) cells_json.push_back(std::move(cell));
-  }
+  add_folder_cells(run.out_dir / "cells", key_names, cells_json);
   report["not_embedded"] = failed;
   const auto false_positive = false_positive_study(clean_models, keys, key_names, verifier, device);
   report["false_positive"] = false_positive.to_json();
@@ -389,35 +378,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   report["watermarked"] = watermarked;
   report["cells"] = cells_json;
 
-  // Charts: trigger and test accuracy against each numeric sweep in the report.
-  std::vector<std::pair<std::string, std::string>> sweeps;  // (attack, vary), first seen first
-  for (const auto& cell : cells_json) {
-    if (!cell["vary"].is_string() || cell["vary"].get<std::string>().empty() || !cell["value"].is_number()) continue;
-    std::pair<std::string, std::string> sweep{cell["attack"].get<std::string>(), cell["vary"].get<std::string>()};
-    if (std::find(sweeps.begin(), sweeps.end(), sweep) == sweeps.end()) sweeps.push_back(sweep);
-  }
-  nlohmann::json charts = nlohmann::json::array();
-  for (const auto& [attack, vary] : sweeps) {
-    std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;
-    for (const auto& generator : key_names) {
-      std::vector<std::pair<double, double>> trigger, test_acc;
-      for (const auto& cell : cells_json) {
-        if (cell["generator"] != generator || cell["attack"] != attack || cell["vary"] != vary ||
-            !cell["value"].is_number())
-          continue;
-        const double x = cell["value"].get<double>();
-        trigger.emplace_back(x, cell["verification_after"].is_null() ? 0.0
-                                    : cell["verification_after"]["match_rate"].get<double>());
-        if (cell["test_accuracy_after"].is_number()) test_acc.emplace_back(x, cell["test_accuracy_after"].get<double>());
-      }
-      series.emplace_back(generator + " mark acc", trigger);
-      series.emplace_back(generator + " test acc", test_acc);
-    }
-    const auto file = "charts/" + file_safe(attack + "_" + vary) + ".svg";
-    write_file_atomic(run.out_dir / file, svg_line_chart(attack + ": accuracy vs " + vary, vary, series), true);
-    charts.push_back(file);
-  }
-  report["charts"] = charts;
+  report["charts"] = write_report_charts(cells_json, key_names, run.out_dir);
   write_file_atomic(run.out_dir / "report.json", report.dump(2) + "\n", true);
   write_file_atomic(run.out_dir / "report.md", evaluation_markdown(report), true);
   return report;

@@ -3,12 +3,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "evaluation_support.h"
 #include "wmark/eval/attack_report.h"
+#include "wmark/util/error.h"
+#include "wmark/util/files.h"
 
 namespace wmark {
 
@@ -242,5 +246,57 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
   svg << "</svg>\n";
   return svg.str();
 }
+
+namespace evaluation {
+
+void add_folder_cells(const std::filesystem::path& cells_dir, const std::vector<std::string>& schemes,
+                      nlohmann::json& cells) {
+  std::set<std::string> reported;
+  for (const auto& cell : cells) reported.insert(cell.value("cell", ""));
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(cells_dir))
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    auto cell = read_json(path);
+    WMARK_CHECK(cell.is_object() && cell.contains("cell") && cell["cell"].is_string() && cell.contains("generator"),
+                path.string(), " is not a cell of an evaluation (no 'cell' or 'generator')");
+    const bool known = std::find(schemes.begin(), schemes.end(), cell["generator"]) != schemes.end();
+    if (known && reported.insert(cell["cell"].get<std::string>()).second) cells.push_back(std::move(cell));
+  }
+}
+
+nlohmann::json write_report_charts(const nlohmann::json& cells, const std::vector<std::string>& schemes,
+                                   const std::filesystem::path& out_dir) {
+  std::vector<std::pair<std::string, std::string>> sweeps;  // (attack, vary), first seen first
+  for (const auto& cell : cells) {
+    if (!cell["vary"].is_string() || cell["vary"].get<std::string>().empty() || !cell["value"].is_number()) continue;
+    std::pair<std::string, std::string> sweep{cell["attack"].get<std::string>(), cell["vary"].get<std::string>()};
+    if (std::find(sweeps.begin(), sweeps.end(), sweep) == sweeps.end()) sweeps.push_back(sweep);
+  }
+  nlohmann::json charts = nlohmann::json::array();
+  for (const auto& [attack, vary] : sweeps) {
+    std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series;
+    for (const auto& scheme : schemes) {
+      std::vector<std::pair<double, double>> mark, test;
+      for (const auto& cell : cells) {
+        if (cell["generator"] != scheme || cell["attack"] != attack || cell["vary"] != vary || !cell["value"].is_number())
+          continue;
+        const double x = cell["value"].get<double>();
+        const auto& after = cell["verification_after"];
+        mark.emplace_back(x, after.is_null() ? 0.0 : after["match_rate"].get<double>());
+        if (cell["test_accuracy_after"].is_number()) test.emplace_back(x, cell["test_accuracy_after"].get<double>());
+      }
+      series.emplace_back(scheme + " mark acc", mark);
+      series.emplace_back(scheme + " test acc", test);
+    }
+    const auto file = "charts/" + file_safe(attack + "_" + vary) + ".svg";
+    write_file_atomic(out_dir / file, svg_line_chart(attack + ": accuracy vs " + vary, vary, series), true);
+    charts.push_back(file);
+  }
+  return charts;
+}
+
+}  // namespace evaluation
 
 }  // namespace wmark

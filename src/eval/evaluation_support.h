@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,5 +31,15 @@ SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size);
 
 /// A JSON file, its nesting bounded; throws wmark::Error naming the file.
 nlohmann::json read_json(const std::filesystem::path& path);
+
+/// Appends to `cells` every cell file in `cells_dir` of a scheme in `schemes` whose cell
+/// is not among them yet (in file name order): what earlier parts of a grid left.
+void add_folder_cells(const std::filesystem::path& cells_dir, const std::vector<std::string>& schemes,
+                      nlohmann::json& cells);
+
+/// Writes out_dir/charts/ATTACK_VARY.svg for every numeric sweep among `cells`: each
+/// scheme's mark and test accuracy against the varied value. Returns the files written.
+nlohmann::json write_report_charts(const nlohmann::json& cells, const std::vector<std::string>& schemes,
+                                   const std::filesystem::path& out_dir);
 
 }  // namespace wmark::evaluation

@@ -57,7 +57,7 @@ std::string cell_name(const std::string& generator, const AttackSweep& sweep, co
 // and returns its key.
 WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, bool pretrained, const DatasetSplits& splits,
                           const TrainerOptions& training, const EvaluationConfig& config, const CheckpointInfo& info) {
-  const auto choice = scheme_choice(scheme, config.trigger_size);
+  const auto choice = scheme_choice(config, scheme);
   EmbedRequest request;
   request.model = std::move(model);
   request.pretrained = pretrained;
@@ -70,8 +70,8 @@ WatermarkKey embed_scheme(const std::string& scheme, NetworkPtr model, bool pret
   return embed_watermark(choice.scheme, choice.options, request).key;
 }
 
-bool starts_from_clean_model(const std::string& scheme, std::int64_t trigger_size) {
-  const auto choice = scheme_choice(scheme, trigger_size);
+bool starts_from_clean_model(const EvaluationConfig& config, const std::string& scheme) {
+  const auto choice = scheme_choice(config, scheme);
   return scheme_registry().create(choice.scheme, choice.options)->starts_from_clean_model();
 }
 
@@ -128,7 +128,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   std::size_t position = 0;
   std::optional<std::size_t> clean_start_position;
   for (const auto& scheme : config.schemes) {
-    scheme_from_clean.push_back(starts_from_clean_model(scheme, config.trigger_size));
+    scheme_from_clean.push_back(starts_from_clean_model(config, scheme));
     if (!scheme_from_clean.back()) {
       scheme_owned.push_back(owns(position++));
       continue;

@@ -2,6 +2,7 @@
 #include "wmark/eval/evaluation.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include "../util/json_options.h"
@@ -12,6 +13,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
+#include "wmark/watermark/trigger/trigger_generator.h"
 
 namespace fs = std::filesystem;
 
@@ -25,10 +27,12 @@ std::string file_safe(std::string name) {
   return name;
 }
 
-SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size) {
-  auto choice = resolve_scheme(name);
-  if (scheme_registry().create(choice.scheme, choice.options)->schema().find("trigger_size"))
-    choice.options["trigger_size"] = trigger_size;
+SchemeChoice scheme_choice(const EvaluationConfig& config, const std::string& name) {
+  const auto variant = config.scheme_variants.find(name);
+  auto choice = variant != config.scheme_variants.end() ? variant->second : resolve_scheme(name);
+  if (!choice.options.contains("trigger_size") &&
+      scheme_registry().create(choice.scheme, choice.options)->schema().find("trigger_size"))
+    choice.options["trigger_size"] = config.trigger_size;
   return choice;
 }
 
@@ -85,7 +89,47 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
   WMARK_CHECK(!(j.contains("schemes") && j.contains("generators")), source,
               ": give 'schemes' or its older name 'generators', not both");
   const char* schemes_key = j.contains("generators") ? "generators" : "schemes";
-  c.schemes = get<std::vector<std::string>>(j, schemes_key, c.schemes, source);
+  if (j.contains(schemes_key)) {
+    WMARK_CHECK(j.at(schemes_key).is_array(), source, ": '", schemes_key,
+                "' must be an array of names or {\"name\", \"scheme\", \"options\"}");
+    c.schemes.clear();
+    for (const auto& entry : j.at(schemes_key)) {
+      if (entry.is_string()) {
+        c.schemes.push_back(entry.get<std::string>());
+        continue;
+      }
+      const auto where = source + ": '" + schemes_key + "'[" + std::to_string(c.schemes.size()) + "]";
+      WMARK_CHECK(entry.is_object(), where, " must be a name or {\"name\", \"scheme\", \"options\"}");
+      check_option_keys(entry, where, {"name", "scheme", "options"});
+      const auto name = get<std::string>(entry, "name", "", where);
+      const auto base = get<std::string>(entry, "scheme", "", where);
+      WMARK_CHECK(!name.empty() && name.size() <= 64 &&
+                      std::all_of(name.begin(), name.end(),
+                                  [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'; }) &&
+                      name.front() != '.',
+                  where, ": 'name' must be 1 to 64 letters, digits, '-', '_' or '.' (it names files)");
+      WMARK_CHECK(!scheme_registry().contains(name) && !trigger_registry().contains(name), where, ": '", name,
+                  "' is a scheme's own name; a variant needs a name of its own");
+      WMARK_CHECK(entry.contains("options") && entry.at("options").is_object(), where,
+                  ": 'options' must be an object (a variant without options is the scheme itself)");
+      SchemeChoice choice;
+      try {
+        choice = resolve_scheme(base);
+      } catch (const Error& error) {
+        WMARK_FAIL(where, ": ", error.what());
+      }
+      choice.options.update(entry.at("options"));
+      c.scheme_variants[name] = choice;
+      c.schemes.push_back(name);
+    }
+  }
+  {
+    auto sorted = c.schemes;
+    std::sort(sorted.begin(), sorted.end());
+    const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+    WMARK_CHECK(twice == sorted.end(), source, ": '", schemes_key, "' names '", twice == sorted.end() ? "" : *twice,
+                "' twice");
+  }
   c.attacker_samples = get<std::int64_t>(j, "attacker_samples", c.attacker_samples, source);
   WMARK_CHECK(c.subset >= 0 && c.epochs >= 0 && c.attacker_samples >= 0, source,
               ": subset, epochs and attacker_samples must not be negative");
@@ -93,7 +137,7 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
   WMARK_CHECK(!c.schemes.empty(), source, ": '", schemes_key, "' is empty");
   for (const auto& scheme : c.schemes) {
     try {
-      const auto choice = scheme_choice(scheme, c.trigger_size);  // refuses unknown names, listing the known
+      const auto choice = scheme_choice(c, scheme);  // refuses unknown names, listing the known
       scheme_registry().create(choice.scheme, choice.options);
     } catch (const Error& error) {
       WMARK_FAIL(source, ": '", schemes_key, "': ", error.what());

@@ -25,9 +25,10 @@ inline std::string sweep_cell(const AttackSweep& sweep, const nlohmann::json& va
 /// A file name for a cell: its name with '/' and '=' made safe.
 std::string file_safe(std::string name);
 
-/// A config's scheme name with its options: the config's trigger_size for every scheme
-/// that has one (triggers, output keys).
-SchemeChoice scheme_choice(const std::string& name, std::int64_t trigger_size);
+/// A config's scheme name with its options: a named variant's, or the scheme's defaults,
+/// and the config's trigger_size for every scheme that has one (triggers, output keys)
+/// unless the variant sets its own.
+SchemeChoice scheme_choice(const EvaluationConfig& config, const std::string& name);
 
 /// A JSON file, its nesting bounded; throws wmark::Error naming the file.
 nlohmann::json read_json(const std::filesystem::path& path);

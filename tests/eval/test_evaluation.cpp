@@ -16,6 +16,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/files.h"
+#include "wmark/watermark/key.h"
 #include "wmark/watermark/whitebox/uchida.h"
 
 using namespace wmark;
@@ -52,6 +53,29 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"noise"}}, {"trigger_size", 200000}}),
                     Contains("'trigger_size' must be at most 100000"));
   CHECK(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"uchida", "content"}}}).schemes.size() == 2);
+  // A named variant: a scheme with other options beside the scheme itself.
+  const json variant = {{"name", "content-25"}, {"scheme", "content"}, {"options", {{"trigger_size", 25}}}};
+  const auto with_variant = EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {"content", variant}}});
+  CHECK(with_variant.schemes == std::vector<std::string>{"content", "content-25"});
+  CHECK(with_variant.scheme_variants.at("content-25").scheme == "trigger-set");
+  CHECK(with_variant.scheme_variants.at("content-25").options["trigger"] == "content");
+  auto bad = variant;
+  bad["options"]["sparkle"] = 1;
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("eval.json: 'schemes': ") && Contains("sparkle"));
+  bad = variant;
+  bad["name"] = "noise";
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("'schemes'[0]: 'noise' is a scheme's own name"));
+  bad["name"] = "../up";
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("'name' must be 1 to 64 letters"));
+  bad = variant;
+  bad["scheme"] = "sparkle";
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("'schemes'[0]: unknown watermark scheme 'sparkle'"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {variant, variant}}}, "eval.json"),
+                    Contains("names 'content-25' twice"));
   // Two entries that would make one cell (one result file) are refused: the second would
   // silently reuse the first's result. Varying an option tells them apart.
   const json first = {{"attack", "combined"}, {"options", {{"first", {{"attack", "prune"}}}, {"second", {{"attack", "input-noising"}}}}}};
@@ -425,4 +449,23 @@ TEST_CASE("schemes that fine-tune a clean model share one clean start per seed, 
   run_evaluation(EvaluationConfig::from_json(config), run);
   CHECK(std::filesystem::last_write_time(start_path) == written);
   CHECK(std::filesystem::exists(run.out_dir / "models" / "deepsigns-output.pt"));
+}
+
+TEST_CASE("a named variant of a scheme is embedded with its own options and reported under its name", "[eval]") {
+  test::TempDir dir;
+  const json config = {
+      {"dataset", "mnist"}, {"data_dir", test::shared_data().string()}, {"subset", 1000}, {"epochs", 1},
+      {"schemes", {{{"name", "content-20"}, {"scheme", "content"}, {"options", {{"trigger_size", 20}}}}}},
+      {"trigger_size", 30}, {"attacker_samples", 500},
+      {"attacks", json::array({{{"attack", "neuron-permutation"}}})}, {"false_positive", {{"models", 1}}}};
+  EvaluationRun run;
+  run.out_dir = dir / "eval";
+  const auto report = run_evaluation(EvaluationConfig::from_json(config), run);
+  REQUIRE(report["watermarked"].size() == 1);
+  CHECK(report["watermarked"][0]["generator"] == "content-20");
+  REQUIRE(report["cells"].size() == 1);
+  CHECK(report["cells"][0]["cell"] == "content-20/neuron-permutation");
+  const auto key = WatermarkKey::load(run.out_dir / "models" / "content-20.wmk");
+  CHECK(key.tensors.at("images").size(0) == 20);  // the variant's trigger_size, not the config's 30
+  CHECK(key.params["generator"] == "content");
 }

@@ -8,7 +8,8 @@
 /// \code{.json}
 /// {"dataset": "mnist", "data_dir": null, "subset": 0, "arch": "", "epochs": 0, "seed": 1 (or "seeds": [1, 2, 3]),
 ///  "trigger_size": 100,
-///  "schemes": ["content", "noise", "unrelated", "deepsigns-output", "deepsigns", "uchida"],
+///  "schemes": ["content", "noise", "unrelated", "deepsigns-output", "deepsigns", "uchida",
+///              {"name": "ewe-fc1", "scheme": "ewe", "options": {"layers": ["fc1"]}}],
 ///  "attacker_samples": 0,
 ///  "attacks": [{"attack": "prune", "vary": "rate", "values": [0.2, 0.5, 0.8],
 ///               "options": {"finetune_epochs": 0}},
@@ -19,12 +20,14 @@
 /// test split, held out by the seed (the other half measures accuracy). A scheme is any
 /// registered scheme (watermark/scheme.h) or a trigger generator's name standing for
 /// the trigger-set scheme with that generator (resolve_scheme()), with its default
-/// options and the config's trigger_size for every scheme that has that option;
-/// "generators" is accepted as the older name of "schemes".
+/// options and the config's trigger_size for every scheme that has that option; an
+/// object is a named variant (EvaluationConfig::scheme_variants), its options checked
+/// by the scheme's schema; "generators" is accepted as the older name of "schemes".
 #pragma once
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wmark/util/export.h"
+#include "wmark/watermark/scheme_choice.h"
 
 namespace wmark {
 
@@ -56,6 +60,11 @@ struct WMARK_API EvaluationConfig {
   std::vector<std::uint64_t> seeds;
   std::int64_t trigger_size = 100;                  ///< triggers (or output keys) per key
   std::vector<std::string> schemes{"content", "noise", "unrelated"};  ///< generators or schemes
+  /// Named variants among `schemes`: a config entry {"name", "scheme", "options"} is a
+  /// scheme (or generator) with other options under a name of its own, which names its
+  /// model, key and cells (e.g. {"name": "ewe-fc1", "scheme": "ewe", "options":
+  /// {"layers": ["fc1"]}} beside "ewe").
+  std::map<std::string, SchemeChoice> scheme_variants;
   std::int64_t attacker_samples = 0;                ///< attacker's test samples (0 = half)
   std::vector<AttackSweep> attacks;                 ///< the attack grid
   std::int64_t clean_models = 2;                    ///< clean models of `arch` for false positives

@@ -40,6 +40,7 @@
 #include "wmark/watermark/embed.h"
 #include "wmark/watermark/embedder.h"
 #include "wmark/watermark/key.h"
+#include "wmark/watermark/scheme_choice.h"
 
 namespace wmark {
 
@@ -144,11 +145,6 @@ class WMARK_API SchemeRegistry : public NamedRegistry<Scheme> {
 /// The process's default registry of schemes (the built-ins plus additions).
 WMARK_API SchemeRegistry& scheme_registry();
 
-/// A scheme name and its options, as a config or the command line names them.
-struct SchemeChoice {
-  std::string scheme;                                  ///< registry name
-  nlohmann::json options = nlohmann::json::object();   ///< its options
-};
 
 /// `name` as a scheme: a registered scheme with default options, or a trigger
 /// generator's name ("content", "noise", "unrelated"), which stands for the

@@ -39,17 +39,18 @@ AttackResult NeuralCleanseUnlearningAttack::run(Network& victim, const AttackCon
   const auto device = context.training.device();
   auto model = clone_network(victim, context.make_model);
   model->to(device);
-  const auto reconstruction = reconstruct_triggers(*model, data, reconstruction_of(options_), context.seed, device);
+  const auto reconstruction =
+      reconstruct_triggers_shared(*model, data, reconstruction_of(options_), context.seed, device, context.artefacts.get());
   auto generator = make_generator(derive_seed(context.seed, "neural-cleanse-unlearning-stamped"));
   const auto count = std::max<std::int64_t>(
       1, static_cast<std::int64_t>(std::floor(options_.stamped_fraction() * static_cast<double>(data.size()))));
   const auto picked = torch::randperm(data.size(), generator, torch::kLong).narrow(0, 0, count);
-  const auto training = with_stamped_copies(data, picked, reconstruction.suspects());
+  const auto training = with_stamped_copies(data, picked, reconstruction->suspects());
   const auto fit = Trainer(model, attack_training(context.training, options_.optimizer(), options_.lr(),
                                                   options_.epochs(), context.seed, "neural-cleanse-unlearning"))
                        .fit(training);
   auto result = trained_result(model, context, fit);
-  result.details["reconstruction"] = reconstruction.summary();
+  result.details["reconstruction"] = reconstruction->summary();
   result.details["stamped"] = count;
   return result;
 }
@@ -84,9 +85,10 @@ AttackResult NeuralCleansePruningAttack::run(Network& victim, const AttackContex
   WMARK_CHECK(chosen, "neural-cleanse-pruning: the model exposes no activations of ",
               options_.layer().empty() ? std::string("any hidden-unit layer") : "layer " + options_.layer());
   model->to(device);
-  const auto reconstruction = reconstruct_triggers(*model, data, reconstruction_of(options_), context.seed, device);
+  const auto reconstruction =
+      reconstruct_triggers_shared(*model, data, reconstruction_of(options_), context.seed, device, context.artefacts.get());
   const auto all = torch::arange(data.size(), torch::kLong);
-  const auto stamped = with_stamped_copies(data, all, reconstruction.suspects()).images.narrow(0, data.size(), data.size());
+  const auto stamped = with_stamped_copies(data, all, reconstruction->suspects()).images.narrow(0, data.size(), data.size());
   const auto clean = mean_per_unit(mean_unit_activation(*model, *chosen, data.images, data.normalization, device));
   const auto excited = mean_per_unit(mean_unit_activation(*model, *chosen, stamped, data.normalization, device));
   const auto order = std::get<1>((excited - clean).sort(0, /*descending=*/true));
@@ -104,7 +106,7 @@ AttackResult NeuralCleansePruningAttack::run(Network& victim, const AttackContex
   result.model = model;
   result.arch = context.arch;
   std::vector<std::int64_t> pruned_units(pruned.data_ptr<std::int64_t>(), pruned.data_ptr<std::int64_t>() + count);
-  result.details = {{"reconstruction", reconstruction.summary()}, {"layer", chosen->layer.name}, {"units", units},
+  result.details = {{"reconstruction", reconstruction->summary()}, {"layer", chosen->layer.name}, {"units", units},
                     {"pruned", pruned_units}, {"epochs", options_.epochs()}};
   return result;
 }

@@ -37,8 +37,9 @@ AttackResult NeuralLaunderingAttack::run(Network& victim, const AttackContext& c
   const auto exposed = exposed_unit_layers(*model);
   WMARK_CHECK(!exposed.empty(), "neural-laundering: the model exposes no hidden-unit activations");
   model->to(device);
-  const auto reconstruction = reconstruct_triggers(*model, data, reconstruction_of(options_), context.seed, device);
-  const auto retraining = with_stamped_copies(data, torch::arange(data.size(), torch::kLong), reconstruction.suspects());
+  const auto reconstruction =
+      reconstruct_triggers_shared(*model, data, reconstruction_of(options_), context.seed, device, context.artefacts.get());
+  const auto retraining = with_stamped_copies(data, torch::arange(data.size(), torch::kLong), reconstruction->suspects());
   const auto stamped = retraining.images.narrow(0, data.size(), data.size());
 
   // Every difference is measured on the unchanged model, then the units are reset. As the
@@ -72,7 +73,7 @@ AttackResult NeuralLaunderingAttack::run(Network& victim, const AttackContext& c
                                                   options_.epochs(), context.seed, "neural-laundering"))
                        .fit(retraining);
   auto result = trained_result(model, context, fit);
-  result.details["reconstruction"] = reconstruction.summary();
+  result.details["reconstruction"] = reconstruction->summary();
   result.details["reset"] = reset_counts;
   result.details["units"] = unit_counts;
   return result;

@@ -11,6 +11,7 @@
 #include "../support/watermarked_fixture.h"
 #include "wmark/attack/neural_cleanse.h"
 #include "wmark/attack/neural_laundering.h"
+#include "wmark/attack/thief_artefacts.h"
 #include "wmark/attack/trigger_reconstruction.h"
 #include "wmark/data/subset.h"
 #include "wmark/eval/attack_report.h"
@@ -204,4 +205,27 @@ TEST_CASE("neural laundering resets units inside resnet18's residual blocks, in 
     if (block < 4) CHECK(result.details["reset"][layer] == 0);
     else CHECK(result.details["reset"][layer].get<int>() > 0);
   }
+}
+
+TEST_CASE("the Neural Cleanse attacks on one victim share one trigger search when the context shares artefacts",
+          "[attack][neural-cleanse]") {
+  const auto& f = dash_backdoored_mnist();
+  auto shared = f.context;
+  shared.artefacts = std::make_shared<ThiefArtefacts>();
+  auto unlearning_options = quick_search;
+  unlearning_options["epochs"] = 1;
+  const auto unlearned = attack_registry().create("neural-cleanse-unlearning", unlearning_options)->run(*f.model, shared);
+  const auto pruning = attack_registry().create("neural-cleanse-pruning", quick_search);
+  const auto pruned = pruning->run(*f.model, shared);
+  CHECK(shared.artefacts->size() == 1);
+  CHECK(shared.artefacts->hits() == 1);
+  CHECK(pruned.details["reconstruction"] == unlearned.details["reconstruction"]);
+  // The same result as a search of its own.
+  const auto alone = pruning->run(*f.model, f.context);
+  CHECK(pruned.details == alone.details);
+  CHECK(torch::equal(pruned.model->named_parameters()["fc1.weight"], alone.model->named_parameters()["fc1.weight"]));
+  // Another victim (the base fixture's model) is searched afresh, not served this one's.
+  pruning->run(*test::watermarked_mnist().model, shared);
+  CHECK(shared.artefacts->size() == 2);
+  CHECK(shared.artefacts->hits() == 1);
 }

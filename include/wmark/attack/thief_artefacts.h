@@ -1,10 +1,12 @@
 /// \file
-/// What a thief builds once and uses against every victim: artefacts that depend only
-/// on the thief's own data, the attack's options and its seed, never on the victim (the
-/// autoencoder of `input-reconstruction`, trained on the thief's images). `wmark
-/// evaluate` hands every cell of a grid one ThiefArtefacts, so a grid of N victims trains
-/// such an artefact once instead of N times, with the same result: an artefact is reused
-/// only under the same key, and its key names everything it was built from.
+/// What a thief builds once and uses again: artefacts that depend on the thief's own
+/// data, the attack's options and its seed (the autoencoder of `input-reconstruction`,
+/// trained on the thief's images, serves every victim), and artefacts of one victim that
+/// several attacks start from (Neural Cleanse's trigger search, keyed on a digest of the
+/// victim's weights too). `wmark evaluate` hands every cell of a grid one
+/// ThiefArtefacts, so such an artefact is built once instead of once per cell, with the
+/// same result: an artefact is reused only under the same key, and its key names
+/// everything it was built from.
 #pragma once
 
 #include <cstddef>

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,10 @@
 #include "wmark/data/dataset.h"
 #include "wmark/models/network.h"
 #include "wmark/util/export.h"
+
+namespace wmark {
+class ThiefArtefacts;
+}
 
 namespace wmark {
 
@@ -65,6 +70,15 @@ struct WMARK_API TriggerReconstruction {
 WMARK_API TriggerReconstruction reconstruct_triggers(Network& model, const Dataset& data,
                                                      const TriggerReconstructionOptions& options, std::uint64_t seed,
                                                      c10::Device device);
+
+/// reconstruct_triggers(), built once per victim when `artefacts` is given: the
+/// reconstruction is stored under the options, seed, device, the thief's data and a
+/// SHA-256 of the victim's parameters and buffers, so the attacks that start from it
+/// (Neural Cleanse unlearning and pruning) share one search per victim of a grid, with
+/// the result a search of their own would give. Without `artefacts`, a search of its own.
+WMARK_API std::shared_ptr<const TriggerReconstruction> reconstruct_triggers_shared(
+    Network& model, const Dataset& data, const TriggerReconstructionOptions& options, std::uint64_t seed,
+    c10::Device device, ThiefArtefacts* artefacts);
 
 /// `data` followed by the images `indices` names, each stamped with `triggers[i %
 /// triggers.size()]` and keeping its true label: the training set with which the

@@ -110,6 +110,8 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
                   where, ": 'name' must be 1 to 64 letters, digits, '-', '_' or '.' (it names files)");
       WMARK_CHECK(!scheme_registry().contains(name) && !trigger_registry().contains(name), where, ": '", name,
                   "' is a scheme's own name; a variant needs a name of its own");
+      // The folder's clean models are models/clean_*.pt: a variant must not name its model over them.
+      WMARK_CHECK(name.rfind("clean_", 0) != 0, where, ": '", name, "' starts with 'clean_', the folder's clean models' prefix");
       WMARK_CHECK(entry.contains("options") && entry.at("options").is_object(), where,
                   ": 'options' must be an object (a variant without options is the scheme itself)");
       SchemeChoice choice;

@@ -67,6 +67,9 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   bad["name"] = "noise";
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
                     Contains("'schemes'[0]: 'noise' is a scheme's own name"));
+  bad["name"] = "clean_start_mnist_cnn";
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("starts with 'clean_'"));
   bad["name"] = "../up";
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
                     Contains("'name' must be 1 to 64 letters"));

@@ -7,7 +7,6 @@
 
 #include "wmark/attack/thief_artefacts.h"
 #include "wmark/util/error.h"
-#include "wmark/util/sha256.h"
 #include "wmark/util/random.h"
 
 namespace wmark {
@@ -189,26 +188,6 @@ Dataset with_stamped_copies(const Dataset& data, const at::Tensor& indices,
   return out;
 }
 
-namespace {
-
-// SHA-256 over the model's parameters and buffers (names, dtypes, shapes and bytes):
-// what a victim-dependent artefact is keyed on.
-std::string weights_digest(Network& model) {
-  Sha256 hash;
-  const auto feed = [&](const std::string& name, const at::Tensor& tensor) {
-    const auto bytes = tensor.detach().to(torch::kCPU).contiguous();
-    std::string header = name + " " + std::string(c10::toString(bytes.scalar_type()));
-    for (const auto size : bytes.sizes()) header += " " + std::to_string(size);
-    hash.update(header + "\n");
-    hash.update(bytes.data_ptr(), bytes.numel() * bytes.element_size());
-  };
-  for (const auto& item : model.named_parameters()) feed(item.key(), item.value());
-  for (const auto& item : model.named_buffers()) feed(item.key(), item.value());
-  return to_hex(hash.finish());
-}
-
-}  // namespace
-
 std::shared_ptr<const TriggerReconstruction> reconstruct_triggers_shared(
     Network& model, const Dataset& data, const TriggerReconstructionOptions& options, std::uint64_t seed,
     c10::Device device, ThiefArtefacts* artefacts) {
@@ -222,7 +201,7 @@ std::shared_ptr<const TriggerReconstruction> reconstruct_triggers_shared(
   model.eval();  // as a search of its own leaves it
   return artefacts->get_or_build("trigger-reconstruction " + how.dump() + " seed " + std::to_string(seed) + " on " +
                                      device.str() + " " + ThiefArtefacts::data_key(data) + " victim " +
-                                     weights_digest(model),
+                                     ThiefArtefacts::model_key(model),
                                  search);
 }
 

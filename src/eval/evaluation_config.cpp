@@ -60,6 +60,30 @@ T get(const nlohmann::json& j, const char* key, const T& fallback, const std::st
   }
 }
 
+// A config's named variant {"name", "scheme", "options"}: its name and the scheme with
+// those options over its defaults. `where` names the entry in errors.
+std::pair<std::string, SchemeChoice> read_scheme_variant(const nlohmann::json& entry, const std::string& where) {
+  WMARK_CHECK(entry.is_object(), where, " must be a name or {\"name\", \"scheme\", \"options\"}");
+  check_option_keys(entry, where, {"name", "scheme", "options"});
+  const auto name = get<std::string>(entry, "name", "", where);
+  WMARK_CHECK(!name.empty() && name.size() <= 64 && name == evaluation::file_safe(name) && name.front() != '.', where,
+              ": 'name' must be 1 to 64 letters, digits, '-', '_' or '.' (it names files)");
+  WMARK_CHECK(!scheme_registry().contains(name) && !trigger_registry().contains(name), where, ": '", name,
+              "' is a scheme's own name; a variant needs a name of its own");
+  // The folder's clean models are models/clean_*.pt: a variant must not name its model over them.
+  WMARK_CHECK(name.rfind("clean_", 0) != 0, where, ": '", name, "' starts with 'clean_', the folder's clean models' prefix");
+  WMARK_CHECK(entry.contains("options") && entry.at("options").is_object(), where,
+              ": 'options' must be an object (a variant without options is the scheme itself)");
+  SchemeChoice choice;
+  try {
+    choice = resolve_scheme(get<std::string>(entry, "scheme", "", where));
+  } catch (const Error& error) {
+    WMARK_FAIL(where, ": ", error.what());
+  }
+  choice.options.update(entry.at("options"));
+  return {name, std::move(choice)};
+}
+
 }  // namespace
 
 using evaluation::read_json;
@@ -99,29 +123,8 @@ EvaluationConfig EvaluationConfig::from_json(const nlohmann::json& j, const std:
         continue;
       }
       const auto where = source + ": '" + schemes_key + "'[" + std::to_string(c.schemes.size()) + "]";
-      WMARK_CHECK(entry.is_object(), where, " must be a name or {\"name\", \"scheme\", \"options\"}");
-      check_option_keys(entry, where, {"name", "scheme", "options"});
-      const auto name = get<std::string>(entry, "name", "", where);
-      const auto base = get<std::string>(entry, "scheme", "", where);
-      WMARK_CHECK(!name.empty() && name.size() <= 64 &&
-                      std::all_of(name.begin(), name.end(),
-                                  [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.'; }) &&
-                      name.front() != '.',
-                  where, ": 'name' must be 1 to 64 letters, digits, '-', '_' or '.' (it names files)");
-      WMARK_CHECK(!scheme_registry().contains(name) && !trigger_registry().contains(name), where, ": '", name,
-                  "' is a scheme's own name; a variant needs a name of its own");
-      // The folder's clean models are models/clean_*.pt: a variant must not name its model over them.
-      WMARK_CHECK(name.rfind("clean_", 0) != 0, where, ": '", name, "' starts with 'clean_', the folder's clean models' prefix");
-      WMARK_CHECK(entry.contains("options") && entry.at("options").is_object(), where,
-                  ": 'options' must be an object (a variant without options is the scheme itself)");
-      SchemeChoice choice;
-      try {
-        choice = resolve_scheme(base);
-      } catch (const Error& error) {
-        WMARK_FAIL(where, ": ", error.what());
-      }
-      choice.options.update(entry.at("options"));
-      c.scheme_variants[name] = choice;
+      auto [name, choice] = read_scheme_variant(entry, where);
+      c.scheme_variants[name] = std::move(choice);
       c.schemes.push_back(name);
     }
   }

@@ -74,6 +74,12 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
                     Contains("'name' must be 1 to 64 letters"));
   bad = variant;
+  bad.erase("options");
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
+                    Contains("'schemes'[0]: 'options' must be an object"));
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {variant, 7}}}, "eval.json"),
+                    Contains("'schemes'[1] must be a name or {"));
+  bad = variant;
   bad["scheme"] = "sparkle";
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),
                     Contains("'schemes'[0]: unknown watermark scheme 'sparkle'"));
@@ -251,6 +257,16 @@ TEST_CASE("a tiny evaluation writes JSON, Markdown and SVG, and resumes without 
   CHECK(json::parse(read_file(run.out_dir / "report.json")) == merged);
   CHECK_THAT(read_file(run.out_dir / "charts" / "prune_rate.svg"), Contains("content mark acc"));
   CHECK_THAT(read_file(run.out_dir / "report.md"), Contains("## Attack: neuron-permutation"));
+  // A file in the folder that is not what its place says is an error naming it, not
+  // skipped and not reported as a result.
+  test::write_bytes(run.out_dir / "cells" / "stray.json", "{\"note\": 1}", true);
+  CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(part), run),
+                    Contains("stray.json is not a cell of an evaluation"));
+  std::filesystem::remove(run.out_dir / "cells" / "stray.json");
+  test::write_bytes(run.out_dir / "models" / "gone.not_embedded.json", "[1, 2]", true);
+  CHECK_THROWS_WITH(run_evaluation(EvaluationConfig::from_json(part), run),
+                    Contains("gone.not_embedded.json is not a record of a scheme that did not embed"));
+  std::filesystem::remove(run.out_dir / "models" / "gone.not_embedded.json");
   // Another config in the same folder is refused rather than mixed in.
   auto other = config;
   other["trigger_size"] = 40;

@@ -24,6 +24,13 @@
 namespace wmark {
 
 struct Dataset;
+}  // namespace wmark
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
+namespace wmark {
 
 /// Artefacts by key, built on first use (thread-safe; a build runs outside the lock, and
 /// when two threads build one key at once the first stored wins).
@@ -51,6 +58,10 @@ class WMARK_API ThiefArtefacts {
   /// A key part naming the thief's data: its size, shape and a SHA-256 of its images and
   /// labels (the attacker's data of one grid is fixed; another dataset must not match).
   static std::string data_key(const Dataset& data);
+
+  /// A key part naming a victim: a SHA-256 of its parameters and buffers (names, dtypes,
+  /// shapes and bytes), for artefacts built from one victim (Neural Cleanse's search).
+  static std::string model_key(torch::nn::Module& model);
 
   /// Artefacts stored.
   std::size_t size() const {

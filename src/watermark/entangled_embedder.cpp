@@ -138,14 +138,25 @@ at::Tensor EntangledEmbedder::loss_term(const Batch& batch, const at::Tensor& lo
   const auto trigger_rows = torch::arange(triggers_begin_, triggers_end_, torch::dtype(torch::kLong).device(device));
   const auto rows = torch::cat({trigger_rows, target_rows});
   const auto groups = torch::cat({torch::ones_like(trigger_rows), torch::zeros_like(target_rows)});
-  at::Tensor total;
+  at::Tensor total, cross_entropy;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const auto features = captures_[i]->flat().index_select(0, rows);
+    const auto output = model_->captured(layers_[i]);
+    WMARK_CHECK(output.defined(), "entangled embedding: layer '", layers_[i], "' was not reached by the last forward()");
+    const auto features = output.flatten(1).index_select(0, rows);
     const auto temperature = torch::full({}, temperatures_[i], features.options());
-    const auto loss = soft_nearest_neighbour_loss(features, groups, kernel_temperature(temperature));
+    auto loss = soft_nearest_neighbour_loss(features, groups, kernel_temperature(temperature));
+    if (options_.balance()) {
+      if (!cross_entropy.defined()) {
+        cross_entropy = torch::nn::functional::cross_entropy(logits, batch.labels.to(device));
+      }
+      const auto pull = torch::autograd::grad({loss}, {output}, {}, /*retain_graph=*/true)[0];
+      const auto task = torch::autograd::grad({cross_entropy}, {output}, {}, /*retain_graph=*/true)[0];
+      const auto scale = options_.weight() * task.norm() / (pull.norm() + 1e-12);
+      loss = ((output - output.detach()) * (scale * pull).detach()).sum();  // value 0, gradient scale * pull
+    }
     total = total.defined() ? total + loss : loss;
   }
-  return -options_.weight() * total;
+  return options_.balance() ? -total : -options_.weight() * total;
 }
 
 void EntangledEmbedder::on_epoch_begin(const StepContext&) {

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../support/test_support.h"
@@ -218,6 +219,47 @@ TEST_CASE("ewe holds its triggers entangled with the target class where a plain 
   const auto plain = measure.entanglement(*f.plain);
   INFO("entanglement: ewe " << ewe << ", plain " << plain);
   CHECK(ewe > plain + 0.1);
+}
+
+TEST_CASE("a balanced entanglement term pulls with its weight times the task's gradient, whatever the kernel",
+          "[watermark]") {
+  const auto& train = test::small_mnist().splits.train;
+  TriggerSpec spec;
+  spec.size = 20;
+  spec.secret = experiment_secret(6, "ewe-balance");
+  const auto triggers = PatchTrigger().generate(train, spec);
+  const auto target = triggers.labels[0].item<std::int64_t>();
+  const auto target_images = train.images.index_select(0, train.labels.eq(target).nonzero().flatten());
+  WatermarkKey base;
+  base.normalization = train.normalization;
+  const auto images = train.images.narrow(0, 0, 64);
+  const auto labels = train.labels.narrow(0, 0, 64);
+  REQUIRE(labels.eq(target).sum().item<std::int64_t>() >= 2);
+
+  // The pull of the term at fc1's output, as a share of the cross-entropy's there.
+  const auto pull_share = [&](bool balance, double temperature) {
+    auto model = test::SmallMnist::fresh(2);
+    model->train();
+    EntangledEmbedder embedder(model, triggers, base, TriggerEmbedderOptions().trigger_ratio(0.25), target_images,
+                               EntanglementOptions().layers({"fc1"}).warmup_epochs(0).weight(0.3)
+                                   .balance(balance).temperature(temperature));
+    embedder.on_epoch_begin(StepContext{});
+    const auto batch = embedder.mix(images, labels);
+    const auto logits = model->forward(train.normalization.apply(batch.images));
+    const auto output = model->captured("fc1");
+    const auto term = embedder.loss_term(batch, logits, *model);
+    if (balance) CHECK(term.item<double>() == 0);  // adds nothing to the reported loss
+    const auto pull = torch::autograd::grad({term}, {output}, {}, true)[0];
+    const auto task = torch::autograd::grad({torch::nn::functional::cross_entropy(logits, batch.labels)}, {output})[0];
+    return (pull.norm() / task.norm()).item<double>();
+  };
+  // By value the pull depends on the kernel's sharpness; balanced it is the weight at
+  // either temperature.
+  const auto blunt = pull_share(false, 50.0), sharp = pull_share(false, 0.5);
+  INFO("unbalanced pull: " << blunt << " at temperature 50, " << sharp << " at 0.5");
+  CHECK(std::max(blunt, sharp) > 2 * std::min(blunt, sharp));
+  CHECK(pull_share(true, 50.0) == Approx(0.3).epsilon(1e-3));
+  CHECK(pull_share(true, 0.5) == Approx(0.3).epsilon(1e-3));
 }
 
 TEST_CASE("the reference's trigger optimisation moves triggers towards the target class's features, not its label",

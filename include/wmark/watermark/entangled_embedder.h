@@ -28,6 +28,12 @@ struct EntanglementOptions {
   /// Weight of each layer's loss against the mean cross-entropy. The reference weighs
   /// 32 per layer against a cross-entropy summed over 512 samples on MNIST: 32/512.
   TORCH_ARG(double, weight) = 0.0625;
+  /// Weigh the term by its pull, not its value: each layer's term moves the layer's
+  /// output along the loss's gradient, scaled to `weight` times the norm of the
+  /// cross-entropy's gradient there. The reference leans on Adam, whose steps do not
+  /// grow with the gradient; under SGD the value weight that suits Adam wrecks training
+  /// (docs/results.md, EWE on CIFAR-10). Costs two gradients through the layers above.
+  TORCH_ARG(bool, balance) = false;
   /// Initial temperature of every layer in the reference's units: the kernel is
   /// exp(-100 d / T) on cosine distance d (the reference: 1 on MNIST).
   TORCH_ARG(double, temperature) = 1.0;
@@ -95,7 +101,8 @@ class WMARK_API EntangledEmbedder : public TriggerEmbedder {
   Batch mix(const at::Tensor& images, const at::Tensor& labels) override;
   /// After the warm-up: -weight * the summed loss between the triggers of the batch
   /// from the last mix() and its rows of the target class (undefined while either
-  /// group is empty). Throws wmark::Error for logits of another batch.
+  /// group is empty); with `balance`, a term of value 0 whose gradient is that pull
+  /// (EntanglementOptions::balance). Throws wmark::Error for logits of another batch.
   at::Tensor loss_term(const Batch& batch, const at::Tensor& logits, Network& model) override;
   /// Counts epochs; after the warm-up, moves the triggers once (trigger_steps > 0).
   void on_epoch_begin(const StepContext& context) override;

@@ -56,6 +56,9 @@ class EweScheme final : public TriggerKeyScheme {
         .number("snnl_weight", entangle.weight(),
                 "weight of each layer's soft nearest neighbour loss against the mean cross-entropy (the reference: "
                 "32 on a summed cross-entropy of 512 samples)", 1e-9, 1e6)
+        .boolean("snnl_balance", entangle.balance(),
+                 "snnl_weight is a ratio of pulls: each layer's term moves its output with snnl_weight times the "
+                 "norm of the cross-entropy's gradient there, whatever the optimiser (for SGD recipes)")
         .number("temperature", entangle.temperature(), "initial temperature, kernel exp(-100 d / T) (the reference: 1)",
                 1e-3, 1e3)
         .number("temperature_lr", entangle.temperature_lr(), "temperature step after each epoch (0: fixed)", 0.0, 100.0)
@@ -108,6 +111,7 @@ class EweScheme final : public TriggerKeyScheme {
     const auto entangle = EntanglementOptions()
                               .layers(split_layers(options_.at("layers").get<std::string>()))
                               .weight(options_.at("snnl_weight").get<double>())
+                              .balance(options_.at("snnl_balance").get<bool>())
                               .temperature(options_.at("temperature").get<double>())
                               .temperature_lr(options_.at("temperature_lr").get<double>())
                               .warmup_epochs(options_.at("warmup_epochs").get<std::int64_t>())
@@ -122,6 +126,7 @@ class EweScheme final : public TriggerKeyScheme {
                                               request.info, request.pretrained);
     result.key.params["entangled_layers"] = embedder->layers();
     result.key.params["snnl_weight"] = entangle.weight();
+    result.key.params["snnl_balance"] = entangle.balance();
     result.key.params["trigger_steps"] = entangle.trigger_steps();
     result.key.params["trigger_step"] = entangle.trigger_step();
     result.details.update(trigger_training_details(result, "patch"));

@@ -20,6 +20,7 @@
 #include "../derivation_support.h"
 #include "builtin_schemes.h"
 #include "wmark/util/error.h"
+#include "wmark/util/log.h"
 #include "wmark/watermark/entangled_embedder.h"
 #include "wmark/watermark/trigger/patch_trigger.h"
 
@@ -118,6 +119,12 @@ class EweScheme final : public TriggerKeyScheme {
                               .trigger_steps(options_.at("trigger_steps").get<std::int64_t>())
                               .trigger_step(options_.at("trigger_step").get<double>())
                               .false_rate(options_.at("false_rate").get<double>());
+    if (!entangle.balance() && request.training.optimizer() != "adam") {
+      logger()->warn("ewe: snnl_weight {} weighs the entanglement term by value, as the reference does under Adam; "
+                     "under {} its pull grows with the gradient and can wreck training (docs/results.md, EWE on "
+                     "CIFAR-10): consider snnl_balance",
+                     entangle.weight(), request.training.optimizer());
+    }
     auto embedder = std::make_shared<EntangledEmbedder>(request.model, std::move(parts.triggers),
                                                         std::move(parts.key_base), parts.embedder, target_images,
                                                         entangle);

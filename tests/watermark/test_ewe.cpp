@@ -236,8 +236,13 @@ TEST_CASE("a balanced entanglement term pulls with its weight times the task's g
   const auto labels = train.labels.narrow(0, 0, 64);
   REQUIRE(labels.eq(target).sum().item<std::int64_t>() >= 2);
 
-  // The pull of the term at fc1's output, as a share of the cross-entropy's there.
-  const auto pull_share = [&](bool balance, double temperature) {
+  // The term's gradient at fc1's output, and the cross-entropy's norm there. Every call
+  // starts from the same initial weights and batch.
+  struct Pull {
+    at::Tensor gradient;
+    double share = 0;  // its norm over the cross-entropy's
+  };
+  const auto pull_of = [&](bool balance, double temperature) {
     auto model = test::SmallMnist::fresh(2);
     model->train();
     EntangledEmbedder embedder(model, triggers, base, TriggerEmbedderOptions().trigger_ratio(0.25), target_images,
@@ -249,17 +254,23 @@ TEST_CASE("a balanced entanglement term pulls with its weight times the task's g
     const auto output = model->captured("fc1");
     const auto term = embedder.loss_term(batch, logits, *model);
     if (balance) CHECK(term.item<double>() == 0);  // adds nothing to the reported loss
-    const auto pull = torch::autograd::grad({term}, {output}, {}, true)[0];
+    const auto gradient = torch::autograd::grad({term}, {output}, {}, true)[0];
     const auto task = torch::autograd::grad({torch::nn::functional::cross_entropy(logits, batch.labels)}, {output})[0];
-    return (pull.norm() / task.norm()).item<double>();
+    return Pull{gradient, (gradient.norm() / task.norm()).item<double>()};
+  };
+  const auto cosine = [](const at::Tensor& a, const at::Tensor& b) {
+    return ((a * b).sum() / (a.norm() * b.norm())).item<double>();
   };
   // By value the pull depends on the kernel's sharpness; balanced it is the weight at
-  // either temperature.
-  const auto blunt = pull_share(false, 50.0), sharp = pull_share(false, 0.5);
-  INFO("unbalanced pull: " << blunt << " at temperature 50, " << sharp << " at 0.5");
+  // either temperature, in the same direction as the term by value (raising the loss).
+  for (const double temperature : {50.0, 0.5}) {
+    const auto by_value = pull_of(false, temperature), balanced = pull_of(true, temperature);
+    INFO("temperature " << temperature << ": pull by value " << by_value.share);
+    CHECK(balanced.share == Approx(0.3).epsilon(1e-3));
+    CHECK(cosine(balanced.gradient, by_value.gradient) > 0.999);
+  }
+  const auto blunt = pull_of(false, 50.0).share, sharp = pull_of(false, 0.5).share;
   CHECK(std::max(blunt, sharp) > 2 * std::min(blunt, sharp));
-  CHECK(pull_share(true, 50.0) == Approx(0.3).epsilon(1e-3));
-  CHECK(pull_share(true, 0.5) == Approx(0.3).epsilon(1e-3));
 }
 
 TEST_CASE("the reference's trigger optimisation moves triggers towards the target class's features, not its label",

@@ -59,6 +59,15 @@ TEST_CASE("an evaluation config is checked before any work", "[eval]") {
   CHECK(with_variant.schemes == std::vector<std::string>{"content", "content-25"});
   CHECK(with_variant.scheme_variants.at("content-25").scheme == "trigger-set");
   CHECK(with_variant.scheme_variants.at("content-25").options["trigger"] == "content");
+  // The documented example: ewe entangling fc1 alone, its layers given as text; a list
+  // is refused naming the option, before any training.
+  const json ewe_fc1 = {{"name", "ewe-fc1"}, {"scheme", "ewe"}, {"options", {{"layers", "fc1"}, {"snnl_balance", true}}}};
+  CHECK(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {ewe_fc1}}})
+            .scheme_variants.at("ewe-fc1").options["snnl_balance"] == true);
+  auto listed = ewe_fc1;
+  listed["options"]["layers"] = json::array({"fc1"});
+  CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {listed}}}, "eval.json"),
+                    Contains("eval.json: 'schemes'") && Contains("layers"));
   auto bad = variant;
   bad["options"]["sparkle"] = 1;
   CHECK_THROWS_WITH(EvaluationConfig::from_json({{"attacks", attacks}, {"schemes", {bad}}}, "eval.json"),

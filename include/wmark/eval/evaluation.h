@@ -9,7 +9,7 @@
 /// {"dataset": "mnist", "data_dir": null, "subset": 0, "arch": "", "epochs": 0, "seed": 1 (or "seeds": [1, 2, 3]),
 ///  "trigger_size": 100,
 ///  "schemes": ["content", "noise", "unrelated", "deepsigns-output", "deepsigns", "uchida",
-///              {"name": "ewe-fc1", "scheme": "ewe", "options": {"layers": ["fc1"]}}],
+///              {"name": "ewe-fc1", "scheme": "ewe", "options": {"layers": "fc1"}}],
 ///  "attacker_samples": 0,
 ///  "attacks": [{"attack": "prune", "vary": "rate", "values": [0.2, 0.5, 0.8],
 ///               "options": {"finetune_epochs": 0}},
@@ -63,7 +63,7 @@ struct WMARK_API EvaluationConfig {
   /// Named variants among `schemes`: a config entry {"name", "scheme", "options"} is a
   /// scheme (or generator) with other options under a name of its own, which names its
   /// model, key and cells (e.g. {"name": "ewe-fc1", "scheme": "ewe", "options":
-  /// {"layers": ["fc1"]}} beside "ewe").
+  /// {"layers": "fc1"}} beside "ewe").
   std::map<std::string, SchemeChoice> scheme_variants;
   std::int64_t attacker_samples = 0;                ///< attacker's test samples (0 = half)
   std::vector<AttackSweep> attacks;                 ///< the attack grid

@@ -24,23 +24,21 @@ namespace {
 class FeaturePenalty : public TrainerHook {
  public:
   FeaturePenalty(Network& model, const std::vector<std::string>& layers, at::Tensor class_weights)
-      : layers_(layers), class_weights_(std::move(class_weights)) {
-    for (const auto& layer : layers_) captures_.push_back(std::make_unique<ActivationCapture>(model, layer));
+      : class_weights_(std::move(class_weights)) {
+    for (const auto& layer : layers) captures_.push_back(std::make_unique<ActivationCapture>(model, layer));
   }
 
-  at::Tensor extra_loss(const Batch& batch, const at::Tensor& logits, Network& model, const StepContext&) override {
+  at::Tensor extra_loss(const Batch& batch, const at::Tensor& logits, Network&, const StepContext&) override {
     const auto weights = class_weights_.to(logits.device()).index_select(0, batch.labels.to(logits.device()));
     at::Tensor total;
-    for (const auto& layer : layers_) {
-      const auto features = model.captured(layer);
-      const auto term = (weights * features.flatten(1).mean(1)).mean();
+    for (const auto& capture : captures_) {
+      const auto term = (weights * capture->flat().mean(1)).mean();
       total = total.defined() ? total + term : term;
     }
     return total;
   }
 
  private:
-  std::vector<std::string> layers_;
   at::Tensor class_weights_;
   std::vector<std::unique_ptr<ActivationCapture>> captures_;
 };

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../util/json_options.h"
+#include "../util/text.h"
 #include "wmark/attack/attack.h"
 #include "wmark/attack/thief_artefacts.h"
 #include "wmark/data/catalog.h"
@@ -330,10 +331,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   std::vector<fs::path> folder_keys, folder_failures;
   for (const auto& entry : fs::directory_iterator(run.out_dir / "models")) {
     if (entry.path().extension() == ".wmk") folder_keys.push_back(entry.path());
-    const auto name = entry.path().filename().string();
-    const std::string failure_suffix = ".not_embedded.json";
-    if (name.size() > failure_suffix.size() && name.compare(name.size() - failure_suffix.size(), failure_suffix.size(), failure_suffix) == 0)
-      folder_failures.push_back(entry.path());
+    if (ends_with(entry.path().filename().string(), ".not_embedded.json")) folder_failures.push_back(entry.path());
   }
   std::sort(folder_keys.begin(), folder_keys.end());
   for (const auto& key_path : folder_keys) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "wmark/util/error.h"
+#include "../util/text.h"
 #include "zip_directory.h"
 
 namespace wmark {
@@ -35,11 +36,6 @@ class BytesAdapter : public caffe2::serialize::ReadAdapterInterface {
  private:
   std::string_view bytes_;
 };
-
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-bool starts_with(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
 
 // One line of a code record, matched against the declarations torch::serialize writes:
 //   class Module(Module):            __parameters__ = ["a", "b", ]     __annotations__ = []

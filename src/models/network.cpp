@@ -74,11 +74,13 @@ ActivationCapture::ActivationCapture(Network& model, std::string layer) : model_
 
 ActivationCapture::~ActivationCapture() { model_.release(layer_); }
 
-torch::Tensor ActivationCapture::flat() const {
+torch::Tensor ActivationCapture::output() const {
   auto activation = model_.captured(layer_);
   WMARK_CHECK(activation.defined(), "layer '", layer_, "' was not reached by the last forward()");
-  return activation.flatten(1);
+  return activation;
 }
+
+torch::Tensor ActivationCapture::flat() const { return output().flatten(1); }
 
 void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;

@@ -6,6 +6,7 @@
 
 #include "wmark/train/soft_nearest_neighbour.h"
 #include "wmark/util/error.h"
+#include "../util/text.h"
 
 namespace wmark {
 namespace {
@@ -81,7 +82,7 @@ std::vector<std::string> default_entangled_layers(const Network& model) {
   std::vector<std::string> hidden;
   for (const auto& layer : tapped) {
     const bool container = std::any_of(tapped.begin(), tapped.end(), [&layer](const std::string& other) {
-      return other.size() > layer.size() && other.compare(0, layer.size() + 1, layer + ".") == 0;
+      return starts_with(other, layer + ".");
     });
     if (!container) hidden.push_back(layer);
   }
@@ -140,8 +141,7 @@ at::Tensor EntangledEmbedder::loss_term(const Batch& batch, const at::Tensor& lo
   const auto groups = torch::cat({torch::ones_like(trigger_rows), torch::zeros_like(target_rows)});
   at::Tensor total, cross_entropy;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const auto output = model_->captured(layers_[i]);
-    WMARK_CHECK(output.defined(), "entangled embedding: layer '", layers_[i], "' was not reached by the last forward()");
+    const auto output = captures_[i]->output();
     const auto features = output.flatten(1).index_select(0, rows);
     const auto temperature = torch::full({}, temperatures_[i], features.options());
     auto loss = soft_nearest_neighbour_loss(features, groups, kernel_temperature(temperature));

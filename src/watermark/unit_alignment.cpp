@@ -7,6 +7,7 @@
 #include "wmark/models/hidden_units.h"
 #include "wmark/models/redundant_units.h"
 #include "wmark/util/error.h"
+#include "../util/text.h"
 #include "wmark/util/linear_assignment.h"
 
 namespace wmark {
@@ -164,7 +165,7 @@ bool record_unit_reference(Network& model, WatermarkKey& key) {
 
 bool has_unit_reference(const WatermarkKey& key) {
   const auto it = key.tensors.lower_bound(kPrefix);
-  return it != key.tensors.end() && it->first.compare(0, kPrefix.size(), kPrefix) == 0;
+  return it != key.tensors.end() && starts_with(it->first, kPrefix);
 }
 
 nlohmann::json align_units(Network& model, const WatermarkKey& key) {

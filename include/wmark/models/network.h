@@ -74,7 +74,11 @@ class WMARK_API ActivationCapture {
   ~ActivationCapture();
   ActivationCapture(const ActivationCapture&) = delete;
   ActivationCapture& operator=(const ActivationCapture&) = delete;
-  /// The layer's output in the model's last forward(), flattened to [N, features].
+  /// The layer's output in the model's last forward(), as the layer gave it (a tensor on
+  /// the path to the logits, so gradients can be taken with respect to it); throws
+  /// wmark::Error if that forward() did not reach the layer.
+  torch::Tensor output() const;
+  /// output() flattened to [N, features].
   torch::Tensor flat() const;
 
  private:

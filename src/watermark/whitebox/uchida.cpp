@@ -7,14 +7,11 @@
 #include "wmark/models/network.h"
 #include "wmark/models/parameters.h"
 #include "wmark/util/error.h"
+#include "../../util/text.h"
 #include "../key_base.h"
 
 namespace wmark {
 namespace {
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 // w: the kernel averaged over output filters, flattened to [M].
 at::Tensor mean_kernel(const at::Tensor& weight) { return weight.mean(0).flatten(); }

@@ -13,7 +13,8 @@ std::vector<std::string> weight_names(Network& model, std::initializer_list<std:
   std::vector<std::string> names;
   for (const auto& item : model.named_parameters()) {
     const auto& name = item.key();
-    if (ends_with(name, "weight") && std::find(dims.begin(), dims.end(), item.value().dim()) != dims.end()) names.push_back(name);
+    const bool wanted_dim = std::find(dims.begin(), dims.end(), item.value().dim()) != dims.end();
+    if (ends_with(name, "weight") && wanted_dim) names.push_back(name);
   }
   return names;
 }

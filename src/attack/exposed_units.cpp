@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "wmark/util/error.h"
+#include "../util/text.h"
 
 namespace wmark {
 namespace {
@@ -18,14 +19,14 @@ std::string tapped_output_of(Network& model, const std::vector<HiddenUnitLayer>&
     if (tapped == name) return tapped;
     const auto prefix = tapped + ".";
     // A direct child of the block: units nested deeper (a residual block's) are not its output.
-    if (name.rfind(prefix, 0) != 0 || name.find('.', prefix.size()) != std::string::npos) continue;
+    if (!starts_with(name, prefix) || name.find('.', prefix.size()) != std::string::npos) continue;
     bool is_sequential = false;
     for (const auto& item : model.named_modules("", false)) {
       if (item.key() == tapped) is_sequential = item.value()->as<torch::nn::Sequential>() != nullptr;
     }
     bool last_inside = true;  // no later hidden-unit layer inside the same block
     for (std::size_t later = index + 1; later < all.size(); ++later) {
-      if (all[later].name.rfind(prefix, 0) == 0) last_inside = false;
+      if (starts_with(all[later].name, prefix)) last_inside = false;
     }
     if (is_sequential && last_inside) return tapped;
   }

@@ -11,6 +11,7 @@
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
 #include "wmark/util/random.h"
+#include "../util/text.h"
 
 namespace wmark {
 
@@ -42,7 +43,7 @@ std::string reinitialize_output_layer(Network& model, std::int64_t num_classes, 
 void train_only_output_layer(Network& model, const std::string& output_weight) {
   const auto prefix = output_weight.substr(0, output_weight.size() - std::string("weight").size());
   for (auto& item : model.named_parameters()) {
-    item.value().set_requires_grad(item.key().rfind(prefix, 0) == 0 &&
+    item.value().set_requires_grad(starts_with(item.key(), prefix) &&
                                    item.key().find('.', prefix.size()) == std::string::npos);
   }
 }

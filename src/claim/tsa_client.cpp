@@ -7,6 +7,7 @@
 
 #include "../util/bounded_http.h"
 #include "wmark/util/error.h"
+#include "../util/text.h"
 
 namespace wmark {
 
@@ -47,7 +48,7 @@ std::string request_timestamp(const std::string& commitment, const std::string& 
   const auto& response = exchange.response;
   WMARK_CHECK(response.status == 200, where, ": answered HTTP ", response.status, " (wmark follows no redirects)");
   const auto type = response.get_header_value("Content-Type");
-  WMARK_CHECK(type.rfind("application/timestamp-reply", 0) == 0, where, ": answered Content-Type '",
+  WMARK_CHECK(starts_with(type, "application/timestamp-reply"), where, ": answered Content-Type '",
               type.substr(0, 100), "', not application/timestamp-reply");
   return accept_timestamp_response(response.body, request, trusted_pem, where);
 }

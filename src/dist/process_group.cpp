@@ -12,6 +12,7 @@
 
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
+#include "../util/text.h"
 
 namespace wmark {
 namespace {
@@ -36,7 +37,7 @@ int env_int(const char* name, int fallback) {
 }
 
 bool loopback(const std::string& address) {
-  return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
+  return address == "localhost" || starts_with(address, "127.") || address == "::1";
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "wmark/util/files.h"
 #include "wmark/util/json_limits.h"
 #include "wmark/watermark/trigger/trigger_generator.h"
+#include "../util/text.h"
 
 namespace fs = std::filesystem;
 
@@ -71,7 +72,7 @@ std::pair<std::string, SchemeChoice> read_scheme_variant(const nlohmann::json& e
   WMARK_CHECK(!scheme_registry().contains(name) && !trigger_registry().contains(name), where, ": '", name,
               "' is a scheme's own name; a variant needs a name of its own");
   // The folder's clean models are models/clean_*.pt: a variant must not name its model over them.
-  WMARK_CHECK(name.rfind("clean_", 0) != 0, where, ": '", name, "' starts with 'clean_', the folder's clean models' prefix");
+  WMARK_CHECK(!starts_with(name, "clean_"), where, ": '", name, "' starts with 'clean_', the folder's clean models' prefix");
   WMARK_CHECK(entry.contains("options") && entry.at("options").is_object(), where,
               ": 'options' must be an object (a variant without options is the scheme itself)");
   SchemeChoice choice;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "wmark/util/error.h"
+#include "../util/text.h"
 
 namespace wmark {
 namespace {
@@ -220,7 +221,7 @@ std::string seed_summary_markdown(const json& summary) {
   for (const auto& row : summary.at("cells")) {
     const auto scheme = row.at("scheme").get<std::string>();
     const auto name = row.at("cell").get<std::string>();
-    const auto attack = name.rfind(scheme + "/", 0) == 0 ? name.substr(scheme.size() + 1) : name;
+    const auto attack = starts_with(name, scheme + "/") ? name.substr(scheme.size() + 1) : name;
     if (std::find(attacks.begin(), attacks.end(), attack) == attacks.end()) attacks.push_back(attack);
     texts[{attack, scheme}] = entry(row);
   }

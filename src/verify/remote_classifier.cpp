@@ -24,6 +24,7 @@
 #include "wmark/util/error.h"
 #include "wmark/util/log.h"
 #include "wmark/util/sha256.h"
+#include "../util/text.h"
 
 namespace wmark {
 namespace {
@@ -288,7 +289,7 @@ RemoteClassifier::RemoteClassifier(RemoteOptions options, ImageShape input, Norm
 
   std::string base = o.url();
   if (base.back() == '/') base.pop_back();
-  const bool https = base.rfind("https://", 0) == 0;
+  const bool https = starts_with(base, "https://");
   WMARK_CHECK(https || o.ca_file().empty(), "a CA file for the remote server needs an https URL, not ", o.url());
   impl.client = std::make_unique<httplib::Client>(base);
   WMARK_CHECK(impl.client->is_valid(), "remote URL '", o.url(), "' is not usable");

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "wmark/util/error.h"
+#include "../util/text.h"
 
 extern char** environ;
 
@@ -360,7 +361,7 @@ struct SandboxedClassifier::Impl {
     std::vector<std::string> env{"OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string entry = *e;
-      if (entry.rfind("OMP_NUM_THREADS=", 0) != 0 && entry.rfind("MKL_NUM_THREADS=", 0) != 0) env.push_back(entry);
+      if (!starts_with(entry, "OMP_NUM_THREADS=") && !starts_with(entry, "MKL_NUM_THREADS=")) env.push_back(entry);
     }
     std::vector<char*> argv, envp;
     for (auto& a : args) argv.push_back(a.data());

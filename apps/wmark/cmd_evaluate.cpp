@@ -91,10 +91,8 @@ int run_summarize(const SummarizeCommand& c) {
   std::vector<nlohmann::json> reports;
   std::vector<std::string> sources;
   for (const auto& given : c.reports) {
-    const auto path = std::filesystem::is_directory(given) ? std::filesystem::path(given) / "report.json"
-                                                          : std::filesystem::path(given);
-    reports.push_back(read_json_object(path));
-    sources.push_back(path.string());
+    reports.push_back(read_evaluation_report(given));
+    sources.push_back(given);
   }
   const auto summary = summarize_seeds(reports, sources);
   const auto markdown = seed_summary_markdown(summary);
@@ -120,7 +118,8 @@ void add_evaluate_command(CLI::App& app, Dispatch& dispatch) {
   auto s = std::make_shared<SummarizeCommand>();
   auto* summarize = app.add_subcommand("summarize", "Mean and spread over seeds of evaluations of one setup "
                                                     "(one wmark evaluate folder per seed)");
-  summarize->add_option("reports", s->reports, "evaluation folders or their report.json, one per seed")->required();
+  summarize->add_option("reports", s->reports, "evaluation folders (merged, or only sharded) or their report.json, "
+                        "one per seed")->required();
   summarize->add_option("--json", s->json_out, "write the summary as JSON here");
   summarize->add_option("--markdown", s->markdown_out, "write the Markdown table here");
   summarize->add_flag("--force", s->force, "overwrite existing outputs");

@@ -321,6 +321,7 @@ nlohmann::json run_evaluation(const EvaluationConfig& config, const EvaluationRu
   }
 
   if (sharded) {
+    evaluation::write_shard_report(run.out_dir, run.shard, run.shards, report, watermarked, failed);
     logger()->info("evaluate: shard {}/{} done; run without a shard over {} to merge the report", run.shard,
                    run.shards, run.out_dir.string());
     return shard_work;

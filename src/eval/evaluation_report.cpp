@@ -266,6 +266,46 @@ void add_folder_cells(const std::filesystem::path& cells_dir, const std::vector<
   }
 }
 
+void write_shard_report(const std::filesystem::path& out_dir, std::int64_t shard, std::int64_t shards,
+                        nlohmann::json setup, const nlohmann::json& watermarked, const nlohmann::json& not_embedded) {
+  const auto path = out_dir / ("shard-" + std::to_string(shard) + "-of-" + std::to_string(shards) + ".json");
+  setup["clean_test_accuracy"] = nullptr;  // the clean models are the merge's
+  auto marked = watermarked;
+  auto failed = not_embedded;
+  std::vector<std::string> schemes;
+  for (const auto& entry : marked) schemes.push_back(entry["generator"].get<std::string>());
+  for (const auto& entry : failed) schemes.push_back(entry["generator"].get<std::string>());
+  if (std::filesystem::exists(path)) {
+    // An earlier run of this shard with another config: its other schemes stay reported,
+    // unless its setup differs (then it described models this folder no longer holds).
+    const auto earlier = read_json(path);
+    bool same_setup = earlier.is_object();
+    for (const auto& [field, value] : setup.items()) same_setup = same_setup && earlier.value(field, nlohmann::json()) == value;
+    const auto keep = [&](const char* list, nlohmann::json& into) {
+      for (const auto& entry : earlier.value(list, nlohmann::json::array())) {
+        if (!entry.is_object() || !entry.contains("generator") || !entry["generator"].is_string()) continue;
+        const auto name = entry["generator"].get<std::string>();
+        if (std::find(schemes.begin(), schemes.end(), name) != schemes.end()) continue;
+        schemes.push_back(name);
+        into.push_back(entry);
+      }
+    };
+    if (same_setup) {
+      keep("watermarked", marked);
+      keep("not_embedded", failed);
+    }
+  }
+  auto cells = nlohmann::json::array();
+  add_folder_cells(out_dir / "cells", schemes, cells);
+  auto part = std::move(setup);
+  part["shard"] = shard;
+  part["shards"] = shards;
+  part["watermarked"] = marked;
+  part["not_embedded"] = failed;
+  part["cells"] = cells;
+  write_file_atomic(path, part.dump(2) + "\n", /*force=*/true);
+}
+
 nlohmann::json write_report_charts(const nlohmann::json& cells, const std::vector<std::string>& schemes,
                                    const std::filesystem::path& out_dir) {
   std::vector<std::pair<std::string, std::string>> sweeps;  // (attack, vary), first seen first

@@ -38,6 +38,14 @@ nlohmann::json read_json(const std::filesystem::path& path);
 void add_folder_cells(const std::filesystem::path& cells_dir, const std::vector<std::string>& schemes,
                       nlohmann::json& cells);
 
+/// The part of the report a shard gives without the clean models: `setup` (the report's
+/// setup fields and seed), this run's marked models and failures, and every cell the folder
+/// holds for their schemes, written to out_dir/shard-I-of-N.json so that `wmark summarize`
+/// reads a folder whose merge has not run. Schemes an earlier run of the same shard (another
+/// config, same setup) reported stay in it.
+void write_shard_report(const std::filesystem::path& out_dir, std::int64_t shard, std::int64_t shards,
+                        nlohmann::json setup, const nlohmann::json& watermarked, const nlohmann::json& not_embedded);
+
 /// Writes out_dir/charts/ATTACK_VARY.svg for every numeric sweep among `cells`: each
 /// scheme's mark and test accuracy against the varied value. Returns the files written.
 nlohmann::json write_report_charts(const nlohmann::json& cells, const std::vector<std::string>& schemes,

@@ -9,6 +9,7 @@
 
 #include "wmark/util/error.h"
 #include "../util/text.h"
+#include "evaluation_support.h"
 
 namespace wmark {
 namespace {
@@ -132,7 +133,8 @@ json summarize_seeds(const std::vector<json>& reports, const std::vector<std::st
   json seeds = json::array();
   Rows schemes, cells;
   Values clean;
-  json false_positive = {{"checks", 0}, {"false_claims", 0}, {"highest_match_rate", 0.0}};
+  json false_positive = {{"checks", 0}, {"false_claims", 0}, {"highest_match_rate", 0.0},
+                         {"unchecked_seeds", json::array()}};
   for (std::size_t i = 0; i < reports.size(); ++i) {
     const auto& report = reports[i];
     const auto& source = sources[i];
@@ -145,6 +147,7 @@ json summarize_seeds(const std::vector<json>& reports, const std::vector<std::st
     seeds.push_back(seed);
     clean.add(member(report, "clean_test_accuracy", source), "clean_test_accuracy", source);
     add_report(report, source, schemes, cells);
+    if (!report.contains("false_positive")) false_positive["unchecked_seeds"].push_back(seed);
     const auto fp = report.value("false_positive", json::object());
     false_positive["checks"] = false_positive["checks"].get<std::int64_t>() + fp.value("checks", 0);
     false_positive["false_claims"] = false_positive["false_claims"].get<std::int64_t>() + fp.value("false_claims", 0);
@@ -179,6 +182,47 @@ json summarize_seeds(const std::vector<json>& reports, const std::vector<std::st
   return summary;
 }
 
+json read_evaluation_report(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) return evaluation::read_json(path);
+  if (fs::exists(path / "report.json")) return evaluation::read_json(path / "report.json");
+  std::vector<fs::path> parts;
+  for (const auto& entry : fs::directory_iterator(path)) {
+    const auto name = entry.path().filename().string();
+    if (starts_with(name, "shard-") && ends_with(name, ".json")) parts.push_back(entry.path());
+  }
+  WMARK_CHECK(!parts.empty(), path.string(), " holds no report.json and no shard-I-of-N.json: not an evaluation folder, "
+              "or one whose run has not finished a shard");
+  std::sort(parts.begin(), parts.end());
+  std::vector<json> documents;
+  for (const auto& part_path : parts) documents.push_back(evaluation::read_json(part_path));
+  const auto& first = documents.front();
+  json merged = {{"seed", member(first, "seed", parts.front().string())}};
+  for (const char* field : kSetup) merged[field] = member(first, field, parts.front().string());
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    for (const auto& [field, value] : merged.items())
+      WMARK_CHECK(member(documents[i], field.c_str(), parts[i].string()) == value, parts[i].string(), ": its \"", field,
+                  "\" differs from ", parts.front().string(), "'s: shards of two evaluations in one folder");
+  }
+  merged["clean_test_accuracy"] = nullptr;  // the clean models are the merge's
+  // Each scheme's entries and each cell once, as the first part to hold them gives them.
+  for (const std::string list : {"watermarked", "not_embedded", "cells"}) {
+    const char* name_field = list == "cells" ? "cell" : "generator";
+    std::set<std::string> seen;
+    merged[list] = json::array();
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      const auto& entries = member(documents[i], list.c_str(), parts[i].string());
+      WMARK_CHECK(entries.is_array(), parts[i].string(), ": \"", list, "\" is not a list");
+      for (const auto& entry : entries) {
+        WMARK_CHECK(entry.is_object() && entry.contains(name_field) && entry[name_field].is_string(), parts[i].string(),
+                    ": an entry of \"", list, "\" has no \"", name_field, "\"");
+        if (seen.insert(entry[name_field].get<std::string>()).second) merged[list].push_back(entry);
+      }
+    }
+  }
+  return merged;
+}
+
 std::string seed_summary_markdown(const json& summary) {
   std::ostringstream md;
   std::string seed_list;
@@ -187,7 +231,11 @@ std::string seed_summary_markdown(const json& summary) {
      << ", " << summary.value("arch", "") << "\n\n"
      << summary.value("train_samples", 0) << " training samples, " << summary.value("epochs", 0) << " epochs, "
      << summary.value("trigger_size", 0) << " triggers per key, the attacker holds " << summary.value("attacker_samples", 0)
-     << " samples. Clean test accuracy " << percent(summary.at("clean_test_accuracy"), true) << "%.\n\n"
+     << " samples. "
+     << (summary.at("clean_test_accuracy").is_null()
+             ? std::string("No clean model in these folders (computed in shards, not merged).")
+             : "Clean test accuracy " + percent(summary.at("clean_test_accuracy"), true) + "%.")
+     << "\n\n"
      << "Cells: test accuracy / mark accuracy, in percent, mean ± sample standard deviation over the seeds, and "
         "in how many seeds the owner's claim verified; \"destroyed\": seeds in which the mark was lost only at a "
         "cost of more than 5 points of test accuracy.\n\n";
@@ -236,7 +284,14 @@ std::string seed_summary_markdown(const json& summary) {
   const auto& fp = summary.at("false_positive");
   md << "\nFalse positives: " << fp.value("false_claims", 0) << " claims in " << fp.value("checks", 0)
      << " checks of clean models against the keys (highest match rate "
-     << std::fixed << std::setprecision(1) << 100 * fp.value("highest_match_rate", 0.0) << "%).\n";
+     << std::fixed << std::setprecision(1) << 100 * fp.value("highest_match_rate", 0.0) << "%)";
+  const auto unchecked = fp.value("unchecked_seeds", json::array());
+  if (!unchecked.empty()) {
+    md << "; not checked for seed" << (unchecked.size() > 1 ? "s " : " ");
+    for (std::size_t i = 0; i < unchecked.size(); ++i) md << (i ? ", " : "") << unchecked[i].dump();
+    md << ", whose folders hold no clean models (shard-only runs: merge them with `wmark evaluate` to check)";
+  }
+  md << ".\n";
   return md.str();
 }
 

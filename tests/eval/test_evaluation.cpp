@@ -10,6 +10,7 @@
 #include "../support/watermarked_fixture.h"
 #include "wmark/eval/evaluation.h"
 #include "wmark/eval/false_positive.h"
+#include "wmark/eval/seed_summary.h"
 #include "wmark/models/checkpoint.h"
 #include "wmark/models/parameters.h"
 #include "wmark/models/registry.h"
@@ -310,6 +311,35 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   for (const auto& s : steps) CHECK_FALSE(s.cached);
   CHECK_FALSE(std::filesystem::exists(run.out_dir / "report.json"));
 
+  // Before the merge the folder already summarises from the shards' parts: both marked
+  // models and both cells, and no clean model, which the summary says.
+  const auto parts = read_evaluation_report(run.out_dir);
+  CHECK(parts["clean_test_accuracy"].is_null());
+  CHECK_FALSE(parts.contains("false_positive"));
+  REQUIRE(parts["watermarked"].size() == 2);
+  REQUIRE(parts["cells"].size() == 2);
+  const auto partial_summary = summarize_seeds({parts}, {run.out_dir.string()});
+  CHECK(partial_summary["false_positive"]["unchecked_seeds"] == json{parsed.seed});
+  CHECK_THAT(seed_summary_markdown(partial_summary),
+             Contains("No clean model in these folders") && Contains("not checked for seed"));
+  // A later run of shard 0 with another config (uchida alone, found cached) keeps the
+  // content scheme its first run reported.
+  auto uchida_only = config;
+  uchida_only["schemes"] = {"uchida"};
+  run.shard = 0;
+  run_evaluation(EvaluationConfig::from_json(uchida_only), run);
+  const auto shard0 = json::parse(read_file(run.out_dir / "shard-0-of-2.json"));
+  CHECK(shard0["watermarked"].size() == 2);
+  CHECK(shard0["cells"].size() == 2);
+  CHECK(read_evaluation_report(run.out_dir)["watermarked"].size() == 2);
+  // Parts of another setup in one folder are refused, naming the part.
+  auto other = shard0;
+  other["epochs"] = 7;
+  test::write_bytes(run.out_dir / "shard-5-of-9.json", other.dump(), true);
+  CHECK_THROWS_WITH(read_evaluation_report(run.out_dir),
+                    Contains("shard-5-of-9.json: its \"epochs\" differs") && Contains("two evaluations"));
+  std::filesystem::remove(run.out_dir / "shard-5-of-9.json");
+
   // The merge recomputes nothing and reports every part, the false-positive study included.
   steps.clear();
   run.shard = 0;
@@ -330,6 +360,9 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   CHECK(report["false_positive"]["checks"] == 3);
   CHECK(report["false_positive"]["not_applicable"] == 1);
   CHECK(report["watermarked"].size() == 2);
+  // The merged report is what the folder now summarises from, with the same cells.
+  CHECK(read_evaluation_report(run.out_dir)["false_positive"]["checks"] == 3);
+  CHECK(summarize_seeds({report}, {"merged"})["cells"] == partial_summary["cells"]);
   // The uchida key carries a unit reference: the permuted copy is read aligned too.
   for (const auto& cell : report["cells"])
     if (cell["generator"] == "uchida") CHECK(cell["verification_after"]["unit_alignment"]["decided_on"] == "aligned");

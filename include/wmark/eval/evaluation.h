@@ -94,7 +94,8 @@ struct EvaluationRun {
   std::function<void(const EvaluationProgress&)> on_progress;   ///< called after every step
   /// This process's share of the grid: shard `shard` of `shards` (0-based) computes the
   /// schemes (each with all its cells, which share its marked model) and clean models
-  /// whose position modulo `shards` is `shard`, into out_dir, and writes no report. The
+  /// whose position modulo `shards` is `shard`, into out_dir, and writes no report, only
+  /// its part (out_dir/shard-I-of-N.json: marked models and cells, no clean models). The
   /// shards may run at once, on machines sharing out_dir; a run with shards = 1 over the
   /// folder afterwards finds everything cached and writes the one report.
   std::int64_t shard = 0;

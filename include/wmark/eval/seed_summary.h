@@ -8,6 +8,7 @@
 /// owner's claim verified and the attack stayed within the toolbox's 5 points of accuracy.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -25,11 +26,20 @@ namespace wmark {
 /// "trigger_size", "attacker_samples"), "clean_test_accuracy": stats, "schemes": [{"scheme",
 /// "seeds", "test_accuracy", "mark_accuracy", "verified"}], "cells": [{"cell", "scheme",
 /// "attack", "seeds", "test_accuracy", "mark_accuracy", "verified", "kept_accuracy",
-/// "destroyed"}], "false_positive": {"checks", "false_claims", "highest_match_rate"}}, where
-/// stats are {"n", "mean", "sd" (null for one value), "min", "max"}. Throws wmark::Error
-/// naming the source for a report that is not one, one of another setup, or a repeated seed.
+/// "destroyed"}], "false_positive": {"checks", "false_claims", "highest_match_rate",
+/// "unchecked_seeds": the seeds whose report has no false-positive study}}, where stats are
+/// {"n", "mean", "sd" (null for one value), "min", "max"} (null when no report has the
+/// value). Throws wmark::Error naming the source for a report that is not one, one of another setup, or a repeated seed.
 WMARK_API nlohmann::json summarize_seeds(const std::vector<nlohmann::json>& reports,
                                          const std::vector<std::string>& sources);
+
+/// The report of one evaluation for summarize_seeds(): `path` is a report file, read as
+/// is, or an evaluation folder: its report.json, or, when the folder was only computed in
+/// shards (no merge yet), its shard-I-of-N.json parts merged (every marked model and cell
+/// they hold; "clean_test_accuracy" null and no "false_positive", since the clean models
+/// are the merge's). Throws wmark::Error naming the path when it holds neither, or parts of
+/// two setups.
+WMARK_API nlohmann::json read_evaluation_report(const std::filesystem::path& path);
 
 /// Runs (or resumes) run_evaluation() once per seed of `config.seeds` (or its one `seed`),
 /// each into run.out_dir/seed-N, then summarises them into run.out_dir/summary.json and

@@ -227,7 +227,7 @@ std::string seed_summary_markdown(const json& summary) {
   std::ostringstream md;
   std::string seed_list;
   for (const auto& seed : summary.at("seeds")) seed_list += (seed_list.empty() ? "" : ", ") + seed.dump();
-  md << "# Over " << summary.at("seeds").size() << " seeds (" << seed_list << "): " << summary.value("dataset", "")
+  md << "# Over " << summary.at("seeds").size() << (summary.at("seeds").size() == 1 ? " seed (" : " seeds (") << seed_list << "): " << summary.value("dataset", "")
      << ", " << summary.value("arch", "") << "\n\n"
      << summary.value("train_samples", 0) << " training samples, " << summary.value("epochs", 0) << " epochs, "
      << summary.value("trigger_size", 0) << " triggers per key, the attacker holds " << summary.value("attacker_samples", 0)
@@ -282,14 +282,17 @@ std::string seed_summary_markdown(const json& summary) {
     md << " |\n";
   }
   const auto& fp = summary.at("false_positive");
-  md << "\nFalse positives: " << fp.value("false_claims", 0) << " claims in " << fp.value("checks", 0)
-     << " checks of clean models against the keys (highest match rate "
-     << std::fixed << std::setprecision(1) << 100 * fp.value("highest_match_rate", 0.0) << "%)";
   const auto unchecked = fp.value("unchecked_seeds", json::array());
+  md << "\nFalse positives: ";
+  if (unchecked.size() < summary.at("seeds").size())
+    md << fp.value("false_claims", 0) << " claims in " << fp.value("checks", 0)
+       << " checks of clean models against the keys (highest match rate " << std::fixed << std::setprecision(1)
+       << 100 * fp.value("highest_match_rate", 0.0) << "%)" << (unchecked.empty() ? "" : "; ");
   if (!unchecked.empty()) {
-    md << "; not checked for seed" << (unchecked.size() > 1 ? "s " : " ");
-    for (std::size_t i = 0; i < unchecked.size(); ++i) md << (i ? ", " : "") << unchecked[i].dump();
-    md << ", whose folders hold no clean models (shard-only runs: merge them with `wmark evaluate` to check)";
+    std::string seeds;
+    for (const auto& seed : unchecked) seeds += (seeds.empty() ? "" : ", ") + seed.dump();
+    md << "not checked for seed" << (unchecked.size() > 1 ? "s " : " ") << seeds
+       << ", run in shards whose clean models are not in the folder (merge with `wmark evaluate` to check)";
   }
   md << ".\n";
   return md.str();

@@ -280,7 +280,8 @@ void write_shard_report(const std::filesystem::path& out_dir, std::int64_t shard
     // unless its setup differs (then it described models this folder no longer holds).
     const auto earlier = read_json(path);
     bool same_setup = earlier.is_object();
-    for (const auto& [field, value] : setup.items()) same_setup = same_setup && earlier.value(field, nlohmann::json()) == value;
+    for (const auto& [field, value] : setup.items())
+      same_setup = same_setup && earlier.value(field, nlohmann::json()) == value;
     const auto keep = [&](const char* list, nlohmann::json& into) {
       for (const auto& entry : earlier.value(list, nlohmann::json::array())) {
         if (!entry.is_object() || !entry.contains("generator") || !entry["generator"].is_string()) continue;

@@ -191,8 +191,8 @@ json read_evaluation_report(const std::filesystem::path& path) {
     const auto name = entry.path().filename().string();
     if (starts_with(name, "shard-") && ends_with(name, ".json")) parts.push_back(entry.path());
   }
-  WMARK_CHECK(!parts.empty(), path.string(), " holds no report.json and no shard-I-of-N.json: not an evaluation folder, "
-              "or one whose run has not finished a shard");
+  WMARK_CHECK(!parts.empty(), path.string(), " holds no report.json and no shard-I-of-N.json: not an evaluation "
+              "folder, or one whose run has not finished a shard");
   std::sort(parts.begin(), parts.end());
   std::vector<json> documents;
   for (const auto& part_path : parts) documents.push_back(evaluation::read_json(part_path));
@@ -227,8 +227,9 @@ std::string seed_summary_markdown(const json& summary) {
   std::ostringstream md;
   std::string seed_list;
   for (const auto& seed : summary.at("seeds")) seed_list += (seed_list.empty() ? "" : ", ") + seed.dump();
-  md << "# Over " << summary.at("seeds").size() << (summary.at("seeds").size() == 1 ? " seed (" : " seeds (") << seed_list << "): " << summary.value("dataset", "")
-     << ", " << summary.value("arch", "") << "\n\n"
+  const auto seed_count = summary.at("seeds").size();
+  md << "# Over " << seed_count << (seed_count == 1 ? " seed (" : " seeds (") << seed_list << "): "
+     << summary.value("dataset", "") << ", " << summary.value("arch", "") << "\n\n"
      << summary.value("train_samples", 0) << " training samples, " << summary.value("epochs", 0) << " epochs, "
      << summary.value("trigger_size", 0) << " triggers per key, the attacker holds " << summary.value("attacker_samples", 0)
      << " samples. "

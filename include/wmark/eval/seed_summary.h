@@ -29,7 +29,8 @@ namespace wmark {
 /// "destroyed"}], "false_positive": {"checks", "false_claims", "highest_match_rate",
 /// "unchecked_seeds": the seeds whose report has no false-positive study}}, where stats are
 /// {"n", "mean", "sd" (null for one value), "min", "max"} (null when no report has the
-/// value). Throws wmark::Error naming the source for a report that is not one, one of another setup, or a repeated seed.
+/// value). Throws wmark::Error naming the source for a report that is not one, one of
+/// another setup, or a repeated seed.
 WMARK_API nlohmann::json summarize_seeds(const std::vector<nlohmann::json>& reports,
                                          const std::vector<std::string>& sources);
 

@@ -339,6 +339,9 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   CHECK_THROWS_WITH(read_evaluation_report(run.out_dir),
                     Contains("shard-5-of-9.json: its \"epochs\" differs") && Contains("two evaluations"));
   std::filesystem::remove(run.out_dir / "shard-5-of-9.json");
+  // A folder with neither a report nor a part is named, not read as an empty report.
+  std::filesystem::create_directories(dir / "empty");
+  CHECK_THROWS_WITH(read_evaluation_report(dir / "empty"), Contains("empty holds no report.json and no shard-I-of-N"));
 
   // The merge recomputes nothing and reports every part, the false-positive study included.
   steps.clear();

@@ -20,6 +20,13 @@ using json = nlohmann::json;
 const char* const kSetup[] = {"dataset", "arch", "epochs", "train_samples", "test_samples", "trigger_size",
                               "attacker_samples"};
 
+// "1, 2, 3" for the headline and the unchecked-seeds sentence alike.
+std::string join_seeds(const json& seeds) {
+  std::string joined;
+  for (const auto& seed : seeds) joined += (joined.empty() ? "" : ", ") + seed.dump();
+  return joined;
+}
+
 const json& member(const json& object, const char* name, const std::string& source) {
   WMARK_CHECK(object.is_object() && object.contains(name), source, " is not an evaluation report: it has no \"", name,
               "\"");
@@ -225,10 +232,8 @@ json read_evaluation_report(const std::filesystem::path& path) {
 
 std::string seed_summary_markdown(const json& summary) {
   std::ostringstream md;
-  std::string seed_list;
-  for (const auto& seed : summary.at("seeds")) seed_list += (seed_list.empty() ? "" : ", ") + seed.dump();
   const auto seed_count = summary.at("seeds").size();
-  md << "# Over " << seed_count << (seed_count == 1 ? " seed (" : " seeds (") << seed_list << "): "
+  md << "# Over " << seed_count << (seed_count == 1 ? " seed (" : " seeds (") << join_seeds(summary.at("seeds")) << "): "
      << summary.value("dataset", "") << ", " << summary.value("arch", "") << "\n\n"
      << summary.value("train_samples", 0) << " training samples, " << summary.value("epochs", 0) << " epochs, "
      << summary.value("trigger_size", 0) << " triggers per key, the attacker holds " << summary.value("attacker_samples", 0)
@@ -290,9 +295,7 @@ std::string seed_summary_markdown(const json& summary) {
        << " checks of clean models against the keys (highest match rate " << std::fixed << std::setprecision(1)
        << 100 * fp.value("highest_match_rate", 0.0) << "%)" << (unchecked.empty() ? "" : "; ");
   if (!unchecked.empty()) {
-    std::string seeds;
-    for (const auto& seed : unchecked) seeds += (seeds.empty() ? "" : ", ") + seed.dump();
-    md << "not checked for seed" << (unchecked.size() > 1 ? "s " : " ") << seeds
+    md << "not checked for seed" << (unchecked.size() > 1 ? "s " : " ") << join_seeds(unchecked)
        << ", run in shards whose clean models are not in the folder (merge with `wmark evaluate` to check)";
   }
   md << ".\n";

@@ -321,7 +321,8 @@ TEST_CASE("a grid split into two shards computes each part once, and an unsharde
   const auto partial_summary = summarize_seeds({parts}, {run.out_dir.string()});
   CHECK(partial_summary["false_positive"]["unchecked_seeds"] == json{parsed.seed});
   CHECK_THAT(seed_summary_markdown(partial_summary),
-             Contains("No clean model in these folders") && Contains("not checked for seed"));
+             Contains("No clean model in these folders") && Contains("not checked for seed") &&
+                 Contains("# Over 1 seed (") && !Contains("Over 1 seeds") && !Contains(" claims in "));
   // A later run of shard 0 with another config (uchida alone, found cached) keeps the
   // content scheme its first run reported.
   auto uchida_only = config;

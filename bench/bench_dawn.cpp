@@ -1,15 +1,16 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, knockoff on another dataset's training
-// split, and on request retraining that drops the answers disagreeing with the thief's
-// own labels, or asks each image several times, the repeats near twins of it, and votes; soft labels from the served class scores, which DAWN swaps
-// too), makes the proof key from the server's log, and verifies the surrogate and a zoo
-// of clean models with it, from their labels and from their class scores (DAWN's rank
+// split, and on request: retraining that drops the answers disagreeing with the thief's
+// own labels, and retraining or knockoff that asks each image several times, the repeats
+// near twins of it, and votes; soft labels come from the served class scores, which DAWN
+// swaps too), makes the proof key from the server's log, and verifies the surrogate and a
+// zoo of clean models with it, from their labels and from their class scores (DAWN's rank
 // test). Prints one line per seed and attack, and the accuracy a legitimate client sees.
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
 //              [--keying perceptual [--bits 16] [--grid 8]]
-//              [--seeds 3] [--budget 20000] [--epochs 5] [--query-dataset fashion]
+//              [--seeds 3] [--first-seed 1] [--budget 20000] [--epochs 5] [--query-dataset fashion]
 //              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
 //              [--votes 3] [--vote-twin nudge|noise|shift] [--vote-noise 0.1] [--vote-unanimous]
 #include <algorithm>
@@ -40,7 +41,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The voting thief's options (RetrainingOptions' votes, vote_twin, vote_noise, vote_unanimous).
+// The voting thief's options (votes, vote_twin, vote_noise, vote_unanimous of RetrainingOptions and KnockoffOptions).
 struct VotingThief {
   std::int64_t votes = 3;
   std::string twin = "nudge";
@@ -68,12 +69,13 @@ int run(int argc, char** argv) {
   std::string model_path;
   std::vector<std::string> zoo_paths;
   double rate = 0.005;
-  int seeds = 3, threads = 0;
+  int seeds = 3, first_seed = 1, threads = 0;
   std::int64_t budget = 20000, epochs = 5;
   std::string query_dataset = "fashion", other_arch;
   // Short names of the thieves, in the order they run.
   const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
-                                             "knockoff", "retraining-checked", "retraining-votes"};
+                                             "knockoff", "retraining-checked", "retraining-votes",
+                                             "knockoff-votes"};
   // The voting and label-checking thieves only on request: they beat DAWN (docs/dawn.md).
   std::vector<std::string> chosen{"retraining", "retraining-soft", "retraining-1000", "cross-arch", "knockoff"};
   bool augment = false;
@@ -83,6 +85,8 @@ int run(int argc, char** argv) {
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
   app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
   app.add_option("--seeds", seeds, "seeds (thief's data split, queries, surrogate)")->check(CLI::Range(1, 100));
+  app.add_option("--first-seed", first_seed, "the first seed (runs seeds first..first+seeds-1)")
+      ->check(CLI::Range(1, 1000));
   app.add_option("--budget", budget, "knockoff queries")->check(CLI::Range(1ll, 60000ll));
   app.add_option("--query-dataset", query_dataset, "knockoff's query images (its training split)");
   app.add_option("--other-arch", other_arch,
@@ -123,7 +127,7 @@ int run(int argc, char** argv) {
               voting.unanimous ? ", drops disagreements" : ", majority");
   std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
               "labels: match p-value verified zoo", "scores: match p-value verified zoo");
-  for (int seed = 1; seed <= seeds; ++seed) {
+  for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
     auto [test, attacker] = split_holdout(splits.test, 5000, static_cast<std::uint64_t>(seed));
     auto server_key = make_dawn_server_key(rate, victim.spec.input, victim.spec.num_classes, victim.normalization,
                                            info.dataset, keying);
@@ -132,6 +136,8 @@ int run(int argc, char** argv) {
     std::printf("seed %d, legitimate client: %.2f%% served vs %.2f%% the model's own\n", seed,
                 100 * served_accuracy(*victim.model, server_key, test), 100 * accuracy(*victim.model, test, torch::kCPU));
     const auto retraining = RetrainingOptions().soft_labels(false).epochs(epochs).augment(augment);
+    const auto knockoff =
+        KnockoffOptions().soft_labels(false).query_dataset(query_dataset).budget(budget).epochs(epochs).augment(augment);
     const std::vector<std::tuple<std::string, std::string, std::shared_ptr<Attack>>> thieves{
         {"retraining", "retraining (5,000)", std::make_shared<RetrainingAttack>(retraining)},
         {"retraining-soft", "retraining, soft labels",
@@ -141,12 +147,13 @@ int run(int argc, char** argv) {
         {"cross-arch", "cross-arch (" + other_arch + ")",
          std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions(retraining).surrogate(other_arch))},
         {"knockoff", "knockoff (" + query_dataset + ")",
-         std::make_shared<KnockoffAttack>(KnockoffOptions()
-                                              .soft_labels(false)
-                                              .query_dataset(query_dataset)
-                                              .budget(budget)
-                                              .epochs(epochs)
-                                              .augment(augment))},
+         std::make_shared<KnockoffAttack>(knockoff)},
+        {"knockoff-votes", "knockoff, " + std::to_string(voting.votes) + " votes",
+         std::make_shared<KnockoffAttack>(KnockoffOptions(knockoff)
+                                              .votes(voting.votes)
+                                              .vote_twin(voting.twin)
+                                              .vote_noise(voting.noise)
+                                              .vote_unanimous(voting.unanimous))},
         {"retraining-checked", "retraining, own labels",
          std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).check_own_labels(true))},
         {"retraining-votes", "retraining, " + std::to_string(voting.votes) + " votes",

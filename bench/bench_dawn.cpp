@@ -49,6 +49,13 @@ struct VotingThief {
   bool unanimous = false;
 };
 
+// `options` (RetrainingOptions or KnockoffOptions) with the voting thief's choices set.
+template <typename Options>
+Options with_votes(Options options, const VotingThief& thief) {
+  options.votes(thief.votes).vote_twin(thief.twin).vote_noise(thief.noise).vote_unanimous(thief.unanimous);
+  return options;
+}
+
 // The accuracy a legitimate client sees on `test`: the model's answers with DAWN's changes.
 double served_accuracy(Network& model, const WatermarkKey& key, const Dataset& test) {
   const auto own = predict_labels(model, test.images, test.normalization, torch::kCPU);
@@ -80,7 +87,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> chosen{"retraining", "retraining-soft", "retraining-1000", "cross-arch", "knockoff"};
   bool augment = false;
   DawnKeying keying;
-  VotingThief voting;
+  VotingThief thief;
   app.add_option("--model", model_path, "the victim (a wmark checkpoint)")->required();
   app.add_option("--zoo", zoo_paths, "clean models of the same task, for false claims");
   app.add_option("--rate", rate, "DAWN's rate")->check(CLI::Range(1e-6, 0.5));
@@ -97,11 +104,11 @@ int run(int argc, char** argv) {
   app.add_option("--keying", keying.keying, "DAWN's keying")->check(CLI::IsMember({"pixels", "perceptual"}));
   app.add_option("--bits", keying.bits, "perceptual keying: sign bits")->check(CLI::Range(1ll, 64ll));
   app.add_option("--grid", keying.grid, "perceptual keying: cells per side")->check(CLI::Range(1ll, 64ll));
-  app.add_option("--votes", voting.votes, "the voting thief's votes")->check(CLI::Range(2ll, 15ll));
-  app.add_option("--vote-twin", voting.twin, "the voting thief's repeats")->check(CLI::IsMember({"nudge", "noise", "shift"}));
-  app.add_option("--vote-noise", voting.noise, "noise twins' standard deviation (1 = the pixel range)")
+  app.add_option("--votes", thief.votes, "the voting thief's votes")->check(CLI::Range(2ll, 15ll));
+  app.add_option("--vote-twin", thief.twin, "the voting thief's repeats")->check(CLI::IsMember({"nudge", "noise", "shift"}));
+  app.add_option("--vote-noise", thief.noise, "noise twins' standard deviation (1 = the pixel range)")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_flag("--vote-unanimous", voting.unanimous, "the voting thief drops images whose answers disagree");
+  app.add_flag("--vote-unanimous", thief.unanimous, "the voting thief drops images whose answers disagree");
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, even if the run is cut short
@@ -122,9 +129,9 @@ int run(int argc, char** argv) {
                                         : ("perceptual (" + std::to_string(keying.bits) + " bits, grid " +
                                            std::to_string(keying.grid) + ")").c_str(),
               static_cast<long long>(budget), static_cast<long long>(epochs), augment ? ", crops and flips" : "");
-  std::printf("voting thief: %lld votes, %s twins%s%s\n", static_cast<long long>(voting.votes), voting.twin.c_str(),
-              voting.twin == "noise" ? (" (sd " + std::to_string(voting.noise) + ")").c_str() : "",
-              voting.unanimous ? ", drops disagreements" : ", majority");
+  std::printf("voting thief: %lld votes, %s twins%s%s\n", static_cast<long long>(thief.votes), thief.twin.c_str(),
+              thief.twin == "noise" ? (" (sd " + std::to_string(thief.noise) + ")").c_str() : "",
+              thief.unanimous ? ", drops disagreements" : ", majority");
   std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
               "labels: match p-value verified zoo", "scores: match p-value verified zoo");
   for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
@@ -148,20 +155,12 @@ int run(int argc, char** argv) {
          std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions(retraining).surrogate(other_arch))},
         {"knockoff", "knockoff (" + query_dataset + ")",
          std::make_shared<KnockoffAttack>(knockoff)},
-        {"knockoff-votes", "knockoff, " + std::to_string(voting.votes) + " votes",
-         std::make_shared<KnockoffAttack>(KnockoffOptions(knockoff)
-                                              .votes(voting.votes)
-                                              .vote_twin(voting.twin)
-                                              .vote_noise(voting.noise)
-                                              .vote_unanimous(voting.unanimous))},
+        {"knockoff-votes", "knockoff, " + std::to_string(thief.votes) + " votes",
+         std::make_shared<KnockoffAttack>(with_votes(knockoff, thief))},
         {"retraining-checked", "retraining, own labels",
          std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).check_own_labels(true))},
-        {"retraining-votes", "retraining, " + std::to_string(voting.votes) + " votes",
-         std::make_shared<RetrainingAttack>(RetrainingOptions(retraining)
-                                                .votes(voting.votes)
-                                                .vote_twin(voting.twin)
-                                                .vote_noise(voting.noise)
-                                                .vote_unanimous(voting.unanimous))}};
+        {"retraining-votes", "retraining, " + std::to_string(thief.votes) + " votes",
+         std::make_shared<RetrainingAttack>(with_votes(retraining, thief))}};
     std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks;
     for (const auto& [name, label, attack] : thieves)
       if (std::find(chosen.begin(), chosen.end(), name) != chosen.end()) attacks.emplace_back(label, attack);

@@ -142,6 +142,14 @@ TEST_CASE("a thief extracts a served model over the Open Inference Protocol with
   // The served answers are the victim's: the copy is the one extracted in process.
   const auto local = RetrainingAttack(options).run(*f.model, f.context);
   CHECK(agreement(*remote.model, *local.model, f.test) > 0.99);
+  // A knockoff thief who votes asks each of its images `votes` times, every one counted
+  // by the server, and reports how many distinct images it asked.
+  const auto asked_before = endpoint->queries();
+  const auto voted = KnockoffAttack(KnockoffOptions().budget(200).epochs(1).soft_labels(false).votes(3).vote_twin("shift"))
+                         .run(*f.model, remote_context);
+  CHECK(endpoint->queries() - asked_before == 600);
+  CHECK(voted.details["votes"] == 3);
+  CHECK(voted.details["asked"] == 200);
 
   // An attack on the weights cannot use a deployed victim: refused, not silently run locally.
   CHECK_THROWS_WITH(evaluate_attack(FinetuneAttack(FinetuneOptions().epochs(1)), *f.model, remote_context, f.test, nullptr),

@@ -25,6 +25,7 @@ nlohmann::json VerificationReport::to_json() const {
                                                   : "not verified"},
           {"seconds", seconds}};
   if (bit_error_rate >= 0) out["bit_error_rate"] = bit_error_rate;
+  if (bits_inverted) out["bits_inverted"] = true;
   if (!queried_triggers.empty()) out["queried_triggers"] = queried_triggers;
   if (!model_sha256.empty()) out["model_sha256"] = model_sha256;
   if (!transcript_sha256.empty()) out["transcript_sha256"] = transcript_sha256;
@@ -50,7 +51,7 @@ nlohmann::json VerificationReport::to_json() const {
 std::string VerificationReport::summary() const {
   std::ostringstream out;
   out << (verified ? "VERIFIED" : "NOT VERIFIED") << ": " << matches << "/" << queries
-      << (bit_error_rate >= 0 ? " bits" : " triggers") << " matched (rate " << match_rate << ", chance " << chance_rate
+      << (bit_error_rate >= 0 ? " bits" : " triggers") << (bits_inverted ? " inverted" : "") << " matched (rate " << match_rate << ", chance " << chance_rate
       << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")

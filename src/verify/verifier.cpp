@@ -316,7 +316,14 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   }
   WMARK_CHECK(matches || aligned_matches >= 0, unreadable, "; nor could its units be aligned to the key's ",
               "reference: ", alignment.value("skipped", std::string()));
-  const int readings = aligned_matches >= 0 ? 2 : 1;
+  // Each reading is also taken inverted. Uchida and DeepMarks read the signs of
+  // projections of a layer's mean kernel, and a thief who negates that mean (weight
+  // shifting subtracts 1.5 mean filters, leaving -0.5 of it; flipping every unit under a
+  // batch norm) turns every bit into its complement. A model never marked agrees with the
+  // complement as rarely as with the bits, so it is evidence as strong; it is one more
+  // reading sharing the p threshold (Bonferroni).
+  const std::int64_t n = bits.size(0);
+  const int readings = (aligned_matches >= 0 ? 2 : 1) * 2;
 
   // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
   const double per_bit_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
@@ -324,15 +331,29 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
                        .chance_rate(per_bit_rate)
                        .min_match_rate(1.0 - options_.max_bit_error_rate())
                        .p_threshold(options_.p_threshold() / readings));
-  auto report = per_bit.decide(matches ? *matches : aligned_matches, bits.size(0), key);
-  bool on_aligned = false;
-  if (readings == 2) {
-    auto aligned = per_bit.decide(aligned_matches, bits.size(0), key);
+  // The plain reading decides when it verifies; otherwise the one agreeing most.
+  struct Reading {
+    std::int64_t matches;
+    bool aligned, inverted;
+  };
+  std::vector<Reading> candidates;
+  if (matches) candidates.push_back({*matches, false, false});
+  if (aligned_matches >= 0) candidates.push_back({aligned_matches, true, false});
+  if (matches) candidates.push_back({n - *matches, false, true});
+  if (aligned_matches >= 0) candidates.push_back({n - aligned_matches, true, true});
+  auto chosen = candidates.front();
+  auto report = per_bit.decide(chosen.matches, n, key);
+  if (!(matches && report.verified)) {
+    for (const auto& c : candidates)
+      if (c.matches > chosen.matches) chosen = c;
+    report = per_bit.decide(chosen.matches, n, key);
+  }
+  const bool on_aligned = chosen.aligned;
+  report.bits_inverted = chosen.inverted;
+  if (aligned_matches >= 0) {
     alignment["plain_matches"] = matches ? nlohmann::json(*matches) : nlohmann::json(nullptr);
     if (!matches) alignment["plain_unreadable"] = unreadable;
     alignment["aligned_matches"] = aligned_matches;
-    on_aligned = !matches || (!report.verified && aligned_matches > *matches);
-    if (on_aligned) report = aligned;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }
   const bool key_predates_suspect = !options_.key_priority().empty();
@@ -340,7 +361,8 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   report.unit_alignment = std::move(alignment);
   report.model = description;
   report.verified_at = utc_now_iso8601();
-  report.bit_error_rate = 1.0 - report.match_rate;
+  // Against the key's own bits, whichever reading decided.
+  report.bit_error_rate = chosen.inverted ? report.match_rate : 1.0 - report.match_rate;
   apply_derivation(report, key);
   if (on_aligned && report.key_derivation == "derived" && !key_predates_suspect) {
     // The secret derives the bits and projection, not the reference the units were

@@ -7,8 +7,10 @@
 #include "dummy_neurons_check.h"
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
+#include "wmark/attack/weight_shifting.h"
 #include "wmark/data/readers.h"
 #include "wmark/data/subset.h"
+#include "wmark/models/clone.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/registry.h"
 #include "wmark/models/torchscript.h"
@@ -74,6 +76,38 @@ TEST_CASE("Uchida bits round trip: BER 0 on the marked model, ~0.5 and rejected 
   CHECK(torch::equal(extract_uchida_bits(*f.marked, f.key), text_bits("wmark!", 64)));
   // The regulariser costs no accuracy worth the name.
   CHECK(f.marked_accuracy > f.clean_accuracy - 0.02);
+}
+
+// Weight shifting (the toolbox's removal attack aimed at Uchida) subtracts 1.5 mean
+// filters from every filter: the mean kernel Uchida projects becomes -0.5 of itself and
+// every bit turns into its complement. The verifier reads the complement too, so the thief
+// gains nothing by the shift alone, and a clean model stays unclaimed both ways.
+TEST_CASE("weight shifting inverts Uchida's bits; the complement reading claims them, never a clean model",
+          "[watermark]") {
+  const auto& f = uchida_fixture();
+  Verifier verifier;
+  auto shifted = clone_network(*f.marked, [] { return model_registry().create("mnist_cnn", {{1, 28, 28}, 10}); });
+  shift_convolution_weights(*shifted, /*shift=*/1.5, /*noise=*/0.0, /*seed=*/1);
+  const auto read = verifier.verify_white_box(*shifted, f.key, "shifted");
+  INFO(read.to_json().dump());
+  CHECK(read.bit_error_rate == 1);
+  CHECK(read.bits_inverted);
+  CHECK(read.matches == 64);
+  CHECK(read.verified);
+  CHECK(read.to_json().at("bits_inverted") == true);
+  CHECK(read.p_threshold == Approx(VerifierOptions().p_threshold() / 2));  // the bits and their complement
+  CHECK_THAT(read.summary(), Contains("64/64 bits inverted matched"));
+
+  // Shifting by exactly one mean filter zeroes the mean: no reading is left to claim.
+  auto zeroed = clone_network(*f.marked, [] { return model_registry().create("mnist_cnn", {{1, 28, 28}, 10}); });
+  shift_convolution_weights(*zeroed, /*shift=*/1.0, /*noise=*/0.0, /*seed=*/1);
+  CHECK_FALSE(verifier.verify_white_box(*zeroed, f.key, "zeroed").verified);
+
+  const auto clean = verifier.verify_white_box(*f.clean, f.key, "clean");
+  INFO(clean.to_json().dump());
+  CHECK_FALSE(clean.verified);
+  CHECK(clean.matches >= 32);  // the better of the bits and their complement
+  CHECK(clean.bit_error_rate == Approx(clean.bits_inverted ? clean.match_rate : 1 - clean.match_rate));
 }
 
 TEST_CASE("Uchida keys name their layer and commit to X and b", "[watermark]") {
@@ -144,7 +178,9 @@ TEST_CASE("Uchida loses its bits to neuron permutation, keeps them through scali
     const auto own = verifier.verify_white_box(*f.marked, aligned_key, "marked");
     CHECK(own.verified);
     CHECK(own.unit_alignment["decided_on"] == "plain");
-    CHECK(own.p_threshold == Approx(VerifierOptions().p_threshold() / 2));  // two readings
+    // Four readings share the threshold: plain and aligned, each also inverted.
+    CHECK(own.p_threshold == Approx(VerifierOptions().p_threshold() / 4));
+    CHECK_FALSE(own.bits_inverted);
   }
   test::check_dummy_neurons_undone(*f.marked, *f.clean, f.key, aligned_key, context);
   const auto clean = verifier.verify_white_box(*f.clean, aligned_key, "clean");
@@ -205,7 +241,10 @@ TEST_CASE("Uchida on a batch-normed layer: sign flips invert or scramble the bit
   // Every unit flipped, no rescaling: each projection changes sign exactly.
   const auto inverted = NeuronScalingAttack(NeuronScalingOptions().max_scale(1).flip_rate(1)).run(*f.marked, context);
   CHECK(inverted.details["max_logit_difference"].get<double>() < 1e-3);
-  CHECK(verifier.verify_white_box(*inverted.model, f.key, "inverted").bit_error_rate == 1);
+  const auto inverted_read = verifier.verify_white_box(*inverted.model, f.key, "inverted");
+  CHECK(inverted_read.bit_error_rate == 1);
+  CHECK(inverted_read.bits_inverted);  // the complement reading claims it without the reference
+  CHECK(inverted_read.verified);
 
   for (std::uint64_t seed : {1, 2, 3}) {
     auto c = context;

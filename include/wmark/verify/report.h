@@ -50,6 +50,10 @@ struct WMARK_API VerificationReport {
   /// White-box keys: the share of extracted bits that differ from the key's; negative
   /// for trigger sets (not written to JSON then).
   double bit_error_rate = -1;
+  /// White-box keys: the decision counted the extracted bits that agree with the key's
+  /// complement (`matches` counts those): every projection's sign reversed, as weight
+  /// shifting or flipping every unit under a batch norm leaves it (written when true).
+  bool bits_inverted = false;
   /// Under a query budget: the key's triggers asked for (indexes, drawn at random for
   /// each verification); empty when every trigger was asked for.
   std::vector<std::int64_t> queried_triggers;

@@ -22,7 +22,8 @@
 /// The reference is read off the marked model, not derived from the key's secret: a
 /// false accuser writing a key after seeing a model could choose it to reorder that
 /// model's units into agreement with the bits. So the Verifier reads the suspect both as
-/// it is and aligned, decides on the two readings with a Bonferroni correction, and a
+/// it is and aligned (each also against the bits' complement), decides on the readings
+/// with a Bonferroni correction, and a
 /// decision that rests on the aligned reading is evidence against a false accuser only
 /// with a time stamp on the key (VerifierOptions::require_derivable_key says so).
 #pragma once

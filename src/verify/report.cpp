@@ -51,8 +51,8 @@ nlohmann::json VerificationReport::to_json() const {
 std::string VerificationReport::summary() const {
   std::ostringstream out;
   out << (verified ? "VERIFIED" : "NOT VERIFIED") << ": " << matches << "/" << queries
-      << (bit_error_rate >= 0 ? " bits" : " triggers") << (bits_inverted ? " inverted" : "") << " matched (rate " << match_rate << ", chance " << chance_rate
-      << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
+      << (bit_error_rate >= 0 ? " bits" : " triggers") << (bits_inverted ? " inverted" : "") << " matched (rate "
+      << match_rate << ", chance " << chance_rate << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
         << " unmarked images given the target class (rate " << control.at("target_rate").get<double>() << ")";

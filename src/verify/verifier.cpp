@@ -320,32 +320,31 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   // projections of a layer's mean kernel, and a thief who negates that mean (weight
   // shifting subtracts 1.5 mean filters, leaving -0.5 of it; flipping every unit under a
   // batch norm) turns every bit into its complement. A model never marked agrees with the
-  // complement as rarely as with the bits, so it is evidence as strong; it is one more
-  // reading sharing the p threshold (Bonferroni).
+  // complement as rarely as with the bits, so it is evidence as strong; every reading
+  // taken shares the p threshold (Bonferroni).
+  struct Reading {
+    std::int64_t matches;
+    bool aligned, inverted;
+  };
   const std::int64_t n = bits.size(0);
-  const int readings = (aligned_matches >= 0 ? 2 : 1) * 2;
+  std::vector<Reading> readings;
+  if (matches) readings.push_back({*matches, false, false});
+  if (aligned_matches >= 0) readings.push_back({aligned_matches, true, false});
+  if (matches) readings.push_back({n - *matches, false, true});
+  if (aligned_matches >= 0) readings.push_back({n - aligned_matches, true, true});
 
   // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
   const double per_bit_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
   Verifier per_bit(VerifierOptions(options_)
                        .chance_rate(per_bit_rate)
                        .min_match_rate(1.0 - options_.max_bit_error_rate())
-                       .p_threshold(options_.p_threshold() / readings));
+                       .p_threshold(options_.p_threshold() / static_cast<double>(readings.size())));
   // The plain reading decides when it verifies; otherwise the one agreeing most.
-  struct Reading {
-    std::int64_t matches;
-    bool aligned, inverted;
-  };
-  std::vector<Reading> candidates;
-  if (matches) candidates.push_back({*matches, false, false});
-  if (aligned_matches >= 0) candidates.push_back({aligned_matches, true, false});
-  if (matches) candidates.push_back({n - *matches, false, true});
-  if (aligned_matches >= 0) candidates.push_back({n - aligned_matches, true, true});
-  auto chosen = candidates.front();
+  auto chosen = readings.front();
   auto report = per_bit.decide(chosen.matches, n, key);
   if (!(matches && report.verified)) {
-    for (const auto& c : candidates)
-      if (c.matches > chosen.matches) chosen = c;
+    for (const auto& r : readings)
+      if (r.matches > chosen.matches) chosen = r;
     report = per_bit.decide(chosen.matches, n, key);
   }
   const bool on_aligned = chosen.aligned;

@@ -23,6 +23,9 @@ inline void check_dummy_neurons_undone(Network& marked, Network& clean, const Wa
   CHECK(recovered.bit_error_rate == 0);
   CHECK(recovered.unit_alignment["plain_matches"].is_null());
   CHECK_THAT(recovered.unit_alignment["plain_unreadable"].get<std::string>(), Contains("another architecture"));
+  // Only the readings taken share the threshold: aligned, and aligned against the complement.
+  CHECK(recovered.p_threshold == Approx(VerifierOptions().p_threshold() / 2));
+  CHECK_FALSE(recovered.bits_inverted);
   const auto clean_widened = DummyNeuronsAttack().run(clean, context);
   CHECK_FALSE(verifier.verify_white_box(*clean_widened.model, aligned_key, "clean widened").verified);
 }

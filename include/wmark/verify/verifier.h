@@ -117,7 +117,7 @@ class WMARK_API Verifier {
   /// (the model is changed meanwhile and restored exactly: do not share it with another
   /// thread during the call). Every reading is also counted against the bits'
   /// complement (an inverted code, VerificationReport::bits_inverted), and all readings
-  /// share the p threshold (Bonferroni: 2 or 4 of them); a decision resting
+  /// share the p threshold (Bonferroni over the readings taken); a decision resting
   /// on the aligned reading counts as not derivable unless the options carry the key's
   /// priority over the suspect. Throws wmark::Error for a black-box
   /// key, an unregistered method or a model without the key's layer.

@@ -19,7 +19,7 @@ namespace wmark::cli {
 namespace {
 
 struct VerifyCommand {
-  std::vector<std::string> models, keys;
+  std::vector<std::string> models, keys, null_models;
   // Or an adi key's opened triggers: the published commitments, the verifier's request, the opening.
   std::string published, request, opening;
   std::string arch, report, device = "cpu";
@@ -140,8 +140,16 @@ int run_verify(const VerifyCommand& c) {
                         .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir));
   const auto priorities = key_priorities(c, keys, key_names);
   std::vector<NamedKey> named;
-  for (std::size_t k = 0; k < keys.size(); ++k)
-    named.push_back({std::move(keys[k]), Verifier(VerifierOptions(options).key_priority(priorities[k])), key_names[k]});
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    auto key_options = VerifierOptions(options).key_priority(priorities[k]);
+    if (!c.null_models.empty()) {
+      key_options.aligned_chance_rate(measure_aligned_chance_rate(
+          suspect_files({c.null_models.begin(), c.null_models.end()}), keys[k], file_options(c), key_names[k]));
+      std::cout << "key " << key_names[k] << ": aligned readings decided against " << key_options.aligned_chance_rate()
+                << " per bit, the most any of the independent models agrees with once aligned\n";
+    }
+    named.push_back({std::move(keys[k]), Verifier(key_options), key_names[k]});
+  }
   const auto checks = c.remote.empty()
                           ? verify_suspects(suspect_files({c.models.begin(), c.models.end()}), named, file_options(c))
                           : verify_remote_suspects(remote_options(c), named);
@@ -201,6 +209,9 @@ void add_verify_command(CLI::App& app, Dispatch& dispatch) {
       ->check(CLI::Range(0.0, 0.999));
   sub->add_option("--max-bit-error-rate", c->max_bit_error_rate,
                   "white-box keys: and only at or below this bit error rate")->check(CLI::Range(0.0, 0.49));
+  sub->add_option("--null-model", c->null_models,
+                  "white-box keys: models trained independently of the marked one (files or folders); the aligned "
+                  "reading is decided against the most of the key's bits any of them agrees with once aligned");
   sub->add_option("--device", c->device, "cpu or cuda[:N]");
   sub->add_option("--threads", c->threads, "intra-op threads (default: all cores)");
   sub->add_flag("--accept-unverifiable-keys", c->accept_unverifiable_keys,

@@ -135,6 +135,17 @@ SuspectVerification verify_suspect_file(const std::filesystem::path& model, cons
   return checks.front();
 }
 
+double measure_aligned_chance_rate(const std::vector<std::filesystem::path>& independent, const WatermarkKey& key,
+                                   const SuspectFileOptions& options, const std::string& key_name) {
+  WMARK_CHECK(!key.black_box(), key_name, " is a black-box key (", key.method, "); an aligned chance rate calibrates "
+              "white-box keys: for this one measure reference models' match rate and give it as the chance rate");
+  const Verifier at_default;
+  std::vector<VerificationReport> readings;
+  for (const auto& file : independent)
+    readings.push_back(verify_suspect_file(file, key, at_default, options, key_name).report);
+  return Verifier::aligned_chance_rate(readings);
+}
+
 SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
                                           const Verifier& verifier, const std::string& key_name) {
   WMARK_CHECK(key.black_box(), "key ", key_name, " is a white-box key (", key.method,

@@ -101,6 +101,8 @@ Verifier::Verifier(VerifierOptions options) : options_(options), derivations_(st
   WMARK_CHECK(options_.chance_rate() >= 0 && options_.chance_rate() < 1, "chance rate must be in [0,1)");
   WMARK_CHECK(options_.max_bit_error_rate() >= 0 && options_.max_bit_error_rate() < 0.5,
               "maximum bit error rate must be in [0,0.5)");
+  WMARK_CHECK(options_.aligned_chance_rate() >= 0 && options_.aligned_chance_rate() < 1,
+              "aligned chance rate must be in [0,1)");
   WMARK_CHECK(options_.max_queries() >= 0, "the query budget must not be negative");
 }
 
@@ -333,19 +335,31 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   if (matches) readings.push_back({n - *matches, false, true});
   if (aligned_matches >= 0) readings.push_back({n - aligned_matches, true, true});
 
-  // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2).
-  const double per_bit_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
-  Verifier per_bit(VerifierOptions(options_)
-                       .chance_rate(per_bit_rate)
-                       .min_match_rate(1.0 - options_.max_bit_error_rate())
-                       .p_threshold(options_.p_threshold() / static_cast<double>(readings.size())));
-  // The plain reading decides when it verifies; otherwise the one agreeing most.
+  // Per bit, a model never trained with this secret agrees at the scheme's rate (1/2);
+  // once aligned to the marked model's units, at the rate measured on independent models.
+  const double plain_rate = std::max(scheme->chance_rate(key.params, key.num_classes), 0.5);
+  const double aligned_rate = std::max(plain_rate, options_.aligned_chance_rate());
+  auto verifier_at = [&](double rate) {
+    return Verifier(VerifierOptions(options_)
+                        .chance_rate(rate)
+                        .min_match_rate(1.0 - options_.max_bit_error_rate())
+                        .p_threshold(options_.p_threshold() / static_cast<double>(readings.size())));
+  };
+  const auto plain_verifier = verifier_at(plain_rate), aligned_verifier = verifier_at(aligned_rate);
+  auto decide_reading = [&](const Reading& r) {
+    return (r.aligned ? aligned_verifier : plain_verifier).decide(r.matches, n, key);
+  };
+  // The plain reading decides when it verifies; otherwise the one of smallest p-value.
   auto chosen = readings.front();
-  auto report = per_bit.decide(chosen.matches, n, key);
+  auto report = decide_reading(chosen);
   if (!(matches && report.verified)) {
-    for (const auto& r : readings)
-      if (r.matches > chosen.matches) chosen = r;
-    report = per_bit.decide(chosen.matches, n, key);
+    for (const auto& r : readings) {
+      auto candidate = decide_reading(r);
+      if (candidate.log10_p_value < report.log10_p_value) {
+        chosen = r;
+        report = std::move(candidate);
+      }
+    }
   }
   const bool on_aligned = chosen.aligned;
   report.bits_inverted = chosen.inverted;
@@ -353,6 +367,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
     alignment["plain_matches"] = matches ? nlohmann::json(*matches) : nlohmann::json(nullptr);
     if (!matches) alignment["plain_unreadable"] = unreadable;
     alignment["aligned_matches"] = aligned_matches;
+    alignment["aligned_chance_rate"] = aligned_rate;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }
   const bool key_predates_suspect = !options_.key_priority().empty();
@@ -375,6 +390,26 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+double Verifier::aligned_chance_rate(const std::vector<VerificationReport>& independent) {
+  WMARK_CHECK(!independent.empty(), "the aligned chance rate needs at least one independent model's reading");
+  double rate = 0.5;
+  for (const auto& report : independent) {
+    const auto& alignment = report.unit_alignment;
+    WMARK_CHECK(alignment.is_object() && alignment.contains("aligned_matches") && report.queries > 0,
+                report.model, " has no aligned reading of the ", report.method, " key (",
+                alignment.is_object() ? alignment.value("skipped", std::string("the key holds no unit reference"))
+                                      : std::string("the key holds no unit reference"),
+                "): it cannot calibrate one");
+    const auto agreeing = alignment["aligned_matches"].get<std::int64_t>();
+    const auto most = std::max(agreeing, report.queries - agreeing);
+    WMARK_CHECK(most < report.queries, report.model, " agrees with every bit of the ", report.method,
+                " key once aligned: a model that is a copy of the marked one cannot calibrate the "
+                "aligned reading, and a key no independent model disagrees with cannot prove anything");
+    rate = std::max(rate, static_cast<double>(most) / static_cast<double>(report.queries));
+  }
+  return rate;
 }
 
 void Verifier::control_family_wise_error(std::vector<VerificationReport>& reports) {

@@ -317,6 +317,18 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(aligned["unit_alignment"]["decided_on"] == "aligned");
   CHECK(aligned["unit_alignment"]["aligned_matches"].get<std::int64_t>() >
         aligned["unit_alignment"]["plain_matches"].get<std::int64_t>());
+  // The arbiter calibrates the aligned reading on a model trained apart from the marked
+  // one: the permuted copy is still claimed, at the rate that model reached.
+  CHECK(test::run_command(verify_permuted + " --accept-unverifiable-keys --null-model " + f.path("clean.pt"), out) == 0);
+  CHECK_THAT(out, Contains("aligned readings decided against"));
+  auto calibrated = nlohmann::json::parse(std::ifstream(f.path("permuted-report.json")));
+  INFO(calibrated.dump());
+  CHECK(calibrated["verified"] == true);
+  CHECK(calibrated["unit_alignment"]["aligned_chance_rate"].get<double>() >= 0.5);
+  CHECK(calibrated["chance_rate"] == calibrated["unit_alignment"]["aligned_chance_rate"]);
+  CHECK(test::run_wmark("verify --model " + f.path("clean.pt") + " --key " + f.path("content.wmk") +
+                              " --null-model " + f.path("clean.pt"), out) == 2);
+  CHECK_THAT(out, Contains("content.wmk is a black-box key"));
   // With a time stamp on the key older than the suspect, the aligned decision counts;
   // with one younger than the suspect, it stays refused.
   test::LocalTsa tsa("wmark e2e");

@@ -256,3 +256,59 @@ TEST_CASE("DeepSigns loses its bits to neuron permutation and scaling, and align
   CHECK_FALSE(clean.verified);
   CHECK(clean.unit_alignment["aligned_matches"].get<std::int64_t>() < 48);  // of 64 bits
 }
+
+// Aligning pairs any model's units with the marked model's most similar ones and gives
+// them its scales: an innocent model of the same task then agrees with an activation key
+// beyond 1/2 (results.md: 34-55 of 64 on MNIST). Calibrated on independent models, the
+// aligned reading of the innocent model loses its apparent significance and a permuted
+// stolen copy still verifies.
+TEST_CASE("independent models calibrate the aligned reading: an innocent model loses, a stolen copy keeps it",
+          "[watermark]") {
+  const auto& f = deepsigns_fixture();
+  auto aligned_key = f.key;
+  REQUIRE(record_unit_reference(*f.marked, aligned_key));
+  const Verifier at_half;
+  // Two models trained apart from the DeepSigns pair: other initialisations, other data.
+  std::vector<VerificationReport> independent;
+  for (const auto& model : {test::watermarked_mnist().model, test::clean_mnist()})
+    independent.push_back(at_half.verify_white_box(*model, aligned_key, "independent"));
+  const double rate = Verifier::aligned_chance_rate(independent);
+  double most = 0;
+  for (const auto& r : independent) {
+    const auto agreeing = r.unit_alignment["aligned_matches"].get<std::int64_t>();
+    most = std::max(most, std::max(agreeing, r.queries - agreeing) / 64.0);
+  }
+  INFO("aligned chance rate " << rate);
+  CHECK(rate == Approx(std::max(most, 0.5)));
+  CHECK(rate < 1.0);
+  const Verifier calibrated(VerifierOptions().aligned_chance_rate(rate));
+
+  // The innocent model (the marked one's clean twin): a p-value no smaller than at 1/2.
+  const auto innocent_at_half = at_half.verify_white_box(*f.clean, aligned_key, "clean");
+  const auto innocent = calibrated.verify_white_box(*f.clean, aligned_key, "clean");
+  INFO(innocent_at_half.to_json().dump() << "\n" << innocent.to_json().dump());
+  CHECK_FALSE(innocent.verified);
+  CHECK(innocent.unit_alignment["aligned_chance_rate"].get<double>() == Approx(rate));
+  CHECK(innocent.log10_p_value >= innocent_at_half.log10_p_value - 1e-9);
+  if (innocent.unit_alignment["decided_on"] == "aligned" && !innocent.bits_inverted) {
+    CHECK(innocent.chance_rate == Approx(rate));
+  }
+
+  // A permuted copy of the marked model: every bit back once aligned, still claimed.
+  auto context = test::attack_context("mnist_cnn", f.test, 3);
+  context.seed = 7;
+  const auto permuted = NeuronPermutationAttack().run(*f.marked, context);
+  const auto stolen = calibrated.verify_white_box(*permuted.model, aligned_key, "permuted");
+  INFO(stolen.to_json().dump());
+  CHECK(stolen.verified);
+  CHECK(stolen.unit_alignment["decided_on"] == "aligned");
+  CHECK(stolen.chance_rate == Approx(rate));
+
+  // The marked model cannot calibrate (it agrees with every bit), nor a reading without alignment.
+  CHECK_THROWS_WITH(Verifier::aligned_chance_rate({at_half.verify_white_box(*f.marked, aligned_key, "the marked model")}),
+                    Contains("the marked model agrees with every bit"));
+  CHECK_THROWS_WITH(Verifier::aligned_chance_rate({at_half.verify_white_box(*f.clean, f.key, "a plain reading")}),
+                    Contains("a plain reading has no aligned reading"));
+  CHECK_THROWS_WITH(Verifier::aligned_chance_rate({}), Contains("at least one independent model"));
+  CHECK_THROWS_WITH(Verifier(VerifierOptions().aligned_chance_rate(1.0)), Contains("aligned chance rate must be in"));
+}

@@ -58,6 +58,15 @@ WMARK_API SuspectVerification verify_suspect_file(const std::filesystem::path& m
                                                   const Verifier& verifier, const SuspectFileOptions& options = {},
                                                   const std::string& key_name = "key");
 
+/// VerifierOptions::aligned_chance_rate for white-box `key`, measured on the model files
+/// `independent`: models trained independently of the marked one (an arbiter's own, or
+/// the accused party's from before the key), each read as verify_suspect_file() reads a
+/// suspect, then Verifier::aligned_chance_rate(). Throws wmark::Error for a black-box key
+/// (`key_name` names it) and as those two do.
+WMARK_API double measure_aligned_chance_rate(const std::vector<std::filesystem::path>& independent,
+                                             const WatermarkKey& key, const SuspectFileOptions& options = {},
+                                             const std::string& key_name = "key");
+
 /// Verifies the model a server serves (`remote`: its URL, name, protocol...) against a
 /// black-box key; the report records the transcript's and TLS certificate's SHA-256.
 /// Throws wmark::Error for a white-box key (a server gives no weights) and for whatever

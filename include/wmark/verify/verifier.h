@@ -54,6 +54,13 @@ struct VerifierOptions {
   TORCH_ARG(double, chance_rate) = 0.0;
   /// White-box keys: ownership also needs a bit error rate of at most this; in [0,0.5).
   TORCH_ARG(double, max_bit_error_rate) = 0.1;
+  /// White-box keys with a unit reference: the share of bits a model trained independently
+  /// of the marked one agrees with once aligned (aligned_chance_rate(), measured on such
+  /// models). Aligning pairs any model's units with the marked model's most similar ones
+  /// and gives them its scales, so an independent model of the same task can agree with
+  /// an activation key well beyond 1/2; the aligned readings are decided against this
+  /// rate, never below the plain readings' (0 = theirs, 1/2). In [0,1).
+  TORCH_ARG(double, aligned_chance_rate) = 0.0;
   /// Black-box keys: send at most this many images, a fresh random subset of the key's
   /// triggers (OS randomness) each time, listed in the report, and of its control images
   /// in the key's proportion (at least one of each); 0 = all. Fewer queries give a
@@ -127,6 +134,14 @@ class WMARK_API Verifier {
   /// ModuleClassifier on `device`, white-box keys read it with verify_white_box().
   VerificationReport verify_model(Network& model, const WatermarkKey& key, const std::string& description,
                                   c10::Device device) const;
+  /// The aligned chance rate (VerifierOptions::aligned_chance_rate) measured on models
+  /// trained independently of the marked one: the largest share of the key's bits, or of
+  /// their complement, that any of them agrees with once aligned, from their
+  /// verify_white_box() reports (decided at the default rate). Throws wmark::Error for no
+  /// reports, a report without an aligned reading, or one agreeing with every bit (not
+  /// independent of the marked model, or a key that cannot tell models apart); the error
+  /// names the report's model.
+  static double aligned_chance_rate(const std::vector<VerificationReport>& independent);
   /// Makes `reports` one family: checking m suspects (or keys) at threshold p would
   /// otherwise claim an innocent one with probability up to m p. Holm's adjustment
   /// (holm_adjusted_log10) sets each report's family_size and family_log10_p_value, and

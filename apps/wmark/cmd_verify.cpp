@@ -109,6 +109,11 @@ void print_outcome(const SuspectVerification& checked, bool family) {
   else if (report.key_forgeable)
     std::cout << "warning: key " << key_name << " is " << report.key_derivation
               << "; accepted on request, so this decision proves nothing against a false accuser\n";
+  const auto& alignment = report.unit_alignment;
+  if (alignment.is_object() && alignment.value("decided_on", "") == "aligned" &&
+      alignment.value("aligned_chance_rate", 0.5) <= 0.5)
+    std::cout << "note: the aligned reading was decided against 1/2 per bit; aligned to the key's reference, a model "
+                 "trained apart from the marked one can agree with more (docs/robustness.md): --null-model measures it\n";
   if (!checked.remote.is_null())
     std::cout << "remote: " << report.queries + report.control.value("queries", std::int64_t{0}) << " images in " << checked.remote["requests"].get<std::int64_t>()
               << " requests, " << report.seconds << " s\n";

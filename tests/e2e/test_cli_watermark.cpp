@@ -310,6 +310,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(test::run_command(verify_permuted, out) == 1);
   CHECK_THAT(out, Contains("refused") && Contains("unit reference"));
   CHECK(test::run_command(verify_permuted + " --accept-unverifiable-keys", out) == 0);
+  CHECK_THAT(out, Contains("decided against 1/2 per bit") && Contains("--null-model measures it"));
   auto aligned = nlohmann::json::parse(std::ifstream(f.path("permuted-report.json")));
   INFO(aligned.dump());
   CHECK(aligned["verified"] == true);
@@ -321,6 +322,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   // one: the permuted copy is still claimed, at the rate that model reached.
   CHECK(test::run_command(verify_permuted + " --accept-unverifiable-keys --null-model " + f.path("clean.pt"), out) == 0);
   CHECK_THAT(out, Contains("aligned readings decided against"));
+  CHECK_THAT(out, !Contains("--null-model measures it"));
   auto calibrated = nlohmann::json::parse(std::ifstream(f.path("permuted-report.json")));
   INFO(calibrated.dump());
   CHECK(calibrated["verified"] == true);

@@ -26,6 +26,9 @@
 /// with a Bonferroni correction, and a
 /// decision that rests on the aligned reading is evidence against a false accuser only
 /// with a time stamp on the key (VerifierOptions::require_derivable_key says so).
+/// Aligned, an innocent model of the same task also agrees with an activation key
+/// (DeepSigns) beyond 1/2: VerifierOptions::aligned_chance_rate, measured on models
+/// trained apart from the marked one, is the aligned readings' null.
 #pragma once
 
 #include <nlohmann/json.hpp>

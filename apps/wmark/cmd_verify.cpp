@@ -111,7 +111,7 @@ void print_outcome(const SuspectVerification& checked, bool family) {
               << "; accepted on request, so this decision proves nothing against a false accuser\n";
   const auto& alignment = report.unit_alignment;
   if (alignment.is_object() && alignment.value("decided_on", "") == "aligned" &&
-      alignment.value("aligned_chance_rate", 0.5) <= 0.5)
+      !alignment.value("aligned_chance_rate_measured", false))
     std::cout << "note: the aligned reading was decided against 1/2 per bit; aligned to the key's reference, a model "
                  "trained apart from the marked one can agree with more (docs/robustness.md): --null-model measures it\n";
   if (!checked.remote.is_null())
@@ -145,15 +145,16 @@ int run_verify(const VerifyCommand& c) {
                         .data_dir(c.data_dir.empty() ? std::nullopt : std::optional<std::filesystem::path>(c.data_dir));
   const auto priorities = key_priorities(c, keys, key_names);
   std::vector<NamedKey> named;
-  for (std::size_t k = 0; k < keys.size(); ++k) {
-    auto key_options = VerifierOptions(options).key_priority(priorities[k]);
-    if (!c.null_models.empty()) {
-      key_options.aligned_chance_rate(measure_aligned_chance_rate(
-          suspect_files({c.null_models.begin(), c.null_models.end()}), keys[k], file_options(c), key_names[k]));
-      std::cout << "key " << key_names[k] << ": aligned readings decided against " << key_options.aligned_chance_rate()
+  for (std::size_t k = 0; k < keys.size(); ++k)
+    named.push_back({std::move(keys[k]), Verifier(VerifierOptions(options).key_priority(priorities[k])), key_names[k]});
+  if (!c.null_models.empty()) {
+    const auto rates =
+        measure_aligned_chance_rates(suspect_files({c.null_models.begin(), c.null_models.end()}), named, file_options(c));
+    for (std::size_t k = 0; k < named.size(); ++k) {
+      named[k].verifier = Verifier(VerifierOptions(options).key_priority(priorities[k]).aligned_chance_rate(rates[k]));
+      std::cout << "key " << named[k].name << ": aligned readings decided against " << rates[k]
                 << " per bit, the most any of the independent models agrees with once aligned\n";
     }
-    named.push_back({std::move(keys[k]), Verifier(key_options), key_names[k]});
   }
   const auto checks = c.remote.empty()
                           ? verify_suspects(suspect_files({c.models.begin(), c.models.end()}), named, file_options(c))

@@ -135,17 +135,6 @@ SuspectVerification verify_suspect_file(const std::filesystem::path& model, cons
   return checks.front();
 }
 
-double measure_aligned_chance_rate(const std::vector<std::filesystem::path>& independent, const WatermarkKey& key,
-                                   const SuspectFileOptions& options, const std::string& key_name) {
-  WMARK_CHECK(!key.black_box(), key_name, " is a black-box key (", key.method, "); an aligned chance rate calibrates "
-              "white-box keys: for this one measure reference models' match rate and give it as the chance rate");
-  const Verifier at_default;
-  std::vector<VerificationReport> readings;
-  for (const auto& file : independent)
-    readings.push_back(verify_suspect_file(file, key, at_default, options, key_name).report);
-  return Verifier::aligned_chance_rate(readings);
-}
-
 SuspectVerification verify_remote_suspect(const RemoteOptions& remote, const WatermarkKey& key,
                                           const Verifier& verifier, const std::string& key_name) {
   WMARK_CHECK(key.black_box(), "key ", key_name, " is a white-box key (", key.method,
@@ -173,6 +162,23 @@ std::vector<SuspectVerification> verify_suspects(const std::vector<std::filesyst
     suspect.seal(checks, first);
   }
   return decided_as_family(std::move(checks));
+}
+
+std::vector<double> measure_aligned_chance_rates(const std::vector<std::filesystem::path>& independent,
+                                                 const std::vector<NamedKey>& keys, const SuspectFileOptions& options) {
+  for (const auto& key : keys)
+    WMARK_CHECK(!key.key.black_box(), key.name, " is a black-box key (", key.key.method, "); an aligned chance rate "
+                "calibrates white-box keys: for this one measure reference models' match rate and give it as the "
+                "chance rate");
+  // Raw agreements only: the family's decisions play no part.
+  const auto checks = verify_suspects(independent, keys, options);
+  std::vector<double> rates;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    std::vector<VerificationReport> readings;
+    for (std::size_t i = k; i < checks.size(); i += keys.size()) readings.push_back(checks[i].report);
+    rates.push_back(Verifier::aligned_chance_rate(readings));
+  }
+  return rates;
 }
 
 std::vector<SuspectVerification> verify_remote_suspects(const RemoteOptions& remote, const std::vector<NamedKey>& keys) {

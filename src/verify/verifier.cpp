@@ -368,6 +368,7 @@ VerificationReport Verifier::verify_white_box(Network& model, const WatermarkKey
     if (!matches) alignment["plain_unreadable"] = unreadable;
     alignment["aligned_matches"] = aligned_matches;
     alignment["aligned_chance_rate"] = aligned_rate;
+    alignment["aligned_chance_rate_measured"] = options_.aligned_chance_rate() > 0;
     alignment["decided_on"] = on_aligned ? "aligned" : "plain";
   }
   const bool key_predates_suspect = !options_.key_priority().empty();

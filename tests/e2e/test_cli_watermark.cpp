@@ -328,6 +328,7 @@ TEST_CASE("wmark embed --method uchida hides bits that verify reads from the fil
   CHECK(calibrated["verified"] == true);
   CHECK(calibrated["unit_alignment"]["aligned_chance_rate"].get<double>() >= 0.5);
   CHECK(calibrated["chance_rate"] == calibrated["unit_alignment"]["aligned_chance_rate"]);
+  CHECK(calibrated["unit_alignment"]["aligned_chance_rate_measured"] == true);
   CHECK(test::run_wmark("verify --model " + f.path("clean.pt") + " --key " + f.path("content.wmk") +
                               " --null-model " + f.path("clean.pt"), out) == 2);
   CHECK_THAT(out, Contains("content.wmk is a black-box key"));

@@ -289,6 +289,8 @@ TEST_CASE("independent models calibrate the aligned reading: an innocent model l
   INFO(innocent_at_half.to_json().dump() << "\n" << innocent.to_json().dump());
   CHECK_FALSE(innocent.verified);
   CHECK(innocent.unit_alignment["aligned_chance_rate"].get<double>() == Approx(rate));
+  CHECK(innocent.unit_alignment["aligned_chance_rate_measured"] == true);
+  CHECK(innocent_at_half.unit_alignment["aligned_chance_rate_measured"] == false);
   CHECK(innocent.log10_p_value >= innocent_at_half.log10_p_value - 1e-9);
   if (innocent.unit_alignment["decided_on"] == "aligned" && !innocent.bits_inverted) {
     CHECK(innocent.chance_rate == Approx(rate));

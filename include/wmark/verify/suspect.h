@@ -58,15 +58,6 @@ WMARK_API SuspectVerification verify_suspect_file(const std::filesystem::path& m
                                                   const Verifier& verifier, const SuspectFileOptions& options = {},
                                                   const std::string& key_name = "key");
 
-/// VerifierOptions::aligned_chance_rate for white-box `key`, measured on the model files
-/// `independent`: models trained independently of the marked one (an arbiter's own, or
-/// the accused party's from before the key), each read as verify_suspect_file() reads a
-/// suspect, then Verifier::aligned_chance_rate(). Throws wmark::Error for a black-box key
-/// (`key_name` names it) and as those two do.
-WMARK_API double measure_aligned_chance_rate(const std::vector<std::filesystem::path>& independent,
-                                             const WatermarkKey& key, const SuspectFileOptions& options = {},
-                                             const std::string& key_name = "key");
-
 /// Verifies the model a server serves (`remote`: its URL, name, protocol...) against a
 /// black-box key; the report records the transcript's and TLS certificate's SHA-256.
 /// Throws wmark::Error for a white-box key (a server gives no weights) and for whatever
@@ -91,6 +82,16 @@ struct WMARK_API NamedKey {
 /// each report is kept verified only if its Holm-adjusted p-value passes. Throws
 /// wmark::Error as verify_suspect_file does, for no files or no keys.
 WMARK_API std::vector<SuspectVerification> verify_suspects(const std::vector<std::filesystem::path>& files,
+                                                           const std::vector<NamedKey>& keys,
+                                                           const SuspectFileOptions& options = {});
+
+/// VerifierOptions::aligned_chance_rate for each white-box key of `keys`, measured on the
+/// model files `independent`: models trained independently of the marked ones (an
+/// arbiter's own, or the accused party's from before the key), each opened once and read
+/// for every key as verify_suspects() reads a suspect, then Verifier::aligned_chance_rate()
+/// per key (rates in the order of `keys`). Throws wmark::Error for a black-box key (naming
+/// it) and as those two do.
+WMARK_API std::vector<double> measure_aligned_chance_rates(const std::vector<std::filesystem::path>& independent,
                                                            const std::vector<NamedKey>& keys,
                                                            const SuspectFileOptions& options = {});
 

@@ -10,11 +10,13 @@
 #include "wmark/attack/neuron_permutation.h"
 #include "wmark/attack/neuron_scaling.h"
 #include "wmark/data/subset.h"
+#include "wmark/models/checkpoint.h"
 #include "wmark/models/module_adapter.h"
 #include "wmark/models/registry.h"
 #include "wmark/train/evaluate.h"
 #include "wmark/train/trainer.h"
 #include "wmark/util/error.h"
+#include "wmark/verify/suspect.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/unit_alignment.h"
 #include "wmark/watermark/output_keys.h"
@@ -282,6 +284,28 @@ TEST_CASE("independent models calibrate the aligned reading: an innocent model l
   CHECK(rate == Approx(std::max(most, 0.5)));
   CHECK(rate < 1.0);
   const Verifier calibrated(VerifierOptions().aligned_chance_rate(rate));
+
+  // From files, for two keys at once (as `wmark verify --null-model` does): each key gets
+  // the rate of its own readings. The second key holds the clean twin's units as its
+  // reference, so the independent models align, and agree, differently.
+  auto twin_key = f.key;
+  REQUIRE(record_unit_reference(*f.clean, twin_key));
+  std::vector<VerificationReport> twin_readings;
+  test::TempDir dir;
+  std::vector<std::filesystem::path> files;
+  for (const auto& model : {test::watermarked_mnist().model, test::clean_mnist()}) {
+    twin_readings.push_back(at_half.verify_white_box(*model, twin_key, "independent"));
+    files.push_back(dir / ("independent-" + std::to_string(files.size()) + ".pt"));
+    save_checkpoint(files.back(), *model, {"mnist_cnn", {{1, 28, 28}, 10}, "mnist", {{0.1307}, {0.3081}}, 0, nlohmann::json::object()});
+  }
+  const double twin_rate = Verifier::aligned_chance_rate(twin_readings);
+  INFO("the twin-referenced key's rate " << twin_rate);
+  REQUIRE(twin_rate != Approx(rate));  // else a mix-up of the keys' readings would go unseen
+  const auto from_files = measure_aligned_chance_rates(
+      files, {{aligned_key, at_half, "deepsigns"}, {twin_key, at_half, "twin-referenced"}}, SuspectFileOptions());
+  REQUIRE(from_files.size() == 2);
+  CHECK(from_files[0] == Approx(rate));
+  CHECK(from_files[1] == Approx(twin_rate));
 
   // The innocent model (the marked one's clean twin): a p-value no smaller than at 1/2.
   const auto innocent_at_half = at_half.verify_white_box(*f.clean, aligned_key, "clean");

@@ -269,11 +269,23 @@ TEST_CASE("independent models calibrate the aligned reading: an innocent model l
   const auto& f = deepsigns_fixture();
   auto aligned_key = f.key;
   REQUIRE(record_unit_reference(*f.marked, aligned_key));
+  // A second key: the same bits with the clean twin's units as reference, so the
+  // independent models below align, and agree, differently (calibrated from files below).
+  auto twin_key = f.key;
+  REQUIRE(record_unit_reference(*f.clean, twin_key));
   const Verifier at_half;
-  // Two models trained apart from the DeepSigns pair: other initialisations, other data.
-  std::vector<VerificationReport> independent;
-  for (const auto& model : {test::watermarked_mnist().model, test::clean_mnist()})
+  // Two models trained apart from the DeepSigns pair: other initialisations, other data;
+  // read in memory, and saved for the same measurement from files.
+  std::vector<VerificationReport> independent, twin_readings;
+  test::TempDir dir;
+  std::vector<std::filesystem::path> files;
+  for (const auto& model : {test::watermarked_mnist().model, test::clean_mnist()}) {
     independent.push_back(at_half.verify_white_box(*model, aligned_key, "independent"));
+    twin_readings.push_back(at_half.verify_white_box(*model, twin_key, "independent"));
+    files.push_back(dir / ("independent-" + std::to_string(files.size()) + ".pt"));
+    save_checkpoint(files.back(), *model,
+                    {"mnist_cnn", {f.train.shape(), 10}, "mnist", f.train.normalization, 0, nlohmann::json::object()});
+  }
   const double rate = Verifier::aligned_chance_rate(independent);
   double most = 0;
   for (const auto& r : independent) {
@@ -286,18 +298,7 @@ TEST_CASE("independent models calibrate the aligned reading: an innocent model l
   const Verifier calibrated(VerifierOptions().aligned_chance_rate(rate));
 
   // From files, for two keys at once (as `wmark verify --null-model` does): each key gets
-  // the rate of its own readings. The second key holds the clean twin's units as its
-  // reference, so the independent models align, and agree, differently.
-  auto twin_key = f.key;
-  REQUIRE(record_unit_reference(*f.clean, twin_key));
-  std::vector<VerificationReport> twin_readings;
-  test::TempDir dir;
-  std::vector<std::filesystem::path> files;
-  for (const auto& model : {test::watermarked_mnist().model, test::clean_mnist()}) {
-    twin_readings.push_back(at_half.verify_white_box(*model, twin_key, "independent"));
-    files.push_back(dir / ("independent-" + std::to_string(files.size()) + ".pt"));
-    save_checkpoint(files.back(), *model, {"mnist_cnn", {{1, 28, 28}, 10}, "mnist", {{0.1307}, {0.3081}}, 0, nlohmann::json::object()});
-  }
+  // the rate of its own readings.
   const double twin_rate = Verifier::aligned_chance_rate(twin_readings);
   INFO("the twin-referenced key's rate " << twin_rate);
   REQUIRE(twin_rate != Approx(rate));  // else a mix-up of the keys' readings would go unseen

@@ -6,7 +6,8 @@
 // near twins of it, and votes; soft labels come from the served class scores, which DAWN
 // swaps too), makes the proof key from the server's log, and verifies the surrogate and a
 // zoo of clean models with it, from their labels and from their class scores (DAWN's rank
-// test). Prints one line per seed and attack, and the accuracy a legitimate client sees.
+// sum test, and beside it the count of first places it replaced). Prints one line per
+// seed and attack, and the accuracy a legitimate client sees.
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
 //              [--keying perceptual [--bits 16] [--grid 8]]
@@ -14,6 +15,7 @@
 //              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
 //              [--votes 3] [--vote-twin nudge|noise|shift] [--vote-noise 0.1] [--vote-unanimous]
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -120,7 +122,7 @@ int run(int argc, char** argv) {
   const auto splits = load_dataset(info.dataset);
   std::vector<NetworkPtr> zoo;
   for (const auto& path : zoo_paths) zoo.push_back(load_network(path).model);
-  // The decision from the surrogate's labels, and from its class scores (DAWN's rank test).
+  // The decision from the surrogate's labels, and from its class scores (DAWN's rank-sum test).
   const Verifier by_labels(VerifierOptions().accept_unverifiable_keys(true).read_scores(false));
   const Verifier by_scores(VerifierOptions().accept_unverifiable_keys(true));
 
@@ -132,8 +134,9 @@ int run(int argc, char** argv) {
   std::printf("voting thief: %lld votes, %s twins%s%s\n", static_cast<long long>(thief.votes), thief.twin.c_str(),
               thief.twin == "noise" ? (" (sd " + std::to_string(thief.noise) + ")").c_str() : "",
               thief.unanimous ? ", drops disagreements" : ", majority");
-  std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
-              "labels: match p-value verified zoo", "scores: match p-value verified zoo");
+  std::printf("%-4s %-22s %8s %8s %9s | %-33s | %-33s | %-33s\n", "seed", "attack", "queries", "changed", "copy acc",
+              "labels: match p-value verified zoo", "scores, first places: p-value...",
+              "scores, rank sum: mean p-value...");
   for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
     auto [test, attacker] = split_holdout(splits.test, 5000, static_cast<std::uint64_t>(seed));
     auto server_key = make_dawn_server_key(rate, victim.spec.input, victim.spec.num_classes, victim.normalization,
@@ -187,13 +190,27 @@ int run(int argc, char** argv) {
       std::printf("%-4d %-22s %8lld %8lld %8.2f%%", seed, label.c_str(),
                   static_cast<long long>(context.victim_endpoint->queries()),
                   static_cast<long long>(proof.tensor("labels").size(0)), 100 * accuracy(*result.model, test, torch::kCPU));
-      for (const auto* verifier : {&by_labels, &by_scores}) {
-        const auto report = verifier->verify_model(*result.model, proof, "surrogate", torch::kCPU);
-        int claims = 0;
-        for (const auto& clean : zoo) claims += verifier->verify_model(*clean, proof, "clean", torch::kCPU).verified;
-        std::printf(" | %6.1f%% %9.2e %8s %d/%zu", 100 * report.match_rate, report.p_value, report.verified ? "yes" : "no",
-                    claims, zoo.size());
+      const auto print = [&](double rate, double log10_p, bool claimed, int claims) {
+        std::printf(" | %6.2f %9.2e %8s %d/%zu", rate, std::pow(10.0, log10_p), claimed ? "yes" : "no", claims, zoo.size());
+      };
+      const auto labels = by_labels.verify_model(*result.model, proof, "surrogate", torch::kCPU);
+      const auto scores = by_scores.verify_model(*result.model, proof, "surrogate", torch::kCPU);
+      // The first places' binomial test, decided as the rank sum is (no match-rate guard).
+      const double threshold = std::log10(scores.p_threshold);
+      const auto first_place = [&](const VerificationReport& r) {
+        return r.score_test.at("first_place_log10_p_value").get<double>() < threshold;
+      };
+      int label_claims = 0, first_claims = 0, rank_claims = 0;
+      for (const auto& clean : zoo) {
+        label_claims += by_labels.verify_model(*clean, proof, "clean", torch::kCPU).verified;
+        const auto report = by_scores.verify_model(*clean, proof, "clean", torch::kCPU);
+        first_claims += first_place(report);
+        rank_claims += report.verified;
       }
+      print(100 * labels.match_rate, labels.log10_p_value, labels.verified, label_claims);
+      print(100 * scores.match_rate, scores.score_test.at("first_place_log10_p_value").get<double>(), first_place(scores),
+            first_claims);
+      print(scores.score_test.at("mean_rank").get<double>(), scores.log10_p_value, scores.verified, rank_claims);
       std::printf("\n");
     }
   }

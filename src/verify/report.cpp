@@ -51,8 +51,14 @@ nlohmann::json VerificationReport::to_json() const {
 std::string VerificationReport::summary() const {
   std::ostringstream out;
   out << (verified ? "VERIFIED" : "NOT VERIFIED") << ": " << matches << "/" << queries
-      << (bit_error_rate >= 0 ? " bits" : " triggers") << (bits_inverted ? " inverted" : "") << " matched (rate "
-      << match_rate << ", chance " << chance_rate << "), p-value " << p_value << " (log10 " << log10_p_value << ")";
+      << (bit_error_rate >= 0 ? " bits" : " triggers") << (bits_inverted ? " inverted" : "")
+      << (score_test.contains("rank_sum") ? " ranked first" : " matched") << " (rate " << match_rate << ", chance "
+      << chance_rate << ")";
+  if (score_test.contains("rank_sum"))
+    out << ", mean rank " << score_test.at("mean_rank").get<double>() << " of 0.."
+        << score_test.at("rank_levels").get<std::int64_t>() - 1 << " (chance "
+        << score_test.at("null_mean_rank").get<double>() << ")";
+  out << ", p-value " << p_value << " (log10 " << log10_p_value << ")";
   if (control.contains("queries"))
     out << "; control: " << control.at("target_answers") << "/" << control.at("queries")
         << " unmarked images given the target class (rate " << control.at("target_rate").get<double>() << ")";

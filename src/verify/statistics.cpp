@@ -43,7 +43,72 @@ double log_tail_sum(std::int64_t k, std::int64_t n, double p) {
   return std::max(log_sum, rest) + std::log1p(std::exp(-std::fabs(log_sum - rest)));
 }
 
+// ln P[S <= s] for S a sum of n ranks uniform on {0..levels-1}, by dynamic programming
+// over the sums 0..s: each step adds one rank, summing the `levels` cells it comes from
+// (every term positive, so no cancellation), then rescales the row to its largest cell
+// and keeps the scale's log, so that tails far below 1e-308 keep their exponent. Cells
+// below 1e-280 of the largest are dropped (their share of the sum is below that).
+double log_rank_sum_cdf(std::int64_t s, std::int64_t n, std::int64_t levels) {
+  std::vector<double> row(static_cast<std::size_t>(s) + 1, 0.0), next(row.size());
+  row[0] = 1.0;
+  double log_scale = 0;
+  const double log_levels = std::log(double(levels));
+  for (std::int64_t step = 0; step < n; ++step) {
+    double top = 0;
+    for (std::int64_t t = 0; t <= s; ++t) {
+      double sum = 0;
+      for (std::int64_t r = 0; r < levels && r <= t; ++r) sum += row[static_cast<std::size_t>(t - r)];
+      next[static_cast<std::size_t>(t)] = sum;
+      top = std::max(top, sum);
+    }
+    for (auto& cell : next) cell = cell < top * 1e-280 ? 0.0 : cell / top;
+    log_scale += std::log(top) - log_levels;
+    row.swap(next);
+  }
+  return log_scale + std::log(std::accumulate(row.begin(), row.end(), 0.0));
+}
+
+// ln of the Chernoff bound on P[S <= s] for s below the mean: min over t >= 0 of
+// t s + n ln E[e^{-tR}], convex in t, by golden-section search (any t gives a bound).
+double log_rank_sum_chernoff(std::int64_t s, std::int64_t n, std::int64_t levels) {
+  const auto bound = [&](double t) {
+    // E[e^{-tR}] = sum_r e^{-tr} / levels, a geometric series.
+    const double moment = t == 0 ? 1.0 : std::expm1(-t * double(levels)) / std::expm1(-t) / double(levels);
+    return t * double(s) + double(n) * std::log(moment);
+  };
+  double lo = 0, hi = 60;
+  const double golden = 0.6180339887498949;
+  for (int i = 0; i < 200; ++i) {
+    const double a = hi - golden * (hi - lo), b = lo + golden * (hi - lo);
+    if (bound(a) < bound(b)) hi = b; else lo = a;
+  }
+  return std::min({0.0, bound(lo), bound(hi)});
+}
+
 }  // namespace
+
+double uniform_rank_sum_lower_tail_log10(std::int64_t s, std::int64_t n, std::int64_t levels) {
+  WMARK_CHECK(n >= 0 && levels >= 1 && levels <= (std::int64_t{1} << 20),
+              "a rank-sum tail needs n >= 0 ranks of 1 to 2^20 levels, got ", n, " of ", levels);
+  WMARK_CHECK(n <= kMaxBinomialCount / levels, "a rank-sum tail: ", n, " ranks of ", levels, " levels is too many");
+  if (s < 0) return -std::numeric_limits<double>::infinity();
+  const std::int64_t top = n * (levels - 1);
+  if (s >= top) return 0.0;
+  // Above the mean, P[S <= s] = 1 - P[S <= top - s - 1] (the sum is symmetric about
+  // its mean), and the smaller side is what the programme sums over.
+  const bool mirrored = 2 * s > top;
+  const std::int64_t side = mirrored ? top - s - 1 : s;
+  double log_cdf;
+  const double work = static_cast<double>(n) * static_cast<double>(side + 1) * static_cast<double>(std::min(levels, side + 1));
+  if (work <= static_cast<double>(kMaxExactRankSumWork)) {
+    log_cdf = log_rank_sum_cdf(side, n, levels);
+  } else {
+    if (mirrored) return 0.0;  // a bound on the other side bounds nothing here: p-value 1
+    return log_rank_sum_chernoff(s, n, levels) / kLog10;
+  }
+  if (mirrored) return std::log10(std::max(0.0, -std::expm1(log_cdf)));
+  return std::min(0.0, log_cdf / kLog10);
+}
 
 double binomial_upper_tail_log10(std::int64_t k, std::int64_t n, double p) {
   WMARK_CHECK(n >= 0 && p >= 0 && p <= 1, "binomial tail needs n >= 0 and p in [0,1]");

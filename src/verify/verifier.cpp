@@ -189,12 +189,26 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   auto trials = counted.sum().item<std::int64_t>();
   auto matches = scheme->query_matches(key, queried, given).logical_and(counted).sum().item<std::int64_t>();
   nlohmann::json score_test;
+  std::optional<double> rank_sum_log10_p;
   if (trials < used) score_test = {{"read", "labels"}, {"counted", trials}, {"asked", used}};
   if (read_scores) {
     const auto& scores = answers.scores;
     if (scores.defined() && scores.size(1) == key.num_classes) {
-      score_test = {{"read", "class scores"}, {"label_matches", matches}, {"label_counted", trials}};
-      matches = scheme->score_matches(key, queried, scores.slice(0, 0, used)).sum().item<std::int64_t>();
+      // The rank sum decides: it reads how far up every answer the key's class is, where
+      // a count of first places (the matches, reported) reads only the top.
+      const auto ranks = scheme->score_ranks(key, queried, scores.slice(0, 0, used));
+      const auto levels = scheme->score_rank_levels(key.num_classes);
+      const auto rank_sum = ranks.sum().item<std::int64_t>();
+      rank_sum_log10_p = uniform_rank_sum_lower_tail_log10(rank_sum, used, levels);
+      score_test = {{"read", "class scores"},
+                    {"label_matches", matches},
+                    {"label_counted", trials},
+                    {"statistic", "rank sum"},
+                    {"rank_levels", levels},
+                    {"rank_sum", rank_sum},
+                    {"mean_rank", static_cast<double>(rank_sum) / static_cast<double>(used)},
+                    {"null_mean_rank", static_cast<double>(levels - 1) / 2}};
+      matches = ranks.eq(0).sum().item<std::int64_t>();
       trials = used;
     } else {
       score_test["read"] = "labels";
@@ -211,6 +225,12 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   } else {
     // No answer that could match: nothing shown (p = 1), over what was asked.
     report = decide(matches, trials > 0 ? trials : used, key);
+  }
+  if (rank_sum_log10_p) {
+    score_test["first_place_log10_p_value"] = report.log10_p_value;
+    report.log10_p_value = *rank_sum_log10_p;
+    report.p_value = std::pow(10.0, *rank_sum_log10_p);
+    report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
   }
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;

@@ -26,8 +26,12 @@ at::Tensor Scheme::counted_queries(const WatermarkKey&, const at::Tensor&, const
   return torch::ones({answers.size(0)}, torch::kBool);
 }
 
-at::Tensor Scheme::score_matches(const WatermarkKey& key, const at::Tensor&, const at::Tensor&) const {
+at::Tensor Scheme::score_ranks(const WatermarkKey& key, const at::Tensor&, const at::Tensor&) const {
   WMARK_FAIL("the ", name(), " scheme decides from labels, not class scores (key ", key.method, ")");
+}
+
+std::int64_t Scheme::score_rank_levels(std::int64_t) const {
+  WMARK_FAIL("the ", name(), " scheme decides from labels, not class scores");
 }
 
 double Scheme::chance_rate(const nlohmann::json&, std::int64_t) const { return 0.5; }

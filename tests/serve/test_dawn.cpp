@@ -3,8 +3,12 @@
 // extracted through it, and not the victim or a clean model; edited logs are refused.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <random>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -19,6 +23,7 @@
 #include "wmark/util/encoding.h"
 #include "wmark/util/error.h"
 #include "wmark/verify/remote_classifier.h"
+#include "wmark/verify/statistics.h"
 #include "wmark/verify/verifier.h"
 #include "wmark/watermark/derivation.h"
 #include "wmark/watermark/scheme.h"
@@ -157,29 +162,117 @@ TEST_CASE("a surrogate extracted through a DAWN server is provable, the victim a
   CHECK_THAT(derivation.reason, Contains("time stamp"));
 }
 
-TEST_CASE("DAWN's score test counts a query when the changed class outscores every other wrong class",
+TEST_CASE("DAWN's score test ranks the changed class among the other wrong classes, ties and NaN against it",
           "[serve][dawn]") {
   auto key = test::dawn_server_key(0.1);
-  key.tensors["images"] = torch::zeros({4, 1, 28, 28}, torch::kUInt8);
-  key.tensors["labels"] = torch::tensor({3, 5, 0, 9}, torch::kLong);
-  key.tensors["model_labels"] = torch::tensor({1, 1, 2, 8}, torch::kLong);
+  key.tensors["images"] = torch::zeros({5, 1, 28, 28}, torch::kUInt8);
+  key.tensors["labels"] = torch::tensor({3, 5, 0, 9, 4}, torch::kLong);
+  key.tensors["model_labels"] = torch::tensor({1, 1, 2, 8, 3}, torch::kLong);
   const auto scheme = key_scheme(key);
   REQUIRE(scheme->reads_scores());
-  auto scores = torch::zeros({4, 10});
-  scores[0][1] = 9;  // the model's class first, the changed one second: a match
+  CHECK(scheme->score_rank_levels(10) == 9);
+  auto scores = torch::zeros({5, 10});
+  scores[0][1] = 9;  // the model's class first, the changed one second: rank 0 of the wrong classes
   scores[0][3] = 2;
-  scores[1][5] = 2;  // the changed class tied with another wrong class: no match
+  scores[1][5] = 2;  // the changed class tied with another wrong class: the tie counts against it
   scores[1][7] = 2;
-  scores[2][0] = std::numeric_limits<float>::quiet_NaN();  // NaN: no match
-  scores[3][9] = -1;  // below the other wrong classes: no match
-  const auto queried = torch::arange(4, torch::kLong);
-  CHECK(torch::equal(scheme->score_matches(key, queried, scores), torch::tensor({true, false, false, false})));
+  scores[2][0] = std::numeric_limits<float>::quiet_NaN();  // NaN: last
+  scores[3][9] = -1;  // below every other wrong class: last
+  scores[4][4] = 1;   // behind two wrong classes: rank 2
+  scores[4][6] = 3;
+  scores[4][7] = 2;
+  const auto queried = torch::arange(5, torch::kLong);
+  CHECK(torch::equal(scheme->score_ranks(key, queried, scores), torch::tensor({0, 1, 8, 8, 2}, torch::kLong)));
   // A subset of the queries reads the rows of those queries.
-  CHECK(torch::equal(scheme->score_matches(key, torch::tensor({0}, torch::kLong), scores.narrow(0, 0, 1)),
-                     torch::tensor({true})));
-  CHECK_THROWS_WITH(scheme->score_matches(key, queried, torch::zeros({4, 7})), Contains("class scores"));
-  CHECK_THROWS_WITH(key_scheme(test::watermarked_mnist().key)->score_matches(key, queried, scores),
+  CHECK(torch::equal(scheme->score_ranks(key, torch::tensor({4}, torch::kLong), scores.narrow(0, 4, 1)),
+                     torch::tensor({2}, torch::kLong)));
+  CHECK_THROWS_WITH(scheme->score_ranks(key, queried, torch::zeros({5, 7})), Contains("class scores"));
+  CHECK_THROWS_WITH(key_scheme(test::watermarked_mnist().key)->score_ranks(key, queried, scores),
                     Contains("labels, not class scores"));
+}
+
+namespace {
+
+// A suspect whose class scores put each DAWN answer at a chosen rank among the wrong
+// classes: query k (its index written into its first two pixels) gets the model's class
+// first, then the classes in the order the key's shift puts them, the served one at
+// rank(k).
+class RankedScores : public Classifier {
+ public:
+  RankedScores(WatermarkKey key, std::function<std::int64_t(std::int64_t)> rank) : key_(std::move(key)), rank_(std::move(rank)) {}
+  at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
+  SuspectAnswers answer(const at::Tensor& images) override {
+    queries_ += images.size(0);
+    const auto classes = key_.num_classes;
+    auto scores = torch::zeros({images.size(0), classes});
+    for (std::int64_t i = 0; i < images.size(0); ++i) {
+      const auto k = images[i][0][0][0].item<std::int64_t>() * 256 + images[i][0][0][1].item<std::int64_t>();
+      const auto own = key_.tensor("model_labels")[k].item<std::int64_t>();
+      const auto served = key_.tensor("labels")[k].item<std::int64_t>();
+      scores[i][own] = 100;
+      // The other wrong classes in a fixed order, the served one moved to its rank.
+      std::vector<std::int64_t> wrong;
+      for (std::int64_t c = 0; c < classes; ++c)
+        if (c != own && c != served) wrong.push_back(c);
+      wrong.insert(wrong.begin() + rank_(k), served);
+      for (std::size_t r = 0; r < wrong.size(); ++r) scores[i][wrong[r]] = 50 - static_cast<float>(r);
+    }
+    return {scores.argmax(1), scores};
+  }
+  std::string describe() const override { return "ranked scores"; }
+
+ private:
+  WatermarkKey key_;
+  std::function<std::int64_t(std::int64_t)> rank_;
+};
+
+// A DAWN proof key of n answers whose images carry their index.
+WatermarkKey indexed_dawn_key(std::int64_t n) {
+  auto key = test::dawn_server_key(0.1);
+  auto images = torch::zeros({n, 1, 28, 28}, torch::kUInt8);
+  for (std::int64_t k = 0; k < n; ++k) {
+    images[k][0][0][0] = k / 256;
+    images[k][0][0][1] = k % 256;
+  }
+  const auto model_labels = torch::arange(n, torch::kLong).remainder(10);
+  key.tensors["images"] = images;
+  key.tensors["model_labels"] = model_labels;
+  key.tensors["labels"] = (model_labels + 1 + torch::arange(n, torch::kLong).remainder(9)).remainder(10);
+  return key;
+}
+
+}  // namespace
+
+TEST_CASE("DAWN's rank-sum test claims a copy that ranks the changed class second every time, which first "
+          "places never show, and no suspect ranking it at random",
+          "[serve][dawn][adversary]") {
+  const auto key = indexed_dawn_key(300);
+  const Verifier verifier;
+  // Second among the wrong classes, never first: 0 first places, mean rank 1 of 0..8.
+  RankedScores second(key, [](std::int64_t) { return 1; });
+  const auto claimed = verifier.verify(second, key);
+  INFO(claimed.summary());
+  CHECK(claimed.matches == 0);
+  CHECK(claimed.score_test.at("mean_rank") == Approx(1.0));
+  CHECK(claimed.score_test.at("first_place_log10_p_value") == 0.0);
+  CHECK(claimed.log10_p_value == Approx(uniform_rank_sum_lower_tail_log10(300, 300, 9)));
+  CHECK(claimed.log10_p_value < -100);
+  CHECK(claimed.verified);
+  // The false accuser's case: ranks drawn at random, as for any model that never saw the
+  // answers. Over 20 draws none is claimed, and the mean rank stays near 4.
+  std::mt19937 draw(11);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<std::int64_t> ranks(300);
+    for (auto& r : ranks) r = std::uniform_int_distribution<std::int64_t>(0, 8)(draw);
+    RankedScores random(key, [&](std::int64_t k) { return ranks[static_cast<std::size_t>(k)]; });
+    const auto report = verifier.verify(random, key);
+    INFO("trial " << trial << ": " << report.summary());
+    CHECK(std::abs(report.score_test.at("mean_rank").get<double>() - 4.0) < 4 * std::sqrt(80.0 / 12 / 300));
+    CHECK_FALSE(report.verified);
+  }
+  // Last every time (a suspect that has learnt to avoid the changed class): p-value 1.
+  RankedScores last(key, [](std::int64_t) { return 8; });
+  CHECK(verifier.verify(last, key).log10_p_value == 0.0);
 }
 
 TEST_CASE("a DAWN key's chance rate is exact: the p-value alone decides", "[serve][dawn]") {
@@ -221,6 +314,8 @@ TEST_CASE("under the null DAWN's score and label tests match at their chance rat
     INFO(name << ": " << report.summary());
     CHECK(report.score_test.at("read") == "class scores");
     CHECK(std::abs(report.match_rate - 1.0 / 9) < 4 * sd);
+    // The rank sum's null: mean rank (9 - 1) / 2, variance (81 - 1) / 12 per answer.
+    CHECK(std::abs(report.score_test.at("mean_rank").get<double>() - 4.0) < 4 * std::sqrt(80.0 / 12 / static_cast<double>(n)));
     CHECK_FALSE(report.verified);
   }
   // The labels' test counts only answers other than the victim's class: the victim

@@ -62,6 +62,46 @@ TEST_CASE("binomial tails of any size come back at once, exact or conservative",
   CHECK(binomial_upper_tail_log10(k, n, 0.5) < first_term + 1);
 }
 
+TEST_CASE("rank-sum tails match enumeration, the binomial for two levels, and keep far exponents", "[verify]") {
+  // Every sum of 4 ranks of 3 levels, counted by enumerating the 81 outcomes.
+  std::vector<int> counts(9, 0);
+  for (int a = 0; a < 81; ++a) counts[a % 3 + a / 3 % 3 + a / 9 % 3 + a / 27]++;
+  int below = 0;
+  for (int s = 0; s < 9; ++s) {
+    below += counts[s];
+    INFO("s = " << s);
+    CHECK(std::pow(10.0, uniform_rank_sum_lower_tail_log10(s, 4, 3)) == Approx(below / 81.0).epsilon(1e-12));
+  }
+  CHECK(uniform_rank_sum_lower_tail_log10(8, 4, 3) == 0.0);
+  CHECK(uniform_rank_sum_lower_tail_log10(-1, 4, 3) == -std::numeric_limits<double>::infinity());
+  CHECK(uniform_rank_sum_lower_tail_log10(0, 0, 9) == 0.0);
+  // Two levels: the sum is Binomial(n, 1/2), and S <= s is n - s or more ones' complements.
+  for (const std::int64_t s : {std::int64_t{400}, std::int64_t{480}, std::int64_t{500}, std::int64_t{530}}) {
+    INFO("s = " << s);
+    CHECK(uniform_rank_sum_lower_tail_log10(s, 1000, 2) ==
+          Approx(binomial_upper_tail_log10(1000 - s, 1000, 0.5)).epsilon(1e-9).margin(1e-12));
+  }
+  // Every rank 0: exactly levels^-n, far below double's range, exponent intact.
+  CHECK(uniform_rank_sum_lower_tail_log10(0, 3000, 9) == Approx(-3000 * std::log10(9.0)).epsilon(1e-12));
+  CHECK(uniform_rank_sum_lower_tail_log10(10, 3000, 9) < -2800);
+}
+
+TEST_CASE("rank-sum tails too large to sum come back at once as a conservative bound", "[verify]") {
+  // 200,000 ranks of 2 levels at 40% ones: the exact sum would take 3e10 additions.
+  // The Chernoff bound is never below the exact binomial tail, and within its
+  // known polynomial factor (about sqrt(2 pi n p q)) of it.
+  const auto t0 = std::chrono::steady_clock::now();
+  const double bound = uniform_rank_sum_lower_tail_log10(80000, 200000, 2);
+  const double exact = binomial_upper_tail_log10(120000, 200000, 0.5);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 2.0);
+  CHECK(bound >= exact);
+  CHECK(bound < exact + 4);
+  // Above the mean with the bound out of reach: p-value 1, never a claim.
+  CHECK(uniform_rank_sum_lower_tail_log10(100001, 200000, 2) == 0.0);
+  CHECK_THROWS_WITH(uniform_rank_sum_lower_tail_log10(0, 10, 0), Catch::Contains("levels"));
+  CHECK_THROWS_WITH(uniform_rank_sum_lower_tail_log10(0, -1, 9), Catch::Contains("levels"));
+}
+
 TEST_CASE("the verifier needs both a small p-value and a high match rate", "[verify]") {
   WatermarkKey key;
   key.method = "trigger-set";

@@ -40,6 +40,23 @@ constexpr std::int64_t kMaxFisherCount = 10000000;
 /// 0 <= k1 <= n1, 0 <= k2 <= n2, n1 + n2 <= kMaxFisherCount; throws wmark::Error otherwise.
 WMARK_API double fisher_exact_greater_log10(std::int64_t k1, std::int64_t n1, std::int64_t k2, std::int64_t n2);
 
+/// The most additions uniform_rank_sum_lower_tail_log10() makes to sum a tail exactly
+/// (n steps over s + 1 cells of up to `levels` terms; about a second); past it the tail
+/// is bounded instead.
+constexpr std::int64_t kMaxExactRankSumWork = 500000000;
+
+/// log10 P[S <= s] for S the sum of n independent ranks, each uniform on {0, ...,
+/// levels - 1}: the one-sided p-value of a rank sum as low as `s` when each rank is a
+/// uniform draw independent of the suspect (DAWN's changed class among the classes
+/// other than the victim's). Exact (dynamic programming over the sums up to s, rescaled
+/// at each step so that p-values far below 1e-308 keep their exponent) when that takes
+/// at most kMaxExactRankSumWork additions (above the mean it sums the mirrored side);
+/// otherwise the Chernoff bound min_t e^{ts} E[e^{-tR}]^n below the mean (a conservative
+/// p-value) and 1 above it.
+/// 0 when s >= n (levels - 1), -inf when s < 0. Requires n >= 0 and 1 <= levels <= 2^20;
+/// throws wmark::Error otherwise.
+WMARK_API double uniform_rank_sum_lower_tail_log10(std::int64_t s, std::int64_t n, std::int64_t levels);
+
 /// Holm's step-down adjustment of a family of p-values, given and returned as log10: the
 /// i-th smallest p becomes max over j <= i of min(1, (m - j) p_(j)) (j from 0). Rejecting
 /// every hypothesis whose adjusted p-value is below alpha keeps the chance of any false

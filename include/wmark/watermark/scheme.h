@@ -13,7 +13,7 @@
 ///     [N]) that the Verifier queries, and query_matches() says which answers match
 ///     (the label by default; a multi-bit scheme decodes bits); a scheme that
 ///     reads_scores() may instead decide from the suspect's class scores where the
-///     suspect gives them (score_matches(), same chance rate); a white-box scheme's
+///     suspect gives them (score_ranks(): a rank sum, exact under the null); a white-box scheme's
 ///     keys hold "bits" (uint8 [T]) and the scheme implements extract_bits();
 ///   - chance_rate() is the probability that a model never marked with the key matches
 ///     one query (or one bit): the floor under the binomial test's null hypothesis;
@@ -106,14 +106,20 @@ class WMARK_API Scheme {
   /// never marked with the key matches with chance_rate(). Default: every answer. dawn:
   /// the answers other than the victim's own class (which is never the changed one).
   virtual at::Tensor counted_queries(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& answers) const;
-  /// Black-box: whether score_matches() reads a suspect's class scores (the Verifier then
+  /// Black-box: whether score_ranks() reads a suspect's class scores (the Verifier then
   /// asks a suspect for them and uses them where it gives them). Default false.
   virtual bool reads_scores() const { return false; }
-  /// Black-box, for schemes that reads_scores(): which queries match, read from the
-  /// suspect's class `scores` (float [K, classes]) to `queried`, bool [K]. A model never
-  /// marked with the key must match each query with at most chance_rate(), as for
-  /// labels. Default: throws wmark::Error.
-  virtual at::Tensor score_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const;
+  /// Black-box, for schemes that reads_scores(): where the key's answer to each query
+  /// ranks in the suspect's class `scores` (float [K, classes]) to `queried`, int64 [K]
+  /// in {0, ..., score_rank_levels() - 1}, 0 = the suspect prefers it to every other
+  /// candidate. For a model never marked with the key the ranks must be independent and
+  /// each uniform on those levels, or larger (ties and NaN count against the key): the
+  /// Verifier's rank-sum test is exact on that null, and a rank of 0 is a match at
+  /// chance_rate() = 1 / levels. Default: throws wmark::Error.
+  virtual at::Tensor score_ranks(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const;
+  /// How many levels score_ranks() ranks over for a key of `num_classes` classes.
+  /// Default: throws wmark::Error.
+  virtual std::int64_t score_rank_levels(std::int64_t num_classes) const;
   /// White-box: the bits `model` carries for `key`, uint8 {0,1} shaped as its "bits".
   /// Black-box schemes throw wmark::Error.
   virtual at::Tensor extract_bits(Network& model, const WatermarkKey& key) const;

@@ -1,7 +1,6 @@
 // "dawn": DAWN's answers as a key (serve/dawn.h). The scheme marks a server's answers,
 // not a model: its keys come from the server's log (dawn_proof_key), and embedding
 // refuses with the commands that do it.
-#include <limits>
 #include <set>
 #include <string>
 
@@ -48,11 +47,12 @@ class DawnScheme final : public Scheme {
   // A surrogate trained briefly learns the true class of a changed answer and seldom
   // gives the changed class itself, but ranks it above the other wrong classes
   // (docs/results.md). Under the null the changed class is a keyed uniform draw among
-  // the C-1 classes other than the model's, so it outscores all the others among those
-  // with chance 1/(C-1) at most (a tie is no match), the labels' own chance rate.
+  // the C-1 classes other than the model's, independent of the suspect, so its rank among
+  // those is uniform on 0..C-2 (ties and NaN counted against it: larger, never smaller).
   bool reads_scores() const override { return true; }
+  std::int64_t score_rank_levels(std::int64_t num_classes) const override { return num_classes - 1; }
 
-  at::Tensor score_matches(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const override {
+  at::Tensor score_ranks(const WatermarkKey& key, const at::Tensor& queried, const at::Tensor& scores) const override {
     WMARK_CHECK(key.tensors.count("model_labels"), "a DAWN server key holds no answers; prove with the key made from its log");
     WMARK_CHECK(scores.dim() == 2 && scores.size(0) == queried.size(0) && scores.size(1) == key.num_classes,
                 "DAWN's score test needs [", queried.size(0), ", ", key.num_classes, "] class scores, got ",
@@ -60,12 +60,13 @@ class DawnScheme final : public Scheme {
     const auto index = queried.cpu().to(torch::kLong);
     const auto served = key.tensor("labels").index_select(0, index).unsqueeze(1);
     const auto own = key.tensor("model_labels").index_select(0, index).unsqueeze(1);
-    auto others = scores.cpu().to(torch::kFloat).clone();
-    const auto served_score = others.gather(1, served).squeeze(1);
-    const auto excluded = -std::numeric_limits<float>::infinity();
-    others.scatter_(1, served, excluded).scatter_(1, own, excluded);
-    // NaN compares false: a suspect answering NaN matches nothing.
-    return served_score.gt(std::get<0>(others.max(1)));
+    const auto all = scores.cpu().to(torch::kFloat);
+    const auto served_score = all.gather(1, served);
+    // The classes that are neither the served nor the model's own, scored at least as
+    // high as the served one: "not below" is true when either side is NaN.
+    auto ahead = all.lt(served_score).logical_not();
+    ahead.scatter_(1, served, false).scatter_(1, own, false);
+    return ahead.sum(1).to(torch::kLong).clamp_max(key.num_classes - 2);
   }
 
   // The served class is the model's shifted by a keyed 1..C-1: a model never trained on

@@ -170,6 +170,10 @@ std::vector<double> measure_aligned_chance_rates(const std::vector<std::filesyst
     WMARK_CHECK(!key.key.black_box(), key.name, " is a black-box key (", key.key.method, "); an aligned chance rate "
                 "calibrates white-box keys: for this one measure reference models' match rate and give it as the "
                 "chance rate");
+  // Named here as what they are, before the loader would call them suspects.
+  for (const auto& file : independent)
+    WMARK_CHECK(std::filesystem::is_regular_file(file), "independent (null) model ", file.string(),
+                " does not exist or is not a file");
   // Raw agreements only: the family's decisions play no part.
   const auto checks = verify_suspects(independent, keys, options);
   std::vector<double> rates;

@@ -14,6 +14,7 @@
 //              [--seeds 3] [--first-seed 1] [--budget 20000] [--epochs 5] [--query-dataset fashion]
 //              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
 //              [--votes 3] [--vote-twin nudge|noise|shift] [--vote-noise 0.1] [--vote-unanimous]
+//              [--keep DIR]   (each surrogate and its proof key, for `wmark verify` later)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include "wmark/attack/retraining.h"
 #include "wmark/data/catalog.h"
 #include "wmark/data/subset.h"
+#include "wmark/models/checkpoint.h"
 #include "wmark/models/load_network.h"
 #include "wmark/serve/dawn.h"
 #include "wmark/serve/server.h"
@@ -80,7 +82,7 @@ int run(int argc, char** argv) {
   double rate = 0.005;
   int seeds = 3, first_seed = 1, threads = 0;
   std::int64_t budget = 20000, epochs = 5;
-  std::string query_dataset = "fashion", other_arch;
+  std::string query_dataset = "fashion", other_arch, keep_dir;
   // Short names of the thieves, in the order they run.
   const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
                                              "knockoff", "retraining-checked", "retraining-votes",
@@ -112,6 +114,7 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0));
   app.add_flag("--vote-unanimous", thief.unanimous, "the voting thief drops images whose answers disagree");
   app.add_option("--threads", threads, "intra-op threads (0: all cores)");
+  app.add_option("--keep", keep_dir, "a folder to keep each surrogate (seed-S-ATTACK.pt) and its proof key (.wmk) in");
   CLI11_PARSE(app, argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, even if the run is cut short
   configure_runtime(RuntimeOptions().threads(threads));
@@ -164,10 +167,8 @@ int run(int argc, char** argv) {
          std::make_shared<RetrainingAttack>(RetrainingOptions(retraining).check_own_labels(true))},
         {"retraining-votes", "retraining, " + std::to_string(thief.votes) + " votes",
          std::make_shared<RetrainingAttack>(with_votes(retraining, thief))}};
-    std::vector<std::pair<std::string, std::shared_ptr<Attack>>> attacks;
-    for (const auto& [name, label, attack] : thieves)
-      if (std::find(chosen.begin(), chosen.end(), name) != chosen.end()) attacks.emplace_back(label, attack);
-    for (const auto& [label, attack] : attacks) {
+    for (const auto& [name, label, attack] : thieves) {
+      if (std::find(chosen.begin(), chosen.end(), name) == chosen.end()) continue;
       const auto log = fs::temp_directory_path() / ("bench_dawn_" + std::to_string(::getpid()) + ".jsonl");
       fs::remove(log);
       ServedModel served;
@@ -187,6 +188,14 @@ int run(int argc, char** argv) {
       server.stop();
       const auto proof = dawn_proof_key(server_key, log);
       fs::remove(log);
+      if (!keep_dir.empty()) {
+        fs::create_directories(keep_dir);
+        const auto stem = fs::path(keep_dir) / ("seed-" + std::to_string(seed) + "-" + name);
+        CheckpointInfo copy_info{result.arch.empty() ? info.arch : result.arch, info.spec, info.dataset,
+                                 victim.normalization};
+        save_checkpoint(stem.string() + ".pt", *result.model, copy_info);
+        proof.save(stem.string() + ".wmk");
+      }
       std::printf("%-4d %-22s %8lld %8lld %8.2f%%", seed, label.c_str(),
                   static_cast<long long>(context.victim_endpoint->queries()),
                   static_cast<long long>(proof.tensor("labels").size(0)), 100 * accuracy(*result.model, test, torch::kCPU));

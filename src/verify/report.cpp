@@ -66,6 +66,9 @@ std::string VerificationReport::summary() const {
     out << "; read from the class scores (the labels alone: " << score_test.at("label_matches");
     if (score_test.contains("label_counted")) out << " of " << score_test.at("label_counted") << " counted";
     out << " matched)";
+    if (score_test.contains("decided_by"))
+      out << "; twice the smaller of the rank sum's p-value (log10 " << score_test.at("rank_sum_log10_p_value").get<double>()
+          << ") and the labels' (log10 " << score_test.at("label_log10_p_value").get<double>() << ") decides";
   } else if (score_test.contains("why")) {
     out << "; read from the labels (" << score_test.at("why").get<std::string>() << ")";
   }

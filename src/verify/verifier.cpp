@@ -71,6 +71,24 @@ SuspectAnswers answer_shuffled(Classifier& suspect, const at::Tensor& triggers, 
   return answers;
 }
 
+// A suspect that gives scores is decided on its ranks and on its labels, twice the
+// smaller p-value (Bonferroni, whatever their dependence): a thief serving one-hot
+// scores ties every wrong class, which the rank sum counts against the key, while the
+// labels still show the changed answers its copy learnt.
+void decide_on_ranks_and_labels(VerificationReport& report, nlohmann::json& score_test, double rank_sum_log10_p) {
+  score_test["first_place_log10_p_value"] = report.log10_p_value;
+  const auto label_counted = score_test.at("label_counted").get<std::int64_t>();
+  const double label_log10_p =
+      label_counted > 0
+          ? binomial_upper_tail_log10(score_test.at("label_matches").get<std::int64_t>(), label_counted, report.chance_rate)
+          : 0.0;
+  score_test["label_log10_p_value"] = label_log10_p;
+  score_test["decided_by"] = "twice the smaller of the rank sum's and the labels' p-values (Bonferroni)";
+  report.log10_p_value = std::min(0.0, std::log10(2.0) + std::min(rank_sum_log10_p, label_log10_p));
+  report.p_value = std::pow(10.0, report.log10_p_value);
+  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+}
+
 }  // namespace
 
 void Verifier::apply_derivation(VerificationReport& report, const WatermarkKey& key) const {
@@ -194,8 +212,8 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   if (read_scores) {
     const auto& scores = answers.scores;
     if (scores.defined() && scores.size(1) == key.num_classes) {
-      // The rank sum decides: it reads how far up every answer the key's class is, where
-      // a count of first places (the matches, reported) reads only the top.
+      // The rank sum reads how far up every answer the key's class is, where a count of
+      // first places (the matches, reported) reads only the top.
       const auto ranks = scheme->score_ranks(key, queried, scores.slice(0, 0, used));
       const auto levels = scheme->score_rank_levels(key.num_classes);
       const auto rank_sum = ranks.sum().item<std::int64_t>();
@@ -207,7 +225,8 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
                     {"rank_levels", levels},
                     {"rank_sum", rank_sum},
                     {"mean_rank", static_cast<double>(rank_sum) / static_cast<double>(used)},
-                    {"null_mean_rank", static_cast<double>(levels - 1) / 2}};
+                    {"null_mean_rank", static_cast<double>(levels - 1) / 2},
+                    {"rank_sum_log10_p_value", *rank_sum_log10_p}};
       matches = ranks.eq(0).sum().item<std::int64_t>();
       trials = used;
     } else {
@@ -226,12 +245,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
     // No answer that could match: nothing shown (p = 1), over what was asked.
     report = decide(matches, trials > 0 ? trials : used, key);
   }
-  if (rank_sum_log10_p) {
-    score_test["first_place_log10_p_value"] = report.log10_p_value;
-    report.log10_p_value = *rank_sum_log10_p;
-    report.p_value = std::pow(10.0, *rank_sum_log10_p);
-    report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
-  }
+  if (rank_sum_log10_p) decide_on_ranks_and_labels(report, score_test, *rank_sum_log10_p);
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;
   report.score_test = std::move(score_test);

@@ -193,38 +193,45 @@ TEST_CASE("DAWN's score test ranks the changed class among the other wrong class
 
 namespace {
 
-// A suspect whose class scores put each DAWN answer at a chosen rank among the wrong
-// classes: query k (its index written into its first two pixels) gets the model's class
-// first, then the classes in the order the key's shift puts them, the served one at
-// rank(k).
-class RankedScores : public Classifier {
+// A suspect scripted per DAWN answer: query k (its index written into its first two
+// pixels) gets the class scores scores(k, victim's class, served class).
+using ScriptedRow = std::function<at::Tensor(std::int64_t k, std::int64_t own, std::int64_t served)>;
+class ScriptedSuspect : public Classifier {
  public:
-  RankedScores(WatermarkKey key, std::function<std::int64_t(std::int64_t)> rank) : key_(std::move(key)), rank_(std::move(rank)) {}
+  ScriptedSuspect(WatermarkKey key, ScriptedRow row) : key_(std::move(key)), row_(std::move(row)) {}
   at::Tensor classify(const at::Tensor& images) override { return answer(images).labels; }
   SuspectAnswers answer(const at::Tensor& images) override {
     queries_ += images.size(0);
-    const auto classes = key_.num_classes;
-    auto scores = torch::zeros({images.size(0), classes});
+    std::vector<at::Tensor> rows;
     for (std::int64_t i = 0; i < images.size(0); ++i) {
       const auto k = images[i][0][0][0].item<std::int64_t>() * 256 + images[i][0][0][1].item<std::int64_t>();
-      const auto own = key_.tensor("model_labels")[k].item<std::int64_t>();
-      const auto served = key_.tensor("labels")[k].item<std::int64_t>();
-      scores[i][own] = 100;
-      // The other wrong classes in a fixed order, the served one moved to its rank.
-      std::vector<std::int64_t> wrong;
-      for (std::int64_t c = 0; c < classes; ++c)
-        if (c != own && c != served) wrong.push_back(c);
-      wrong.insert(wrong.begin() + rank_(k), served);
-      for (std::size_t r = 0; r < wrong.size(); ++r) scores[i][wrong[r]] = 50 - static_cast<float>(r);
+      rows.push_back(row_(k, key_.tensor("model_labels")[k].item<std::int64_t>(), key_.tensor("labels")[k].item<std::int64_t>()));
     }
+    const auto scores = torch::stack(rows);
     return {scores.argmax(1), scores};
   }
-  std::string describe() const override { return "ranked scores"; }
+  std::string describe() const override { return "scripted suspect"; }
 
  private:
   WatermarkKey key_;
-  std::function<std::int64_t(std::int64_t)> rank_;
+  ScriptedRow row_;
 };
+
+// Scores with the victim's class first, then the other wrong classes in a fixed order
+// with the served one moved to rank(k) among them.
+ScriptedSuspect ranked_scores(const WatermarkKey& key, std::function<std::int64_t(std::int64_t)> rank) {
+  const auto classes = key.num_classes;
+  return ScriptedSuspect(key, [classes, rank](std::int64_t k, std::int64_t own, std::int64_t served) {
+    auto row = torch::zeros({classes});
+    row[own] = 100;
+    std::vector<std::int64_t> wrong;
+    for (std::int64_t c = 0; c < classes; ++c)
+      if (c != own && c != served) wrong.push_back(c);
+    wrong.insert(wrong.begin() + rank(k), served);
+    for (std::size_t r = 0; r < wrong.size(); ++r) row[wrong[r]] = 50 - static_cast<float>(r);
+    return row;
+  });
+}
 
 // A DAWN proof key of n answers whose images carry their index.
 WatermarkKey indexed_dawn_key(std::int64_t n) {
@@ -249,13 +256,15 @@ TEST_CASE("DAWN's rank-sum test claims a copy that ranks the changed class secon
   const auto key = indexed_dawn_key(300);
   const Verifier verifier;
   // Second among the wrong classes, never first: 0 first places, mean rank 1 of 0..8.
-  RankedScores second(key, [](std::int64_t) { return 1; });
+  auto second = ranked_scores(key, [](std::int64_t) { return 1; });
   const auto claimed = verifier.verify(second, key);
   INFO(claimed.summary());
   CHECK(claimed.matches == 0);
   CHECK(claimed.score_test.at("mean_rank") == Approx(1.0));
   CHECK(claimed.score_test.at("first_place_log10_p_value") == 0.0);
-  CHECK(claimed.log10_p_value == Approx(uniform_rank_sum_lower_tail_log10(300, 300, 9)));
+  CHECK(claimed.score_test.at("rank_sum_log10_p_value") == Approx(uniform_rank_sum_lower_tail_log10(300, 300, 9)));
+  // Two tests read (ranks and labels): twice the smaller p-value decides.
+  CHECK(claimed.log10_p_value == Approx(std::log10(2.0) + uniform_rank_sum_lower_tail_log10(300, 300, 9)));
   CHECK(claimed.log10_p_value < -100);
   CHECK(claimed.verified);
   // The false accuser's case: ranks drawn at random, as for any model that never saw the
@@ -264,15 +273,42 @@ TEST_CASE("DAWN's rank-sum test claims a copy that ranks the changed class secon
   for (int trial = 0; trial < 20; ++trial) {
     std::vector<std::int64_t> ranks(300);
     for (auto& r : ranks) r = std::uniform_int_distribution<std::int64_t>(0, 8)(draw);
-    RankedScores random(key, [&](std::int64_t k) { return ranks[static_cast<std::size_t>(k)]; });
+    auto random = ranked_scores(key, [&](std::int64_t k) { return ranks[static_cast<std::size_t>(k)]; });
     const auto report = verifier.verify(random, key);
     INFO("trial " << trial << ": " << report.summary());
     CHECK(std::abs(report.score_test.at("mean_rank").get<double>() - 4.0) < 4 * std::sqrt(80.0 / 12 / 300));
     CHECK_FALSE(report.verified);
   }
   // Last every time (a suspect that has learnt to avoid the changed class): p-value 1.
-  RankedScores last(key, [](std::int64_t) { return 8; });
+  auto last = ranked_scores(key, [](std::int64_t) { return 8; });
   CHECK(verifier.verify(last, key).log10_p_value == 0.0);
+}
+
+TEST_CASE("a copy served with one-hot scores, which tie every wrong class against DAWN's rank sum, is still claimed "
+          "from its labels",
+          "[serve][dawn][adversary]") {
+  // The copy learnt one changed answer in ten and gives the victim's class elsewhere; its
+  // thief serves one-hot probabilities. Ranked, nine answers in ten tie the served class
+  // with every other wrong class (rank 8): the rank sum shows nothing. The labels that
+  // differ from the victim's are all the changed class.
+  const auto key = indexed_dawn_key(300);
+  const auto classes = key.num_classes;
+  ScriptedSuspect one_hot(key, [classes](std::int64_t k, std::int64_t own, std::int64_t served) {
+    return torch::one_hot(torch::tensor(k % 10 == 0 ? served : own), classes).to(torch::kFloat);
+  });
+  const auto report = Verifier().verify(one_hot, key);
+  INFO(report.summary());
+  CHECK(report.score_test.at("read") == "class scores");
+  CHECK(report.score_test.at("rank_sum_log10_p_value") == 0.0);
+  CHECK(report.score_test.at("label_matches") == 30);
+  CHECK(report.score_test.at("label_counted") == 30);
+  // Twice the labels' p-value (30 of 30 at chance 1/9) decides.
+  CHECK(report.log10_p_value == Approx(std::log10(2.0) + 30 * std::log10(1.0 / 9)));
+  CHECK(report.verified);
+  // An innocent model's labels and ranks, both at chance, are not claimed though two tests are read.
+  std::mt19937 draw(5);
+  auto innocent = ranked_scores(key, [&](std::int64_t) { return std::uniform_int_distribution<std::int64_t>(0, 8)(draw); });
+  CHECK_FALSE(Verifier().verify(innocent, key).verified);
 }
 
 TEST_CASE("a DAWN key's chance rate is exact: the p-value alone decides", "[serve][dawn]") {

@@ -87,12 +87,13 @@ struct WMARK_API VerificationReport {
   /// rests on the binomial test alone. Null for other keys (not written to JSON then).
   nlohmann::json control;
   /// Keys whose scheme reads class scores (Scheme::reads_scores, e.g. dawn):
-  /// {"read": "class scores", "label_matches", "label_counted", "statistic": "rank sum",
-  /// "rank_levels", "rank_sum", "mean_rank", "null_mean_rank",
-  /// "first_place_log10_p_value"} when the suspect's scores decided: the p-value is then
-  /// the rank-sum test's (Scheme::score_ranks), `matches` counts the queries whose key
-  /// class ranked first (whose binomial p-value is "first_place_log10_p_value"), and
-  /// "label_*" say what its labels alone gave; or {"read": "labels", "why"} when the suspect gave none
+  /// {"read": "class scores", "label_matches", "label_counted", "label_log10_p_value",
+  /// "statistic": "rank sum", "rank_levels", "rank_sum", "mean_rank", "null_mean_rank",
+  /// "rank_sum_log10_p_value", "first_place_log10_p_value", "decided_by"} when the suspect
+  /// gave scores: the p-value is then twice the smaller of the rank-sum test's
+  /// (Scheme::score_ranks) and the labels' (Bonferroni), `matches` counts the queries
+  /// whose key class ranked first (whose binomial p-value is "first_place_log10_p_value",
+  /// reported only), and "label_*" say what its labels alone gave; or {"read": "labels", "why"} when the suspect gave none
   /// (or not one per class). When labels decide and the scheme counts fewer answers than
   /// were asked (Scheme::counted_queries: dawn counts those other than the victim's own
   /// class), also "counted" and "asked"; `queries` is then the counted ones. Null for

@@ -75,7 +75,8 @@ SuspectAnswers answer_shuffled(Classifier& suspect, const at::Tensor& triggers, 
 // smaller p-value (Bonferroni, whatever their dependence): a thief serving one-hot
 // scores ties every wrong class, which the rank sum counts against the key, while the
 // labels still show the changed answers its copy learnt.
-void decide_on_ranks_and_labels(VerificationReport& report, nlohmann::json& score_test, double rank_sum_log10_p) {
+void decide_on_ranks_and_labels(VerificationReport& report, nlohmann::json& score_test) {
+  const double rank_sum_log10_p = score_test.at("rank_sum_log10_p_value").get<double>();
   score_test["first_place_log10_p_value"] = report.log10_p_value;
   const auto label_counted = score_test.at("label_counted").get<std::int64_t>();
   const double label_log10_p =
@@ -207,7 +208,6 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
   auto trials = counted.sum().item<std::int64_t>();
   auto matches = scheme->query_matches(key, queried, given).logical_and(counted).sum().item<std::int64_t>();
   nlohmann::json score_test;
-  std::optional<double> rank_sum_log10_p;
   if (trials < used) score_test = {{"read", "labels"}, {"counted", trials}, {"asked", used}};
   if (read_scores) {
     const auto& scores = answers.scores;
@@ -216,8 +216,11 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
       // first places (the matches, reported) reads only the top.
       const auto ranks = scheme->score_ranks(key, queried, scores.slice(0, 0, used));
       const auto levels = scheme->score_rank_levels(key.num_classes);
+      // A rank below 0 would buy a smaller p-value: the plugin contract, checked.
+      WMARK_CHECK(ranks.dim() == 1 && ranks.size(0) == used && ranks.min().item<std::int64_t>() >= 0 &&
+                      ranks.max().item<std::int64_t>() < levels,
+                  "the ", key.method, " scheme ranked ", used, " answers outside 0..", levels - 1, ": ", ranks.sizes());
       const auto rank_sum = ranks.sum().item<std::int64_t>();
-      rank_sum_log10_p = uniform_rank_sum_lower_tail_log10(rank_sum, used, levels);
       score_test = {{"read", "class scores"},
                     {"label_matches", matches},
                     {"label_counted", trials},
@@ -226,7 +229,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
                     {"rank_sum", rank_sum},
                     {"mean_rank", static_cast<double>(rank_sum) / static_cast<double>(used)},
                     {"null_mean_rank", static_cast<double>(levels - 1) / 2},
-                    {"rank_sum_log10_p_value", *rank_sum_log10_p}};
+                    {"rank_sum_log10_p_value", uniform_rank_sum_lower_tail_log10(rank_sum, used, levels)}};
       matches = ranks.eq(0).sum().item<std::int64_t>();
       trials = used;
     } else {
@@ -245,7 +248,7 @@ VerificationReport Verifier::verify(Classifier& suspect, const WatermarkKey& key
     // No answer that could match: nothing shown (p = 1), over what was asked.
     report = decide(matches, trials > 0 ? trials : used, key);
   }
-  if (rank_sum_log10_p) decide_on_ranks_and_labels(report, score_test, *rank_sum_log10_p);
+  if (score_test.contains("rank_sum_log10_p_value")) decide_on_ranks_and_labels(report, score_test);
   // A multi-bit black-box key (blackmarks) reads a bit per query.
   if (key.tensors.count("bits")) report.bit_error_rate = 1.0 - report.match_rate;
   report.score_test = std::move(score_test);

@@ -284,6 +284,35 @@ TEST_CASE("DAWN's rank-sum test claims a copy that ranks the changed class secon
   CHECK(verifier.verify(last, key).log10_p_value == 0.0);
 }
 
+namespace {
+
+// A scheme whose ranks break the contract (below 0), which would buy a smaller p-value.
+class NegativeRanks final : public Scheme {
+ public:
+  std::string name() const override { return "test-negative-ranks"; }
+  OptionSchema schema() const override { return OptionSchema("the test-negative-ranks scheme"); }
+  nlohmann::json options() const override { return nlohmann::json::object(); }
+  KeyKind key_kind() const override { return KeyKind::black_box; }
+  EmbedResult embed(const EmbedRequest&) const override { WMARK_FAIL("no embedding"); }
+  bool reads_scores() const override { return true; }
+  std::int64_t score_rank_levels(std::int64_t num_classes) const override { return num_classes - 1; }
+  at::Tensor score_ranks(const WatermarkKey&, const at::Tensor& queried, const at::Tensor&) const override {
+    return torch::full({queried.size(0)}, -1, torch::kLong);
+  }
+  double chance_rate(const nlohmann::json&, std::int64_t num_classes) const override { return 1.0 / double(num_classes - 1); }
+};
+
+}  // namespace
+
+TEST_CASE("a scheme whose ranks fall outside its levels is an error, not a claim", "[serve][dawn][adversary]") {
+  if (!scheme_registry().contains("test-negative-ranks"))
+    scheme_registry().add("test-negative-ranks", [](const nlohmann::json&) { return std::make_unique<NegativeRanks>(); });
+  auto key = indexed_dawn_key(50);
+  key.method = "test-negative-ranks";
+  auto suspect = ranked_scores(key, [](std::int64_t) { return 4; });
+  CHECK_THROWS_WITH(Verifier().verify(suspect, key), Contains("test-negative-ranks scheme ranked 50 answers outside 0..8"));
+}
+
 TEST_CASE("a copy served with one-hot scores, which tie every wrong class against DAWN's rank sum, is still claimed "
           "from its labels",
           "[serve][dawn][adversary]") {

@@ -93,7 +93,8 @@ struct WMARK_API VerificationReport {
   /// gave scores: the p-value is then twice the smaller of the rank-sum test's
   /// (Scheme::score_ranks) and the labels' (Bonferroni), `matches` counts the queries
   /// whose key class ranked first (whose binomial p-value is "first_place_log10_p_value",
-  /// reported only), and "label_*" say what its labels alone gave; or {"read": "labels", "why"} when the suspect gave none
+  /// reported only), and "label_*" say what its labels alone gave; or {"read":
+  /// "labels", "why"} when the suspect gave none
   /// (or not one per class). When labels decide and the scheme counts fewer answers than
   /// were asked (Scheme::counted_queries: dawn counts those other than the victim's own
   /// class), also "counted" and "asked"; `queries` is then the counted ones. Null for

@@ -71,6 +71,14 @@ SuspectAnswers answer_shuffled(Classifier& suspect, const at::Tensor& triggers, 
   return answers;
 }
 
+// A reading that replaces the binomial test's p-value (controls, ranks) decides again by
+// the same rule: below the threshold, at the match-rate floor.
+void decide_at(VerificationReport& report, double log10_p_value) {
+  report.log10_p_value = log10_p_value;
+  report.p_value = std::pow(10.0, log10_p_value);
+  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+}
+
 // A suspect that gives scores is decided on its ranks and on its labels, twice the
 // smaller p-value (Bonferroni, whatever their dependence): a thief serving one-hot
 // scores ties every wrong class, which the rank sum counts against the key, while the
@@ -85,9 +93,7 @@ void decide_on_ranks_and_labels(VerificationReport& report, nlohmann::json& scor
           : 0.0;
   score_test["label_log10_p_value"] = label_log10_p;
   score_test["decided_by"] = "twice the smaller of the rank sum's and the labels' p-values (Bonferroni)";
-  report.log10_p_value = std::min(0.0, std::log10(2.0) + std::min(rank_sum_log10_p, label_log10_p));
-  report.p_value = std::pow(10.0, report.log10_p_value);
-  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+  decide_at(report, std::min(0.0, std::log10(2.0) + std::min(rank_sum_log10_p, label_log10_p)));
 }
 
 }  // namespace
@@ -170,9 +176,7 @@ VerificationReport Verifier::decide(std::int64_t matches, std::int64_t queries, 
                     {"target_rate", static_cast<double>(control.target_answers) / static_cast<double>(control.queries)},
                     {"log10_p_value", finite(fisher)},
                     {"binomial_log10_p_value", finite(binomial)}};
-  report.log10_p_value = std::max(binomial, fisher);
-  report.p_value = std::pow(10.0, report.log10_p_value);
-  report.verified = report.log10_p_value < std::log10(report.p_threshold) && report.match_rate >= report.min_match_rate;
+  decide_at(report, std::max(binomial, fisher));
   return report;
 }
 

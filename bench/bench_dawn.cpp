@@ -1,7 +1,7 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, knockoff on another dataset's training
-// split, and on request: retraining that drops the answers disagreeing with the thief's
+// split, and on request: knockoff into another architecture, retraining that drops the answers disagreeing with the thief's
 // own labels, and retraining or knockoff that asks each image several times, the repeats
 // near twins of it, and votes; soft labels come from the served class scores, which DAWN
 // swaps too), makes the proof key from the server's log, and verifies the surrogate and a
@@ -86,7 +86,7 @@ int run(int argc, char** argv) {
   // Short names of the thieves, in the order they run.
   const std::vector<std::string> all_attacks{"retraining", "retraining-soft", "retraining-1000", "cross-arch",
                                              "knockoff", "retraining-checked", "retraining-votes",
-                                             "knockoff-votes"};
+                                             "knockoff-votes", "knockoff-cross-arch"};
   // The voting and label-checking thieves only on request: they beat DAWN (docs/dawn.md).
   std::vector<std::string> chosen{"retraining", "retraining-soft", "retraining-1000", "cross-arch", "knockoff"};
   bool augment = false;
@@ -101,7 +101,7 @@ int run(int argc, char** argv) {
   app.add_option("--budget", budget, "knockoff queries")->check(CLI::Range(1ll, 60000ll));
   app.add_option("--query-dataset", query_dataset, "knockoff's query images (its training split)");
   app.add_option("--other-arch", other_arch,
-                 "the cross-architecture thief's surrogate (default: cifar_cnn, or resnet18 for a cifar_cnn victim)");
+                 "the cross-architecture thieves' surrogate (default: cifar_cnn, or resnet18 for a cifar_cnn victim)");
   app.add_option("--epochs", epochs, "surrogate training epochs")->check(CLI::Range(1ll, 1000ll));
   app.add_option("--attacks", chosen, "the thieves to run")->check(CLI::IsMember(all_attacks));
   app.add_flag("--augment", augment, "the thieves train with crops and flips (a CIFAR-10 thief aiming at the victim's accuracy)");
@@ -161,6 +161,8 @@ int run(int argc, char** argv) {
          std::make_shared<CrossArchitectureRetrainingAttack>(RetrainingOptions(retraining).surrogate(other_arch))},
         {"knockoff", "knockoff (" + query_dataset + ")",
          std::make_shared<KnockoffAttack>(knockoff)},
+        {"knockoff-cross-arch", "knockoff into " + other_arch,
+         std::make_shared<KnockoffAttack>(KnockoffOptions(knockoff).surrogate(other_arch))},
         {"knockoff-votes", "knockoff, " + std::to_string(thief.votes) + " votes",
          std::make_shared<KnockoffAttack>(with_votes(knockoff, thief))},
         {"retraining-checked", "retraining, own labels",

@@ -1,18 +1,19 @@
 // DAWN against extraction (issue #20): serves a victim with DAWN over loopback, lets a
 // thief extract it (retraining on 5,000 held-out test images with hard or soft labels, on
 // 1,000 of them, into another architecture, knockoff on another dataset's training
-// split, and on request: knockoff into another architecture, retraining that drops the answers disagreeing with the thief's
-// own labels, and retraining or knockoff that asks each image several times, the repeats
-// near twins of it, and votes; soft labels come from the served class scores, which DAWN
-// swaps too), makes the proof key from the server's log, and verifies the surrogate and a
-// zoo of clean models with it, from their labels and from their class scores (DAWN's rank
-// sum test, and beside it the count of first places it replaced). Prints one line per
-// seed and attack, and the accuracy a legitimate client sees.
+// split, and on request: knockoff into another architecture, retraining that drops the
+// answers disagreeing with the thief's own labels, and retraining or knockoff that asks
+// each image several times, the repeats near twins of it, and votes; soft labels come
+// from the served class scores, which DAWN swaps too), makes the proof key from the
+// server's log, and verifies the surrogate and a zoo of clean models with it, from their
+// labels and from their class scores (DAWN's rank sum test, and beside it the count of
+// first places it replaced). Prints one line per seed and attack, and the accuracy a
+// legitimate client sees.
 //
 //   bench_dawn --model victim.pt --zoo clean1.pt --zoo clean2.pt [--rate 0.005]
 //              [--keying perceptual [--bits 16] [--grid 8]]
 //              [--seeds 3] [--first-seed 1] [--budget 20000] [--epochs 5] [--query-dataset fashion]
-//              [--other-arch cifar_cnn] [--attacks knockoff ...] [--augment]
+//              [--other-arch cifar_cnn] [--attacks knockoff knockoff-cross-arch ...] [--augment]
 //              [--votes 3] [--vote-twin nudge|noise|shift] [--vote-noise 0.1] [--vote-unanimous]
 //              [--keep DIR]   (each surrogate and its proof key, for `wmark verify` later)
 #include <algorithm>
